@@ -1,0 +1,159 @@
+/**
+ * The device protocol's messages: validation of what a UWPX device sends (zod, at the edge)
+ * and the exact JSON shapes of the answers (shared/protocol/*.json).
+ *
+ * @module
+ */
+
+import { z } from "zod";
+
+/** Protocol versions the UWPX client speaks. */
+const Version = z.union([z.literal(1), z.literal(2)]);
+
+/** Device ids are hex strings (64 characters from the UWPX client). */
+const DeviceId = z.string().regex(/^[0-9a-fA-F]{1,128}$/, "must be 1 to 128 hex characters");
+
+/** Account ids are chosen by the client (SHA-256 hex in practice): keep them tame. */
+const AccountId = z.string().regex(
+  /^[0-9A-Za-z_-]{1,128}$/,
+  "must be 1 to 128 letters, digits, '-' or '_'",
+);
+
+/** The largest channel URI accepted; real ones are a few hundred bytes. */
+const MAX_CHANNEL_URI_LENGTH = 2048;
+
+/** A request, validated and typed. */
+export type DeviceRequest =
+  | {
+    readonly action: "set_channel_uri";
+    readonly version: 1 | 2;
+    readonly deviceId: string;
+    readonly channelUri: string;
+  }
+  | {
+    readonly action: "set_push_accounts";
+    readonly version: 1 | 2;
+    readonly deviceId: string;
+    readonly accountIds: readonly string[];
+  }
+  | { readonly action: "request_test_push"; readonly version: 1 | 2; readonly deviceId: string };
+
+/** The result of reading one frame: a request, or the error to answer with. */
+export type ParsedFrame =
+  | { readonly ok: true; readonly request: DeviceRequest }
+  | { readonly ok: false; readonly version: 1 | 2; readonly error: string };
+
+/** Builds the request parser for a given account limit. */
+export function requestParser(maxAccounts: number): (frame: Uint8Array) => ParsedFrame {
+  const Envelope = z.object({ version: Version, action: z.string() });
+  const SetChannelUri = z.object({
+    device_id: DeviceId,
+    channel_uri: z.string().min(1).max(MAX_CHANNEL_URI_LENGTH),
+  });
+  const SetPushAccounts = z.object({
+    device_id: DeviceId,
+    accounts: z.array(z.object({ account_id: AccountId })).max(
+      maxAccounts,
+      `too many accounts: at most ${maxAccounts}`,
+    ),
+  });
+  const RequestTestPush = z.object({ device_id: DeviceId });
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+
+  return (frame) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(decoder.decode(frame));
+    } catch (error) {
+      const what = error instanceof SyntaxError ? "invalid JSON" : "invalid UTF-8";
+      return { ok: false, version: 2, error: what };
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return { ok: false, version: 2, error: "invalid request: expected a JSON object" };
+    }
+    const envelope = Envelope.safeParse(json);
+    if (!envelope.success) return invalid(2, envelope.error);
+    const { version, action } = envelope.data;
+    switch (action) {
+      case "set_channel_uri": {
+        const body = SetChannelUri.safeParse(json);
+        if (!body.success) return invalid(version, body.error);
+        return {
+          ok: true,
+          request: {
+            action,
+            version,
+            deviceId: body.data.device_id,
+            channelUri: body.data.channel_uri,
+          },
+        };
+      }
+      case "set_push_accounts":
+      case "set_accounts": {
+        const body = SetPushAccounts.safeParse(json);
+        if (!body.success) return invalid(version, body.error);
+        return {
+          ok: true,
+          request: {
+            action: "set_push_accounts",
+            version,
+            deviceId: body.data.device_id,
+            accountIds: body.data.accounts.map((a) => a.account_id),
+          },
+        };
+      }
+      case "request_test_push": {
+        const body = RequestTestPush.safeParse(json);
+        if (!body.success) return invalid(version, body.error);
+        return { ok: true, request: { action, version, deviceId: body.data.device_id } };
+      }
+      default:
+        return { ok: false, version, error: `unknown action ${JSON.stringify(action)}` };
+    }
+  };
+}
+
+/** Names the first problem zod found: the field's path and what is wrong with it. */
+function invalid(version: 1 | 2, error: z.ZodError): ParsedFrame {
+  const issue = error.issues[0];
+  const path = issue.path.length > 0 ? issue.path.join(".") : "request";
+  return { ok: false, version, error: `invalid field ${path}: ${issue.message}` };
+}
+
+/** One account in a `set_push_accounts` answer. */
+export interface AccountAnswer {
+  readonly accountId: string;
+  readonly node: string;
+  readonly secret: string;
+  readonly success: boolean;
+}
+
+/** `{"version","action":"response","status":1}` */
+export function successResponse(version: 1 | 2): string {
+  return JSON.stringify({ version, action: "response", status: 1 });
+}
+
+/** `{"version","action":"response","status":0,"error"}` */
+export function errorResponse(version: 1 | 2, error: string): string {
+  return JSON.stringify({ version, action: "response", status: 0, error });
+}
+
+/** The answer to a successful `set_push_accounts`. */
+export function accountsResponse(
+  version: 1 | 2,
+  pushBareJid: string,
+  accounts: readonly AccountAnswer[],
+): string {
+  return JSON.stringify({
+    version,
+    action: "response",
+    status: 1,
+    push_bare_jid: pushBareJid,
+    accounts: accounts.map((a) => ({
+      account_id: a.accountId,
+      node: a.node,
+      secret: a.secret,
+      success: a.success,
+    })),
+  });
+}

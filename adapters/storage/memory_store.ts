@@ -1,0 +1,209 @@
+/**
+ * An in-process {@link RegistrationStore}: for tests, demos and single-instance setups that
+ * can afford to lose registrations on restart (devices register again within days anyway).
+ *
+ * @module
+ */
+
+import type { Clock, RegistrationStore, WnsToken } from "../../domain/ports.ts";
+import type {
+  AccountRegistration,
+  DeviceRegistration,
+  NodeTarget,
+} from "../../domain/registration.ts";
+
+/** A device as held in memory. Mutable on purpose; it never leaves this module. */
+interface HeldDevice {
+  channelUri: string | null;
+  version: number;
+  expiresAt: number;
+  accounts: AccountRegistration[];
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * Keeps registrations in Maps, with an index from node to device so that `findNode` (run on
+ * every push) is a couple of lookups. Every value handed in or out is copied, so callers
+ * can neither change the store by accident nor see later writes through an old result.
+ */
+export class MemoryStore implements RegistrationStore {
+  readonly #devices = new Map<string, HeldDevice>();
+  /** node -> device id; kept in step with `#devices` by every write. */
+  readonly #nodes = new Map<string, string>();
+  readonly #clock: Clock;
+  #wnsToken: WnsToken | null = null;
+  #closed = false;
+
+  /**
+   * @param clock Only used by the writes that get no `now` from the port (`saveChannel` and
+   *   `replaceAccounts`) to tell a live device from an expired one not yet purged.
+   */
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
+
+  /** Creates the device or updates its channel and version, keeping its accounts. */
+  saveChannel(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    expiresAt: number,
+  ): Promise<void> {
+    return this.#run(() => {
+      const device = this.#liveDevice(deviceId, this.#clock.now());
+      if (device) {
+        device.channelUri = channelUri;
+        device.version = version;
+        device.expiresAt = expiresAt;
+        return;
+      }
+      // An expired device's accounts died with it: start afresh, as a TTL-based store would.
+      this.#dropDevice(deviceId);
+      this.#devices.set(deviceId, { channelUri, version, expiresAt, accounts: [] });
+    });
+  }
+
+  /** The device's live registration (a copy), or null. */
+  findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
+    return this.#run(() => {
+      const device = this.#liveDevice(deviceId, now);
+      if (!device) return null;
+      return {
+        deviceId,
+        channelUri: device.channelUri,
+        version: device.version,
+        accounts: device.accounts.map(copyAccount),
+        expiresAt: device.expiresAt,
+      };
+    });
+  }
+
+  /** Replaces the device's accounts; throws if it is unknown or expired. */
+  replaceAccounts(
+    deviceId: string,
+    accounts: readonly AccountRegistration[],
+    expiresAt: number,
+  ): Promise<void> {
+    return this.#run(() => {
+      const device = this.#liveDevice(deviceId, this.#clock.now());
+      if (!device) {
+        throw new Error("replaceAccounts: the device is not registered or has expired");
+      }
+      checkAccountList(accounts);
+      for (const { node } of accounts) {
+        const owner = this.#nodes.get(node);
+        if (owner !== undefined && owner !== deviceId) {
+          throw new Error("replaceAccounts: a node already belongs to another device");
+        }
+      }
+      // All checks passed: from here on nothing throws, so the write is all-or-nothing.
+      for (const { node } of device.accounts) this.#nodes.delete(node);
+      device.accounts = accounts.map(copyAccount);
+      for (const { node } of device.accounts) this.#nodes.set(node, deviceId);
+      device.expiresAt = expiresAt;
+    });
+  }
+
+  /** The live registration behind a node, or null. */
+  findNode(node: string, now: number): Promise<NodeTarget | null> {
+    return this.#run(() => {
+      const deviceId = this.#nodes.get(node);
+      if (deviceId === undefined) return null;
+      const device = this.#liveDevice(deviceId, now);
+      const account = device?.accounts.find((a) => a.node === node);
+      if (!device || !account) return null;
+      return {
+        node,
+        accountId: account.accountId,
+        deviceId,
+        secret: account.secret,
+        channelUri: device.channelUri,
+      };
+    });
+  }
+
+  /** Nulls the device's channel if it is still `channelUri`. */
+  forgetChannel(deviceId: string, channelUri: string): Promise<void> {
+    return this.#run(() => {
+      const device = this.#devices.get(deviceId);
+      // Only the channel WNS rejected: the device may have registered a new one meanwhile.
+      if (device && device.channelUri === channelUri) device.channelUri = null;
+    });
+  }
+
+  /** Deletes expired devices with their accounts; returns how many devices went. */
+  purgeExpired(now: number): Promise<number> {
+    return this.#run(() => {
+      let purged = 0;
+      for (const [deviceId, device] of this.#devices) {
+        if (device.expiresAt <= now) {
+          this.#dropDevice(deviceId);
+          purged++;
+        }
+      }
+      return purged;
+    });
+  }
+
+  /** The cached WNS token (a copy), or null. */
+  loadWnsToken(): Promise<WnsToken | null> {
+    return this.#run(() => (this.#wnsToken ? { ...this.#wnsToken } : null));
+  }
+
+  /** Caches a WNS token, replacing the previous one. */
+  saveWnsToken(token: WnsToken): Promise<void> {
+    return this.#run(() => {
+      this.#wnsToken = {
+        accessToken: token.accessToken,
+        tokenType: token.tokenType,
+        expiresAt: token.expiresAt,
+      };
+    });
+  }
+
+  /** Drops everything; later calls reject. */
+  close(): Promise<void> {
+    this.#devices.clear();
+    this.#nodes.clear();
+    this.#wnsToken = null;
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  /** Runs `body` synchronously (so each method is atomic) and turns throws into rejections. */
+  #run<T>(body: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      if (this.#closed) throw new Error("MemoryStore is closed");
+      resolve(body());
+    });
+  }
+
+  #liveDevice(deviceId: string, now: number): HeldDevice | null {
+    const device = this.#devices.get(deviceId);
+    return device && device.expiresAt > now ? device : null;
+  }
+
+  #dropDevice(deviceId: string): void {
+    const device = this.#devices.get(deviceId);
+    if (!device) return;
+    for (const { node } of device.accounts) this.#nodes.delete(node);
+    this.#devices.delete(deviceId);
+  }
+}
+
+function copyAccount(account: AccountRegistration): AccountRegistration {
+  return { accountId: account.accountId, node: account.node, secret: account.secret };
+}
+
+/** Rejects lists that would break the one-node-one-account and one-id-per-device rules. */
+function checkAccountList(accounts: readonly AccountRegistration[]): void {
+  const nodes = new Set<string>();
+  const ids = new Set<string>();
+  for (const { accountId, node } of accounts) {
+    if (nodes.has(node)) throw new Error("replaceAccounts: the same node appears twice");
+    if (ids.has(accountId)) throw new Error("replaceAccounts: the same account id appears twice");
+    nodes.add(node);
+    ids.add(accountId);
+  }
+}

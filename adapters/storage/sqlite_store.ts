@@ -1,0 +1,435 @@
+/**
+ * A {@link RegistrationStore} on SQLite (Deno's built-in `node:sqlite`): registrations
+ * survive restarts, and several processes on one host can share the file (WAL mode).
+ *
+ * Schema (version 1, kept in `PRAGMA user_version`):
+ * - `devices(device_id PK, channel_uri NULL, version, expires_at)`
+ * - `accounts(node PK, device_id FK -> devices ON DELETE CASCADE, account_id, secret,
+ *   position, UNIQUE(device_id, account_id))`: accounts have no expiry of their own; they
+ *   live as long as their device.
+ * - `kv(key PK, value)`: the cached WNS token, as JSON.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import {
+  type Clock,
+  type RegistrationStore,
+  StorageUnavailableError,
+  type WnsToken,
+} from "../../domain/ports.ts";
+import type {
+  AccountRegistration,
+  DeviceRegistration,
+  NodeTarget,
+} from "../../domain/registration.ts";
+
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** How long a write waits for another connection's lock before failing. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /**
+   * Only used by the writes that get no `now` from the port (`saveChannel` and
+   * `replaceAccounts`) to tell a live device from an expired one not yet purged.
+   * Default: the system clock.
+   */
+  readonly clock?: Clock;
+}
+
+/** The schema version this code reads and writes. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+/**
+ * `MIGRATIONS[v]` takes a database from schema version `v` to `v + 1`. Version 0 is a fresh
+ * (or foreign, table-less) file. Append new steps; never edit shipped ones.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE IF NOT EXISTS devices (
+    device_id   TEXT PRIMARY KEY NOT NULL,
+    channel_uri TEXT,
+    version     INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS devices_expires_at ON devices (expires_at);
+  CREATE TABLE IF NOT EXISTS accounts (
+    node       TEXT PRIMARY KEY NOT NULL,
+    device_id  TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    UNIQUE (device_id, account_id)
+  );
+  CREATE TABLE IF NOT EXISTS kv (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+  );
+  `,
+];
+
+const WNS_TOKEN_KEY = "wns_token";
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * Registrations in one SQLite file. All statements are prepared once at open; each method
+ * is one statement or one `BEGIN IMMEDIATE` transaction, so it is atomic across processes.
+ * Backend failures (locked, I/O, full, corrupt...) reject with
+ * {@link StorageUnavailableError}; anything else (a bug, a refused account list) rejects
+ * with the original error.
+ */
+export class SqliteStore implements RegistrationStore {
+  readonly #db: DatabaseSync;
+  readonly #clock: Clock;
+  readonly #sql: ReturnType<typeof prepareAll>;
+
+  private constructor(db: DatabaseSync, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#sql = prepareAll(db);
+  }
+
+  /**
+   * Opens (creating if needed) the database at `path`, or a private in-memory one for
+   * ":memory:". Creates or upgrades the schema; refuses a file from a newer version.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+    } catch (error) {
+      throw asStorageError(`cannot open SQLite database ${path}`, error);
+    }
+    try {
+      const busyTimeout = Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS));
+      // busy_timeout first: switching to WAL may itself have to wait for a lock.
+      db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+      db.exec("PRAGMA foreign_keys = ON");
+      // WAL lets readers (findNode, per push) run while another process writes. An
+      // in-memory database answers "memory" and that is fine.
+      db.exec("PRAGMA journal_mode = WAL");
+      // In WAL mode NORMAL is still crash-safe; it only may lose the last commits on power loss.
+      db.exec("PRAGMA synchronous = NORMAL");
+      migrate(db);
+      return new SqliteStore(db, options.clock ?? systemClock);
+    } catch (error) {
+      db.close();
+      throw asStorageError(`cannot set up SQLite database ${path}`, error);
+    }
+  }
+
+  /** Creates the device or updates its channel and version, keeping its accounts. */
+  saveChannel(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    expiresAt: number,
+  ): Promise<void> {
+    return this.#run("saveChannel", () =>
+      this.#transaction(() => {
+        const current = this.#sql.deviceExpiry.get(deviceId);
+        if (current && num(current.expires_at) <= this.#clock.now()) {
+          // An expired device's accounts died with it: start afresh, as a TTL-based store would.
+          this.#sql.deleteAccounts.run(deviceId);
+        }
+        this.#sql.upsertDevice.run(deviceId, channelUri, version, expiresAt);
+      }));
+  }
+
+  /** The device's live registration, or null. */
+  findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
+    return this.#run("findDevice", () => {
+      // One statement, so the device and its accounts come from one snapshot.
+      const rows = this.#sql.deviceWithAccounts.all(deviceId, now);
+      if (rows.length === 0) return null;
+      const first = rows[0];
+      const accounts: AccountRegistration[] = [];
+      for (const row of rows) {
+        // LEFT JOIN: a device without accounts comes back as one row of NULL account columns.
+        if (row.node === null) continue;
+        accounts.push({
+          accountId: str(row.account_id),
+          node: str(row.node),
+          secret: str(row.secret),
+        });
+      }
+      return {
+        deviceId,
+        channelUri: strOrNull(first.channel_uri),
+        version: num(first.version),
+        accounts,
+        expiresAt: num(first.expires_at),
+      };
+    });
+  }
+
+  /** Replaces the device's accounts; throws if it is unknown or expired. */
+  replaceAccounts(
+    deviceId: string,
+    accounts: readonly AccountRegistration[],
+    expiresAt: number,
+  ): Promise<void> {
+    return this.#run("replaceAccounts", () => {
+      checkAccountList(accounts);
+      this.#transaction(() => {
+        const current = this.#sql.deviceExpiry.get(deviceId);
+        if (!current || num(current.expires_at) <= this.#clock.now()) {
+          throw new Error("replaceAccounts: the device is not registered or has expired");
+        }
+        for (const { node } of accounts) {
+          const owner = this.#sql.nodeOwner.get(node);
+          if (owner && owner.device_id !== deviceId) {
+            throw new Error("replaceAccounts: a node already belongs to another device");
+          }
+        }
+        this.#sql.deleteAccounts.run(deviceId);
+        accounts.forEach((account, position) => {
+          this.#sql.insertAccount.run(
+            account.node,
+            deviceId,
+            account.accountId,
+            account.secret,
+            position,
+          );
+        });
+        this.#sql.touchDevice.run(expiresAt, deviceId);
+      });
+    });
+  }
+
+  /** The live registration behind a node, or null. */
+  findNode(node: string, now: number): Promise<NodeTarget | null> {
+    return this.#run("findNode", () => {
+      const row = this.#sql.findNode.get(node, now);
+      if (!row) return null;
+      return {
+        node,
+        accountId: str(row.account_id),
+        deviceId: str(row.device_id),
+        secret: str(row.secret),
+        channelUri: strOrNull(row.channel_uri),
+      };
+    });
+  }
+
+  /** Nulls the device's channel if it is still `channelUri`. */
+  forgetChannel(deviceId: string, channelUri: string): Promise<void> {
+    return this.#run("forgetChannel", () => {
+      // Conditional on the old value: the device may have registered a new channel meanwhile.
+      this.#sql.forgetChannel.run(deviceId, channelUri);
+    });
+  }
+
+  /** Deletes expired devices (their accounts cascade); returns how many devices went. */
+  purgeExpired(now: number): Promise<number> {
+    return this.#run("purgeExpired", () => Number(this.#sql.purge.run(now).changes));
+  }
+
+  /** The cached WNS token, or null (also when the stored value is unreadable). */
+  loadWnsToken(): Promise<WnsToken | null> {
+    return this.#run("loadWnsToken", () => {
+      const row = this.#sql.kvGet.get(WNS_TOKEN_KEY);
+      return row ? parseWnsToken(str(row.value)) : null;
+    });
+  }
+
+  /** Caches a WNS token, replacing the previous one. */
+  saveWnsToken(token: WnsToken): Promise<void> {
+    return this.#run("saveWnsToken", () => {
+      const value = JSON.stringify({
+        accessToken: token.accessToken,
+        tokenType: token.tokenType,
+        expiresAt: token.expiresAt,
+      });
+      this.#sql.kvPut.run(WNS_TOKEN_KEY, value);
+    });
+  }
+
+  /** Closes the database; later calls reject. Closing twice is harmless. */
+  close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+    return Promise.resolve();
+  }
+
+  /** Runs `body` synchronously and turns throws into rejections, backend ones wrapped. */
+  #run<T>(what: string, body: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      if (!this.#db.isOpen) throw new Error("SqliteStore is closed");
+      try {
+        resolve(body());
+      } catch (error) {
+        throw asStorageError(`SQLite ${what} failed`, error);
+      }
+    });
+  }
+
+  /** `BEGIN IMMEDIATE` takes the write lock up front, so a read-then-write cannot deadlock. */
+  #transaction<T>(body: () => T): T {
+    return inTransaction(this.#db, body);
+  }
+}
+
+function inTransaction<T>(db: DatabaseSync, body: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = body();
+    db.exec("COMMIT");
+    return result;
+  } catch (error) {
+    // SQLite rolls back by itself after some errors (e.g. I/O, full); only roll back if
+    // a transaction is still open, and never let a ROLLBACK failure hide the cause.
+    if (db.isTransaction) {
+      try {
+        db.exec("ROLLBACK");
+      } catch {
+        // The original error says more.
+      }
+    }
+    throw error;
+  }
+}
+
+function prepareAll(db: DatabaseSync) {
+  const prepare = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    deviceExpiry: prepare("SELECT expires_at FROM devices WHERE device_id = ?"),
+    upsertDevice: prepare(
+      `INSERT INTO devices (device_id, channel_uri, version, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (device_id) DO UPDATE SET
+         channel_uri = excluded.channel_uri,
+         version = excluded.version,
+         expires_at = excluded.expires_at`,
+    ),
+    deviceWithAccounts: prepare(
+      `SELECT d.channel_uri, d.version, d.expires_at, a.account_id, a.node, a.secret
+       FROM devices d LEFT JOIN accounts a ON a.device_id = d.device_id
+       WHERE d.device_id = ? AND d.expires_at > ?
+       ORDER BY a.position`,
+    ),
+    nodeOwner: prepare("SELECT device_id FROM accounts WHERE node = ?"),
+    deleteAccounts: prepare("DELETE FROM accounts WHERE device_id = ?"),
+    insertAccount: prepare(
+      `INSERT INTO accounts (node, device_id, account_id, secret, position)
+       VALUES (?, ?, ?, ?, ?)`,
+    ),
+    touchDevice: prepare("UPDATE devices SET expires_at = ? WHERE device_id = ?"),
+    findNode: prepare(
+      `SELECT a.account_id, a.device_id, a.secret, d.channel_uri
+       FROM accounts a JOIN devices d ON d.device_id = a.device_id
+       WHERE a.node = ? AND d.expires_at > ?`,
+    ),
+    forgetChannel: prepare(
+      "UPDATE devices SET channel_uri = NULL WHERE device_id = ? AND channel_uri = ?",
+    ),
+    purge: prepare("DELETE FROM devices WHERE expires_at <= ?"),
+    kvGet: prepare("SELECT value FROM kv WHERE key = ?"),
+    kvPut: prepare(
+      "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ),
+  };
+}
+
+/** Brings the schema to {@link SQLITE_SCHEMA_VERSION}, one migration step at a time. */
+function migrate(db: DatabaseSync): void {
+  if (userVersion(db) === SQLITE_SCHEMA_VERSION) return;
+  inTransaction(db, () => {
+    // Read again under the write lock: another process may have migrated meanwhile.
+    const found = userVersion(db);
+    if (found > SQLITE_SCHEMA_VERSION) {
+      throw new Error(
+        `SQLite schema version ${found} is newer than this server's ${SQLITE_SCHEMA_VERSION}`,
+      );
+    }
+    for (let version = found; version < SQLITE_SCHEMA_VERSION; version++) {
+      db.exec(MIGRATIONS[version]);
+    }
+    // PRAGMA takes no bound parameters; the value is our own integer constant.
+    db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
+  });
+}
+
+function userVersion(db: DatabaseSync): number {
+  const row = db.prepare("PRAGMA user_version").get();
+  return row ? num(row.user_version) : 0;
+}
+
+/** Primary SQLite result codes that mean "the backend failed", not "the caller erred". */
+const BACKEND_RESULT_CODES = new Set([
+  3, // SQLITE_PERM
+  5, // SQLITE_BUSY
+  6, // SQLITE_LOCKED
+  7, // SQLITE_NOMEM
+  8, // SQLITE_READONLY
+  9, // SQLITE_INTERRUPT
+  10, // SQLITE_IOERR
+  11, // SQLITE_CORRUPT
+  13, // SQLITE_FULL
+  14, // SQLITE_CANTOPEN
+  15, // SQLITE_PROTOCOL
+  26, // SQLITE_NOTADB
+]);
+
+/**
+ * The same, by SQLite's own messages: Deno's `node:sqlite` errors carry only
+ * `code: "ERR_SQLITE_ERROR"` and the message, not Node's numeric `errcode`.
+ */
+const BACKEND_MESSAGE =
+  /database is locked|database (table|schema) is locked|out of memory|readonly database|interrupted|disk I\/O error|malformed|database or disk is full|unable to open database|locking protocol|not a database|access permission denied/i;
+
+function isBackendError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code, errcode } = error as { code?: unknown; errcode?: unknown };
+  if (typeof errcode === "number") return BACKEND_RESULT_CODES.has(errcode & 0xff);
+  return code === "ERR_SQLITE_ERROR" && BACKEND_MESSAGE.test(error.message);
+}
+
+function asStorageError(context: string, error: unknown): unknown {
+  if (error instanceof StorageUnavailableError || !isBackendError(error)) return error;
+  return new StorageUnavailableError(`${context}: ${(error as Error).message}`, { cause: error });
+}
+
+function parseWnsToken(value: string): WnsToken | null {
+  // A garbled cache entry is no reason to fail: the caller fetches a fresh token instead.
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed !== "object" || parsed === null) return null;
+    const { accessToken, tokenType, expiresAt } = parsed as Record<string, unknown>;
+    if (
+      typeof accessToken !== "string" || typeof tokenType !== "string" ||
+      typeof expiresAt !== "number"
+    ) {
+      return null;
+    }
+    return { accessToken, tokenType, expiresAt };
+  } catch {
+    return null;
+  }
+}
+
+function str(value: SQLOutputValue | undefined): string {
+  if (typeof value !== "string") throw new Error(`expected a TEXT column, got ${typeof value}`);
+  return value;
+}
+
+function strOrNull(value: SQLOutputValue | undefined): string | null {
+  return value === null ? null : str(value);
+}
+
+function num(value: SQLOutputValue | undefined): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "bigint") return Number(value);
+  throw new Error(`expected a numeric column, got ${typeof value}`);
+}
+
+/** Rejects lists that would break the one-node-one-account and one-id-per-device rules. */
+function checkAccountList(accounts: readonly AccountRegistration[]): void {
+  const nodes = new Set<string>();
+  const ids = new Set<string>();
+  for (const { accountId, node } of accounts) {
+    if (nodes.has(node)) throw new Error("replaceAccounts: the same node appears twice");
+    if (ids.has(accountId)) throw new Error("replaceAccounts: the same account id appears twice");
+    nodes.add(node);
+    ids.add(accountId);
+  }
+}

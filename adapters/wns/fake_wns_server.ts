@@ -1,0 +1,387 @@
+/**
+ * A fake WNS on 127.0.0.1 for tests, the demo and benchmarks: the classic token endpoint and
+ * raw-notification channels, checked in WNS's order (method, authorization, channel,
+ * headers, size), with a record of every request. Quiet: it never logs.
+ *
+ * Deno.serve merges repeated request headers into one comma-separated value; bearer tokens
+ * cannot contain commas, so {@link FakeWnsRequest.authorizationHeaders} is still an exact
+ * count of Authorization headers.
+ *
+ * @module
+ */
+
+import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+
+const TOKEN_PATH = "/accesstoken.srf";
+const CHANNEL_PREFIX = "/channel/";
+
+/** Options of {@link startFakeWns}. */
+export interface FakeWnsOptions {
+  /** Expected `client_id`; defaults to a made-up package SID. */
+  readonly packetId?: string;
+  /** Expected `client_secret`; defaults to "fake-wns-secret". */
+  readonly clientSecret?: string;
+  /** `expires_in` of issued tokens: seconds, as a number or (like Entra) a string. */
+  readonly tokenExpiresIn?: number | string;
+  /** `token_type` of issued tokens; defaults to "bearer" (Entra says "Bearer"). */
+  readonly tokenType?: string;
+}
+
+/** One request the fake received. */
+export interface FakeWnsRequest {
+  readonly method: string;
+  /** Path and query exactly as received. */
+  readonly path: string;
+  /** Headers as received, names lower-cased; repeated headers arrive comma-joined. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** How many Authorization headers the request carried. */
+  readonly authorizationHeaders: number;
+  /** The body as UTF-8 text. */
+  readonly body: string;
+  /** Body length in bytes. */
+  readonly bodyBytes: number;
+  /** The registered channel URI the request matched, or null. */
+  readonly channelUri: string | null;
+  /** The status the fake answered. */
+  readonly status: number;
+}
+
+/** A raw notification the fake accepted (answered 200). */
+export interface FakeWnsPush {
+  readonly channelUri: string;
+  readonly body: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+/** A running fake WNS; see {@link startFakeWns}. */
+export interface FakeWns {
+  /** Base URL, `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The classic token endpoint. */
+  readonly tokenUrl: string;
+  /** The `client_id` the token endpoint expects. */
+  readonly packetId: string;
+  /** The `client_secret` the token endpoint expects. */
+  readonly clientSecret: string;
+  /** Registers a valid channel and returns its URI (`.../channel/<id>?token=<random>`). */
+  channelUri(name?: string): string;
+  /** Accepted notifications, in order. */
+  readonly received: readonly FakeWnsPush[];
+  /** Every request, token requests included, in order. */
+  readonly requests: readonly FakeWnsRequest[];
+  /** The requests to the token endpoint, in order. */
+  readonly tokenRequests: readonly FakeWnsRequest[];
+  /** Every access token the token endpoint handed out. */
+  readonly issuedTokens: readonly string[];
+  /** Makes every token issued so far invalid (WNS then answers 401). */
+  expireTokens(): void;
+  /** Marks a channel expired: WNS then answers 410. */
+  expireChannel(channelUri: string): void;
+  /** Answers the next POST to the channel with `status` (and `headers`), before any check. */
+  failNext(channelUri: string, status: number, headers?: Record<string, string>): void;
+  /** Answers the next token request with `status` and `body`. */
+  failNextToken(status: number, body?: string): void;
+  /** Holds the next POST to the channel for `delayMs` before handling it (timeouts). */
+  delayNext(channelUri: string, delayMs: number): void;
+  /** Resolves with the accepted notifications once there are `n`; rejects after the timeout. */
+  waitForPushes(n: number, timeoutMs: number): Promise<readonly FakeWnsPush[]>;
+  /** Stops the server. */
+  close(): Promise<void>;
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+type ChannelState = "valid" | "expired";
+
+interface Injected {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+}
+
+interface Waiter {
+  readonly n: number;
+  readonly resolve: (pushes: readonly FakeWnsPush[]) => void;
+}
+
+/** Starts a fake WNS on 127.0.0.1 with a free port; rejects if it cannot listen. */
+export function startFakeWns(options: FakeWnsOptions = {}): Promise<FakeWns> {
+  // Deno.serve listens synchronously; the promise keeps room for async setup later.
+  try {
+    return Promise.resolve(createFakeWns(options));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function createFakeWns(options: FakeWnsOptions): FakeWns {
+  const packetId = options.packetId ?? "ms-app://s-1-15-2-0000000000-0000000000-0000000000";
+  const clientSecret = options.clientSecret ?? "fake-wns-secret";
+  const expiresIn = options.tokenExpiresIn ?? 86400;
+  const tokenType = options.tokenType ?? "bearer";
+
+  /** Channel path+query -> state; the path and query are the channel's identity. */
+  const channels = new Map<string, { uri: string; state: ChannelState }>();
+  /** Access token -> epoch ms at which it stops working. */
+  const tokens = new Map<string, number>();
+  const issuedTokens: string[] = [];
+  const injected = new Map<string, Injected[]>();
+  const injectedToken: Injected[] = [];
+  const tokenBodies: string[] = [];
+  const delays = new Map<string, number[]>();
+  const received: FakeWnsPush[] = [];
+  const requests: FakeWnsRequest[] = [];
+  const tokenRequests: FakeWnsRequest[] = [];
+  let waiters: Waiter[] = [];
+  const closing = new AbortController();
+  let nextChannel = 0;
+
+  const handle = async (request: Request): Promise<Response> => {
+    const path = rawPath(request.url);
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    const headers = [...request.headers].map(([k, v]) => [k, v] as const);
+    const record = (status: number, channelUri: string | null) => {
+      const entry: FakeWnsRequest = {
+        method: request.method,
+        path,
+        headers,
+        authorizationHeaders: countAuthorization(request.headers),
+        body: new TextDecoder().decode(bytes),
+        bodyBytes: bytes.byteLength,
+        channelUri,
+        status,
+      };
+      requests.push(entry);
+      return entry;
+    };
+
+    if (path === TOKEN_PATH || path.startsWith(`${TOKEN_PATH}?`)) {
+      const response = answerToken(request.method, bytes);
+      tokenRequests.push(record(response.status, null));
+      return response;
+    }
+
+    const channel = channels.get(path);
+    const delay = channel ? delays.get(path)?.shift() : undefined;
+    if (delay !== undefined) await sleep(delay, closing.signal);
+    const injection = channel ? injected.get(path)?.shift() : undefined;
+    if (injection) {
+      record(injection.status, channel!.uri);
+      return wnsAnswer(injection.status, injection.headers);
+    }
+    // WNS's order: method, authorization, channel, headers, size.
+    const check = (): [number, string | null] => {
+      if (request.method !== "POST") return [405, "Only POST is allowed"];
+      const auth = request.headers.get("authorization");
+      if (countAuthorization(request.headers) !== 1 || !auth?.startsWith("Bearer ")) {
+        return [401, "Missing or malformed Authorization header"];
+      }
+      const expiresAt = tokens.get(auth.slice("Bearer ".length));
+      if (expiresAt === undefined || Date.now() >= expiresAt) {
+        return [401, "Token is invalid or expired"];
+      }
+      if (!channel) return [404, "Channel not found"];
+      if (channel.state === "expired") return [410, "Channel expired"];
+      if (request.headers.get("x-wns-type") !== "wns/raw") return [400, "Invalid X-WNS-Type"];
+      if (request.headers.get("content-type") !== "application/octet-stream") {
+        return [400, "Raw notifications need Content-Type application/octet-stream"];
+      }
+      if (bytes.byteLength === 0 || bytes.byteLength > WNS_RAW_LIMIT_BYTES) {
+        return [413, "Payload size not accepted"];
+      }
+      return [200, null];
+    };
+    const [status, description] = check();
+    record(status, channel?.uri ?? null);
+    if (status !== 200) {
+      return wnsAnswer(status, description ? { "X-WNS-Error-Description": description } : {});
+    }
+    const push: FakeWnsPush = {
+      channelUri: channel!.uri,
+      body: new TextDecoder().decode(bytes),
+      headers,
+    };
+    received.push(push);
+    if (waiters.length > 0) {
+      const ready = waiters.filter((w) => received.length >= w.n);
+      waiters = waiters.filter((w) => received.length < w.n);
+      for (const waiter of ready) waiter.resolve(received.slice());
+    }
+    return wnsAnswer(200, {
+      "X-WNS-Status": "received",
+      "X-WNS-NotificationStatus": "received",
+      "X-WNS-DeviceConnectionStatus": "connected",
+    });
+  };
+
+  const answerToken = (method: string, bytes: Uint8Array): Response => {
+    if (method !== "POST") return new Response(null, { status: 405 });
+    const injection = injectedToken.shift();
+    if (injection) {
+      return new Response(tokenBodies.shift() ?? "", {
+        status: injection.status,
+        headers: { "Content-Type": "application/json" },
+      });
+    }
+    const form = new URLSearchParams(new TextDecoder().decode(bytes));
+    let error: string | null = null;
+    if (form.get("grant_type") !== "client_credentials") error = "unsupported_grant_type";
+    else if (form.get("scope") !== "notify.windows.com") error = "invalid_scope";
+    else if (form.get("client_id") !== packetId || form.get("client_secret") !== clientSecret) {
+      error = "invalid_client";
+    }
+    if (error !== null) return Response.json({ error }, { status: 400 });
+    const accessToken = randomToken(48);
+    tokens.set(accessToken, Date.now() + Number(expiresIn) * 1000);
+    issuedTokens.push(accessToken);
+    return Response.json({
+      access_token: accessToken,
+      token_type: tokenType,
+      expires_in: expiresIn,
+    });
+  };
+
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+    // Silence the default error page logging; a handler error is a fake bug, answer 500.
+    onError: () => new Response(null, { status: 500 }),
+  }, handle);
+  const url = `http://127.0.0.1:${server.addr.port}`;
+
+  const channelPath = (channelUri: string): string => {
+    if (!channelUri.startsWith(url)) {
+      throw new Error(`not a channel of this fake WNS: ${channelUri}`);
+    }
+    const path = channelUri.slice(url.length);
+    if (!channels.has(path)) throw new Error(`unknown channel: ${channelUri}`);
+    return path;
+  };
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    // Idempotent: tests may close explicitly and through `await using`.
+    if (closed === null) {
+      closing.abort();
+      closed = server.shutdown();
+    }
+    return closed;
+  };
+  const enqueue = <T>(map: Map<string, T[]>, key: string, value: T) => {
+    const list = map.get(key) ?? [];
+    list.push(value);
+    map.set(key, list);
+  };
+
+  return {
+    url,
+    tokenUrl: `${url}${TOKEN_PATH}`,
+    packetId,
+    clientSecret,
+    channelUri(name?: string): string {
+      const id = encodeURIComponent(name ?? `c${++nextChannel}-${randomToken(6)}`);
+      const path = `${CHANNEL_PREFIX}${id}?token=${wnsStyleToken()}`;
+      const uri = `${url}${path}`;
+      channels.set(path, { uri, state: "valid" });
+      return uri;
+    },
+    received,
+    requests,
+    tokenRequests,
+    issuedTokens,
+    expireTokens(): void {
+      for (const token of tokens.keys()) tokens.set(token, 0);
+    },
+    expireChannel(channelUri: string): void {
+      channels.get(channelPath(channelUri))!.state = "expired";
+    },
+    failNext(channelUri: string, status: number, headers: Record<string, string> = {}): void {
+      enqueue(injected, channelPath(channelUri), { status, headers });
+    },
+    failNextToken(status: number, body = ""): void {
+      injectedToken.push({ status, headers: {} });
+      tokenBodies.push(body);
+    },
+    delayNext(channelUri: string, delayMs: number): void {
+      enqueue(delays, channelPath(channelUri), delayMs);
+    },
+    waitForPushes(n: number, timeoutMs: number): Promise<readonly FakeWnsPush[]> {
+      if (received.length >= n) return Promise.resolve(received.slice());
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== waiter);
+          reject(
+            new Error(
+              `fake WNS: expected ${n} notification(s) within ${timeoutMs} ms, got ${received.length}`,
+            ),
+          );
+        }, timeoutMs);
+        const waiter: Waiter = {
+          n,
+          resolve: (pushes) => {
+            clearTimeout(timer);
+            resolve(pushes);
+          },
+        };
+        waiters.push(waiter);
+      });
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** WNS answers have empty bodies; everything is in headers. */
+function wnsAnswer(status: number, headers: Record<string, string>): Response {
+  const all = new Headers(headers);
+  if (!all.has("X-WNS-Msg-ID")) all.set("X-WNS-Msg-ID", randomHex(8).toUpperCase());
+  if (status !== 200 && !all.has("X-WNS-Debug-Trace")) all.set("X-WNS-Debug-Trace", "FAKEWNS");
+  return new Response(null, { status, headers: all });
+}
+
+/** `request.url` is the origin plus the request target as sent; keep the target verbatim. */
+function rawPath(requestUrl: string): string {
+  const start = requestUrl.indexOf("/", requestUrl.indexOf("//") + 2);
+  return start === -1 ? "/" : requestUrl.slice(start);
+}
+
+function countAuthorization(headers: Headers): number {
+  const value = headers.get("authorization");
+  return value === null ? 0 : value.split(",").length;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+function randomToken(bytes: number): string {
+  const raw = String.fromCharCode(...crypto.getRandomValues(new Uint8Array(bytes)));
+  return btoa(raw).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+/**
+ * Looks like a real channel token: base64 with `+`, `/` and `=` percent-encoded in lower
+ * case, so a sender that decodes and re-encodes the query changes it (and gets a 404).
+ */
+function wnsStyleToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(60));
+  bytes[0] = 0xfb; // forces a "+" or "/" early on, so an escape is always present
+  return encodeURIComponent(btoa(String.fromCharCode(...bytes)))
+    .replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,277 @@
+/**
+ * Sends raw notifications to WNS over HTTP: one POST per notification, one token refresh and
+ * one retry on a 401, every answer mapped to a {@link WnsOutcome}. Retrying later, queuing
+ * and backing off are the caller's business.
+ *
+ * @module
+ */
+
+import type {
+  LogFields,
+  Logger,
+  RawNotificationOptions,
+  WnsOutcome,
+  WnsSender,
+  WnsToken,
+} from "../../domain/ports.ts";
+import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+import { describeFetchError, WnsTokenError } from "./wns_token_source.ts";
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Where the sender gets its access token; {@link WnsTokenSource} is the real one. */
+export interface WnsTokenProvider {
+  /** A valid token; throws (preferably a {@link WnsTokenError}) when none can be had. */
+  get(): Promise<WnsToken>;
+  /** Forgets a token WNS refused, so that the next {@link get} fetches a new one. */
+  invalidate(token: WnsToken): void;
+}
+
+/** Options of {@link HttpWnsSender}. */
+export interface HttpWnsSenderOptions {
+  readonly tokens: WnsTokenProvider;
+  readonly logger: Logger;
+  /** Injectable for tests; defaults to the global fetch. */
+  readonly fetch?: typeof fetch;
+  /** Timeout of one POST, answer included; defaults to 10 s. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** One POST's result: an answer's status and headers, or why there was none. */
+type Attempt =
+  | { readonly ok: true; readonly status: number; readonly headers: Headers }
+  | { readonly ok: false; readonly detail: string };
+
+/** {@link WnsSender} talking to the real WNS (or to the fake, in tests). */
+export class HttpWnsSender implements WnsSender {
+  readonly #tokens: WnsTokenProvider;
+  readonly #logger: Logger;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #encoder = new TextEncoder();
+
+  constructor(options: HttpWnsSenderOptions) {
+    this.#tokens = options.tokens;
+    this.#logger = options.logger;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** Sends one raw notification. Never throws: every failure is a `failed` outcome. */
+  async sendRaw(
+    channelUri: string,
+    payload: string,
+    options: RawNotificationOptions,
+  ): Promise<WnsOutcome> {
+    try {
+      return await this.#send(channelUri, payload, options);
+    } catch (error) {
+      // Only a bug (or a misbehaving token provider) gets here; keep the promise of the port.
+      const detail = `unexpected error: ${describeFetchError(error, this.#timeoutMs)}`;
+      this.#logger.error("WNS send failed", { host: hostOf(channelUri), detail });
+      return { kind: "failed", retryable: true, status: null, detail };
+    }
+  }
+
+  async #send(
+    channelUri: string,
+    payload: string,
+    options: RawNotificationOptions,
+  ): Promise<WnsOutcome> {
+    const host = hostOf(channelUri);
+    if (host === null) {
+      return this.#refuse(channelUri, "channel URI is not an http(s) URL");
+    }
+    const body = this.#encoder.encode(payload);
+    if (body.byteLength === 0) return this.#refuse(channelUri, "payload is empty");
+    if (body.byteLength > WNS_RAW_LIMIT_BYTES) {
+      return this.#refuse(
+        channelUri,
+        `payload is ${body.byteLength} bytes, WNS takes at most ${WNS_RAW_LIMIT_BYTES}`,
+      );
+    }
+
+    let token = await this.#token();
+    if (!("accessToken" in token)) return this.#fail(host, token);
+    let attempt = await this.#post(channelUri, body, options, token);
+    if (attempt.ok && attempt.status === 401) {
+      // Tokens live about a day: expect this once a day. Refresh once, retry once.
+      this.#tokens.invalidate(token);
+      token = await this.#token();
+      if (!("accessToken" in token)) return this.#fail(host, token);
+      attempt = await this.#post(channelUri, body, options, token);
+      if (attempt.ok && attempt.status === 401) {
+        this.#tokens.invalidate(token);
+        return this.#fail(host, {
+          kind: "failed",
+          // A freshly issued token refused too: credentials or app identity are wrong.
+          retryable: false,
+          status: 401,
+          detail: "WNS refused a freshly issued access token (401)",
+        }, attempt.headers);
+      }
+    }
+    if (!attempt.ok) {
+      return this.#fail(host, {
+        kind: "failed",
+        retryable: true,
+        status: null,
+        detail: attempt.detail,
+      });
+    }
+    return this.#map(host, attempt.status, attempt.headers);
+  }
+
+  /** The token, or the `failed` outcome saying why there is none. */
+  async #token(): Promise<WnsToken | Extract<WnsOutcome, { kind: "failed" }>> {
+    try {
+      return await this.#tokens.get();
+    } catch (error) {
+      if (error instanceof WnsTokenError) {
+        return { kind: "failed", retryable: error.retryable, status: null, detail: error.message };
+      }
+      const detail = `WNS token unavailable: ${describeFetchError(error, this.#timeoutMs)}`;
+      return { kind: "failed", retryable: true, status: null, detail };
+    }
+  }
+
+  async #post(
+    channelUri: string,
+    body: Uint8Array<ArrayBuffer>,
+    options: RawNotificationOptions,
+    token: WnsToken,
+  ): Promise<Attempt> {
+    // Fresh headers per request: shared defaults are how other senders sent Authorization twice.
+    const headers = new Headers({
+      "Authorization": `Bearer ${token.accessToken}`,
+      "X-WNS-Type": "wns/raw",
+      "Content-Type": "application/octet-stream",
+      "X-WNS-RequestForStatus": "true",
+    });
+    if (options.cache) {
+      headers.set("X-WNS-Cache-Policy", "cache");
+      headers.set("X-WNS-TTL", String(Math.max(0, Math.floor(options.ttlSeconds))));
+    } else {
+      headers.set("X-WNS-Cache-Policy", "no-cache");
+    }
+    try {
+      // The URI goes to fetch as the device gave it: WNS answers 404 to a re-encoded token.
+      // A Uint8Array body gets a Content-Length; WNS does not take chunked bodies.
+      const response = await this.#fetch(channelUri, {
+        method: "POST",
+        headers,
+        body,
+        redirect: "manual",
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      // WNS answers with an empty body; reading it to the end lets the connection be reused.
+      await response.arrayBuffer();
+      return { ok: true, status: response.status, headers: response.headers };
+    } catch (error) {
+      return { ok: false, detail: describeFetchError(error, this.#timeoutMs) };
+    }
+  }
+
+  #map(host: string, status: number, headers: Headers): WnsOutcome {
+    if (status === 200) {
+      // X-WNS-NotificationStatus is the legacy duplicate; absence of both is not throttling.
+      const wnsStatus = headers.get("X-WNS-Status") ?? headers.get("X-WNS-NotificationStatus");
+      this.#logger.debug("WNS accepted a raw notification", {
+        host,
+        wnsStatus,
+        deviceConnection: headers.get("X-WNS-DeviceConnectionStatus"),
+      });
+      return { kind: "delivered", status, wnsStatus };
+    }
+    if (status === 404 || status === 410) {
+      this.#logger.info("WNS channel is gone", { host, status, ...wnsDiagnostics(headers) });
+      return { kind: "channel-gone", status };
+    }
+    const description = headers.get("X-WNS-Error-Description");
+    const retryAfter = headers.get("Retry-After");
+    const detail = `WNS answered ${status}${statusMeaning(status)}` +
+      (description ? `: ${description}` : "") +
+      (retryAfter ? ` (Retry-After ${retryAfter})` : "");
+    return this.#fail(
+      host,
+      { kind: "failed", retryable: isRetryable(status), status, detail },
+      headers,
+    );
+  }
+
+  #refuse(channelUri: string, reason: string): WnsOutcome {
+    return this.#fail(hostOf(channelUri), {
+      kind: "failed",
+      retryable: false,
+      status: null,
+      detail: `not sent: ${reason}`,
+    });
+  }
+
+  #fail(
+    host: string | null,
+    outcome: Extract<WnsOutcome, { kind: "failed" }>,
+    headers?: Headers,
+  ): WnsOutcome {
+    const fields: LogFields = {
+      host,
+      status: outcome.status,
+      retryable: outcome.retryable,
+      detail: outcome.detail,
+      ...(headers ? wnsDiagnostics(headers) : {}),
+    };
+    if (outcome.retryable) this.#logger.warn("WNS send failed", fields);
+    else this.#logger.error("WNS send failed", fields);
+    return outcome;
+  }
+}
+
+/** Microsoft asks for these when something goes wrong. None of them holds a credential. */
+function wnsDiagnostics(headers: Headers): LogFields {
+  return {
+    errorDescription: headers.get("X-WNS-Error-Description"),
+    msgId: headers.get("X-WNS-Msg-ID"),
+    debugTrace: headers.get("X-WNS-Debug-Trace"),
+    msCv: headers.get("MS-CV"),
+    wnsStatus: headers.get("X-WNS-Status"),
+    retryAfter: headers.get("Retry-After"),
+  };
+}
+
+/**
+ * 406 (app throttled), 429 and 5xx are WNS's load: later may work. Everything else is our
+ * request (400, 405, 413), our credentials (403) or something WNS never sends (3xx).
+ */
+function isRetryable(status: number): boolean {
+  return status === 406 || status === 429 || status >= 500;
+}
+
+function statusMeaning(status: number): string {
+  switch (status) {
+    case 400:
+      return " (bad request headers)";
+    case 403:
+      return " (token not valid for this app)";
+    case 405:
+      return " (method not allowed)";
+    case 406:
+      return " (app throttled)";
+    case 413:
+      return " (payload too large)";
+    case 429:
+      return " (rate limited)";
+    case 500:
+      return " (WNS internal error)";
+    case 503:
+      return " (WNS unavailable)";
+    default:
+      return status >= 300 && status < 400 ? " (redirects are not followed)" : "";
+  }
+}
+
+/** The channel's host for logs: the path and query hold the channel's credential. */
+function hostOf(channelUri: string): string | null {
+  if (!URL.canParse(channelUri)) return null;
+  const url = new URL(channelUri);
+  return url.protocol === "https:" || url.protocol === "http:" ? url.host : null;
+}

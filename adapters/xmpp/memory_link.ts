@@ -1,0 +1,43 @@
+/**
+ * An in-memory XMPP link for tests and flow checks: stanzas are handed in as elements and
+ * the IQ answers come back, with the same parsing and answers as the component link but no
+ * socket.
+ *
+ * @module
+ */
+
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import type { Logger } from "../../domain/ports.ts";
+import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
+import { stanzaError } from "./iq_answers.ts";
+import { NS_PUBSUB } from "./publish_stanza.ts";
+
+/** A push service's XMPP side without a network. */
+export class MemoryXmppLink {
+  constructor(
+    readonly pushBareJid: string,
+    readonly onPublish: PublishHandler,
+    readonly logger: Logger,
+  ) {}
+
+  /** Always up. */
+  get online(): boolean {
+    return true;
+  }
+
+  /** Handles an IQ sent to the push service and returns the IQ it answers with. */
+  async receive(iq: Element): Promise<Element> {
+    const child = iq.getChildElements()[0];
+    let payload: Element;
+    if (iq.attrs.type === "set" && child?.is("pubsub", NS_PUBSUB)) {
+      payload = await answerPublish(child, iq.attrs.from, this.onPublish, this.logger);
+    } else if (iq.attrs.type === "get" && child?.is("query", NS_DISCO_INFO)) {
+      payload = discoInfo();
+    } else {
+      payload = stanzaError("cancel", "service-unavailable");
+    }
+    const type = payload.is("error") ? "error" : "result";
+    return xml("iq", { type, id: iq.attrs.id, from: iq.attrs.to, to: iq.attrs.from }, payload);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Answers the IQs a push service receives, whatever carries them (a component connection,
+ * or the in-memory link in tests): publishes become use-case calls, disco#info describes an
+ * XEP-0357 app server.
+ *
+ * @module
+ */
+
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import type { PublishOutcome, PublishRequest } from "../../domain/publish.ts";
+import type { Logger } from "../../domain/ports.ts";
+import { errorFor, stanzaError } from "./iq_answers.ts";
+import { NS_PUBSUB, NS_PUSH, parsePublish } from "./publish_stanza.ts";
+
+export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+
+/** The publish use case, as the XMPP adapters see it. */
+export type PublishHandler = (request: PublishRequest) => Promise<PublishOutcome>;
+
+/**
+ * The payload of the answer to a `<pubsub>` set: an empty `<pubsub>` for a result, or an
+ * `<error>` element.
+ */
+export async function answerPublish(
+  pubsub: Element,
+  from: string | undefined,
+  onPublish: PublishHandler,
+  logger: Logger,
+): Promise<Element> {
+  const parsed = parsePublish(pubsub);
+  if (!parsed.ok) {
+    logger.info("malformed publish", { from, reason: parsed.reason });
+    return stanzaError("modify", "bad-request", parsed.reason);
+  }
+  const outcome = await onPublish(parsed.request);
+  return errorFor(outcome) ?? xml("pubsub", { xmlns: NS_PUBSUB });
+}
+
+/** disco#info of an XEP-0357 app server. */
+export function discoInfo(): Element {
+  return xml(
+    "query",
+    { xmlns: NS_DISCO_INFO },
+    xml("identity", { category: "pubsub", type: "push", name: "UWPX push server" }),
+    xml("feature", { var: NS_PUSH }),
+    xml("feature", { var: NS_PUBSUB }),
+    xml("feature", { var: NS_DISCO_INFO }),
+  );
+}

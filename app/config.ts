@@ -1,0 +1,133 @@
+/**
+ * The configuration file: the original server's keys (`db.url`, `tcp.port`, `tcp.tls.*`,
+ * `wns.clientSecret`, `wns.packetId`, `xmpp.bareJid`, `xmpp.password`, `xmpp.host`,
+ * `xmpp.port`) plus this server's optional ones. Validated with zod; every invalid field is
+ * reported with its path.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+
+/** Only real WNS channels: `https://<host>.notify.windows.com/?token=...` (or `/w/?token=`). */
+export const DEFAULT_CHANNEL_URI_PATTERN =
+  "^https://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.notify\\.windows\\.com/(w/)?\\?token=[A-Za-z0-9%._~+/=-]+$";
+
+export const DEFAULT_TOKEN_URL = "https://login.live.com/accesstoken.srf";
+
+const Port = z.number().int().min(0).max(65535);
+
+const Regex = z.string().refine((source) => {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be a valid regular expression");
+
+const DbUrl = z.string().refine(
+  (url) => url.startsWith("sqlite:") || url === "memory:" || /^rediss?:\/\//.test(url),
+  "must be sqlite:PATH, memory: or redis://...",
+);
+
+/** The configuration schema. */
+export const ConfigSchema = z.object({
+  db: z.object({ url: DbUrl.default("sqlite:push.db") }).prefault({}),
+  tcp: z.object({
+    host: z.string().min(1).default("0.0.0.0"),
+    port: Port.default(1997),
+    tls: z.object({
+      serverCertPath: z.string().min(1),
+      serverKeyPath: z.string().min(1),
+    }),
+    maxConnections: z.number().int().positive().default(1024),
+    maxAccountsPerDevice: z.number().int().positive().max(1000).default(32),
+    idleTimeoutSeconds: z.number().positive().default(60),
+  }),
+  wns: z.object({
+    clientSecret: z.string().min(1),
+    packetId: z.string().min(1),
+    tokenUrl: z.url({ protocol: /^https?$/ }).default(DEFAULT_TOKEN_URL),
+    channelUriPattern: Regex.default(DEFAULT_CHANNEL_URI_PATTERN),
+    requestTimeoutSeconds: z.number().positive().default(10),
+  }),
+  xmpp: z.object({
+    mode: z.enum(["client", "component"]).default("client"),
+    bareJid: z.string().min(1),
+    password: z.string().min(1),
+    host: z.string().min(1).optional(),
+    port: Port.optional(),
+  }),
+  log: z.object({
+    level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    format: z.enum(["logfmt", "json"]).default("logfmt"),
+  }).prefault({}),
+});
+
+/** A validated configuration, defaults applied. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** The file written when none exists: the original server's template, with our defaults. */
+export const CONFIG_TEMPLATE = {
+  db: { url: "sqlite:push.db" },
+  tcp: {
+    port: 1997,
+    tls: {
+      serverCertPath: "Path to your 'domain.cert' file",
+      serverKeyPath: "Path to your 'domain.key' file",
+    },
+  },
+  wns: {
+    clientSecret: "The secret obtained from the Devcenter",
+    packetId: "The UWPX package ID starting with: 'ms-app://...'",
+  },
+  xmpp: {
+    mode: "component",
+    bareJid: "The push server's JID: the component domain (e.g. 'push.example.org')",
+    password: "The component secret shared with your XMPP server",
+    host: "Your XMPP server's host name",
+    port: 5347,
+  },
+};
+
+/** Reading a configuration file: the config, or what is wrong, one line per problem. */
+export type ConfigResult =
+  | { readonly ok: true; readonly config: Config }
+  | { readonly ok: false; readonly created: boolean; readonly problems: readonly string[] };
+
+/** Validates parsed JSON. */
+export function parseConfig(json: unknown): ConfigResult {
+  const result = ConfigSchema.safeParse(json);
+  if (result.success) return { ok: true, config: result.data };
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join(".") : "(file)";
+    return `${path}: ${issue.message}`;
+  });
+  return { ok: false, created: false, problems };
+}
+
+/** Reads and validates a file; creates it from the template when it does not exist. */
+export async function loadConfig(path: string): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      return { ok: false, created: false, problems: [`${path}: ${(error as Error).message}`] };
+    }
+    await Deno.writeTextFile(path, JSON.stringify(CONFIG_TEMPLATE, null, 4) + "\n");
+    return {
+      ok: false,
+      created: true,
+      problems: [`${path} did not exist: created it from the template; fill it in and restart`],
+    };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, created: false, problems: [`${path}: invalid JSON: ${error}`] };
+  }
+  return parseConfig(json);
+}

@@ -1,0 +1,168 @@
+/**
+ * The device-facing use cases: register a channel, set the accounts, ask for a test push.
+ * Transport-free: the TLS adapter parses frames and calls these.
+ *
+ * @module
+ */
+
+import { planAccounts } from "../domain/account_plan.ts";
+import type { RandomBytes } from "../domain/minting.ts";
+import {
+  type Clock,
+  type Logger,
+  type NodeProvisioner,
+  type RegistrationStore,
+  StorageUnavailableError,
+  type WnsSender,
+} from "../domain/ports.ts";
+import { expiryFrom } from "../domain/registration.ts";
+import { testPushPayload } from "../domain/wns_payload.ts";
+import { KeyedLock } from "./keyed_lock.ts";
+import { shortId } from "./log_ids.ts";
+
+/** A use case's answer: success, or an error message the device sees. */
+export type DeviceResult<T = undefined> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: string };
+
+/** The answer to `set_push_accounts`. */
+export interface AccountsResult {
+  readonly pushBareJid: string;
+  readonly accounts: readonly {
+    readonly accountId: string;
+    readonly node: string;
+    readonly secret: string;
+    readonly success: boolean;
+  }[];
+}
+
+/** What the device use cases need. */
+export interface DeviceServiceDeps {
+  readonly store: RegistrationStore;
+  readonly wns: WnsSender;
+  readonly provisioner: NodeProvisioner;
+  readonly clock: Clock;
+  readonly random: RandomBytes;
+  readonly logger: Logger;
+  /** Channel URIs must match this, so a device can never make the server POST elsewhere. */
+  readonly channelUriPattern: RegExp;
+  /** The JID the device gives its XMPP server as the push service. */
+  readonly pushBareJid: string;
+}
+
+const UNAVAILABLE = "storage unavailable, try again later";
+const UNKNOWN_DEVICE = "unknown device: send set_channel_uri first";
+
+/** The device use cases. */
+export class DeviceService {
+  readonly #deps: DeviceServiceDeps;
+  readonly #lock = new KeyedLock();
+
+  constructor(deps: DeviceServiceDeps) {
+    this.#deps = deps;
+  }
+
+  /** `set_channel_uri`: creates the device or moves it to a new channel. */
+  setChannelUri(deviceId: string, channelUri: string, version: number): Promise<DeviceResult> {
+    const { store, clock, logger, channelUriPattern } = this.#deps;
+    if (!channelUriPattern.test(channelUri)) {
+      return Promise.resolve({ ok: false, error: "channel_uri is not a WNS channel URI" });
+    }
+    return this.#guarded(deviceId, async () => {
+      await store.saveChannel(deviceId, channelUri, version, expiryFrom(clock.now()));
+      logger.info("channel registered", { device: shortId(deviceId) });
+      return { ok: true, value: undefined };
+    });
+  }
+
+  /** `set_push_accounts`: the device's accounts become exactly `accountIds`. */
+  setPushAccounts(
+    deviceId: string,
+    accountIds: readonly string[],
+  ): Promise<DeviceResult<AccountsResult>> {
+    const { store, clock, random, logger, provisioner, pushBareJid } = this.#deps;
+    return this.#guarded(deviceId, async () => {
+      const now = clock.now();
+      const device = await store.findDevice(deviceId, now);
+      if (device === null) return { ok: false, error: UNKNOWN_DEVICE };
+      const plan = planAccounts(device.accounts, accountIds, random);
+      const ready = await provisioner.provision(
+        plan.added.map((a) => a.node),
+        plan.removed.map((a) => a.node),
+      );
+      await store.replaceAccounts(deviceId, plan.accounts, expiryFrom(now));
+      const addedNodes = new Set(plan.added.map((a) => a.node));
+      logger.info("accounts registered", {
+        device: shortId(deviceId),
+        accounts: plan.accounts.length,
+        added: plan.added.length,
+        removed: plan.removed.length,
+      });
+      return {
+        ok: true,
+        value: {
+          pushBareJid,
+          accounts: plan.accounts.map((a) => ({
+            ...a,
+            success: !addedNodes.has(a.node) || ready.has(a.node),
+          })),
+        },
+      };
+    });
+  }
+
+  /** `request_test_push`: succeeds only when WNS accepted the test notification. */
+  async requestTestPush(deviceId: string): Promise<DeviceResult> {
+    const { store, clock, wns, logger } = this.#deps;
+    let channelUri: string | null;
+    try {
+      const device = await store.findDevice(deviceId, clock.now());
+      if (device === null) return { ok: false, error: UNKNOWN_DEVICE };
+      channelUri = device.channelUri;
+    } catch (error) {
+      return this.#storageFailure(error);
+    }
+    if (channelUri === null) {
+      return { ok: false, error: "channel expired: send set_channel_uri again" };
+    }
+    const outcome = await wns.sendRaw(channelUri, testPushPayload(), {
+      cache: false,
+      ttlSeconds: 0,
+    });
+    logger.info("test push", { device: shortId(deviceId), outcome: outcome.kind });
+    switch (outcome.kind) {
+      case "delivered":
+        return { ok: true, value: undefined };
+      case "channel-gone":
+        await store.forgetChannel(deviceId, channelUri).catch(() => {});
+        return { ok: false, error: "WNS says the channel is gone: send set_channel_uri again" };
+      case "failed":
+        return { ok: false, error: `WNS did not accept the test push (${failureText(outcome)})` };
+    }
+  }
+
+  /** Runs a device's registration step alone, turning storage trouble into an answer. */
+  async #guarded<T>(
+    deviceId: string,
+    work: () => Promise<DeviceResult<T>>,
+  ): Promise<DeviceResult<T>> {
+    try {
+      return await this.#lock.run(deviceId, work);
+    } catch (error) {
+      return this.#storageFailure(error);
+    }
+  }
+
+  #storageFailure(error: unknown): { ok: false; error: string } {
+    if (error instanceof StorageUnavailableError) {
+      this.#deps.logger.warn("storage unavailable", { reason: error.message });
+      return { ok: false, error: UNAVAILABLE };
+    }
+    this.#deps.logger.error("device request failed", { reason: String(error) });
+    return { ok: false, error: "internal error" };
+  }
+}
+
+function failureText(outcome: { status: number | null; detail: string }): string {
+  return outcome.status === null ? outcome.detail : `HTTP ${outcome.status}`;
+}

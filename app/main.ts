@@ -1,0 +1,78 @@
+/**
+ * The command line, as the original server's binary:
+ * `deno task start [--noInput] [--help] [path/to/configuration.json]`.
+ *
+ * @module
+ */
+
+import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
+import { loadConfig } from "./config.ts";
+import { startPushServer } from "./push_server.ts";
+
+const USAGE = `UWPX push server: bridges XMPP push notifications (XEP-0357) to WNS.
+
+Usage: deno task start [--noInput] [--help] [path/to/configuration.json]
+
+  path        the configuration file (default: configuration.json); created from a
+              template if it does not exist
+  --noInput   do not read commands from standard input (for services)
+  --help      print this text
+
+Without --noInput, typing q and Enter quits. SIGINT and SIGTERM shut down cleanly.`;
+
+/** Runs the CLI; returns the exit code. */
+export async function main(args: readonly string[]): Promise<number> {
+  const flags = args.filter((a) => a.startsWith("--"));
+  const paths = args.filter((a) => !a.startsWith("--"));
+  const unknown = flags.filter((f) => f !== "--noInput" && f !== "--help");
+  if (flags.includes("--help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (unknown.length > 0 || paths.length > 1) {
+    console.error(`unknown arguments: ${[...unknown, ...paths.slice(1)].join(" ")}\n\n${USAGE}`);
+    return 2;
+  }
+  const path = paths[0] ?? "configuration.json";
+  const loaded = await loadConfig(path);
+  if (!loaded.ok) {
+    console.error(`Configuration ${path} is not usable:`);
+    for (const problem of loaded.problems) console.error(`  - ${problem}`);
+    return 1;
+  }
+  const { config } = loaded;
+  const logger = new ConsoleLogger(config.log.level, config.log.format);
+  let server;
+  try {
+    server = await startPushServer(config, logger);
+  } catch (error) {
+    logger.error("could not start", { reason: (error as Error).message });
+    return 1;
+  }
+
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  if (!flags.includes("--noInput")) watchForQuit(stop);
+  await stopped.promise;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  logger.info("shutting down");
+  await server.close();
+  return 0;
+}
+
+/** Calls `quit` when a line `q` is typed. The end of standard input changes nothing. */
+async function watchForQuit(quit: () => void): Promise<void> {
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  let pending = "";
+  for await (const chunk of lines) {
+    pending += chunk;
+    const parts = pending.split("\n");
+    pending = parts.pop() ?? "";
+    if (parts.some((line) => line.trim() === "q")) return quit();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,82 @@
+/**
+ * The publish use case: a user's XMPP server published to a node; check it and push the
+ * device. Transport-free: the XMPP adapters parse stanzas into `PublishRequest`s and turn
+ * the returned outcome into an IQ answer.
+ *
+ * @module
+ */
+
+import { decidePublish, type PublishOutcome, type PublishRequest } from "../domain/publish.ts";
+import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/ports.ts";
+import type { NodeTarget } from "../domain/registration.ts";
+import { shortId } from "./log_ids.ts";
+
+/** What the publish use case needs. */
+export interface PushServiceDeps {
+  readonly store: RegistrationStore;
+  readonly wns: WnsSender;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * Pushes are cached by WNS while the device is offline (only the latest is kept), for a
+ * day: a device that was briefly away still learns it has messages.
+ */
+export const PUSH_CACHE_TTL_SECONDS = 24 * 60 * 60;
+
+/** The publish use case. */
+export class PushService {
+  readonly #deps: PushServiceDeps;
+
+  constructor(deps: PushServiceDeps) {
+    this.#deps = deps;
+  }
+
+  /** Handles one publish; never throws. */
+  async handlePublish(request: PublishRequest): Promise<PublishOutcome> {
+    const { store, wns, clock, logger } = this.#deps;
+    const node = shortId(request.node);
+    let target: NodeTarget | null;
+    try {
+      target = await store.findNode(request.node, clock.now());
+    } catch (error) {
+      logger.warn("publish deferred: storage unavailable", { node, reason: String(error) });
+      return { kind: "unavailable", reason: "storage unavailable" };
+    }
+    const decision = decidePublish(request, target);
+    if (decision.kind === "refuse") {
+      logger.info("publish refused", { node, outcome: decision.outcome.kind });
+      return decision.outcome;
+    }
+    const outcome = await wns.sendRaw(decision.channelUri, decision.payload, {
+      cache: true,
+      ttlSeconds: PUSH_CACHE_TTL_SECONDS,
+    });
+    const device = target ? shortId(target.deviceId) : undefined;
+    switch (outcome.kind) {
+      case "delivered":
+        logger.info("pushed", { node, device, wnsStatus: outcome.wnsStatus });
+        return { kind: "pushed" };
+      case "channel-gone":
+        // The device must register a new channel; until then its nodes are dead ends.
+        logger.info("channel gone", { node, device, status: outcome.status });
+        if (target) {
+          await store.forgetChannel(target.deviceId, decision.channelUri).catch((error) =>
+            logger.warn("could not forget channel", { device, reason: String(error) })
+          );
+        }
+        return { kind: "unknown-node" };
+      case "failed":
+        // Never a cancel here: the user's server would drop a registration that still works.
+        logger.warn("push failed", {
+          node,
+          device,
+          status: outcome.status,
+          retryable: outcome.retryable,
+          reason: outcome.detail,
+        });
+        return { kind: "unavailable", reason: "push service unavailable" };
+    }
+  }
+}

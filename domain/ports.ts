@@ -1,0 +1,113 @@
+/**
+ * The ports: what the domain and the use cases need from the outside world. Adapters in
+ * `adapters/` implement them; `app/` wires one implementation of each.
+ *
+ * @module
+ */
+
+import type { AccountRegistration, DeviceRegistration, NodeTarget } from "./registration.ts";
+
+/** Thrown by adapters when their backend cannot be reached or failed: a transient error. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageUnavailableError";
+  }
+}
+
+/**
+ * Where registrations live. Times are epoch milliseconds; the store hides anything whose
+ * `expiresAt` is not after `now`, and refreshes the expiry of every entry of a device it
+ * writes. Each method is atomic.
+ */
+export interface RegistrationStore {
+  /** Creates the device or updates its channel and version, keeping its accounts. */
+  saveChannel(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    expiresAt: number,
+  ): Promise<void>;
+  /** The device's live registration, or null. */
+  findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null>;
+  /**
+   * Replaces the device's accounts with exactly `accounts`. Nodes of accounts not in the
+   * list stop resolving at once. Fails if the device does not exist.
+   */
+  replaceAccounts(
+    deviceId: string,
+    accounts: readonly AccountRegistration[],
+    expiresAt: number,
+  ): Promise<void>;
+  /** The live registration behind a node, or null. */
+  findNode(node: string, now: number): Promise<NodeTarget | null>;
+  /** Forgets the device's channel (WNS said it is gone), keeping the device's accounts. */
+  forgetChannel(deviceId: string, channelUri: string): Promise<void>;
+  /** Deletes every expired registration; returns how many devices went. */
+  purgeExpired(now: number): Promise<number>;
+  /** The cached WNS access token, or null. */
+  loadWnsToken(): Promise<WnsToken | null>;
+  /** Caches a WNS access token for this and other instances and restarts. */
+  saveWnsToken(token: WnsToken): Promise<void>;
+  /** Releases the backend's resources. */
+  close(): Promise<void>;
+}
+
+/** A WNS OAuth access token. */
+export interface WnsToken {
+  readonly accessToken: string;
+  readonly tokenType: string;
+  /** Epoch milliseconds at which WNS stops accepting it. */
+  readonly expiresAt: number;
+}
+
+/** How WNS answered one raw notification. */
+export type WnsOutcome =
+  | { readonly kind: "delivered"; readonly status: number; readonly wnsStatus: string | null }
+  /** 404/410: the channel is unknown or expired; the device must register again. */
+  | { readonly kind: "channel-gone"; readonly status: number }
+  /** Anything else: `retryable` says whether trying later may work. */
+  | {
+    readonly kind: "failed";
+    readonly retryable: boolean;
+    readonly status: number | null;
+    readonly detail: string;
+  };
+
+/** Options of one raw notification. */
+export interface RawNotificationOptions {
+  /** Ask WNS to keep the latest notification while the device is offline. */
+  readonly cache: boolean;
+  /** Seconds WNS keeps it, when cached. */
+  readonly ttlSeconds: number;
+}
+
+/** Sends raw notifications to WNS channels. Never throws: failures are outcomes. */
+export interface WnsSender {
+  sendRaw(channelUri: string, payload: string, options: RawNotificationOptions): Promise<WnsOutcome>;
+}
+
+/**
+ * Sets up and tears down the nodes behind accounts on the XMPP side. A component needs
+ * nothing (nodes are virtual); a client account creates and deletes PEP nodes.
+ */
+export interface NodeProvisioner {
+  /** Makes `added` nodes ready and removes `removed` ones; returns the nodes that are ready. */
+  provision(added: readonly string[], removed: readonly string[]): Promise<ReadonlySet<string>>;
+}
+
+/** The current time. */
+export interface Clock {
+  now(): number;
+}
+
+/** Structured fields of a log line. Never put secrets, tokens or message content here. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+/** A leveled logger. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}

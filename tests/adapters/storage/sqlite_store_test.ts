@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../../adapters/storage/sqlite_store.ts";
+import { StorageUnavailableError } from "../../../domain/ports.ts";
+import { storeContract } from "./store_contract.ts";
+
+const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
+
+/** A temp dir holding `db.sqlite`, removed with everything in it (WAL and SHM files too). */
+async function tempDb(): Promise<{ path: string; remove(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "uwpx-sqlite-store-" });
+  return {
+    path: `${dir}/db.sqlite`,
+    remove: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+storeContract("SqliteStore", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await db.remove();
+    },
+  };
+});
+
+storeContract("SqliteStore(:memory:)", () => {
+  const store = SqliteStore.open(":memory:");
+  return Promise.resolve({ store, cleanup: () => store.close() });
+});
+
+Deno.test("SqliteStore: data survives close and reopen", async () => {
+  const db = await tempDb();
+  try {
+    const base = Date.now();
+    const accounts = [
+      { accountId: "acc-b", node: "node-b", secret: "secret-b" },
+      { accountId: "acc-a", node: "node-a", secret: "secret-a" },
+    ];
+    const token = { accessToken: "tok", tokenType: "bearer", expiresAt: base + 1000 };
+    const first = SqliteStore.open(db.path);
+    await first.saveChannel("dev", CHANNEL, 2, base + 60_000);
+    await first.replaceAccounts("dev", accounts, base + 60_000);
+    await first.forgetChannel("dev", CHANNEL);
+    await first.saveWnsToken(token);
+    await first.close();
+    await first.close(); // Harmless.
+    await assert.rejects(first.findNode("node-a", base), /closed/);
+
+    const second = SqliteStore.open(db.path);
+    try {
+      assert.deepEqual(await second.findDevice("dev", base), {
+        deviceId: "dev",
+        channelUri: null,
+        version: 2,
+        accounts,
+        expiresAt: base + 60_000,
+      });
+      assert.equal((await second.findNode("node-a", base))?.secret, "secret-a");
+      assert.deepEqual(await second.loadWnsToken(), token);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: creates the schema on a fresh file", async () => {
+  const db = await tempDb();
+  try {
+    const store = SqliteStore.open(db.path);
+    await store.close();
+    const raw = new DatabaseSync(db.path);
+    try {
+      const version = raw.prepare("PRAGMA user_version").get();
+      assert.equal(version?.user_version, SQLITE_SCHEMA_VERSION);
+      const mode = raw.prepare("PRAGMA journal_mode").get();
+      assert.equal(mode?.journal_mode, "wal");
+      const names = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name")
+        .all()
+        .map((row) => row.name);
+      for (const name of ["accounts", "devices", "devices_expires_at", "kv"]) {
+        assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
+      }
+      const fks = raw.prepare("PRAGMA foreign_key_list(accounts)").all();
+      assert.equal(fks.length, 1);
+      assert.equal(fks[0].table, "devices");
+      assert.equal(fks[0].on_delete, "CASCADE");
+    } finally {
+      raw.close();
+    }
+    // Opening again finds the schema in place and changes nothing.
+    const again = SqliteStore.open(db.path);
+    assert.equal(await again.findDevice("dev", 0), null);
+    await again.close();
+  } finally {
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: refuses a schema newer than it knows", async () => {
+  const db = await tempDb();
+  try {
+    const raw = new DatabaseSync(db.path);
+    raw.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+    raw.close();
+    assert.throws(() => SqliteStore.open(db.path), /newer/);
+  } finally {
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: a held write lock is a StorageUnavailableError", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path, { busyTimeoutMs: 50 });
+  const other = new DatabaseSync(db.path);
+  try {
+    const base = Date.now();
+    await store.saveChannel("dev", CHANNEL, 2, base + 60_000);
+    other.exec("BEGIN IMMEDIATE");
+    await assert.rejects(
+      store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 60_000),
+      (error) => error instanceof StorageUnavailableError && /locked/.test(error.message),
+    );
+    // WAL: readers are not blocked by the writer.
+    assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL);
+    other.exec("ROLLBACK");
+    await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 60_000);
+    assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
+  } finally {
+    other.close();
+    await store.close();
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: refused account lists are plain errors and change nothing", async () => {
+  const store = SqliteStore.open(":memory:");
+  try {
+    const base = Date.now();
+    await store.saveChannel("one", CHANNEL, 2, base + 60_000);
+    await store.saveChannel("two", CHANNEL, 2, base + 60_000);
+    await store.replaceAccounts("one", [{ accountId: "a", node: "n", secret: "s" }], base + 60_000);
+    const refused = [
+      [{ accountId: "b", node: "n", secret: "t" }],
+      [{ accountId: "b", node: "m", secret: "t" }, { accountId: "c", node: "m", secret: "t" }],
+      [{ accountId: "b", node: "m", secret: "t" }, { accountId: "b", node: "k", secret: "t" }],
+    ];
+    for (const accounts of refused) {
+      await assert.rejects(
+        store.replaceAccounts("two", accounts, base + 60_000),
+        (error) => error instanceof Error && !(error instanceof StorageUnavailableError),
+      );
+    }
+    assert.equal((await store.findNode("n", base))?.deviceId, "one");
+    assert.deepEqual((await store.findDevice("two", base))?.accounts, []);
+    // The refused transaction was rolled back, so the next write can begin its own.
+    const fine = [{ accountId: "b", node: "m", secret: "t" }];
+    await store.replaceAccounts("two", fine, base + 60_000);
+    assert.deepEqual((await store.findDevice("two", base))?.accounts, fine);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("SqliteStore: an unopenable path is a StorageUnavailableError", async () => {
+  const db = await tempDb();
+  try {
+    assert.throws(
+      () => SqliteStore.open(`${db.path}/missing-dir/db.sqlite`),
+      StorageUnavailableError,
+    );
+  } finally {
+    await db.remove();
+  }
+});

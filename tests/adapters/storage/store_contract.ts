@@ -1,0 +1,365 @@
+/**
+ * The behaviour every {@link RegistrationStore} must show, as a reusable test suite. Each
+ * adapter's test file calls {@link storeContract} with a factory for a fresh, empty store.
+ *
+ * Times are based on the real clock (`Date.now()`), because a store may also check expiry
+ * against its own clock (a Redis TTL, or the clock a store uses for writes that get no
+ * `now`). Stored expiries are therefore in the real future unless a test means otherwise;
+ * reads pass explicit `now` values to look past them.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { RegistrationStore, WnsToken } from "../../../domain/ports.ts";
+import type { AccountRegistration } from "../../../domain/registration.ts";
+
+/** A fresh, empty store and how to dispose of it (close it, delete its files...). */
+export interface OpenedStore {
+  store: RegistrationStore;
+  cleanup(): Promise<void>;
+}
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
+
+/** An account whose node and secret are derived from the device and a label. */
+function account(deviceId: string, label: string): AccountRegistration {
+  return {
+    accountId: `acc-${deviceId}-${label}`,
+    node: `node-${deviceId}-${label}`,
+    secret: `secret-${deviceId}-${label}`,
+  };
+}
+
+/**
+ * Registers the contract's test cases as `${name}: ...`. `open` is called once per test and
+ * must return an empty store whose clock is the real one.
+ */
+export function storeContract(name: string, open: () => Promise<OpenedStore>): void {
+  /** One test with its own store, cleaned up however the test ends. */
+  function contract(title: string, body: (store: RegistrationStore) => Promise<void>): void {
+    Deno.test(`${name}: ${title}`, async () => {
+      const { store, cleanup } = await open();
+      try {
+        await body(store);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+
+  contract("saveChannel creates a device without accounts", async (store) => {
+    const base = Date.now();
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    assert.deepEqual(await store.findDevice("dev", base), {
+      deviceId: "dev",
+      channelUri: CHANNEL,
+      version: 2,
+      accounts: [],
+      expiresAt: base + DAY,
+    });
+  });
+
+  contract("saveChannel updates channel and version and keeps accounts", async (store) => {
+    const base = Date.now();
+    const accounts = [account("dev", "a"), account("dev", "b")];
+    await store.saveChannel("dev", CHANNEL, 1, base + DAY);
+    await store.replaceAccounts("dev", accounts, base + DAY);
+    await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 2 * DAY);
+    assert.deepEqual(await store.findDevice("dev", base), {
+      deviceId: "dev",
+      channelUri: `${CHANNEL}-new`,
+      version: 2,
+      accounts,
+      expiresAt: base + 2 * DAY,
+    });
+    const target = await store.findNode(accounts[1].node, base);
+    assert.equal(target?.channelUri, `${CHANNEL}-new`);
+  });
+
+  contract("unknown devices and nodes are null", async (store) => {
+    const base = Date.now();
+    assert.equal(await store.findDevice("nobody", base), null);
+    assert.equal(await store.findNode("nothing", base), null);
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    assert.equal(await store.findDevice("DEV", base), null, "ids are case-sensitive");
+    assert.equal(await store.findNode("dev", base), null, "a device id is not a node");
+  });
+
+  contract("replaceAccounts replaces exactly, in the given order", async (store) => {
+    const base = Date.now();
+    const [a, b, c] = ["a", "b", "c"].map((label) => account("dev", label));
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.replaceAccounts("dev", [a, b], base + DAY);
+    assert.deepEqual(await store.findNode(a.node, base), {
+      node: a.node,
+      accountId: a.accountId,
+      deviceId: "dev",
+      secret: a.secret,
+      channelUri: CHANNEL,
+    });
+
+    await store.replaceAccounts("dev", [c, b], base + DAY);
+    assert.equal(await store.findNode(a.node, base), null, "a removed node stops at once");
+    assert.equal((await store.findNode(b.node, base))?.secret, b.secret, "kept node, same secret");
+    assert.equal((await store.findNode(c.node, base))?.accountId, c.accountId);
+    assert.deepEqual((await store.findDevice("dev", base))?.accounts, [c, b]);
+
+    const many = ["z", "y", "x", "w", "v"].map((label) => account("dev", label));
+    await store.replaceAccounts("dev", many, base + DAY);
+    assert.deepEqual((await store.findDevice("dev", base))?.accounts, many, "order as given");
+  });
+
+  contract("replaceAccounts with an empty list removes every account", async (store) => {
+    const base = Date.now();
+    const accounts = [account("dev", "a"), account("dev", "b")];
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.replaceAccounts("dev", accounts, base + DAY);
+    await store.replaceAccounts("dev", [], base + DAY);
+    assert.deepEqual((await store.findDevice("dev", base))?.accounts, []);
+    for (const { node } of accounts) assert.equal(await store.findNode(node, base), null);
+    assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL, "device stays");
+  });
+
+  contract("replaceAccounts on an unknown device throws and stores nothing", async (store) => {
+    const base = Date.now();
+    const accounts = [account("ghost", "a")];
+    await assert.rejects(store.replaceAccounts("ghost", accounts, base + DAY), Error);
+    assert.equal(await store.findDevice("ghost", base), null);
+    assert.equal(await store.findNode(accounts[0].node, base), null);
+    // Registering the device later must not surface the refused accounts.
+    await store.saveChannel("ghost", CHANNEL, 2, base + DAY);
+    assert.deepEqual((await store.findDevice("ghost", base))?.accounts, []);
+    assert.equal(await store.findNode(accounts[0].node, base), null);
+  });
+
+  contract("replaceAccounts on an expired device throws and stores nothing", async (store) => {
+    const base = Date.now();
+    const accounts = [account("old", "a")];
+    await store.saveChannel("old", CHANNEL, 2, base - 1000);
+    await assert.rejects(store.replaceAccounts("old", accounts, base + DAY), Error);
+    assert.equal(await store.findNode(accounts[0].node, base - 2000), null);
+    assert.equal(await store.findDevice("old", base), null);
+  });
+
+  contract("nothing is visible once now >= expiresAt", async (store) => {
+    const base = Date.now();
+    const expiresAt = base + HOUR;
+    const [a] = [account("dev", "a")];
+    await store.saveChannel("dev", CHANNEL, 2, expiresAt);
+    await store.replaceAccounts("dev", [a], expiresAt);
+    assert.notEqual(await store.findDevice("dev", expiresAt - 1), null);
+    assert.notEqual(await store.findNode(a.node, expiresAt - 1), null);
+    for (const now of [expiresAt, expiresAt + 1, expiresAt + DAY]) {
+      assert.equal(await store.findDevice("dev", now), null, `device at now=${now}`);
+      assert.equal(await store.findNode(a.node, now), null, `node at now=${now}`);
+    }
+  });
+
+  contract("purgeExpired removes expired devices, counts them, keeps live ones", async (store) => {
+    const base = Date.now();
+    const soon = base + HOUR;
+    const later = base + DAY;
+    for (const [deviceId, expiresAt] of [["x1", soon], ["x2", soon], ["live", later]] as const) {
+      await store.saveChannel(deviceId, CHANNEL, 2, expiresAt);
+      await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
+    }
+    assert.equal(await store.purgeExpired(soon - 1), 0, "nothing expired yet");
+    assert.equal(await store.purgeExpired(soon), 2);
+    // Gone for good: not even a read with an earlier `now` finds them.
+    for (const deviceId of ["x1", "x2"]) {
+      assert.equal(await store.findDevice(deviceId, base), null);
+      assert.equal(await store.findNode(account(deviceId, "a").node, base), null);
+    }
+    assert.deepEqual((await store.findDevice("live", soon))?.accounts, [account("live", "a")]);
+    assert.equal((await store.findNode(account("live", "a").node, soon))?.deviceId, "live");
+    assert.equal(await store.purgeExpired(soon), 0, "a second purge finds nothing");
+  });
+
+  contract("saving refreshes the expiry of the device and its nodes", async (store) => {
+    const base = Date.now();
+    const first = base + HOUR;
+    const a = account("dev", "a");
+    await store.saveChannel("dev", CHANNEL, 2, first);
+    await store.replaceAccounts("dev", [a], first);
+
+    await store.saveChannel("dev", CHANNEL, 2, base + 2 * HOUR);
+    assert.equal((await store.findNode(a.node, first + 1))?.secret, a.secret, "after saveChannel");
+    assert.equal((await store.findDevice("dev", first + 1))?.expiresAt, base + 2 * HOUR);
+    assert.equal(await store.purgeExpired(first + 1), 0);
+
+    await store.replaceAccounts("dev", [a], base + 3 * HOUR);
+    const now = base + 2 * HOUR + 1;
+    assert.equal((await store.findNode(a.node, now))?.secret, a.secret, "after replaceAccounts");
+    assert.equal((await store.findDevice("dev", now))?.expiresAt, base + 3 * HOUR);
+  });
+
+  contract("saveChannel on a device that has expired starts it afresh", async (store) => {
+    const a = account("dev", "a");
+    const shortLived = Date.now() + 50;
+    await store.saveChannel("dev", CHANNEL, 2, shortLived);
+    await store.replaceAccounts("dev", [a], shortLived);
+    // Let the store's own (real) clock pass the expiry; no purge runs in between.
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const base = Date.now();
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    assert.deepEqual((await store.findDevice("dev", base))?.accounts, [], "old accounts died");
+    assert.equal(await store.findNode(a.node, base), null);
+  });
+
+  contract("forgetChannel nulls the channel it names and keeps the accounts", async (store) => {
+    const base = Date.now();
+    const a = account("dev", "a");
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.replaceAccounts("dev", [a], base + DAY);
+    await store.forgetChannel("dev", CHANNEL);
+    assert.deepEqual(await store.findDevice("dev", base), {
+      deviceId: "dev",
+      channelUri: null,
+      version: 2,
+      accounts: [a],
+      expiresAt: base + DAY,
+    });
+    assert.deepEqual(await store.findNode(a.node, base), {
+      node: a.node,
+      accountId: a.accountId,
+      deviceId: "dev",
+      secret: a.secret,
+      channelUri: null,
+    });
+    await store.forgetChannel("dev", CHANNEL); // Twice is harmless.
+    await store.forgetChannel("nobody", CHANNEL); // So is an unknown device.
+    // A later registration brings the channel back.
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    assert.equal((await store.findNode(a.node, base))?.channelUri, CHANNEL);
+  });
+
+  contract("forgetChannel keeps a channel registered since", async (store) => {
+    const base = Date.now();
+    await store.saveChannel("dev", `${CHANNEL}-old`, 2, base + DAY);
+    await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + DAY);
+    await store.forgetChannel("dev", `${CHANNEL}-old`);
+    assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
+    // Another device with the same channel is not touched.
+    await store.saveChannel("other", `${CHANNEL}-new`, 2, base + DAY);
+    await store.forgetChannel("dev", `${CHANNEL}-new`);
+    assert.equal((await store.findDevice("dev", base))?.channelUri, null);
+    assert.equal((await store.findDevice("other", base))?.channelUri, `${CHANNEL}-new`);
+  });
+
+  contract("the WNS token round-trips and is overwritten", async (store) => {
+    assert.equal(await store.loadWnsToken(), null);
+    const first: WnsToken = {
+      accessToken: "EgAcAQMAAAAg/first",
+      tokenType: "bearer",
+      expiresAt: 1,
+    };
+    await store.saveWnsToken(first);
+    assert.deepEqual(await store.loadWnsToken(), first);
+    const second: WnsToken = {
+      accessToken: "EgAcAQMAAAAg/second",
+      tokenType: "Bearer",
+      expiresAt: Date.now() + DAY,
+    };
+    await store.saveWnsToken(second);
+    assert.deepEqual(await store.loadWnsToken(), second);
+    // Registrations and their purge leave the token alone.
+    await store.purgeExpired(Date.now() + 365 * DAY);
+    assert.deepEqual(await store.loadWnsToken(), second);
+  });
+
+  contract("many devices and nodes do not interfere", async (store) => {
+    const base = Date.now();
+    const ids = Array.from({ length: 25 }, (_, i) => `dev${i}`);
+    const accountsOf = (deviceId: string) =>
+      ["a", "b", "c", "d"].map((label) => account(deviceId, label));
+    for (const [i, deviceId] of ids.entries()) {
+      await store.saveChannel(deviceId, `${CHANNEL}${i}`, 2, base + DAY + i);
+      await store.replaceAccounts(deviceId, accountsOf(deviceId), base + DAY + i);
+    }
+    // Change a few devices in different ways.
+    await store.replaceAccounts("dev3", [], base + DAY + 3);
+    await store.forgetChannel("dev4", `${CHANNEL}4`);
+    await store.saveChannel("dev5", `${CHANNEL}five`, 1, base + DAY + 5);
+    assert.equal(await store.purgeExpired(base + DAY + 1), 2, "dev0 and dev1 expire first");
+
+    for (const [i, deviceId] of ids.entries()) {
+      const device = await store.findDevice(deviceId, base);
+      if (i < 2) {
+        assert.equal(device, null, deviceId);
+        continue;
+      }
+      const expected = i === 3 ? [] : accountsOf(deviceId);
+      const channel = i === 4 ? null : i === 5 ? `${CHANNEL}five` : `${CHANNEL}${i}`;
+      assert.deepEqual(device, {
+        deviceId,
+        channelUri: channel,
+        version: i === 5 ? 1 : 2,
+        accounts: expected,
+        expiresAt: base + DAY + i,
+      });
+      for (const a of accountsOf(deviceId)) {
+        const target = await store.findNode(a.node, base);
+        if (i === 3) {
+          assert.equal(target, null);
+        } else {
+          assert.deepEqual(target, { ...a, deviceId, channelUri: channel, node: a.node });
+        }
+      }
+    }
+  });
+
+  contract("unicode and long ids are stored verbatim", async (store) => {
+    const base = Date.now();
+    const deviceId = `設備-🙂-Ünïcödé-${"f".repeat(4000)}`;
+    const channel = `${CHANNEL}${"x".repeat(2000)}&é=🙂`;
+    const accounts: AccountRegistration[] = [
+      { accountId: "ä\u200d👩‍💻", node: "узел/1 'quoted' \"double\"", secret: "秘密🔑\t\n" },
+      { accountId: "a".repeat(5000), node: "n".repeat(5000), secret: "s".repeat(5000) },
+      { accountId: "'; DROP TABLE devices; --", node: "%_*?[]", secret: "\\\\" },
+    ];
+    await store.saveChannel(deviceId, channel, 2, base + DAY);
+    await store.replaceAccounts(deviceId, accounts, base + DAY);
+    const device = await store.findDevice(deviceId, base);
+    assert.equal(device?.deviceId, deviceId);
+    assert.equal(device?.channelUri, channel);
+    assert.deepEqual(device?.accounts, accounts);
+    for (const a of accounts) {
+      assert.deepEqual(await store.findNode(a.node, base), {
+        node: a.node,
+        accountId: a.accountId,
+        deviceId,
+        secret: a.secret,
+        channelUri: channel,
+      });
+    }
+    // Near-misses must not match (no normalisation, no pattern matching).
+    assert.equal(await store.findNode("%", base), null);
+    assert.equal(await store.findDevice(deviceId.normalize("NFD"), base), null);
+  });
+
+  contract("results and inputs are not shared with the store", async (store) => {
+    const base = Date.now();
+    const accounts = [account("dev", "a")];
+    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.replaceAccounts("dev", accounts, base + DAY);
+    accounts.push(account("dev", "b")); // The caller reuses its array.
+
+    const device = await store.findDevice("dev", base);
+    assert.deepEqual(device?.accounts, [account("dev", "a")]);
+    try {
+      // Results may be frozen; if they are not, writing to them must not reach the store.
+      const loose = device as unknown as { channelUri: string; accounts: { secret: string }[] };
+      loose.channelUri = "changed";
+      loose.accounts[0].secret = "changed";
+    } catch {
+      // Frozen: fine.
+    }
+    const again = await store.findDevice("dev", base);
+    assert.equal(again?.channelUri, CHANNEL);
+    assert.equal(again?.accounts[0].secret, account("dev", "a").secret);
+    assert.equal(await store.findNode(account("dev", "b").node, base), null);
+  });
+}
