@@ -84,7 +84,11 @@ export interface RawNotificationOptions {
 
 /** Sends raw notifications to WNS channels. Never throws: failures are outcomes. */
 export interface WnsSender {
-  sendRaw(channelUri: string, payload: string, options: RawNotificationOptions): Promise<WnsOutcome>;
+  sendRaw(
+    channelUri: string,
+    payload: string,
+    options: RawNotificationOptions,
+  ): Promise<WnsOutcome>;
 }
 
 /**

@@ -9,8 +9,8 @@
 
 import type { Logger } from "../../domain/ports.ts";
 import {
-  accountsResponse,
   type AccountAnswer,
+  accountsResponse,
   type DeviceRequest,
   errorResponse,
   requestParser,

@@ -150,7 +150,9 @@ export class HttpWnsSender implements WnsSender {
     });
     if (options.cache) {
       headers.set("X-WNS-Cache-Policy", "cache");
-      headers.set("X-WNS-TTL", String(Math.max(0, Math.floor(options.ttlSeconds))));
+      // No TTL header for 0 or less: let WNS apply its default instead of an instant expiry.
+      const ttl = Math.floor(options.ttlSeconds);
+      if (ttl > 0) headers.set("X-WNS-TTL", String(ttl));
     } else {
       headers.set("X-WNS-Cache-Policy", "no-cache");
     }
@@ -168,7 +170,10 @@ export class HttpWnsSender implements WnsSender {
       await response.arrayBuffer();
       return { ok: true, status: response.status, headers: response.headers };
     } catch (error) {
-      return { ok: false, detail: describeFetchError(error, this.#timeoutMs) };
+      return {
+        ok: false,
+        detail: `WNS request failed: ${describeFetchError(error, this.#timeoutMs)}`,
+      };
     }
   }
 

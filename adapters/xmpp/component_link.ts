@@ -57,8 +57,11 @@ export class ComponentLink {
     });
     xmpp.on("online", () => this.#wentOnline());
     xmpp.on("disconnect", () => this.#wentOffline());
-    xmpp.iqCallee.set(NS_PUBSUB, "pubsub", (ctx: { element: Element; stanza: Element }) =>
-      answerPublish(ctx.element, ctx.stanza.attrs.from, options.onPublish, options.logger)
+    xmpp.iqCallee.set(
+      NS_PUBSUB,
+      "pubsub",
+      (ctx: { element: Element; stanza: Element }) =>
+        answerPublish(ctx.element, ctx.stanza.attrs.from, options.onPublish, options.logger),
     );
     xmpp.iqCallee.get(NS_DISCO_INFO, "query", () => discoInfo());
     this.#xmpp = xmpp;

@@ -1,0 +1,167 @@
+/**
+ * End to end against a real Prosody 0.12 with mod_cloud_notify, the push server as its
+ * XEP-0114 component: a device registers over TLS, its user enables push (XEP-0357), goes
+ * offline, receives a message, and the fake WNS gets the raw notification.
+ */
+
+import assert from "node:assert/strict";
+import { serverTestGate } from "../support/prosody.ts";
+import { connectUser } from "../support/xmpp_user.ts";
+import { PUSH_DOMAIN, type PushStack, randomHexId, startPushStack } from "./push_stack.ts";
+
+const gate = serverTestGate("prosody");
+
+/** Runs `fn` with a fresh stack and users alice and bob, and always tears it down. */
+function e2e(name: string, fn: (stack: PushStack) => Promise<void>) {
+  Deno.test({
+    name: `prosody component: ${name}`,
+    ...gate,
+    async fn() {
+      const stack = await startPushStack();
+      try {
+        await stack.prosody.registerUser("alice", "alice-pw");
+        await stack.prosody.registerUser("bob", "bob-pw");
+        await fn(stack);
+      } catch (error) {
+        throw new Error(
+          `${(error as Error).message}\n--- prosody log ---\n${await stack.prosody
+            .logTail()}`,
+          { cause: error },
+        );
+      } finally {
+        await stack.stop();
+      }
+    },
+  });
+}
+
+/** alice enables push at `target`, goes offline; bob sends her `body`. */
+async function offlineMessage(
+  stack: PushStack,
+  target: { jid: string; node: string; secret: string },
+  body: string,
+) {
+  const port = stack.prosody.c2sPort;
+  const alice = await connectUser({ port, username: "alice", password: "alice-pw" });
+  await alice.enablePush(target);
+  await alice.disconnect();
+  const bob = await connectUser({ port, username: "bob", password: "bob-pw" });
+  try {
+    await bob.sendMessage("alice@localhost", body);
+  } finally {
+    await bob.disconnect();
+  }
+}
+
+interface AccountAnswer {
+  account_id: string;
+  node: string;
+  secret: string;
+  success: boolean;
+}
+
+e2e("an offline message becomes a WNS raw push with the account id and count", async (s) => {
+  const accountId = randomHexId().toUpperCase();
+  const { channelUri, answer } = await s.registerDevice(randomHexId(), [accountId]);
+  assert.equal(answer.status, 1);
+  assert.equal(answer.push_bare_jid, PUSH_DOMAIN);
+  const [account] = answer.accounts as AccountAnswer[];
+  assert.equal(account.success, true);
+
+  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, "hi");
+
+  const [push] = await s.wns.waitForPushes(1, 10_000);
+  assert.equal(push.channelUri, channelUri);
+  assert.deepEqual(JSON.parse(push.body), {
+    version: 2,
+    action: "push",
+    account_id: accountId,
+    message_count: 1,
+    pending_subscription_count: 0,
+  });
+  const header = (name: string) => push.headers.find(([k]) => k === name)?.[1];
+  assert.equal(header("x-wns-type"), "wns/raw");
+  assert.equal(header("content-type"), "application/octet-stream");
+  await s.waitForLog("pushed");
+});
+
+e2e("message bodies, senders and secrets never reach WNS or the logs", async (s) => {
+  const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
+  const [account] = answer.accounts as AccountAnswer[];
+  const body = "top secret message body 4711";
+  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, body);
+  const [push] = await s.wns.waitForPushes(1, 10_000);
+  await s.waitForLog("pushed");
+  for (const text of [push.body, s.logger.text()]) {
+    assert.ok(!text.includes(body), "the message body leaked");
+    assert.ok(!text.includes("bob@localhost"), "the sender leaked");
+    assert.ok(!text.includes(account.secret), "the secret leaked");
+  }
+  assert.ok(!s.logger.text().includes(account.node), "a whole node name was logged");
+});
+
+e2e("a wrong secret is refused with auth/forbidden and pushes nothing", async (s) => {
+  const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
+  const [account] = answer.accounts as AccountAnswer[];
+  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: "guessed" }, "hi");
+  await s.waitForLog("publish refused", { outcome: "forbidden" });
+  assert.equal(s.wns.received.length, 0);
+});
+
+e2e("an unknown node is refused with item-not-found and pushes nothing", async (s) => {
+  await s.registerDevice(randomHexId(), [randomHexId()]);
+  await offlineMessage(s, { jid: PUSH_DOMAIN, node: "no-such-node", secret: "x" }, "hi");
+  await s.waitForLog("publish refused", { outcome: "unknown-node" });
+  assert.equal(s.wns.received.length, 0);
+});
+
+e2e("a removed account's node stops working at once", async (s) => {
+  const deviceId = randomHexId();
+  const { answer } = await s.registerDevice(deviceId, [randomHexId()]);
+  const [account] = answer.accounts as AccountAnswer[];
+  const client = await s.device();
+  try {
+    const removed = await client.request({
+      version: 2,
+      action: "set_push_accounts",
+      device_id: deviceId,
+      accounts: [],
+    });
+    assert.equal(removed.status, 1);
+    assert.deepEqual(removed.accounts, []);
+  } finally {
+    client.close();
+  }
+  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, "hi");
+  await s.waitForLog("publish refused", { outcome: "unknown-node" });
+  assert.equal(s.wns.received.length, 0);
+});
+
+e2e("request_test_push reaches the device's channel", async (s) => {
+  const deviceId = randomHexId();
+  const { channelUri } = await s.registerDevice(deviceId, []);
+  const client = await s.device();
+  try {
+    const answer = await client.request({
+      version: 2,
+      action: "request_test_push",
+      device_id: deviceId,
+    });
+    assert.deepEqual(answer, { version: 2, action: "response", status: 1 });
+  } finally {
+    client.close();
+  }
+  assert.equal(s.wns.received.length, 1);
+  assert.equal(s.wns.received[0].channelUri, channelUri);
+  assert.deepEqual(JSON.parse(s.wns.received[0].body), { version: 2, action: "test_push" });
+});
+
+e2e("the component reconnects by itself after Prosody restarts", async (s) => {
+  const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
+  const [account] = answer.accounts as AccountAnswer[];
+  await s.prosody.restart();
+  await s.waitForLog("xmpp link lost, reconnecting; device requests are still served");
+  await s.server.link.whenOnline();
+  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, "hi");
+  await s.wns.waitForPushes(1, 10_000);
+});

@@ -1,0 +1,136 @@
+/**
+ * A whole deployment on loopback for end-to-end tests: a real Prosody with
+ * mod_cloud_notify, the push server as its XEP-0114 component (SQLite storage, real TLS
+ * device port), and the fake WNS.
+ *
+ * @module
+ */
+
+import { DeviceClient } from "../../adapters/device/device_client.ts";
+import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { parseConfig } from "../../app/config.ts";
+import { type PushServer, startPushServer } from "../../app/push_server.ts";
+import { type RunningProsody, startProsody, withTimeout } from "../support/prosody.ts";
+import { RecordingLogger } from "../support/recording_logger.ts";
+import { writeTestCertificate } from "../support/tls_cert.ts";
+
+export const PUSH_DOMAIN = "push.localhost";
+
+/** The running parts, and shortcuts for what a device does. */
+export interface PushStack {
+  readonly prosody: RunningProsody;
+  readonly wns: FakeWns;
+  readonly server: PushServer;
+  readonly logger: RecordingLogger;
+  /** Connects a device over TLS. */
+  device(): Promise<DeviceClient>;
+  /** Registers a device with a fresh WNS channel and the given accounts; returns the answer. */
+  registerDevice(
+    deviceId: string,
+    accountIds: string[],
+  ): Promise<{ channelUri: string; answer: Record<string, unknown> }>;
+  /** Waits until a log line with `message` (and `fields`, if given) was written. */
+  waitForLog(message: string, fields?: Record<string, unknown>, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts Prosody, the fake WNS and the push server; waits for the component link. */
+export async function startPushStack(): Promise<PushStack> {
+  const componentSecret = crypto.randomUUID();
+  const dir = await Deno.makeTempDir({ prefix: "push-e2e-" });
+  const cleanups: (() => Promise<unknown>)[] = [() => Deno.remove(dir, { recursive: true })];
+  const stop = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    const wns = await startFakeWns();
+    cleanups.push(() => wns.close());
+    const prosody = await startProsody({ componentDomain: PUSH_DOMAIN, componentSecret });
+    cleanups.push(() => prosody.stop());
+    const { certPath, keyPath, cert } = await writeTestCertificate(dir);
+    const parsed = parseConfig({
+      db: { url: `sqlite:${dir}/push.db` },
+      tcp: {
+        host: "127.0.0.1",
+        port: 0,
+        tls: { serverCertPath: certPath, serverKeyPath: keyPath },
+      },
+      wns: {
+        clientSecret: wns.clientSecret,
+        packetId: wns.packetId,
+        tokenUrl: wns.tokenUrl,
+        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+        requestTimeoutSeconds: 5,
+      },
+      xmpp: {
+        mode: "component",
+        bareJid: PUSH_DOMAIN,
+        password: componentSecret,
+        host: "127.0.0.1",
+        port: prosody.componentPort,
+      },
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
+    const logger = new RecordingLogger();
+    const server = await startPushServer(parsed.config, logger);
+    cleanups.push(() => server.close());
+    await withTimeout(server.link.whenOnline(), 10_000, "the component link coming up");
+
+    const device = () =>
+      DeviceClient.connect({
+        hostname: "127.0.0.1",
+        port: server.devices.addr.port,
+        caCerts: [cert],
+      });
+    return {
+      prosody,
+      wns,
+      server,
+      logger,
+      device,
+      async registerDevice(deviceId, accountIds) {
+        const client = await device();
+        try {
+          const channelUri = wns.channelUri();
+          const set = await client.request({
+            version: 2,
+            action: "set_channel_uri",
+            device_id: deviceId,
+            channel_uri: channelUri,
+          });
+          if (set.status !== 1) throw new Error(`set_channel_uri failed: ${JSON.stringify(set)}`);
+          const answer = await client.request({
+            version: 2,
+            action: "set_push_accounts",
+            device_id: deviceId,
+            accounts: accountIds.map((account_id) => ({ account_id })),
+          });
+          return { channelUri, answer };
+        } finally {
+          client.close();
+        }
+      },
+      async waitForLog(message, fields = {}, timeoutMs = 10_000) {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+          const found = logger.lines.some((line) =>
+            line.message === message &&
+            Object.entries(fields).every(([k, v]) => line.fields[k] === v)
+          );
+          if (found) return;
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        throw new Error(`no log line ${message} ${JSON.stringify(fields)}:\n${logger.text()}`);
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A random 64-hex device id, as the UWPX client makes. */
+export function randomHexId(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toHex();
+}
