@@ -117,14 +117,17 @@ export async function startPushServer(
     storage: config.db.url.split(":")[0],
   });
 
-  const purge = setInterval(async () => {
+  const purgeExpired = async () => {
     try {
       const purged = await store.purgeExpired(clock.now());
       if (purged > 0) logger.info("purged expired registrations", { devices: purged });
     } catch (error) {
       logger.warn("purge failed", { reason: String(error) });
     }
-  }, PURGE_INTERVAL_MS);
+  };
+  // Once now (a server that was down for days starts clean), then periodically.
+  await purgeExpired();
+  const purge = setInterval(purgeExpired, PURGE_INTERVAL_MS);
 
   let closing: Promise<void> | undefined;
   return {

@@ -368,7 +368,7 @@ function randomToken(bytes: number): string {
  */
 function wnsStyleToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(60));
-  bytes[0] = 0xfb; // forces a "+" or "/" early on, so an escape is always present
+  bytes[0] = 0xfb; // 0xfb starts with six 1 bits: the token starts with "+", always an escape
   return encodeURIComponent(btoa(String.fromCharCode(...bytes)))
     .replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
 }

@@ -104,10 +104,10 @@ export class HttpWnsSender implements WnsSender {
         this.#tokens.invalidate(token);
         return this.#fail(host, {
           kind: "failed",
-          // A freshly issued token refused too: credentials or app identity are wrong.
+          // The refreshed token refused too: credentials or app identity are wrong.
           retryable: false,
           status: 401,
-          detail: "WNS refused a freshly issued access token (401)",
+          detail: "WNS refused the refreshed access token too (401)",
         }, attempt.headers);
       }
     }

@@ -1,0 +1,36 @@
+/**
+ * Parses an XML document (a whole stanza) into an `@xmpp/xml` element, as the component
+ * library would hand it to the adapters.
+ *
+ * @module
+ */
+
+import { type Element, Parser } from "@xmpp/xml";
+
+/** Parses `text`; throws on malformed XML. */
+export function parseXml(text: string): Element {
+  const parser = new Parser();
+  let root: Element | null = null;
+  let error: Error | null = null;
+  parser.on("start", (element: Element) => {
+    root = element;
+  });
+  parser.on("element", (element: Element) => {
+    root.append(element);
+  });
+  parser.on("error", (e: Error) => {
+    error = e;
+  });
+  parser.write(text);
+  parser.end();
+  if (error) throw error;
+  if (root === null) throw new Error("no XML element in the text");
+  return root;
+}
+
+/** Reads a stanza captured from a real server, in `/work/shared/xmpp/`. */
+export function fixtureStanza(name: string): Element {
+  return parseXml(
+    Deno.readTextFileSync(new URL(`../../../shared/xmpp/${name}`, import.meta.url)),
+  );
+}
