@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import xmlLib from "@xmpp/xml";
 import type { Element } from "@xmpp/xml";
+import parse from "@xmpp/xml/lib/parse.js";
 
 // @xmpp/xml is CommonJS with no named exports Deno can see: take them off the default export.
 const { Parser, escapeXML } = xmlLib;
@@ -117,7 +118,7 @@ class FakeServer implements FakeComponentServer {
   sendIq(iq: Element, timeoutMs = 5000): Promise<Element> {
     const session = this.#current;
     if (!session) return Promise.reject(new Error("fake component server: no component connected"));
-    const copy: Element = iq.clone();
+    const copy: Element = parse(iq.toString()); // ltx elements have no clone()
     copy.attrs.id ??= `fake-${this.#nextId++}`;
     copy.attrs.from ??= "localhost";
     copy.attrs.to ??= this.#options.domain;

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { decidePublish, type PublishRequest } from "../../domain/publish.ts";
+import type { NodeTarget } from "../../domain/registration.ts";
+
+const target: NodeTarget = {
+  node: "node1",
+  accountId: "ACC1",
+  deviceId: "dev1",
+  secret: "right-secret",
+  channelUri: "https://db5p.notify.windows.com/?token=abc",
+};
+
+const request = (overrides: Partial<PublishRequest> = {}): PublishRequest => ({
+  node: "node1",
+  secret: "right-secret",
+  summary: new Map([["message-count", "4"], ["pending-subscription-count", "1"]]),
+  ...overrides,
+});
+
+Deno.test("decidePublish: unknown node is refused as unknown-node", () => {
+  assert.deepEqual(decidePublish(request(), null), {
+    kind: "refuse",
+    outcome: { kind: "unknown-node" },
+  });
+});
+
+Deno.test("decidePublish: wrong secret is forbidden", () => {
+  assert.deepEqual(decidePublish(request({ secret: "wrong" }), target), {
+    kind: "refuse",
+    outcome: { kind: "forbidden" },
+  });
+});
+
+Deno.test("decidePublish: missing secret is forbidden", () => {
+  assert.deepEqual(decidePublish(request({ secret: null }), target), {
+    kind: "refuse",
+    outcome: { kind: "forbidden" },
+  });
+});
+
+Deno.test("decidePublish: a forgotten channel is unknown-node, but only with the right secret", () => {
+  const gone = { ...target, channelUri: null };
+  assert.deepEqual(decidePublish(request(), gone), {
+    kind: "refuse",
+    outcome: { kind: "unknown-node" },
+  });
+  // Without the secret nothing is revealed about the node.
+  assert.deepEqual(decidePublish(request({ secret: "wrong" }), gone), {
+    kind: "refuse",
+    outcome: { kind: "forbidden" },
+  });
+});
+
+Deno.test("decidePublish: the right secret pushes the sanitized payload to the channel", () => {
+  const decision = decidePublish(
+    request({
+      summary: new Map([
+        ["message-count", "4"],
+        ["pending-subscription-count", "1"],
+        ["last-message-body", "private words"],
+      ]),
+    }),
+    target,
+  );
+  assert.equal(decision.kind, "push");
+  if (decision.kind !== "push") return;
+  assert.equal(decision.channelUri, target.channelUri);
+  assert.equal(
+    decision.payload,
+    '{"version":2,"action":"push","account_id":"ACC1","message_count":4,"pending_subscription_count":1}',
+  );
+  assert.ok(!decision.payload.includes("private"));
+});
+
+Deno.test("decidePublish: a publish without a form still pushes, with zero counts", () => {
+  const decision = decidePublish(request({ summary: null }), target);
+  assert.equal(decision.kind, "push");
+  if (decision.kind !== "push") return;
+  assert.deepEqual(JSON.parse(decision.payload), {
+    version: 2,
+    action: "push",
+    account_id: "ACC1",
+    message_count: 0,
+    pending_subscription_count: 0,
+  });
+});

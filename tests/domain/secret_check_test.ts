@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { secretMatches } from "../../domain/secret_check.ts";
+
+Deno.test("secretMatches: equal secrets match", () => {
+  assert.equal(secretMatches("sekrit", "sekrit"), true);
+  const long = "x".repeat(5000) + "é✓";
+  assert.equal(secretMatches(long, long), true);
+});
+
+Deno.test("secretMatches: different secrets of the same length do not match", () => {
+  assert.equal(secretMatches("sekrit", "sekriT"), false);
+  assert.equal(secretMatches("aaaaaa", "baaaaa"), false);
+});
+
+Deno.test("secretMatches: secrets of different lengths do not match", () => {
+  assert.equal(secretMatches("sekri", "sekrit"), false);
+  assert.equal(secretMatches("sekrit ", "sekrit"), false);
+  assert.equal(secretMatches("", "sekrit"), false);
+});
+
+Deno.test("secretMatches: a missing secret never matches, not even an empty one", () => {
+  assert.equal(secretMatches(null, "sekrit"), false);
+  assert.equal(secretMatches(null, ""), false);
+});
