@@ -5,7 +5,10 @@
  * @module
  */
 
-import { type Element, Parser } from "@xmpp/xml";
+import xmppXml, { type Element } from "@xmpp/xml";
+
+// A CommonJS module whose named exports Deno cannot see statically: take them from the default.
+const { Parser } = xmppXml;
 
 /** Parses `text`; throws on malformed XML. */
 export function parseXml(text: string): Element {
