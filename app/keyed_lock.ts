@@ -9,6 +9,11 @@
 export class KeyedLock {
   #tails = new Map<string, Promise<unknown>>();
 
+  /** How many keys have work running or queued (the lock holds nothing for idle keys). */
+  get size(): number {
+    return this.#tails.size;
+  }
+
   /** Runs `work` after every earlier `run` for the same key has settled. */
   async run<T>(key: string, work: () => Promise<T>): Promise<T> {
     const before = this.#tails.get(key) ?? Promise.resolve();

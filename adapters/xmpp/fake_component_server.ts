@@ -44,7 +44,7 @@ export interface FakeComponentServer {
   readonly received: Element[];
   /**
    * Resolves once a component is connected and authenticated (at once if one is); rejects
-   * after `timeoutMs` (default 5000).
+   * after `timeoutMs` (default 5000), or when the server is closed.
    */
   whenConnected(timeoutMs?: number): Promise<void>;
   /**
@@ -85,7 +85,8 @@ class FakeServer implements FakeComponentServer {
   readonly #sessions = new Set<Session>();
   /** The authenticated component, if any. */
   #current: Session | null = null;
-  #connectedWaiters: (() => void)[] = [];
+  /** Pending {@link whenConnected} calls. */
+  readonly #connectedWaiters = new Set<{ settle(error?: Error): void }>();
   #nextId = 1;
 
   constructor(options: FakeComponentServerOptions) {
@@ -103,15 +104,20 @@ class FakeServer implements FakeComponentServer {
   whenConnected(timeoutMs = 5000): Promise<void> {
     if (this.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const waiter = () => {
-        clearTimeout(timer);
-        resolve();
+      const waiter = {
+        settle: (error?: Error) => {
+          clearTimeout(timer);
+          this.#connectedWaiters.delete(waiter);
+          if (error) reject(error);
+          else resolve();
+        },
       };
       const timer = setTimeout(() => {
-        this.#connectedWaiters = this.#connectedWaiters.filter((w) => w !== waiter);
-        reject(new Error(`fake component server: no component authenticated in ${timeoutMs} ms`));
+        waiter.settle(
+          new Error(`fake component server: no component authenticated in ${timeoutMs} ms`),
+        );
       }, timeoutMs);
-      this.#connectedWaiters.push(waiter);
+      this.#connectedWaiters.add(waiter);
     });
   }
 
@@ -136,6 +142,9 @@ class FakeServer implements FakeComponentServer {
       // Already closed.
     }
     await this.#acceptLoop;
+    for (const waiter of [...this.#connectedWaiters]) {
+      waiter.settle(new Error("fake component server: closed"));
+    }
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close();
     await Promise.all(sessions.map((session) => session.done));
@@ -162,7 +171,7 @@ class FakeServer implements FakeComponentServer {
     this.#current = session;
     old?.fail("conflict");
     this.handshakes++;
-    for (const resolve of this.#connectedWaiters.splice(0)) resolve();
+    for (const waiter of [...this.#connectedWaiters]) waiter.settle();
   }
 
   #closed(session: Session): void {

@@ -212,3 +212,11 @@ Deno.test("split and coalesced reads, and a wrong domain, on a raw socket", asyn
     await server.close();
   }
 });
+
+Deno.test("close settles a pending whenConnected and leaves nothing running", async () => {
+  const server = await startFakeComponentServer({ domain: DOMAIN, secret: SECRET });
+  const waiting = server.whenConnected(60_000);
+  await server.close();
+  await assert.rejects(waiting, /closed/);
+  await server.close(); // Twice is fine.
+});

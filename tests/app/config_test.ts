@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import {
+  CONFIG_TEMPLATE,
+  DEFAULT_CHANNEL_URI_PATTERN,
+  DEFAULT_TOKEN_URL,
+  loadConfig,
+  parseConfig,
+} from "../../app/config.ts";
+
+/** The least a valid file holds: the original server's required keys. */
+const minimal = () => ({
+  tcp: { tls: { serverCertPath: "/etc/push/cert.pem", serverKeyPath: "/etc/push/key.pem" } },
+  wns: { clientSecret: "s3cr3t", packetId: "ms-app://s-1-15-2-1" },
+  xmpp: { bareJid: "push.example.org", password: "pw" },
+});
+
+Deno.test("parseConfig: defaults fill everything optional", () => {
+  const result = parseConfig(minimal());
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  assert.deepEqual(result.config, {
+    db: { url: "sqlite:push.db" },
+    tcp: {
+      host: "0.0.0.0",
+      port: 1997,
+      tls: { serverCertPath: "/etc/push/cert.pem", serverKeyPath: "/etc/push/key.pem" },
+      maxConnections: 1024,
+      maxAccountsPerDevice: 32,
+      idleTimeoutSeconds: 60,
+    },
+    wns: {
+      clientSecret: "s3cr3t",
+      packetId: "ms-app://s-1-15-2-1",
+      tokenUrl: DEFAULT_TOKEN_URL,
+      channelUriPattern: DEFAULT_CHANNEL_URI_PATTERN,
+      requestTimeoutSeconds: 10,
+    },
+    xmpp: { mode: "client", bareJid: "push.example.org", password: "pw" },
+    log: { level: "info", format: "logfmt" },
+  });
+  assert.equal(DEFAULT_TOKEN_URL, "https://login.live.com/accesstoken.srf");
+});
+
+Deno.test("parseConfig: given values win over defaults", () => {
+  const json = {
+    ...minimal(),
+    db: { url: "redis://localhost:6379" },
+    log: { level: "debug", format: "json" },
+  };
+  json.tcp = { ...json.tcp, port: 2000 } as typeof json.tcp;
+  const result = parseConfig(json);
+  assert.ok(result.ok);
+  assert.equal(result.config.db.url, "redis://localhost:6379");
+  assert.equal(result.config.tcp.port, 2000);
+  assert.deepEqual(result.config.log, { level: "debug", format: "json" });
+});
+
+Deno.test("parseConfig: every invalid field is reported with its path", () => {
+  const json = {
+    db: { url: "mysql://db" },
+    tcp: {
+      port: 70000,
+      tls: { serverCertPath: "", serverKeyPath: "/k" },
+      maxConnections: 0,
+      maxAccountsPerDevice: 5000,
+      idleTimeoutSeconds: -1,
+    },
+    wns: {
+      clientSecret: "",
+      packetId: 42,
+      tokenUrl: "ftp://login.live.com/",
+      channelUriPattern: "([unclosed",
+    },
+    xmpp: { mode: "bosh", bareJid: "push.example.org", password: "pw", port: 1.5 },
+    log: { level: "loud" },
+  };
+  const result = parseConfig(json);
+  assert.ok(!result.ok);
+  assert.equal(result.created, false);
+  const paths = result.problems.map((p) => p.slice(0, p.indexOf(":")));
+  assert.deepEqual(
+    paths.toSorted(),
+    [
+      "db.url",
+      "log.level",
+      "tcp.idleTimeoutSeconds",
+      "tcp.maxAccountsPerDevice",
+      "tcp.maxConnections",
+      "tcp.port",
+      "tcp.tls.serverCertPath",
+      "wns.channelUriPattern",
+      "wns.clientSecret",
+      "wns.packetId",
+      "wns.tokenUrl",
+      "xmpp.mode",
+      "xmpp.port",
+    ],
+    result.problems.join("\n"),
+  );
+  const problem = (path: string) => result.problems.find((p) => p.startsWith(`${path}:`));
+  assert.match(problem("db.url")!, /sqlite:PATH, memory: or redis/);
+  assert.match(problem("wns.channelUriPattern")!, /valid regular expression/);
+});
+
+Deno.test("parseConfig: missing sections are named", () => {
+  const result = parseConfig({});
+  assert.ok(!result.ok);
+  const paths = result.problems.map((p) => p.slice(0, p.indexOf(":")));
+  assert.deepEqual(paths.toSorted(), ["tcp", "wns", "xmpp"]);
+  const notObject = parseConfig([1, 2]);
+  assert.ok(!notObject.ok);
+  assert.match(notObject.problems[0], /^\(file\): /);
+});
+
+Deno.test("loadConfig: a missing file is created from the template and reported", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    const result = await loadConfig(path);
+    assert.ok(!result.ok);
+    assert.equal(result.created, true);
+    assert.equal(result.problems.length, 1);
+    assert.match(result.problems[0], /did not exist: created it from the template/);
+    assert.ok(result.problems[0].includes(path));
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(path)), CONFIG_TEMPLATE);
+    // The next start reads the file that was written; it does not overwrite it.
+    await Deno.writeTextFile(path, JSON.stringify(minimal()));
+    const second = await loadConfig(path);
+    assert.ok(second.ok);
+    assert.equal(second.config.xmpp.bareJid, "push.example.org");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig: invalid JSON is reported, nothing is created or overwritten", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    await Deno.writeTextFile(path, '{"tcp": {');
+    const result = await loadConfig(path);
+    assert.ok(!result.ok);
+    assert.equal(result.created, false);
+    assert.equal(result.problems.length, 1);
+    assert.match(result.problems[0], /invalid JSON/);
+    assert.equal(await Deno.readTextFile(path), '{"tcp": {');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig: invalid fields of a readable file are reported with their paths", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    const json = minimal();
+    (json.tcp as Record<string, unknown>).port = "1997";
+    await Deno.writeTextFile(path, JSON.stringify(json));
+    const result = await loadConfig(path);
+    assert.ok(!result.ok);
+    assert.equal(result.problems.length, 1);
+    assert.match(result.problems[0], /^tcp\.port: /);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig: an unreadable path is reported, not created", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const result = await loadConfig(dir); // a directory
+    assert.ok(!result.ok);
+    assert.equal(result.created, false);
+    assert.ok(result.problems[0].startsWith(`${dir}: `));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the default channel pattern is a valid, anchored regular expression", () => {
+  const pattern = new RegExp(DEFAULT_CHANNEL_URI_PATTERN);
+  assert.ok(pattern.test("https://db5p.notify.windows.com/?token=AwYAAAD8sampleToken%2bValue"));
+  assert.ok(pattern.test("https://wns2-by3p.notify.windows.com/w/?token=abc"));
+  assert.ok(!pattern.test("xhttps://db5p.notify.windows.com/?token=abc"));
+  assert.ok(!pattern.test("https://db5p.notify.windows.com/?token=abc "));
+});
+
+Deno.test("loadConfig: a template that cannot be written is reported, not thrown", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/no-such-dir/config.json`;
+    const result = await loadConfig(path);
+    assert.ok(!result.ok);
+    assert.equal(result.created, false);
+    assert.equal(result.problems.length, 1);
+    assert.ok(result.problems[0].startsWith(`${path}: `), result.problems[0]);
+    assert.match(result.problems[0], /could not create/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
