@@ -27,8 +27,9 @@ const Regex = z.string().refine((source) => {
 }, "must be a valid regular expression");
 
 const DbUrl = z.string().refine(
-  (url) => url.startsWith("sqlite:") || url === "memory:" || /^rediss?:\/\//.test(url),
-  "must be sqlite:PATH, memory: or redis://...",
+  (url) =>
+    url.startsWith("sqlite:") || url === "memory:" || /^(rediss?|redis-sentinel):\/\//.test(url),
+  "must be sqlite:PATH, memory: or redis://... (also rediss://..., redis-sentinel://...)",
 );
 
 /** The configuration schema. */
@@ -116,7 +117,12 @@ export async function loadConfig(path: string): Promise<ConfigResult> {
     if (!(error instanceof Deno.errors.NotFound)) {
       return { ok: false, created: false, problems: [`${path}: ${(error as Error).message}`] };
     }
-    await Deno.writeTextFile(path, JSON.stringify(CONFIG_TEMPLATE, null, 4) + "\n");
+    try {
+      await Deno.writeTextFile(path, JSON.stringify(CONFIG_TEMPLATE, null, 4) + "\n");
+    } catch (writeError) {
+      const reason = (writeError as Error).message;
+      return { ok: false, created: false, problems: [`${path}: could not create it: ${reason}`] };
+    }
     return {
       ok: false,
       created: true,

@@ -4,17 +4,36 @@
  * @module
  */
 
-import type { RegistrationStore } from "../domain/ports.ts";
+import type { Logger, RegistrationStore } from "../domain/ports.ts";
 import { MemoryStore } from "../adapters/storage/memory_store.ts";
+import { parseRedisUrl, RedisStore } from "../adapters/storage/redis_store.ts";
 import { SqliteStore } from "../adapters/storage/sqlite_store.ts";
 
-/** Opens the store `url` names: `sqlite:PATH`, `memory:`, or (later) `redis://`. */
-export function openStore(url: string): RegistrationStore {
+/** The URL schemes {@link openStore} hands to {@link RedisStore}. */
+export const REDIS_URL = /^(rediss?|redis-sentinel):\/\//;
+
+/**
+ * Opens the store `url` names: `sqlite:PATH`, `memory:`, or Redis with
+ * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS) or
+ * `redis-sentinel://[[user]:password@]host1[:port1][,host2[:port2]...]/masterName[/db]`.
+ * Redis must answer within a few seconds, else this rejects with a StorageUnavailableError
+ * that names the host (never the password).
+ */
+export async function openStore(url: string, logger: Logger): Promise<RegistrationStore> {
   if (url === "memory:") return new MemoryStore();
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length);
     if (path === "") throw new Error("db.url: sqlite: needs a file path, e.g. sqlite:push.db");
     return SqliteStore.open(path);
+  }
+  if (REDIS_URL.test(url)) {
+    try {
+      parseRedisUrl(url);
+    } catch (error) {
+      // Say which setting is wrong; the parser never quotes the password.
+      throw new Error(`db.url: ${(error as Error).message}`, { cause: error });
+    }
+    return await RedisStore.connect(url, { logger });
   }
   throw new Error(`db.url: ${url.split(":")[0]}: storage is not supported by this version`);
 }

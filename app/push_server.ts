@@ -58,7 +58,7 @@ export async function startPushServer(
   const clock = overrides.clock ?? { now: () => Date.now() };
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
-  const store = overrides.store ?? openStore(config.db.url);
+  const store = overrides.store ?? await openStore(config.db.url, logger);
   const wns = overrides.wns ?? new HttpWnsSender({
     tokens: new WnsTokenSource({
       tokenUrl: config.wns.tokenUrl,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { type DeviceServiceDeps, DeviceService } from "../../app/device_service.ts";
+import { DeviceService, type DeviceServiceDeps } from "../../app/device_service.ts";
 import { PushService } from "../../app/push_service.ts";
 import {
   type NodeProvisioner,
@@ -239,11 +239,14 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
   assert.equal(nodeOfA.size, 1, "account A got one node");
   assert.equal(answers[1][1].node, answers[2][1].node, "account B got one node");
   const stored = await memory.findDevice(DEVICE, clock.now());
-  assert.deepEqual(stored?.accounts, answers[2].map(({ accountId, node, secret }) => ({
-    accountId,
-    node,
-    secret,
-  })));
+  assert.deepEqual(
+    stored?.accounts,
+    answers[2].map(({ accountId, node, secret }) => ({
+      accountId,
+      node,
+      secret,
+    })),
+  );
   for (const account of answers[2]) {
     assert.equal((await memory.findNode(account.node, clock.now()))?.accountId, account.accountId);
   }

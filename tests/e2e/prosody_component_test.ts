@@ -19,12 +19,12 @@ function e2e(name: string, fn: (stack: PushStack) => Promise<void>) {
     async fn() {
       const stack = await startPushStack();
       try {
-        await stack.prosody.registerUser("alice", "alice-pw");
-        await stack.prosody.registerUser("bob", "bob-pw");
+        await stack.xmppServer.registerUser("alice", "alice-pw");
+        await stack.xmppServer.registerUser("bob", "bob-pw");
         await fn(stack);
       } catch (error) {
         throw new Error(
-          `${(error as Error).message}\n--- prosody log ---\n${await stack.prosody
+          `${(error as Error).message}\n--- prosody log ---\n${await stack.xmppServer
             .logTail()}`,
           { cause: error },
         );
@@ -41,7 +41,7 @@ async function offlineMessage(
   target: { jid: string; node: string; secret: string },
   body: string,
 ) {
-  const port = stack.prosody.c2sPort;
+  const port = stack.xmppServer.c2sPort;
   const alice = await connectUser({ port, username: "alice", password: "alice-pw" });
   await alice.enablePush(target);
   await alice.disconnect();
@@ -159,7 +159,7 @@ e2e("request_test_push reaches the device's channel", async (s) => {
 e2e("the component reconnects by itself after Prosody restarts", async (s) => {
   const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
   const [account] = answer.accounts as AccountAnswer[];
-  await s.prosody.restart();
+  await s.xmppServer.restart();
   await s.waitForLog("xmpp link lost, reconnecting; device requests are still served");
   await s.server.link.whenOnline();
   await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, "hi");

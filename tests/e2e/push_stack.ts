@@ -1,7 +1,7 @@
 /**
- * A whole deployment on loopback for end-to-end tests: a real Prosody with
- * mod_cloud_notify, the push server as its XEP-0114 component (SQLite storage, real TLS
- * device port), and the fake WNS.
+ * A whole deployment on loopback for end-to-end tests: a real XMPP server (Prosody with
+ * mod_cloud_notify, or ejabberd with mod_push), the push server as its XEP-0114 component
+ * (SQLite storage, real TLS device port), and the fake WNS.
  *
  * @module
  */
@@ -10,15 +10,38 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { type PushServer, startPushServer } from "../../app/push_server.ts";
-import { type RunningProsody, startProsody, withTimeout } from "../support/prosody.ts";
+import { startEjabberd } from "../support/ejabberd.ts";
+import { startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
 
 export const PUSH_DOMAIN = "push.localhost";
 
+/** What the tests use of the users' XMPP server: RunningProsody and RunningEjabberd both fit. */
+export interface XmppServer {
+  /** The user host: "localhost". */
+  readonly domain: string;
+  /** Client-to-server port on 127.0.0.1. */
+  readonly c2sPort: number;
+  /** XEP-0114 component port on 127.0.0.1. */
+  readonly componentPort: number;
+  registerUser(user: string, password: string): Promise<void>;
+  /** Stops the server and starts it again on the same ports with the same data. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  /** Last lines of the server's logs, for error messages. */
+  logTail(): Promise<string>;
+}
+
+/** Options for {@link startPushStack}. */
+export interface PushStackOptions {
+  /** The users' XMPP server; defaults to "prosody". */
+  server?: "prosody" | "ejabberd";
+}
+
 /** The running parts, and shortcuts for what a device does. */
 export interface PushStack {
-  readonly prosody: RunningProsody;
+  readonly xmppServer: XmppServer;
   readonly wns: FakeWns;
   readonly server: PushServer;
   readonly logger: RecordingLogger;
@@ -34,8 +57,8 @@ export interface PushStack {
   stop(): Promise<void>;
 }
 
-/** Starts Prosody, the fake WNS and the push server; waits for the component link. */
-export async function startPushStack(): Promise<PushStack> {
+/** Starts the XMPP server, the fake WNS and the push server; waits for the component link. */
+export async function startPushStack(options: PushStackOptions = {}): Promise<PushStack> {
   const componentSecret = crypto.randomUUID();
   const dir = await Deno.makeTempDir({ prefix: "push-e2e-" });
   const cleanups: (() => Promise<unknown>)[] = [() => Deno.remove(dir, { recursive: true })];
@@ -45,8 +68,9 @@ export async function startPushStack(): Promise<PushStack> {
   try {
     const wns = await startFakeWns();
     cleanups.push(() => wns.close());
-    const prosody = await startProsody({ componentDomain: PUSH_DOMAIN, componentSecret });
-    cleanups.push(() => prosody.stop());
+    const start = options.server === "ejabberd" ? startEjabberd : startProsody;
+    const xmppServer: XmppServer = await start({ componentDomain: PUSH_DOMAIN, componentSecret });
+    cleanups.push(() => xmppServer.stop());
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
     const parsed = parseConfig({
       db: { url: `sqlite:${dir}/push.db` },
@@ -67,7 +91,7 @@ export async function startPushStack(): Promise<PushStack> {
         bareJid: PUSH_DOMAIN,
         password: componentSecret,
         host: "127.0.0.1",
-        port: prosody.componentPort,
+        port: xmppServer.componentPort,
       },
     });
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
@@ -83,7 +107,7 @@ export async function startPushStack(): Promise<PushStack> {
         caCerts: [cert],
       });
     return {
-      prosody,
+      xmppServer,
       wns,
       server,
       logger,

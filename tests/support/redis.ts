@@ -20,7 +20,7 @@ const STOP_TIMEOUT_MS = 5_000;
 
 /** A redis-server started by {@link startRedis}. */
 export interface RunningRedis {
-  /** `redis://[:password@]127.0.0.1:port` (the password percent-encoded). */
+  /** `redis[s]://[:password@]127.0.0.1:port` (the password percent-encoded). */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -46,6 +46,10 @@ export interface RunningRedis {
 export interface RedisOptions {
   /** Makes the server require this password (`--requirepass`). */
   readonly password?: string;
+  /** More redis-server arguments, e.g. `["--replicaof", "127.0.0.1", "6379"]`. */
+  readonly args?: readonly string[];
+  /** Serve TLS only (no plain port), with this PEM certificate and key; clients need no cert. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** Starts a redis-server on a free loopback port and waits until it answers PING. */
@@ -53,6 +57,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   const dir = await Deno.makeTempDir({ prefix: "redis-test-" });
   const logPath = `${dir}/redis.log`;
   const password = options.password;
+  const tls = options.tls;
+  if (tls) {
+    await Deno.writeTextFile(`${dir}/tls.cert`, tls.cert);
+    await Deno.writeTextFile(`${dir}/tls.key`, tls.key);
+  }
   let port = 0;
   let child: Deno.ChildProcess | undefined;
   let exited: Promise<Deno.CommandStatus> | undefined;
@@ -69,9 +78,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   };
 
   const launch = async () => {
-    const args = [
-      "--port",
-      String(port),
+    const args = tls
+      ? ["--port", "0", "--tls-port", String(port), "--tls-auth-clients", "no"]
+      : ["--port", String(port)];
+    if (tls) args.push("--tls-cert-file", `${dir}/tls.cert`, "--tls-key-file", `${dir}/tls.key`);
+    args.push(
       "--bind",
       LOOPBACK,
       "--protected-mode",
@@ -89,24 +100,25 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
       "always",
       "--logfile",
       logPath,
-    ];
+    );
     if (password !== undefined) args.push("--requirepass", password);
-    const process = new Deno.Command("redis-server", {
+    args.push(...(options.args ?? []));
+    const proc = new Deno.Command("redis-server", {
       args,
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
-    child = process;
+    child = proc;
     let hasExited = false;
-    exited = process.status.then((status) => {
+    exited = proc.status.then((status) => {
       hasExited = true;
       running = false;
       return status;
     });
     running = true;
     const started = Date.now();
-    while (!(await answersPing(port, password))) {
+    while (!(await answersPing(port, password, tls?.cert))) {
       if (hasExited || Date.now() - started > START_TIMEOUT_MS) {
         const why = hasExited
           ? `exited with code ${(await exited).code}`
@@ -157,7 +169,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
 
   const auth = password === undefined ? "" : `:${encodeURIComponent(password)}@`;
   return {
-    url: `redis://${auth}${LOOPBACK}:${port}`,
+    url: `${tls ? "rediss" : "redis"}://${auth}${LOOPBACK}:${port}`,
     host: LOOPBACK,
     port,
     password,
@@ -191,6 +203,75 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   };
 }
 
+/** A Sentinel started by {@link startSentinel}. */
+export interface RunningSentinel {
+  readonly port: number;
+  /** Stops the Sentinel and removes its dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startSentinel}. */
+export interface SentinelOptions {
+  /** The port of the master to watch, on 127.0.0.1. */
+  readonly masterPort: number;
+  /** The name clients ask for. */
+  readonly masterName: string;
+  /** How long the master may not answer before this (only, quorum 1) Sentinel fails over. */
+  readonly downAfterMs?: number;
+}
+
+/**
+ * Starts a Sentinel (`redis-server <config> --sentinel`) on a free loopback port, watching
+ * one master with quorum 1, and waits until it answers PING.
+ */
+export async function startSentinel(options: SentinelOptions): Promise<RunningSentinel> {
+  const dir = await Deno.makeTempDir({ prefix: "redis-sentinel-test-" });
+  const port = freePort();
+  const config = [
+    `port ${port}`,
+    `bind ${LOOPBACK}`,
+    "protected-mode no",
+    "daemonize no",
+    `dir ${dir}`,
+    `logfile ${dir}/sentinel.log`,
+    `sentinel monitor ${options.masterName} ${LOOPBACK} ${options.masterPort} 1`,
+    `sentinel down-after-milliseconds ${options.masterName} ${options.downAfterMs ?? 1000}`,
+    `sentinel failover-timeout ${options.masterName} 5000`,
+    "",
+  ].join("\n");
+  // Sentinel rewrites its config file, so it must be writable: it lives in the temp dir.
+  await Deno.writeTextFile(`${dir}/sentinel.conf`, config);
+  const child = new Deno.Command("redis-server", {
+    args: [`${dir}/sentinel.conf`, "--sentinel"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let running = true;
+  const exited = child.status.finally(() => running = false);
+  const stop = async () => {
+    if (running) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // exited in the meantime
+      }
+    }
+    await exited;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  const started = Date.now();
+  while (!(await answersPing(port, undefined))) {
+    if (!running || Date.now() - started > START_TIMEOUT_MS) {
+      const log = await Deno.readTextFile(`${dir}/sentinel.log`).catch(() => "(no log)");
+      await stop();
+      throw new Error(`redis sentinel on port ${port} did not start\n${log}`);
+    }
+    await sleep(10);
+  }
+  return { port, stop };
+}
+
 /** A free loopback port, as the kernel hands out for port 0. */
 function freePort(): number {
   const listener = Deno.listen({ hostname: LOOPBACK, port: 0 });
@@ -206,11 +287,20 @@ function resp(...args: string[]): string {
     args.map((arg) => `$${encoder.encode(arg).byteLength}\r\n${arg}\r\n`).join("");
 }
 
-/** True when the server at `port` answers PING with PONG (after AUTH, if a password is set). */
-async function answersPing(port: number, password: string | undefined): Promise<boolean> {
-  let conn: Deno.TcpConn;
+/**
+ * True when the server at `port` answers PING with PONG (after AUTH, if a password is set),
+ * over TLS trusting `tlsCert` if given.
+ */
+async function answersPing(
+  port: number,
+  password: string | undefined,
+  tlsCert?: string,
+): Promise<boolean> {
+  let conn: Deno.Conn;
   try {
-    conn = await Deno.connect({ hostname: LOOPBACK, port });
+    conn = tlsCert === undefined
+      ? await Deno.connect({ hostname: LOOPBACK, port })
+      : await Deno.connectTls({ hostname: LOOPBACK, port, caCerts: [tlsCert] });
   } catch {
     return false;
   }

@@ -206,9 +206,13 @@ Deno.test("MemoryXmppLink: disco#info names an XEP-0357 app server", async () =>
 Deno.test("MemoryXmppLink: any other IQ -> cancel/service-unavailable", async () => {
   const { link, wns } = await setup();
   const iqs = [
-    xml("iq", { type: "get", id: "v1", from: "a@b", to: "push.localhost" }, xml("vCard", {
-      xmlns: "vcard-temp",
-    })),
+    xml(
+      "iq",
+      { type: "get", id: "v1", from: "a@b", to: "push.localhost" },
+      xml("vCard", {
+        xmlns: "vcard-temp",
+      }),
+    ),
     // disco#info as a set, a pubsub get, a pubsub in another namespace, an empty IQ.
     xml("iq", { type: "set", id: "v2", from: "a@b" }, xml("query", { xmlns: NS_DISCO_INFO })),
     xml("iq", { type: "get", id: "v3", from: "a@b" }, xml("pubsub", { xmlns: NS_PUBSUB })),

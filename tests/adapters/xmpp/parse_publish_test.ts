@@ -256,3 +256,16 @@ Deno.test("parsePublish: namespaces declared by prefix-free XML text are honoure
   );
   assert.deepEqual(okRequest(pubsub), { node: "abc", secret: "a&b<c", summary: null });
 });
+
+Deno.test("parsePublish: a PubSub event is not a publish", () => {
+  for (
+    const name of [
+      "prosody-0.12-pep-event-client-mode.xml",
+      "prosody-0.12-pep-event-own-create.xml",
+    ]
+  ) {
+    const event = fixtureStanza(name).getChild("event", "http://jabber.org/protocol/pubsub#event");
+    assert.ok(event, name);
+    assert.deepEqual(parsePublish(event), { ok: false, reason: "no publish node" }, name);
+  }
+});
