@@ -1,6 +1,6 @@
 /**
- * The device port: a TLS listener speaking the NUL-framed JSON protocol. Several requests
- * per connection are answered in order. Every defence lives here: handshake and idle
+ * The device port: TLS (behind the plain TCP front of `tcp_front.ts`) speaking the
+ * NUL-framed JSON protocol. Several requests per connection are answered in order. Every defence lives here: handshake and idle
  * timeouts, a frame size limit and a cap on concurrent connections, so that no client can
  * stall or crash the server or another client.
  *
@@ -17,6 +17,7 @@ import {
   successResponse,
 } from "./device_protocol.ts";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "./frame_decoder.ts";
+import { TcpFront } from "./tcp_front.ts";
 
 /** The use cases the device port calls (implemented by `app/device_service.ts`). */
 export interface DeviceUseCases {
@@ -63,7 +64,9 @@ export const DEVICE_SERVER_DEFAULTS = {
 
 /** A running device port. */
 export class DeviceServer {
+  /** The TLS listener, on loopback only: devices reach it through the front. */
   readonly #listener: Deno.TlsListener;
+  readonly #front: TcpFront;
   readonly #options: Required<DeviceServerOptions>;
   readonly #parse: ReturnType<typeof requestParser>;
   readonly #connections = new Set<Deno.TlsConn>();
@@ -75,6 +78,19 @@ export class DeviceServer {
     this.#listener = listener;
     this.#options = options;
     this.#parse = requestParser(options.maxAccounts);
+    try {
+      this.#front = new TcpFront({
+        hostname: options.hostname,
+        port: options.port,
+        backendPort: listener.addr.port,
+        maxConnections: options.maxConnections,
+        readyTimeoutMs: options.handshakeTimeoutMs,
+        logger: options.logger,
+      });
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
     this.#accepting = this.#acceptLoop();
   }
 
@@ -82,28 +98,29 @@ export class DeviceServer {
   static listen(options: DeviceServerOptions): DeviceServer {
     const full = { ...DEVICE_SERVER_DEFAULTS, ...options } as Required<DeviceServerOptions>;
     const listener = Deno.listenTls({
-      hostname: full.hostname,
-      port: full.port,
+      hostname: "127.0.0.1",
+      port: 0,
       cert: full.cert,
       key: full.key,
     });
     return new DeviceServer(listener, full);
   }
 
-  /** The bound address. */
+  /** The public address devices connect to. */
   get addr(): Deno.NetAddr {
-    return this.#listener.addr;
+    return this.#front.addr;
   }
 
   /** Open device connections. */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#front.connectionCount;
   }
 
   /** Stops accepting, closes open connections, and waits for their handlers. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#front.close();
     this.#listener.close();
     for (const conn of this.#connections) closeQuietly(conn);
     await this.#accepting;
@@ -120,14 +137,6 @@ export class DeviceServer {
         this.#options.logger.warn("device accept failed", { reason: String(error) });
         continue;
       }
-      if (this.#connections.size >= this.#options.maxConnections) {
-        // Over the cap: refuse before spending a TLS handshake on it.
-        this.#options.logger.warn("device connection refused: too many connections", {
-          limit: this.#options.maxConnections,
-        });
-        closeQuietly(conn);
-        continue;
-      }
       this.#connections.add(conn);
       const task = this.#serve(conn).finally(() => {
         this.#connections.delete(conn);
@@ -139,15 +148,14 @@ export class DeviceServer {
   }
 
   async #serve(conn: Deno.TlsConn): Promise<void> {
-    const { logger, idleTimeoutMs, handshakeTimeoutMs, maxFrameBytes } = this.#options;
-    const handshake = setTimeout(() => closeQuietly(conn), handshakeTimeoutMs);
+    const { logger, idleTimeoutMs, maxFrameBytes } = this.#options;
+    // The front closes the public side at the handshake deadline, which ends this one too.
     try {
       await conn.handshake();
     } catch {
       return; // Timed out or not TLS: nothing to answer.
-    } finally {
-      clearTimeout(handshake);
     }
+    this.#front.markReady(conn.remoteAddr.port);
     const decoder = new FrameDecoder(maxFrameBytes);
     const buffer = new Uint8Array(16 * 1024);
     // Always armed, reset by every read: also bounds a write to a peer that stopped reading.

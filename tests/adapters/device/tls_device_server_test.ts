@@ -396,14 +396,10 @@ async function tcpClosedWithin(conn: Deno.Conn, limitMs: number): Promise<"close
   return result;
 }
 
-// KNOWN FAILURE, ignored until fixed (see the report): Deno's TLS stream (rustls-tokio-stream)
-// keeps the socket open while a handshake is pending, even after TlsConn.close(): its Drop waits
-// for the handshake to finish. So the handshake timeout frees the server's slot but not the
-// socket, and a client that connects and stays silent holds a file descriptor for as long as
-// it likes. node:tls in Deno 2.9.6 behaves the same.
+// Deno's TLS stream keeps its socket open while a handshake is pending, even after
+// TlsConn.close(); the plain TCP front (adapters/device/tcp_front.ts) is what makes this pass.
 Deno.test({
   name: "device server: a plain TCP client that never handshakes is disconnected",
-  ignore: true,
   async fn() {
     await using ctx = await start({ handshakeTimeoutMs: 150 });
     const conn = await ctx.connectTcp();
