@@ -20,7 +20,7 @@ function run(args: string[], cwd: string, stdin: "null" | "piped" = "null") {
   });
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   listener.close();
@@ -85,7 +85,7 @@ Deno.test("the server serves devices while the XMPP server is down, and quits on
   const wns = await startFakeWns();
   try {
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const port = await freePort();
+    const port = freePort();
     await Deno.writeTextFile(
       `${dir}/configuration.json`,
       JSON.stringify({
@@ -103,7 +103,7 @@ Deno.test("the server serves devices while the XMPP server is down, and quits on
           bareJid: "push.localhost",
           password: "x",
           host: "127.0.0.1",
-          port: await freePort(),
+          port: freePort(),
         },
       }),
     );
@@ -149,7 +149,7 @@ Deno.test("SIGTERM shuts the server down cleanly", async () => {
         db: { url: "memory:" },
         tcp: {
           host: "127.0.0.1",
-          port: await freePort(),
+          port: freePort(),
           tls: { serverCertPath: certPath, serverKeyPath: keyPath },
         },
         wns: { clientSecret: "s", packetId: "p" },
@@ -158,7 +158,7 @@ Deno.test("SIGTERM shuts the server down cleanly", async () => {
           bareJid: "push.localhost",
           password: "x",
           host: "127.0.0.1",
-          port: await freePort(),
+          port: freePort(),
         },
       }),
     );
