@@ -48,10 +48,25 @@ export const ConfigSchema = z.object({
   }),
   wns: z.object({
     clientSecret: z.string().min(1),
-    packetId: z.string().min(1),
-    tokenUrl: z.url({ protocol: /^https?$/ }).default(DEFAULT_TOKEN_URL),
+    /** The classic flow's client id; not used with `entra`. */
+    packetId: z.string().min(1).optional(),
+    /** The Microsoft Entra client-credentials flow, instead of the classic one. */
+    entra: z.object({ tenantId: z.string().min(1), appId: z.string().min(1) }).optional(),
+    tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
     channelUriPattern: Regex.default(DEFAULT_CHANNEL_URI_PATTERN),
     requestTimeoutSeconds: z.number().positive().default(10),
+    /** WNS requests in flight at once, and pushes waiting behind them. */
+    maxInFlight: z.number().int().positive().default(64),
+    maxQueued: z.number().int().nonnegative().default(10_000),
+    /** Attempts per push on WNS 5xx, network errors and timeouts (the first included). */
+    maxAttempts: z.number().int().min(1).max(10).default(4),
+    /** Pushes for one account within this window after a push are merged (0: off). */
+    coalesceMs: z.number().int().nonnegative().max(10_000).default(250),
+  }).refine((wns) => wns?.packetId !== undefined || wns?.entra !== undefined, {
+    message: "set packetId (classic flow) or entra (Microsoft Entra flow)",
+    path: ["packetId"],
+    // Also when other fields are wrong, so every problem is reported at once.
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
   }),
   xmpp: z.object({
     mode: z.enum(["client", "component"]).default("client"),
@@ -59,6 +74,12 @@ export const ConfigSchema = z.object({
     password: z.string().min(1),
     host: z.string().min(1).optional(),
     port: Port.optional(),
+    /** Client mode's TLS; component mode ignores it. Absent: required, built-in roots. */
+    tls: z.object({
+      required: z.boolean().default(true),
+      caFile: z.string().min(1).optional(),
+      direct: z.boolean().default(false),
+    }).optional(),
   }),
   log: z.object({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),

@@ -96,7 +96,12 @@ export async function demo(): Promise<number> {
       }
     };
     const channelUri = wns.channelUri("demo-device");
-    await ask({ version: 2, action: "set_channel_uri", device_id: deviceId, channel_uri: channelUri });
+    await ask({
+      version: 2,
+      action: "set_channel_uri",
+      device_id: deviceId,
+      channel_uri: channelUri,
+    });
     const registered = await ask({
       version: 2,
       action: "set_push_accounts",

@@ -136,6 +136,8 @@ export class DeviceService {
       case "channel-gone":
         await store.forgetChannel(deviceId, channelUri).catch(() => {});
         return { ok: false, error: "WNS says the channel is gone: send set_channel_uri again" };
+      case "throttled":
+        return { ok: false, error: "WNS is throttling this channel: try again later" };
       case "failed":
         return { ok: false, error: `WNS did not accept the test push (${failureText(outcome)})` };
     }

@@ -6,27 +6,50 @@
  * @module
  */
 
-import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/ports.ts";
+import type {
+  Clock,
+  Logger,
+  NodeProvisioner,
+  RegistrationStore,
+  WnsSender,
+} from "../domain/ports.ts";
 import type { RandomBytes } from "../domain/minting.ts";
 import { DeviceServer } from "../adapters/device/tls_device_server.ts";
 import { ComponentLink } from "../adapters/xmpp/component_link.ts";
-import { HttpWnsSender } from "../adapters/wns/http_wns_sender.ts";
-import { WnsTokenSource } from "../adapters/wns/wns_token_source.ts";
+import { ClientLink } from "../adapters/xmpp/client_link.ts";
+import { PepProvisioner } from "../adapters/xmpp/pep_provisioner.ts";
+import type { PublishHandler } from "../adapters/xmpp/publish_iq.ts";
 import type { Config } from "./config.ts";
 import { DeviceService } from "./device_service.ts";
 import { openStore } from "./open_store.ts";
+import { PushCoalescer } from "./push_coalescer.ts";
 import { PushService } from "./push_service.ts";
+import { createWnsDelivery } from "./wns_delivery.ts";
 
 /** Everything a running push server holds. */
 export interface PushServer {
   readonly config: Config;
   readonly store: RegistrationStore;
   readonly devices: DeviceServer;
-  readonly link: ComponentLink;
+  readonly link: XmppLink;
   readonly pushService: PushService;
   readonly deviceService: DeviceService;
   /** Stops accepting devices, closes the XMPP link and the store. */
   close(): Promise<void>;
+}
+
+/** The XMPP side, in either mode: a component connection or a client account. */
+export interface XmppLink {
+  /** The JID devices give their XMPP servers as the push service (`push_bare_jid`). */
+  readonly pushBareJid: string;
+  /** Whether the link to the XMPP server is up. */
+  readonly online: boolean;
+  /** Resolves once the link is up. */
+  whenOnline(): Promise<void>;
+  /** Starts connecting; keeps reconnecting in the background until `stop`. */
+  start(): void;
+  /** Closes the link and stops reconnecting. */
+  stop(): Promise<void>;
 }
 
 /** Replaceable parts, for tests. */
@@ -46,11 +69,11 @@ export async function startPushServer(
   logger: Logger,
   overrides: PushServerOverrides = {},
 ): Promise<PushServer> {
-  if (config.xmpp.mode !== "component") {
-    throw new Error(
-      'xmpp.mode "client" is not available in this version: set xmpp.mode to "component"',
-    );
+  if (config.xmpp.mode === "client" && !/^[^@/\s]+@[^@/\s]+$/.test(config.xmpp.bareJid)) {
+    throw new Error("xmpp.bareJid: client mode needs the push account's bare JID (user@domain)");
   }
+  const caFile = config.xmpp.mode === "client" ? config.xmpp.tls?.caFile : undefined;
+  const xmppCa = caFile === undefined ? [] : [await Deno.readTextFile(caFile)];
   const [cert, key] = await Promise.all([
     Deno.readTextFile(config.tcp.tls.serverCertPath),
     Deno.readTextFile(config.tcp.tls.serverKeyPath),
@@ -59,33 +82,20 @@ export async function startPushServer(
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
   const store = overrides.store ?? await openStore(config.db.url, logger);
-  const wns = overrides.wns ?? new HttpWnsSender({
-    tokens: new WnsTokenSource({
-      tokenUrl: config.wns.tokenUrl,
-      packetId: config.wns.packetId,
-      clientSecret: config.wns.clientSecret,
-      store,
-      clock,
-      logger,
-      requestTimeoutMs: config.wns.requestTimeoutSeconds * 1000,
-    }),
+  const delivery = overrides.wns ? undefined : createWnsDelivery(config.wns, store, clock, logger);
+  const wns = overrides.wns ?? delivery!.sender;
+  const coalescer = new PushCoalescer(config.wns.coalesceMs);
+  const pushService = new PushService({ store, wns, clock, logger, coalescer });
+  const { link, provisioner } = createXmppLink(
+    config.xmpp,
+    xmppCa,
     logger,
-    requestTimeoutMs: config.wns.requestTimeoutSeconds * 1000,
-  });
-
-  const pushService = new PushService({ store, wns, clock, logger });
-  const link = new ComponentLink({
-    service: `xmpp://${config.xmpp.host ?? "127.0.0.1"}:${config.xmpp.port ?? 5347}`,
-    domain: config.xmpp.bareJid,
-    password: config.xmpp.password,
-    logger,
-    onPublish: (request) => pushService.handlePublish(request),
-  });
+    (request) => pushService.handlePublish(request),
+  );
   const deviceService = new DeviceService({
     store,
     wns,
-    // Component nodes are virtual: every node is ready as soon as it is stored.
-    provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
+    provisioner,
     clock,
     random,
     logger,
@@ -107,6 +117,7 @@ export async function startPushServer(
       idleTimeoutMs: config.tcp.idleTimeoutSeconds * 1000,
     });
   } catch (error) {
+    delivery?.close();
     await store.close();
     throw error;
   }
@@ -141,11 +152,50 @@ export async function startPushServer(
       closing ??= (async () => {
         clearInterval(purge);
         await devices.close();
+        await coalescer.flush();
         await link.stop();
+        delivery?.close();
         await store.close();
         logger.info("push server stopped");
       })();
       return closing;
     },
   };
+}
+
+/** The link `xmpp.mode` names, and the provisioner that goes with it. */
+function createXmppLink(
+  xmpp: Config["xmpp"],
+  ca: string[],
+  logger: Logger,
+  onPublish: PublishHandler,
+): { link: XmppLink; provisioner: NodeProvisioner } {
+  if (xmpp.mode === "component") {
+    const link = new ComponentLink({
+      service: `xmpp://${hostPart(xmpp.host ?? "127.0.0.1")}:${xmpp.port ?? 5347}`,
+      domain: xmpp.bareJid,
+      password: xmpp.password,
+      logger,
+      onPublish,
+    });
+    // Component nodes are virtual: every node is ready as soon as it is stored.
+    return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
+  }
+  const tls = xmpp.tls ?? { required: true, direct: false };
+  const host = xmpp.host ?? xmpp.bareJid.slice(xmpp.bareJid.indexOf("@") + 1);
+  const port = xmpp.port ?? (tls.direct ? 5223 : 5222);
+  const link = new ClientLink({
+    service: `${tls.direct ? "xmpps" : "xmpp"}://${hostPart(host)}:${port}`,
+    jid: xmpp.bareJid,
+    password: xmpp.password,
+    tls: { required: tls.required, ca },
+    logger,
+    onPublish,
+  });
+  return { link, provisioner: new PepProvisioner({ link, logger }) };
+}
+
+/** A host for a service URI: IPv6 literals in brackets. */
+function hostPart(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }

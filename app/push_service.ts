@@ -10,6 +10,7 @@ import { decidePublish, type PublishOutcome, type PublishRequest } from "../doma
 import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/ports.ts";
 import type { NodeTarget } from "../domain/registration.ts";
 import { shortId } from "./log_ids.ts";
+import { PushCoalescer } from "./push_coalescer.ts";
 
 /** What the publish use case needs. */
 export interface PushServiceDeps {
@@ -17,6 +18,8 @@ export interface PushServiceDeps {
   readonly wns: WnsSender;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Merges bursts for one account; without it every publish is sent on its own. */
+  readonly coalescer?: PushCoalescer;
 }
 
 /**
@@ -49,10 +52,16 @@ export class PushService {
       logger.info("publish refused", { node, outcome: decision.outcome.kind });
       return decision.outcome;
     }
-    const outcome = await wns.sendRaw(decision.channelUri, decision.payload, {
-      cache: true,
-      ttlSeconds: PUSH_CACHE_TTL_SECONDS,
-    });
+    const { channelUri } = decision;
+    const send = (payload: string) =>
+      wns.sendRaw(channelUri, payload, { cache: true, ttlSeconds: PUSH_CACHE_TTL_SECONDS });
+    const outcome = this.#deps.coalescer
+      ? await this.#deps.coalescer.submit(
+        `${target?.accountId}\n${channelUri}`,
+        decision.payload,
+        send,
+      )
+      : await send(decision.payload);
     const device = target ? shortId(target.deviceId) : undefined;
     switch (outcome.kind) {
       case "delivered":
@@ -67,6 +76,9 @@ export class PushService {
           );
         }
         return { kind: "unknown-node" };
+      case "throttled":
+        logger.info("push throttled", { node, device, reason: outcome.detail });
+        return { kind: "throttled", reason: "push rate limited, try later" };
       case "failed":
         // Never a cancel here: the user's server would drop a registration that still works.
         logger.warn("push failed", {

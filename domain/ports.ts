@@ -51,6 +51,23 @@ export interface RegistrationStore {
   saveWnsToken(token: WnsToken): Promise<void>;
   /** Releases the backend's resources. */
   close(): Promise<void>;
+  /**
+   * One cheap round trip to the backend, for readiness probes: resolves when it answers,
+   * rejects (preferably with {@link StorageUnavailableError}) when it does not. Optional
+   * until every store has it: without it, readiness reads the WNS token cache instead.
+   */
+  ping?(): Promise<void>;
+  /**
+   * How many live registrations there are at `now`, for operators (`deno task cli count`).
+   * May scan the whole backend. Optional until every store has it.
+   */
+  count?(now: number): Promise<RegistrationCount>;
+}
+
+/** Live registrations, as {@link RegistrationStore.count} reports them. */
+export interface RegistrationCount {
+  readonly devices: number;
+  readonly accounts: number;
 }
 
 /** A WNS OAuth access token. */
@@ -66,12 +83,25 @@ export type WnsOutcome =
   | { readonly kind: "delivered"; readonly status: number; readonly wnsStatus: string | null }
   /** 404/410: the channel is unknown or expired; the device must register again. */
   | { readonly kind: "channel-gone"; readonly status: number }
+  /**
+   * 406/429, a 200 saying `channelthrottled`, or our own limits (a channel backing off, a
+   * full queue): not sent now; the user's server should hear `wait/resource-constraint`.
+   */
+  | {
+    readonly kind: "throttled";
+    readonly status: number | null;
+    readonly detail: string;
+    /** How long to leave the channel alone, when known (WNS's Retry-After). */
+    readonly retryAfterMs?: number;
+  }
   /** Anything else: `retryable` says whether trying later may work. */
   | {
     readonly kind: "failed";
     readonly retryable: boolean;
     readonly status: number | null;
     readonly detail: string;
+    /** WNS's Retry-After, in milliseconds, when it sent one. */
+    readonly retryAfterMs?: number;
   };
 
 /** Options of one raw notification. */

@@ -10,6 +10,19 @@ import { countsFromSummary, type SummaryFields } from "./push_summary.ts";
 import { secretMatches } from "./secret_check.ts";
 import { pushPayload } from "./wns_payload.ts";
 
+/**
+ * How a publish reached the push server, which decides whether its secret is checked.
+ *
+ * - `publish-iq` (component mode): the user's XMPP server sent a publish IQ to the push
+ *   server itself, with the registration's secret in publish-options. The secret is the
+ *   proof the publish comes from where the device registered, so it must match.
+ * - `pep-event` (client mode): the push account's own XMPP server accepted a publish to one
+ *   of the account's PEP nodes and delivered the PubSub event. The event does not carry the
+ *   secret, so there is nothing to check: that server already decided who may publish
+ *   (anyone who knows the node's name).
+ */
+export type PublishOrigin = "publish-iq" | "pep-event";
+
 /** A publish as received, reduced to what the decision needs. */
 export interface PublishRequest {
   readonly node: string;
@@ -17,6 +30,8 @@ export interface PublishRequest {
   readonly secret: string | null;
   /** The summary form's fields, or null when the notification had no form. */
   readonly summary: SummaryFields | null;
+  /** Where it came from; absent means `publish-iq`, so the secret is checked. */
+  readonly origin?: PublishOrigin;
 }
 
 /**
@@ -29,7 +44,9 @@ export type PublishOutcome =
   | { readonly kind: "unknown-node" }
   | { readonly kind: "forbidden" }
   | { readonly kind: "bad-request"; readonly reason: string }
-  | { readonly kind: "unavailable"; readonly reason: string };
+  | { readonly kind: "unavailable"; readonly reason: string }
+  /** WNS or our own limits say "not now": the user's server should slow down, not give up. */
+  | { readonly kind: "throttled"; readonly reason: string };
 
 /** The decision for one publish: refuse it, or push `payload` to `channelUri`. */
 export type PublishDecision =
@@ -42,8 +59,10 @@ export function decidePublish(
   target: NodeTarget | null,
 ): PublishDecision {
   if (target === null) return { kind: "refuse", outcome: { kind: "unknown-node" } };
-  // The secret is checked before anything else is revealed about the node.
-  if (!secretMatches(request.secret, target.secret)) {
+  // The secret is checked before anything else is revealed about the node; only a PEP
+  // event, which cannot carry it, goes without.
+  const checked = request.origin !== "pep-event";
+  if (checked && !secretMatches(request.secret, target.secret)) {
     return { kind: "refuse", outcome: { kind: "forbidden" } };
   }
   // WNS said the channel is gone: the user's server should stop publishing here.

@@ -16,7 +16,7 @@ import type { Logger } from "../../domain/ports.ts";
 export interface TcpFrontOptions {
   readonly hostname: string;
   readonly port: number;
-  /** Where the TLS listener is (loopback). */
+  /** Where the TLS listener is (loopback); {@link TcpFront.setBackendPort} moves it. */
   readonly backendPort: number;
   readonly maxConnections: number;
   /** A connection not marked ready this soon after accept is closed. */
@@ -35,14 +35,20 @@ export class TcpFront {
   readonly #options: TcpFrontOptions;
   readonly #listener: Deno.Listener;
   readonly #relays = new Set<Relay>();
-  /** Relays by the backend connection's local port: how the backend names a connection. */
-  readonly #byBackendPort = new Map<number, Relay>();
+  /**
+   * Relays by backend port and the backend connection's local port (`port/localPort`): how
+   * the backend names a connection.
+   */
+  readonly #byBackend = new Map<string, Relay>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #accepting: Promise<void>;
+  #backendPort: number;
+  #accepts = true;
   #closed = false;
 
   constructor(options: TcpFrontOptions) {
     this.#options = options;
+    this.#backendPort = options.backendPort;
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     this.#accepting = this.#acceptLoop();
   }
@@ -58,19 +64,36 @@ export class TcpFront {
   }
 
   /**
-   * The backend completed the TLS handshake of the connection whose backend side has local
-   * port `backendPeerPort` (the backend sees it as its remote port): lift its deadline.
+   * The backend listening on `backendPort` completed the TLS handshake of the connection
+   * whose backend side has local port `backendPeerPort` (the backend sees it as its remote
+   * port): lift its deadline.
    */
-  markReady(backendPeerPort: number): void {
-    const relay = this.#byBackendPort.get(backendPeerPort);
+  markReady(backendPort: number, backendPeerPort: number): void {
+    const relay = this.#byBackend.get(`${backendPort}/${backendPeerPort}`);
     if (relay) clearTimeout(relay.deadline);
+  }
+
+  /** New connections go to `port` from now on; open ones stay where they are. */
+  setBackendPort(port: number): void {
+    this.#backendPort = port;
+  }
+
+  /** Stops accepting new connections; open ones go on until they end or {@link close}. */
+  stopAccepting(): void {
+    if (!this.#accepts) return;
+    this.#accepts = false;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
   }
 
   /** Stops accepting and closes every connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#listener.close();
+    this.stopAccepting();
     for (const relay of this.#relays) this.#drop(relay);
     await this.#accepting;
     await Promise.allSettled([...this.#tasks]);
@@ -78,12 +101,12 @@ export class TcpFront {
 
   async #acceptLoop(): Promise<void> {
     const { logger, maxConnections } = this.#options;
-    while (!this.#closed) {
+    while (this.#accepts) {
       let front: Deno.Conn;
       try {
         front = await this.#listener.accept();
       } catch (error) {
-        if (this.#closed) return;
+        if (!this.#accepts) return;
         logger.warn("device accept failed", { reason: String(error) });
         continue;
       }
@@ -106,15 +129,16 @@ export class TcpFront {
 
   async #relay(relay: Relay): Promise<void> {
     let back: Deno.Conn;
+    const backendPort = this.#backendPort;
     try {
-      back = await Deno.connect({ hostname: "127.0.0.1", port: this.#options.backendPort });
+      back = await Deno.connect({ hostname: "127.0.0.1", port: backendPort });
     } catch (error) {
       this.#options.logger.error("device relay failed", { reason: String(error) });
       return;
     }
     relay.back = back;
-    const port = (back.localAddr as Deno.NetAddr).port;
-    this.#byBackendPort.set(port, relay);
+    const key = `${backendPort}/${(back.localAddr as Deno.NetAddr).port}`;
+    this.#byBackend.set(key, relay);
     if (this.#closed || !this.#relays.has(relay)) return;
     try {
       // Either direction ending ends the connection: the device protocol has no half-close.
@@ -125,7 +149,7 @@ export class TcpFront {
     } catch {
       // A reset or a close from the other side.
     } finally {
-      this.#byBackendPort.delete(port);
+      this.#byBackend.delete(key);
     }
   }
 

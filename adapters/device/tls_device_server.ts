@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { DeviceMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
 import {
   type AccountAnswer,
@@ -51,6 +52,8 @@ export interface DeviceServerOptions {
   readonly maxFrameBytes?: number;
   readonly idleTimeoutMs?: number;
   readonly handshakeTimeoutMs?: number;
+  /** Counts requests refused before they reach the use cases (unparsable frames). */
+  readonly metrics?: Pick<DeviceMetrics, "deviceRequest">;
 }
 
 /** Defaults, chosen for the UWPX client's one-request-per-connection habit. */
@@ -62,20 +65,36 @@ export const DEVICE_SERVER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
 } as const;
 
+/** One TLS listener on loopback, behind the front. A certificate reload adds one. */
+interface Backend {
+  readonly listener: Deno.TlsListener;
+  readonly port: number;
+  accepting?: Promise<void>;
+  /** Closes a replaced listener once the front can no longer hand it connections. */
+  retireTimer?: ReturnType<typeof setTimeout>;
+  retired: boolean;
+}
+
+/** An open device connection: busy while a request is arriving or being answered. */
+interface Connection {
+  readonly decoder: FrameDecoder;
+  answering: boolean;
+}
+
 /** A running device port. */
 export class DeviceServer {
-  /** The TLS listener, on loopback only: devices reach it through the front. */
-  readonly #listener: Deno.TlsListener;
   readonly #front: TcpFront;
   readonly #options: Required<DeviceServerOptions>;
   readonly #parse: ReturnType<typeof requestParser>;
-  readonly #connections = new Set<Deno.TlsConn>();
+  /** TLS listeners still accepting: the current one, and replaced ones for a short while. */
+  readonly #backends = new Set<Backend>();
+  #current: Backend;
+  readonly #connections = new Map<Deno.TlsConn, Connection>();
   readonly #tasks = new Set<Promise<void>>();
-  readonly #accepting: Promise<void>;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(listener: Deno.TlsListener, options: Required<DeviceServerOptions>) {
-    this.#listener = listener;
     this.#options = options;
     this.#parse = requestParser(options.maxAccounts);
     try {
@@ -91,19 +110,13 @@ export class DeviceServer {
       listener.close();
       throw error;
     }
-    this.#accepting = this.#acceptLoop();
+    this.#current = this.#addBackend(listener);
   }
 
   /** Binds the port and starts serving. */
   static listen(options: DeviceServerOptions): DeviceServer {
     const full = { ...DEVICE_SERVER_DEFAULTS, ...options } as Required<DeviceServerOptions>;
-    const listener = Deno.listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: full.cert,
-      key: full.key,
-    });
-    return new DeviceServer(listener, full);
+    return new DeviceServer(listenLoopbackTls(full.cert, full.key), full);
   }
 
   /** The public address devices connect to. */
@@ -116,29 +129,90 @@ export class DeviceServer {
     return this.#front.connectionCount;
   }
 
-  /** Stops accepting, closes open connections, and waits for their handlers. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Serves new connections with a new certificate chain and key (PEM); open connections
+   * keep theirs. Throws, and keeps the old certificate, if the new one is not usable.
+   */
+  reloadCertificate(cert: string, key: string): void {
+    if (this.#closed) throw new Error("the device port is closed");
+    const next = this.#addBackend(listenLoopbackTls(cert, key));
+    const previous = this.#current;
+    this.#current = next;
+    this.#front.setBackendPort(next.port);
+    // The front may have connected to the old listener an instant ago: keep accepting there
+    // for as long as the front would wait for such a connection's handshake.
+    previous.retireTimer = setTimeout(
+      () => this.#retire(previous),
+      this.#options.handshakeTimeoutMs,
+    );
+  }
+
+  /**
+   * Stops accepting, then closes connections: idle ones at once, those with a request
+   * arriving or being answered once it is answered, and any left after `graceMs` (default
+   * 0: at once). Waits for every handler.
+   */
+  close(graceMs = 0): Promise<void> {
+    this.#closing ??= this.#shutDown(graceMs);
+    return this.#closing;
+  }
+
+  async #shutDown(graceMs: number): Promise<void> {
     this.#closed = true;
+    this.#front.stopAccepting();
+    for (const backend of this.#backends) this.#retire(backend);
+    for (const [conn, state] of this.#connections) {
+      if (!isBusy(state)) closeQuietly(conn);
+    }
+    if (graceMs > 0 && this.#tasks.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#tasks]),
+        new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+      ]);
+      clearTimeout(timer);
+    }
     await this.#front.close();
-    this.#listener.close();
-    for (const conn of this.#connections) closeQuietly(conn);
-    await this.#accepting;
+    for (const conn of this.#connections.keys()) closeQuietly(conn);
+    await Promise.all([...this.#backends].map((backend) => backend.accepting));
     await Promise.allSettled([...this.#tasks]);
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (!this.#closed) {
+  #addBackend(listener: Deno.TlsListener): Backend {
+    const backend: Backend = { listener, port: listener.addr.port, retired: false };
+    this.#backends.add(backend);
+    backend.accepting = this.#acceptLoop(backend).finally(() => this.#backends.delete(backend));
+    return backend;
+  }
+
+  /** Closes a listener; the connections it accepted go on. */
+  #retire(backend: Backend): void {
+    clearTimeout(backend.retireTimer);
+    if (backend.retired) return;
+    backend.retired = true;
+    try {
+      backend.listener.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async #acceptLoop(backend: Backend): Promise<void> {
+    while (!backend.retired) {
       let conn: Deno.TlsConn;
       try {
-        conn = await this.#listener.accept();
+        conn = await backend.listener.accept();
       } catch (error) {
-        if (this.#closed) return;
+        if (backend.retired) return;
         this.#options.logger.warn("device accept failed", { reason: String(error) });
         continue;
       }
-      this.#connections.add(conn);
-      const task = this.#serve(conn).finally(() => {
+      const state: Connection = {
+        decoder: new FrameDecoder(this.#options.maxFrameBytes),
+        answering: false,
+      };
+      this.#connections.set(conn, state);
+      const task = this.#serve(conn, backend.port, state).finally(() => {
         this.#connections.delete(conn);
         closeQuietly(conn);
         this.#tasks.delete(task);
@@ -147,16 +221,17 @@ export class DeviceServer {
     }
   }
 
-  async #serve(conn: Deno.TlsConn): Promise<void> {
-    const { logger, idleTimeoutMs, maxFrameBytes } = this.#options;
+  async #serve(conn: Deno.TlsConn, backendPort: number, state: Connection): Promise<void> {
+    const { logger, idleTimeoutMs } = this.#options;
     // The front closes the public side at the handshake deadline, which ends this one too.
     try {
       await conn.handshake();
     } catch {
       return; // Timed out or not TLS: nothing to answer.
     }
-    this.#front.markReady(conn.remoteAddr.port);
-    const decoder = new FrameDecoder(maxFrameBytes);
+    if (this.#closed) return;
+    this.#front.markReady(backendPort, conn.remoteAddr.port);
+    const { decoder } = state;
     const buffer = new Uint8Array(16 * 1024);
     // Always armed, reset by every read: also bounds a write to a peer that stopped reading.
     let idle = setTimeout(() => closeQuietly(conn), idleTimeoutMs);
@@ -176,13 +251,18 @@ export class DeviceServer {
           frames = decoder.push(buffer.subarray(0, n));
         } catch (error) {
           if (!(error instanceof FrameTooLargeError)) throw error;
+          this.#options.metrics?.deviceRequest("invalid", "refused");
           await writeAll(conn, encodeFrame(errorResponse(2, error.message)));
           return;
         }
+        state.answering = frames.length > 0;
         for (const frame of frames) {
           const answer = await this.#answer(frame);
           await writeAll(conn, encodeFrame(answer));
         }
+        state.answering = false;
+        // Shutting down: this connection's requests are answered; nothing new is taken.
+        if (this.#closed && !isBusy(state)) return;
       }
     } catch (error) {
       // A write to a peer that went away; nothing to do but drop the connection.
@@ -196,6 +276,7 @@ export class DeviceServer {
   async #answer(frame: Uint8Array): Promise<string> {
     const parsed = this.#parse(frame);
     if (!parsed.ok) {
+      this.#options.metrics?.deviceRequest("invalid", "refused");
       this.#options.logger.info("device request rejected", { reason: parsed.error });
       return errorResponse(parsed.version, parsed.error);
     }
@@ -231,6 +312,16 @@ export class DeviceServer {
       }
     }
   }
+}
+
+/** A TLS listener on a free loopback port; throws if the certificate or key is unusable. */
+function listenLoopbackTls(cert: string, key: string): Deno.TlsListener {
+  return Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+}
+
+/** A request is arriving (part of a frame is buffered) or being answered. */
+function isBusy(state: Connection): boolean {
+  return state.answering || state.decoder.pendingBytes > 0;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Clock, RegistrationStore, WnsToken } from "../../domain/ports.ts";
+import type { Clock, RegistrationCount, RegistrationStore, WnsToken } from "../../domain/ports.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,
@@ -159,6 +159,25 @@ export class MemoryStore implements RegistrationStore {
         tokenType: token.tokenType,
         expiresAt: token.expiresAt,
       };
+    });
+  }
+
+  /** Resolves while the store is open. */
+  ping(): Promise<void> {
+    return this.#run(() => {});
+  }
+
+  /** Live devices and their accounts at `now`. */
+  count(now: number): Promise<RegistrationCount> {
+    return this.#run(() => {
+      let devices = 0;
+      let accounts = 0;
+      for (const device of this.#devices.values()) {
+        if (device.expiresAt <= now) continue;
+        devices++;
+        accounts += device.accounts.length;
+      }
+      return { devices, accounts };
     });
   }
 

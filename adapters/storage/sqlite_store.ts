@@ -15,6 +15,7 @@
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import {
   type Clock,
+  type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
   type WnsToken,
@@ -246,6 +247,21 @@ export class SqliteStore implements RegistrationStore {
     });
   }
 
+  /** Runs a trivial query: rejects when the database is closed or unusable. */
+  ping(): Promise<void> {
+    return this.#run("ping", () => {
+      this.#sql.ping.get();
+    });
+  }
+
+  /** Live devices and their accounts at `now`, from one snapshot. */
+  count(now: number): Promise<RegistrationCount> {
+    return this.#run("count", () => {
+      const row = this.#sql.count.get(now, now);
+      return { devices: row ? num(row.devices) : 0, accounts: row ? num(row.accounts) : 0 };
+    });
+  }
+
   /** Closes the database; later calls reject. Closing twice is harmless. */
   close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
@@ -323,6 +339,13 @@ function prepareAll(db: DatabaseSync) {
       "UPDATE devices SET channel_uri = NULL WHERE device_id = ? AND channel_uri = ?",
     ),
     purge: prepare("DELETE FROM devices WHERE expires_at <= ?"),
+    // Reads a page of the schema, so a lost or corrupt file fails here, not at the next push.
+    ping: prepare("SELECT count(*) AS tables FROM sqlite_schema"),
+    count: prepare(
+      `SELECT (SELECT count(*) FROM devices WHERE expires_at > ?) AS devices,
+              (SELECT count(*) FROM accounts a JOIN devices d ON d.device_id = a.device_id
+               WHERE d.expires_at > ?) AS accounts`,
+    ),
     kvGet: prepare("SELECT value FROM kv WHERE key = ?"),
     kvPut: prepare(
       "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -25,6 +25,8 @@ export interface FakeWnsOptions {
   readonly tokenExpiresIn?: number | string;
   /** `token_type` of issued tokens; defaults to "bearer" (Entra says "Bearer"). */
   readonly tokenType?: string;
+  /** Also serve the Microsoft Entra token endpoint for this tenant and app id. */
+  readonly entra?: { readonly tenantId: string; readonly appId: string };
 }
 
 /** One request the fake received. */
@@ -83,6 +85,12 @@ export interface FakeWns {
   failNextToken(status: number, body?: string): void;
   /** Holds the next POST to the channel for `delayMs` before handling it (timeouts). */
   delayNext(channelUri: string, delayMs: number): void;
+  /** Breaks the next POST to the channel: the connection is cut while answering. */
+  resetNext(channelUri: string): void;
+  /** Answers every channel POST with `status` (and `headers`) for `durationMs`: an outage. */
+  outage(status: number, durationMs: number, headers?: Record<string, string>): void;
+  /** The Entra token endpoint, when `entra` was given. */
+  readonly entraTokenUrl: string | null;
   /** Resolves with the accepted notifications once there are `n`; rejects after the timeout. */
   waitForPushes(n: number, timeoutMs: number): Promise<readonly FakeWnsPush[]>;
   /** Stops the server. */
@@ -128,6 +136,11 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
   const injectedToken: Injected[] = [];
   const tokenBodies: string[] = [];
   const delays = new Map<string, number[]>();
+  const resets = new Map<string, number>();
+  let outage: { status: number; until: number; headers: Record<string, string> } | null = null;
+  const entraPath = options.entra
+    ? `/${encodeURIComponent(options.entra.tenantId)}/oauth2/v2.0/token`
+    : null;
   const received: FakeWnsPush[] = [];
   const requests: FakeWnsRequest[] = [];
   const tokenRequests: FakeWnsRequest[] = [];
@@ -155,7 +168,12 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     };
 
     if (path === TOKEN_PATH || path.startsWith(`${TOKEN_PATH}?`)) {
-      const response = answerToken(request.method, bytes);
+      const response = answerToken(request.method, bytes, "classic");
+      tokenRequests.push(record(response.status, null));
+      return response;
+    }
+    if (entraPath !== null && path === entraPath) {
+      const response = answerToken(request.method, bytes, "entra");
       tokenRequests.push(record(response.status, null));
       return response;
     }
@@ -163,7 +181,17 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     const channel = channels.get(path);
     const delay = channel ? delays.get(path)?.shift() : undefined;
     if (delay !== undefined) await sleep(delay, closing.signal);
-    const injection = channel ? injected.get(path)?.shift() : undefined;
+    if (channel && (resets.get(path) ?? 0) > 0) {
+      resets.set(path, resets.get(path)! - 1);
+      record(0, channel.uri);
+      // Headers go out, then the body errors: the client sees the connection cut.
+      const body = new ReadableStream({ pull: (c) => c.error(new Error("reset")) });
+      return new Response(body, { status: 200 });
+    }
+    if (outage !== null && Date.now() >= outage.until) outage = null;
+    const injection = channel
+      ? injected.get(path)?.shift() ?? (outage ? outage : undefined)
+      : undefined;
     if (injection) {
       record(injection.status, channel!.uri);
       return wnsAnswer(injection.status, injection.headers);
@@ -213,7 +241,11 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     });
   };
 
-  const answerToken = (method: string, bytes: Uint8Array): Response => {
+  const answerToken = (
+    method: string,
+    bytes: Uint8Array,
+    flow: "classic" | "entra",
+  ): Response => {
     if (method !== "POST") return new Response(null, { status: 405 });
     const injection = injectedToken.shift();
     if (injection) {
@@ -224,19 +256,23 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     }
     const form = new URLSearchParams(new TextDecoder().decode(bytes));
     let error: string | null = null;
+    const [scope, clientId] = flow === "classic"
+      ? ["notify.windows.com", packetId]
+      : ["https://wns.windows.com/.default", options.entra!.appId];
     if (form.get("grant_type") !== "client_credentials") error = "unsupported_grant_type";
-    else if (form.get("scope") !== "notify.windows.com") error = "invalid_scope";
-    else if (form.get("client_id") !== packetId || form.get("client_secret") !== clientSecret) {
+    else if (form.get("scope") !== scope) error = "invalid_scope";
+    else if (form.get("client_id") !== clientId || form.get("client_secret") !== clientSecret) {
       error = "invalid_client";
     }
     if (error !== null) return Response.json({ error }, { status: 400 });
     const accessToken = randomToken(48);
     tokens.set(accessToken, Date.now() + Number(expiresIn) * 1000);
     issuedTokens.push(accessToken);
+    // Entra says "Bearer" and sends expires_in as a string.
     return Response.json({
       access_token: accessToken,
-      token_type: tokenType,
-      expires_in: expiresIn,
+      token_type: flow === "entra" ? "Bearer" : tokenType,
+      expires_in: flow === "entra" ? String(expiresIn) : expiresIn,
     });
   };
 
@@ -304,6 +340,14 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     delayNext(channelUri: string, delayMs: number): void {
       enqueue(delays, channelPath(channelUri), delayMs);
     },
+    resetNext(channelUri: string): void {
+      const path = channelPath(channelUri);
+      resets.set(path, (resets.get(path) ?? 0) + 1);
+    },
+    outage(status: number, durationMs: number, headers: Record<string, string> = {}): void {
+      outage = { status, until: Date.now() + durationMs, headers };
+    },
+    entraTokenUrl: entraPath === null ? null : `${url}${entraPath}`,
     waitForPushes(n: number, timeoutMs: number): Promise<readonly FakeWnsPush[]> {
       if (received.length >= n) return Promise.resolve(received.slice());
       return new Promise((resolve, reject) => {

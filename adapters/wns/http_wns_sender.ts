@@ -35,6 +35,19 @@ export interface HttpWnsSenderOptions {
   readonly fetch?: typeof fetch;
   /** Timeout of one POST, answer included; defaults to 10 s. */
   readonly requestTimeoutMs?: number;
+  /**
+   * The HTTP client to send with (see {@link createWnsHttpClient}); the caller owns and
+   * closes it. Without one, fetch's default client is used.
+   */
+  readonly client?: Deno.HttpClient;
+}
+
+/**
+ * An HTTP client fit for WNS: HTTP/1.1 only (WNS's HTTP/2 support is unverified), keeping
+ * idle connections alive per channel host so pushes do not pay a TLS handshake each.
+ */
+export function createWnsHttpClient(maxIdlePerHost = 64): Deno.HttpClient {
+  return Deno.createHttpClient({ http1: true, http2: false, poolMaxIdlePerHost: maxIdlePerHost });
 }
 
 /** One POST's result: an answer's status and headers, or why there was none. */
@@ -49,12 +62,14 @@ export class HttpWnsSender implements WnsSender {
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
   readonly #encoder = new TextEncoder();
+  readonly #client: Deno.HttpClient | undefined;
 
   constructor(options: HttpWnsSenderOptions) {
     this.#tokens = options.tokens;
     this.#logger = options.logger;
     this.#fetch = options.fetch ?? fetch;
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#client = options.client;
   }
 
   /** Sends one raw notification. Never throws: every failure is a `failed` outcome. */
@@ -165,6 +180,7 @@ export class HttpWnsSender implements WnsSender {
         body,
         redirect: "manual",
         signal: AbortSignal.timeout(this.#timeoutMs),
+        client: this.#client,
       });
       // WNS answers with an empty body; reading it to the end lets the connection be reused.
       await response.arrayBuffer();
@@ -178,14 +194,17 @@ export class HttpWnsSender implements WnsSender {
   }
 
   #map(host: string, status: number, headers: Headers): WnsOutcome {
+    const retryAfterMs = parseRetryAfter(headers.get("Retry-After"), Date.now());
     if (status === 200) {
       // X-WNS-NotificationStatus is the legacy duplicate; absence of both is not throttling.
       const wnsStatus = headers.get("X-WNS-Status") ?? headers.get("X-WNS-NotificationStatus");
-      this.#logger.debug("WNS accepted a raw notification", {
-        host,
-        wnsStatus,
-        deviceConnection: headers.get("X-WNS-DeviceConnectionStatus"),
-      });
+      const deviceConnection = headers.get("X-WNS-DeviceConnectionStatus");
+      if (wnsStatus?.toLowerCase() === "channelthrottled") {
+        // Accepted but dropped: this channel gets too much from us.
+        this.#logger.warn("WNS throttles a channel", { host, deviceConnection });
+        return { kind: "throttled", status, detail: "WNS: channelthrottled", retryAfterMs };
+      }
+      this.#logger.debug("WNS accepted a raw notification", { host, wnsStatus, deviceConnection });
       return { kind: "delivered", status, wnsStatus };
     }
     if (status === 404 || status === 410) {
@@ -193,13 +212,22 @@ export class HttpWnsSender implements WnsSender {
       return { kind: "channel-gone", status };
     }
     const description = headers.get("X-WNS-Error-Description");
-    const retryAfter = headers.get("Retry-After");
     const detail = `WNS answered ${status}${statusMeaning(status)}` +
-      (description ? `: ${description}` : "") +
-      (retryAfter ? ` (Retry-After ${retryAfter})` : "");
+      (description ? `: ${description}` : "");
+    if (status === 406 || status === 429) {
+      this.#logger.warn("WNS throttles us", { host, status, ...wnsDiagnostics(headers) });
+      return { kind: "throttled", status, detail, retryAfterMs };
+    }
+    if (status === 403) {
+      // Every push will fail the same way until the configuration is fixed.
+      this.#logger.error(
+        "WNS refuses our credentials for this app (403): check wns.packetId and wns.clientSecret",
+        { host, ...wnsDiagnostics(headers) },
+      );
+    }
     return this.#fail(
       host,
-      { kind: "failed", retryable: isRetryable(status), status, detail },
+      { kind: "failed", retryable: status >= 500, status, detail, retryAfterMs },
       headers,
     );
   }
@@ -244,11 +272,15 @@ function wnsDiagnostics(headers: Headers): LogFields {
 }
 
 /**
- * 406 (app throttled), 429 and 5xx are WNS's load: later may work. Everything else is our
- * request (400, 405, 413), our credentials (403) or something WNS never sends (3xx).
+ * Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110). Undefined when
+ * absent or unreadable; capped at an hour so a bad header cannot park a channel for days.
  */
-function isRetryable(status: number): boolean {
-  return status === 406 || status === 429 || status >= 500;
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), 60 * 60 * 1000);
 }
 
 function statusMeaning(status: number): string {

@@ -52,6 +52,23 @@ export interface WnsTokenSourceOptions {
   readonly requestTimeoutMs?: number;
   /** Refresh a token this long before it expires; defaults to 5 minutes. */
   readonly safetyMarginMs?: number;
+  /** OAuth scope: {@link CLASSIC_SCOPE} (default) or {@link ENTRA_SCOPE}. */
+  readonly scope?: string;
+  /**
+   * After the endpoint refused our credentials, fail fast for this long before asking it
+   * again (a fixed secret at Microsoft's side is picked up without a restart); 60 s default.
+   */
+  readonly refusedRetryMs?: number;
+}
+
+/** The classic (login.live.com) flow's scope. */
+export const CLASSIC_SCOPE = "notify.windows.com";
+/** The Microsoft Entra client-credentials flow's scope. */
+export const ENTRA_SCOPE = "https://wns.windows.com/.default";
+
+/** The Entra token endpoint of a tenant. */
+export function entraTokenUrl(tenantId: string): string {
+  return `https://login.microsoftonline.com/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`;
 }
 
 /** The endpoint sends `expires_in` as a number (classic) or a numeric string (Entra). */
@@ -90,6 +107,10 @@ export class WnsTokenSource {
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
   readonly #marginMs: number;
+  readonly #scope: string;
+  readonly #refusedRetryMs: number;
+  /** The endpoint's last refusal of our credentials, replayed until `until`. */
+  #refused: { error: WnsTokenError; until: number } | null = null;
   #cached: CachedToken | null = null;
   #inFlight: Promise<WnsToken> | null = null;
   /** Tokens WNS rejected: the store may still hold one, so never take it from there again. */
@@ -105,6 +126,8 @@ export class WnsTokenSource {
     this.#fetch = options.fetch ?? fetch;
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#marginMs = options.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
+    this.#scope = options.scope ?? CLASSIC_SCOPE;
+    this.#refusedRetryMs = options.refusedRetryMs ?? 60_000;
   }
 
   /**
@@ -116,6 +139,10 @@ export class WnsTokenSource {
     const cached = this.#cached;
     if (cached !== null && this.#clock.now() < cached.refreshAt) {
       return Promise.resolve(cached.token);
+    }
+    // Wrong credentials stay wrong: fail fast, without a request or a log line per push.
+    if (this.#refused !== null && this.#clock.now() < this.#refused.until) {
+      return Promise.reject(this.#refused.error);
     }
     if (this.#inFlight === null) {
       this.#inFlight = this.#refresh().finally(() => {
@@ -144,6 +171,7 @@ export class WnsTokenSource {
     }
     const fresh = await this.#requestToken();
     this.#cached = fresh;
+    this.#refused = null;
     // The set only exists to skip stale store entries; a new token makes older entries moot.
     this.#rejected.clear();
     try {
@@ -173,7 +201,7 @@ export class WnsTokenSource {
       grant_type: "client_credentials",
       client_id: this.#packetId,
       client_secret: this.#clientSecret,
-      scope: "notify.windows.com",
+      scope: this.#scope,
     });
     const requestedAt = this.#clock.now();
     let status: number;
@@ -200,8 +228,17 @@ export class WnsTokenSource {
       // 400/401/403 mean the credentials are wrong: asking again will not help.
       const retryable = !(status === 400 || status === 401 || status === 403);
       const detail = `WNS token endpoint answered ${status}${code ? ` (${code})` : ""}`;
-      this.#logger.error("WNS token request refused", { status, error: code, retryable });
-      throw new WnsTokenError(detail, status, retryable);
+      const error = new WnsTokenError(detail, status, retryable);
+      if (!retryable) {
+        this.#refused = { error, until: this.#clock.now() + this.#refusedRetryMs };
+        this.#logger.error(
+          "WNS refused our credentials: check wns.packetId and wns.clientSecret; pushes fail until then",
+          { status, error: code },
+        );
+      } else {
+        this.#logger.warn("WNS token request refused", { status, error: code });
+      }
+      throw error;
     }
 
     const parsed = tokenAnswerSchema.safeParse(safeJson(text));

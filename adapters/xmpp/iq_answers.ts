@@ -26,6 +26,8 @@ export function errorFor(outcome: PublishOutcome): Element | null {
       return stanzaError("modify", "bad-request", outcome.reason);
     case "unavailable":
       return stanzaError("wait", "internal-server-error", outcome.reason);
+    case "throttled":
+      return stanzaError("wait", "resource-constraint", outcome.reason);
   }
 }
 

@@ -30,9 +30,12 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
     wns: {
       clientSecret: "s3cr3t",
       packetId: "ms-app://s-1-15-2-1",
-      tokenUrl: DEFAULT_TOKEN_URL,
       channelUriPattern: DEFAULT_CHANNEL_URI_PATTERN,
       requestTimeoutSeconds: 10,
+      maxInFlight: 64,
+      maxQueued: 10_000,
+      maxAttempts: 4,
+      coalesceMs: 250,
     },
     xmpp: { mode: "client", bareJid: "push.example.org", password: "pw" },
     log: { level: "info", format: "logfmt" },

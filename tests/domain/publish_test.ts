@@ -84,3 +84,39 @@ Deno.test("decidePublish: a publish without a form still pushes, with zero count
     pending_subscription_count: 0,
   });
 });
+
+Deno.test("decidePublish: an explicit publish-iq origin checks the secret like an absent one", () => {
+  for (const secret of ["wrong", null]) {
+    assert.deepEqual(decidePublish(request({ origin: "publish-iq", secret }), target), {
+      kind: "refuse",
+      outcome: { kind: "forbidden" },
+    });
+  }
+  assert.equal(decidePublish(request({ origin: "publish-iq" }), target).kind, "push");
+});
+
+Deno.test("decidePublish: a PEP event (client mode) pushes without a secret", () => {
+  const decision = decidePublish(request({ origin: "pep-event", secret: null }), target);
+  assert.equal(decision.kind, "push");
+  if (decision.kind !== "push") return;
+  assert.equal(decision.channelUri, target.channelUri);
+  assert.deepEqual(JSON.parse(decision.payload), {
+    version: 2,
+    action: "push",
+    account_id: "ACC1",
+    message_count: 4,
+    pending_subscription_count: 1,
+  });
+});
+
+Deno.test("decidePublish: a PEP event for an unknown node or a forgotten channel is refused", () => {
+  const event = request({ origin: "pep-event", secret: null });
+  assert.deepEqual(decidePublish(event, null), {
+    kind: "refuse",
+    outcome: { kind: "unknown-node" },
+  });
+  assert.deepEqual(decidePublish(event, { ...target, channelUri: null }), {
+    kind: "refuse",
+    outcome: { kind: "unknown-node" },
+  });
+});

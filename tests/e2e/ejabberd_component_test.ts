@@ -3,69 +3,60 @@
  * component: a device registers over TLS, its user enables push (XEP-0357), goes offline,
  * receives a message, and the fake WNS gets the raw notification.
  *
- * Each test gets its own ejabberd (start ~2 s; two ejabberdctl registrations, ~1.3 s in
- * parallel; killed at the end): fresh Mnesia data means no push registration or offline
- * message of an earlier test can answer for a later one.
+ * ejabberd is slow to start (~2 s, each ejabberdctl command ~1 s, far more on a busy
+ * machine), so one ejabberd serves every scenario, each a step with its own fresh push
+ * stack (fake WNS, push server, SQLite) and its own user "alice<n>": push registrations and
+ * offline messages live per user, so no scenario's registrations can answer for another's.
+ * The restart scenario runs last.
  */
 
 import assert from "node:assert/strict";
 import { serverTestGate, withTimeout } from "../support/prosody.ts";
 import { connectUser } from "../support/xmpp_user.ts";
-import { PUSH_DOMAIN, type PushStack, randomHexId, startPushStack } from "./push_stack.ts";
+import {
+  PUSH_DOMAIN,
+  type PushStack,
+  randomHexId,
+  startPushStack,
+  startXmppServer,
+} from "./push_stack.ts";
 
-const gate = serverTestGate("ejabberdctl");
+/** One scenario: `alice` is its own user (password `${alice}-pw`); bob is shared. */
+type Scenario = (stack: PushStack, alice: string) => Promise<void>;
 
-/** Runs `fn` with a fresh stack on ejabberd and users alice and bob, and always tears it down. */
-function e2e(name: string, fn: (stack: PushStack) => Promise<void>) {
-  Deno.test({
-    name: `ejabberd component: ${name}`,
-    ...gate,
-    async fn() {
-      const stack = await startPushStack({ server: "ejabberd" });
-      try {
-        await Promise.all([
-          stack.xmppServer.registerUser("alice", "alice-pw"),
-          stack.xmppServer.registerUser("bob", "bob-pw"),
-        ]);
-        await fn(stack);
-      } catch (error) {
-        throw new Error(
-          `${(error as Error).message}\n--- ejabberd log ---\n${await stack.xmppServer
-            .logTail()}\n--- push server log ---\n${stack.logger.text()}`,
-          { cause: error },
-        );
-      } finally {
-        await stack.stop();
-      }
-    },
-  });
+const scenarios: { name: string; fn: Scenario }[] = [];
+
+/** Adds a scenario; they run in order, as steps of the one test at the end of this file. */
+function e2e(name: string, fn: Scenario) {
+  scenarios.push({ name, fn });
 }
 
-/** alice enables push at `target`, goes offline; bob sends her `body`. */
+/** `alice` enables push at `target`, goes offline; bob sends her `body`. */
 async function offlineMessage(
   stack: PushStack,
+  alice: string,
   target: { jid: string; node: string; secret: string },
   body: string,
 ) {
   const port = stack.xmppServer.c2sPort;
-  const alice = await connectUser({ port, username: "alice", password: "alice-pw" });
-  await alice.enablePush(target);
-  await alice.disconnect();
+  const user = await connectUser({ port, username: alice, password: `${alice}-pw` });
+  await user.enablePush(target);
+  await user.disconnect();
   const bob = await connectUser({ port, username: "bob", password: "bob-pw" });
   try {
-    await bob.sendMessage("alice@localhost", body);
+    await bob.sendMessage(`${alice}@localhost`, body);
   } finally {
     await bob.disconnect();
   }
 }
 
 /**
- * Waits until ejabberd logged that it dropped alice's registration after our error reply:
+ * Waits until ejabberd logged that it dropped `alice`'s registration after our error reply:
  * mod_push disables a registration at the first error that is not of type `wait`.
  */
-async function waitForDisabled(stack: PushStack, condition: string) {
+async function waitForDisabled(stack: PushStack, alice: string, condition: string) {
   const dropped = (line: string) =>
-    line.includes(`${PUSH_DOMAIN} rejected notification for alice@localhost (`) &&
+    line.includes(`${PUSH_DOMAIN} rejected notification for ${alice}@localhost (`) &&
     line.includes(`disabling push: ${condition}`);
   const deadline = Date.now() + 10_000;
   while (!(await stack.xmppServer.logTail()).split("\n").some(dropped)) {
@@ -83,7 +74,7 @@ interface AccountAnswer {
   success: boolean;
 }
 
-e2e("an offline message becomes a WNS raw push with the account id and count", async (s) => {
+e2e("an offline message becomes a WNS raw push with the account id and count", async (s, alice) => {
   const accountId = randomHexId().toUpperCase();
   const { channelUri, answer } = await s.registerDevice(randomHexId(), [accountId]);
   assert.equal(answer.status, 1);
@@ -91,7 +82,12 @@ e2e("an offline message becomes a WNS raw push with the account id and count", a
   const [account] = answer.accounts as AccountAnswer[];
   assert.equal(account.success, true);
 
-  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, "hi");
+  await offlineMessage(
+    s,
+    alice,
+    { jid: PUSH_DOMAIN, node: account.node, secret: account.secret },
+    "hi",
+  );
 
   const [push] = await s.wns.waitForPushes(1, 10_000);
   assert.equal(push.channelUri, channelUri);
@@ -112,29 +108,66 @@ e2e("an offline message becomes a WNS raw push with the account id and count", a
   await s.waitForLog("pushed");
 });
 
-e2e("a wrong secret is refused with auth/forbidden and pushes nothing", async (s) => {
+e2e("a wrong secret is refused with auth/forbidden and pushes nothing", async (s, alice) => {
   const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
   const [account] = answer.accounts as AccountAnswer[];
-  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: "guessed" }, "hi");
+  await offlineMessage(s, alice, { jid: PUSH_DOMAIN, node: account.node, secret: "guessed" }, "hi");
   await s.waitForLog("publish refused", { outcome: "forbidden" });
-  await waitForDisabled(s, "forbidden (auth)");
+  await waitForDisabled(s, alice, "forbidden (auth)");
   assert.equal(s.wns.received.length, 0);
 });
 
-e2e("an unknown node is refused with item-not-found and pushes nothing", async (s) => {
+e2e("an unknown node is refused with item-not-found and pushes nothing", async (s, alice) => {
   await s.registerDevice(randomHexId(), [randomHexId()]);
-  await offlineMessage(s, { jid: PUSH_DOMAIN, node: "no-such-node", secret: "x" }, "hi");
+  await offlineMessage(s, alice, { jid: PUSH_DOMAIN, node: "no-such-node", secret: "x" }, "hi");
   await s.waitForLog("publish refused", { outcome: "unknown-node" });
-  await waitForDisabled(s, "item-not-found (cancel)");
+  await waitForDisabled(s, alice, "item-not-found (cancel)");
   assert.equal(s.wns.received.length, 0);
 });
 
-e2e("the component reconnects by itself after ejabberd restarts", async (s) => {
+e2e("the component reconnects by itself after ejabberd restarts", async (s, alice) => {
   const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
   const [account] = answer.accounts as AccountAnswer[];
   await s.xmppServer.restart();
   await s.waitForLog("xmpp link lost, reconnecting; device requests are still served");
   await withTimeout(s.server.link.whenOnline(), 15_000, "the component link coming back");
-  await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: account.secret }, "hi");
+  await offlineMessage(
+    s,
+    alice,
+    { jid: PUSH_DOMAIN, node: account.node, secret: account.secret },
+    "hi",
+  );
   await s.wns.waitForPushes(1, 10_000);
+});
+
+Deno.test({
+  name: "ejabberd component",
+  ...serverTestGate("ejabberdctl"),
+  async fn(t) {
+    const componentSecret = crypto.randomUUID();
+    const ejabberd = await startXmppServer("ejabberd", componentSecret);
+    try {
+      // Each ejabberdctl command boots an Erlang node: all at once is quickest.
+      const users = ["bob", ...scenarios.map((_, i) => `alice${i}`)];
+      await Promise.all(users.map((user) => ejabberd.registerUser(user, `${user}-pw`)));
+      for (const [i, { name, fn }] of scenarios.entries()) {
+        await t.step(name, async () => {
+          const stack = await startPushStack({ shared: { xmppServer: ejabberd, componentSecret } });
+          try {
+            await fn(stack, `alice${i}`);
+          } catch (error) {
+            throw new Error(
+              `${(error as Error).message}\n--- ejabberd log ---\n${await ejabberd
+                .logTail()}\n--- push server log ---\n${stack.logger.text()}`,
+              { cause: error },
+            );
+          } finally {
+            await stack.stop();
+          }
+        });
+      }
+    } finally {
+      await ejabberd.stop();
+    }
+  },
 });

@@ -33,10 +33,27 @@ export interface XmppServer {
   logTail(): Promise<string>;
 }
 
+/** Which XMPP server software a stack runs. */
+export type XmppServerKind = "prosody" | "ejabberd";
+
 /** Options for {@link startPushStack}. */
 export interface PushStackOptions {
-  /** The users' XMPP server; defaults to "prosody". */
-  server?: "prosody" | "ejabberd";
+  /** The users' XMPP server to start; defaults to "prosody". Not used with `shared`. */
+  server?: XmppServerKind;
+  /**
+   * A running server from {@link startXmppServer} to use instead of starting one (e.g. one
+   * slow-starting ejabberd for several tests); the stack's stop() leaves it running.
+   */
+  shared?: { xmppServer: XmppServer; componentSecret: string };
+}
+
+/** Starts a users' XMPP server with the push server's component (PUSH_DOMAIN) configured. */
+export function startXmppServer(
+  kind: XmppServerKind,
+  componentSecret: string,
+): Promise<XmppServer> {
+  const start = kind === "ejabberd" ? startEjabberd : startProsody;
+  return start({ componentDomain: PUSH_DOMAIN, componentSecret });
 }
 
 /** The running parts, and shortcuts for what a device does. */
@@ -57,9 +74,12 @@ export interface PushStack {
   stop(): Promise<void>;
 }
 
-/** Starts the XMPP server, the fake WNS and the push server; waits for the component link. */
+/**
+ * Starts the XMPP server (unless a shared one is given), the fake WNS and the push server;
+ * waits for the component link.
+ */
 export async function startPushStack(options: PushStackOptions = {}): Promise<PushStack> {
-  const componentSecret = crypto.randomUUID();
+  const componentSecret = options.shared?.componentSecret ?? crypto.randomUUID();
   const dir = await Deno.makeTempDir({ prefix: "push-e2e-" });
   const cleanups: (() => Promise<unknown>)[] = [() => Deno.remove(dir, { recursive: true })];
   const stop = async () => {
@@ -68,9 +88,12 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
   try {
     const wns = await startFakeWns();
     cleanups.push(() => wns.close());
-    const start = options.server === "ejabberd" ? startEjabberd : startProsody;
-    const xmppServer: XmppServer = await start({ componentDomain: PUSH_DOMAIN, componentSecret });
-    cleanups.push(() => xmppServer.stop());
+    let xmppServer = options.shared?.xmppServer;
+    if (!xmppServer) {
+      const started = await startXmppServer(options.server ?? "prosody", componentSecret);
+      cleanups.push(() => started.stop());
+      xmppServer = started;
+    }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
     const parsed = parseConfig({
       db: { url: `sqlite:${dir}/push.db` },

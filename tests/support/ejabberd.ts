@@ -384,7 +384,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<RunningEjabb
     const logOffset = await fileSize(logPath);
     const p = new EjabberdProcess(ejabberdctl, ctlArgs, outputPath);
     proc = p;
-    const fail = async (why: string) => {
+    const fail = async (why: string): Promise<never> => {
       await p.stop(false);
       throw new Error(`ejabberd ${why}\n${await logTail()}`);
     };
@@ -398,20 +398,19 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<RunningEjabb
     }
     // A port freed by freePorts() may have been taken by someone else since: then ejabberd
     // does not log that it accepts on it (it would not have started, either).
-    const log = await readFrom(logPath, logOffset);
     for (const [port, module] of [[c2sPort, "ejabberd_c2s"], [componentPort, "ejabberd_service"]]) {
       const accepting = `Start accepting TCP connections at ${LOOPBACK}:${port} for ${module}`;
       while (!(await readFrom(logPath, logOffset)).includes(accepting)) {
         if (p.hasExited || Date.now() - started > START_TIMEOUT_MS) {
-          await fail(`does not accept on ${LOOPBACK}:${port} (${module})\n${log}`);
+          await fail(`does not accept on ${LOOPBACK}:${port} (${module})`);
         }
         await sleep(25);
       }
     }
     // Everything the VM listens on must be loopback (c2s, component, Erlang distribution).
     const beam = await p.beamPid();
-    if (beam === undefined) await fail("runs no Erlang VM");
-    const addresses = await listeningAddresses(beam!);
+    if (beam === undefined) return await fail("runs no Erlang VM");
+    const addresses = await listeningAddresses(beam);
     const expected = [c2sPort, componentPort, distPort].map((port) => `${LOOPBACK}:${port}`);
     if (
       addresses.some((a) => !expected.includes(a)) || expected.some((a) => !addresses.includes(a))

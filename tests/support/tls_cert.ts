@@ -16,17 +16,25 @@ let cached: Promise<TestCertificate> | undefined;
 
 /** A certificate valid for `localhost` and `127.0.0.1`. */
 export function testCertificate(): Promise<TestCertificate> {
-  cached ??= selfsigned.generate([{ name: "commonName", value: "localhost" }], {
+  cached ??= newTestCertificate();
+  return cached;
+}
+
+/**
+ * A new self-signed certificate (its own key, so its own trust anchor) for `localhost` and
+ * `127.0.0.1`, valid for `days`.
+ */
+export function newTestCertificate(days = 2): Promise<TestCertificate> {
+  return selfsigned.generate([{ name: "commonName", value: "localhost" }], {
     keyType: "ec",
     curve: "P-256",
     algorithm: "sha256",
-    notAfterDate: new Date(Date.now() + 2 * 24 * 60 * 60 * 1000),
+    notAfterDate: new Date(Date.now() + days * 24 * 60 * 60 * 1000),
     extensions: [{
       name: "subjectAltName",
       altNames: [{ type: 2, value: "localhost" }, { type: 7, ip: "127.0.0.1" }],
     }],
   }).then((pems: { cert: string; private: string }) => ({ cert: pems.cert, key: pems.private }));
-  return cached;
 }
 
 /** Writes the certificate and key to files in `dir`; returns their paths. */

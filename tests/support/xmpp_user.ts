@@ -4,11 +4,16 @@
  * It connects only to the given loopback port (an explicit xmpp:// service URI means
  * xmpp.js never does SRV or HTTP discovery), authenticates with SCRAM-SHA-1 over plain
  * TCP (xmpp.js never picks PLAIN on an insecure connection; Prosody offers SCRAM because
- * it stores SCRAM hashes), and never reconnects by itself.
+ * it stores SCRAM hashes), or over STARTTLS when given the server's CA, and never
+ * reconnects by itself.
  *
  * @module
  */
 import { client, xml } from "@xmpp/client";
+import {
+  fixStreamManagementCounter,
+  useTlsOptions,
+} from "../../adapters/xmpp/xmpp_client_patches.ts";
 import { withTimeout } from "./prosody.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -24,6 +29,14 @@ export interface UserOptions {
   password: string;
   /** Defaults to "test". */
   resource?: string;
+  /** The server's certificate (PEM) to trust, for servers that require TLS. */
+  ca?: string;
+  /**
+   * Allows XEP-0198 when the server offers it (mod_smacks), with the library's stanza
+   * counter fixed. A clean disconnect still leaves the user offline (the server ends the
+   * session instead of hibernating it). Default false: stream management must not happen.
+   */
+  allowStreamManagement?: boolean;
 }
 
 /** A push service to register with XEP-0357 `<enable/>`. */
@@ -63,6 +76,8 @@ export async function connectUser(opts: UserOptions): Promise<XmppUser> {
   });
   // Tests want a dropped connection to stay dropped; this also avoids a stray reconnect timer.
   xmpp.reconnect.stop();
+  if (opts.ca !== undefined) useTlsOptions(xmpp, { required: true, ca: [opts.ca] });
+  if (opts.allowStreamManagement) fixStreamManagementCounter(xmpp);
   // An 'error' event without a listener would throw from inside the library; errors
   // that matter also reject the pending start()/IQ promise.
   const errors: unknown[] = [];
@@ -83,7 +98,7 @@ export async function connectUser(opts: UserOptions): Promise<XmppUser> {
     const address = await withTimeout(xmpp.start(), CONNECT_TIMEOUT_MS, `connect ${opts.username}`);
     // The server does not offer XEP-0198 (mod_smacks is not loaded), so there is no
     // session to hibernate: after disconnect() the user is simply offline.
-    if (xmpp.streamManagement.enabled) {
+    if (!opts.allowStreamManagement && xmpp.streamManagement.enabled) {
       throw new Error("stream management got enabled; the offline-message path needs it off");
     }
     return {

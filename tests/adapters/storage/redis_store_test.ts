@@ -478,7 +478,7 @@ redisTest(
       ) {
         const started = performance.now();
         await assert.rejects(call(), StorageUnavailableError);
-        assert.ok(performance.now() - started < 100, "fails at once, no queueing");
+        assert.ok(performance.now() - started < 250, "fails at once, no queueing");
       }
       assert.deepEqual(
         await pushes.handlePublish({ node: accountA.node, secret: "secret-a", summary: null }),

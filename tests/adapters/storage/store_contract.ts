@@ -445,4 +445,29 @@ export function storeContract(
     assert.equal(again?.accounts[0].secret, account("dev", "a").secret);
     assert.equal(await store.findNode(account("dev", "b").node, base), null);
   });
+
+  // ping and count are optional in the port until every store has them: a store without
+  // them passes these cases trivially.
+  contract("ping resolves while the store is open", async (store) => {
+    if (!store.ping) return;
+    await store.ping();
+    await store.saveChannel("dev", CHANNEL, 2, Date.now() + DAY);
+    await store.ping();
+  });
+
+  contract("count counts live devices and their accounts", async (store) => {
+    if (!store.count) return;
+    const base = Date.now();
+    assert.deepEqual(await store.count(base), { devices: 0, accounts: 0 });
+    await store.saveChannel("a", CHANNEL, 2, base + DAY);
+    await store.replaceAccounts("a", [account("a", "1"), account("a", "2")], base + DAY);
+    await store.saveChannel("b", CHANNEL, 2, base + 2 * DAY);
+    await store.replaceAccounts("b", [account("b", "1")], base + 2 * DAY);
+    await store.saveChannel("c", CHANNEL, 2, base + 2 * DAY);
+    assert.deepEqual(await store.count(base), { devices: 3, accounts: 3 });
+    if (!realTimeExpiry) {
+      // Past a's expiry only b and c are live.
+      assert.deepEqual(await store.count(base + DAY), { devices: 2, accounts: 1 });
+    }
+  });
 }

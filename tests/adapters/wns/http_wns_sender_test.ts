@@ -289,16 +289,30 @@ Deno.test("empty and oversize payloads are refused without a request", async () 
   assert.equal(fake.tokenRequests.length, 1);
 });
 
-Deno.test("406, 429, 500 and 503 are retryable; Retry-After is reported", async () => {
+Deno.test("406 and 429 are throttling with Retry-After; 500 and 503 are retryable", async () => {
   await using fake = await startFakeWns();
   const { sender } = setup(fake);
   const uri = fake.channelUri();
-  for (const status of [406, 429, 500, 503]) {
+  for (const status of [406, 429]) {
     fake.failNext(uri, status, { "Retry-After": "30" });
     const outcome = await sender.sendRaw(uri, PAYLOAD, NO_CACHE);
-    assertFailed(outcome, true, status);
-    assert.match(outcome.detail, /Retry-After 30/);
+    assert.equal(outcome.kind, "throttled");
+    assert.equal(outcome.kind === "throttled" && outcome.retryAfterMs, 30_000);
   }
+  for (const status of [500, 503]) {
+    fake.failNext(uri, status, { "Retry-After": "7" });
+    const outcome = await sender.sendRaw(uri, PAYLOAD, NO_CACHE);
+    assertFailed(outcome, true, status);
+    assert.equal(outcome.retryAfterMs, 7000);
+  }
+});
+
+Deno.test("a 200 saying channelthrottled is throttling, not a delivery", async () => {
+  await using fake = await startFakeWns();
+  const { sender } = setup(fake);
+  const uri = fake.channelUri();
+  fake.failNext(uri, 200, { "X-WNS-Status": "channelthrottled" });
+  assert.equal((await sender.sendRaw(uri, PAYLOAD, NO_CACHE)).kind, "throttled");
 });
 
 Deno.test("a bad client secret fails for good with a clear detail and no secret in it", async () => {

@@ -1,0 +1,63 @@
+/**
+ * Decorators that count what goes through a port, so that no adapter needs to know about
+ * metrics: storage failures around any {@link RegistrationStore}, answers and latency
+ * around any {@link WnsSender}.
+ *
+ * @module
+ */
+
+import {
+  type RawNotificationOptions,
+  type RegistrationStore,
+  StorageUnavailableError,
+  type WnsOutcome,
+  type WnsSender,
+} from "../domain/ports.ts";
+import type { StorageMetrics, WnsMetrics } from "./metrics.ts";
+
+/**
+ * `store`, counting every call that rejects with a {@link StorageUnavailableError} as a
+ * storage error of that method. Every method is forwarded, those added to the port later
+ * included; the store's own `this` is kept.
+ */
+export function meteredStore(
+  store: RegistrationStore,
+  metrics: StorageMetrics,
+): RegistrationStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function" || typeof property !== "string") return value;
+      return (...args: unknown[]) => {
+        const result = value.apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((error: unknown) => {
+          if (error instanceof StorageUnavailableError) metrics.storageError(property);
+          throw error;
+        });
+      };
+    },
+  });
+}
+
+/** A {@link WnsSender} that reports each send's HTTP status and duration. */
+export class MeteredWnsSender implements WnsSender {
+  readonly #inner: WnsSender;
+  readonly #metrics: WnsMetrics;
+
+  constructor(inner: WnsSender, metrics: WnsMetrics) {
+    this.#inner = inner;
+    this.#metrics = metrics;
+  }
+
+  async sendRaw(
+    channelUri: string,
+    payload: string,
+    options: RawNotificationOptions,
+  ): Promise<WnsOutcome> {
+    const started = performance.now();
+    const outcome = await this.#inner.sendRaw(channelUri, payload, options);
+    this.#metrics.wnsResponse(outcome.status, (performance.now() - started) / 1000);
+    return outcome;
+  }
+}

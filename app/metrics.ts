@@ -1,0 +1,105 @@
+/**
+ * What the server counts, as the use cases and adapters see it: one method per event, no
+ * metric library in sight. `adapters/metrics/prometheus_metrics.ts` turns these calls into
+ * Prometheus metrics; {@link NO_METRICS} ignores them (tests, and every constructor's
+ * default, so that code built without metrics keeps working).
+ *
+ * Labels are small closed sets (or HTTP status codes): never an id, a node, a JID or a URI.
+ *
+ * @module
+ */
+
+/** The device requests, as the device protocol names them; `invalid` for unparsable frames. */
+export type DeviceAction =
+  | "set_channel_uri"
+  | "set_push_accounts"
+  | "request_test_push"
+  | "invalid";
+
+/**
+ * How a device request ended: `ok`; `refused` (bad input, unknown device, WNS refused the
+ * test push...: the device must change something); `unavailable` (storage down: try later);
+ * `error` (a bug).
+ */
+export type DeviceRequestOutcome = "ok" | "refused" | "unavailable" | "error";
+
+/**
+ * How a publish from a user's server ended: the publish use case's outcome kinds, plus
+ * `throttled` for a delivery pipeline that sheds load.
+ */
+export type PublishMetricOutcome =
+  | "pushed"
+  | "unknown-node"
+  | "forbidden"
+  | "bad-request"
+  | "unavailable"
+  | "throttled";
+
+/** Device-side events (`app/device_service.ts`, `adapters/device/`). */
+export interface DeviceMetrics {
+  /** One device request answered. */
+  deviceRequest(action: DeviceAction, outcome: DeviceRequestOutcome): void;
+  /** Reads the number of open device connections when metrics are collected. */
+  observeDeviceConnections(read: () => number): void;
+}
+
+/** Publish-side events (the publish use case and its queue). */
+export interface PublishMetrics {
+  /** One publish answered. */
+  publish(outcome: PublishMetricOutcome): void;
+  /** Reads how many pushes are queued or in flight when metrics are collected. */
+  observeQueueDepth(read: () => number): void;
+}
+
+/** WNS events (around any `WnsSender`). */
+export interface WnsMetrics {
+  /**
+   * One raw notification sent: `status` is WNS's HTTP status, or null when there was no
+   * answer (timeout, network, no token); `seconds` is how long the send took, token
+   * included.
+   */
+  wnsResponse(status: number | null, seconds: number): void;
+}
+
+/** The XMPP link (component or client). */
+export interface XmppLinkMetrics {
+  /** The link went up (true) or down (false). */
+  xmppLinkState(up: boolean): void;
+  /** The link came back up after it had been lost. */
+  xmppReconnected(): void;
+  /** One connection attempt failed. */
+  xmppConnectFailed(): void;
+}
+
+/** Storage events (around any `RegistrationStore`). */
+export interface StorageMetrics {
+  /** A store call failed because the backend was unavailable. `operation`: the method. */
+  storageError(operation: string): void;
+}
+
+/** The device port's TLS certificate. */
+export interface TlsMetrics {
+  /** A certificate (re)load: `ok`, or `failed` (the old certificate stays in use). */
+  tlsReload(outcome: "ok" | "failed"): void;
+  /** The certificate in use expires at `epochMs`. */
+  tlsCertificateExpiry(epochMs: number): void;
+}
+
+/** Everything the server counts. */
+export interface ServerMetrics
+  extends DeviceMetrics, PublishMetrics, WnsMetrics, XmppLinkMetrics, StorageMetrics, TlsMetrics {}
+
+/** Metrics that go nowhere. */
+export const NO_METRICS: ServerMetrics = Object.freeze({
+  deviceRequest() {},
+  observeDeviceConnections() {},
+  publish() {},
+  observeQueueDepth() {},
+  wnsResponse() {},
+  xmppLinkState() {},
+  xmppReconnected() {},
+  xmppConnectFailed() {},
+  storageError() {},
+  tlsReload() {},
+  tlsCertificateExpiry() {},
+});

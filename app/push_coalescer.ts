@@ -1,0 +1,79 @@
+/**
+ * Coalescing of push bursts. Users' servers publish several times a second for one account
+ * (offline messages, a hibernated session's queue); the device only needs the latest counts.
+ * The first push of a burst goes out at once (no added latency for a lone message); pushes
+ * arriving within the window after it are merged into one trailing push with the latest
+ * payload. Every publish is answered with the outcome of the send that carried its counts.
+ *
+ * @module
+ */
+
+import type { WnsOutcome } from "../domain/ports.ts";
+
+type Send = (payload: string) => Promise<WnsOutcome>;
+
+interface Burst {
+  readonly send: Send;
+  /** The send in flight (leading or trailing); trailing sends wait for it, keeping order. */
+  inFlight: Promise<WnsOutcome>;
+  /** The latest payload waiting for the trailing send, with whoever waits on it. */
+  pending: { payload: string; waiters: ((outcome: WnsOutcome) => void)[] } | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Merges pushes per key (channel and account) within a window. */
+export class PushCoalescer {
+  readonly #bursts = new Map<string, Burst>();
+
+  /** @param windowMs 0 turns coalescing off. */
+  constructor(readonly windowMs: number) {}
+
+  /** Bursts currently open. */
+  get openBursts(): number {
+    return this.#bursts.size;
+  }
+
+  /** Sends `payload` with `send`, or merges it into the key's open burst. */
+  submit(key: string, payload: string, send: Send): Promise<WnsOutcome> {
+    if (this.windowMs <= 0) return send(payload);
+    const burst = this.#bursts.get(key);
+    if (burst === undefined) {
+      const opened: Burst = { send, inFlight: send(payload), pending: null, timer: undefined };
+      this.#bursts.set(key, opened);
+      opened.timer = setTimeout(() => this.#close(key, opened, true), this.windowMs);
+      return opened.inFlight;
+    }
+    return new Promise<WnsOutcome>((resolve) => {
+      burst.pending ??= { payload, waiters: [] };
+      burst.pending.payload = payload;
+      burst.pending.waiters.push(resolve);
+    });
+  }
+
+  /** Sends every waiting trailing push now and waits for all sends (for shutdown). */
+  async flush(): Promise<void> {
+    const closing = [...this.#bursts].map(([key, burst]) => this.#close(key, burst, false));
+    await Promise.allSettled(closing);
+  }
+
+  /** Ends a burst's window: sends its trailing push, if any, and maybe opens a new window. */
+  async #close(key: string, burst: Burst, reopen: boolean): Promise<void> {
+    clearTimeout(burst.timer);
+    const pending = burst.pending;
+    if (pending === null) {
+      if (this.#bursts.get(key) === burst) this.#bursts.delete(key);
+      await burst.inFlight.catch(() => {});
+      return;
+    }
+    burst.pending = null;
+    burst.inFlight = burst.inFlight.catch(() => {}).then(() => burst.send(pending.payload));
+    if (reopen) {
+      // This send starts a new window: later pushes merge into the next trailing one.
+      burst.timer = setTimeout(() => this.#close(key, burst, true), this.windowMs);
+    } else if (this.#bursts.get(key) === burst) {
+      this.#bursts.delete(key);
+    }
+    const outcome = await burst.inFlight;
+    for (const resolve of pending.waiters) resolve(outcome);
+  }
+}

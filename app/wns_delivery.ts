@@ -1,0 +1,61 @@
+/**
+ * Builds the WNS side from the configuration: token source (classic or Entra flow), the
+ * single-attempt HTTP sender on a kept-alive HTTP/1.1 client, and the delivery pipeline
+ * around it (in-flight and queue bounds, per-channel backoff, bounded retries).
+ *
+ * @module
+ */
+
+import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/ports.ts";
+import { ChannelBackoff } from "../adapters/wns/channel_backoff.ts";
+import { ConcurrencyGate } from "../adapters/wns/concurrency_gate.ts";
+import { DeliveryPipeline } from "../adapters/wns/delivery_pipeline.ts";
+import { createWnsHttpClient, HttpWnsSender } from "../adapters/wns/http_wns_sender.ts";
+import {
+  CLASSIC_SCOPE,
+  DEFAULT_WNS_TOKEN_URL,
+  ENTRA_SCOPE,
+  entraTokenUrl,
+  WnsTokenSource,
+} from "../adapters/wns/wns_token_source.ts";
+import type { Config } from "./config.ts";
+
+/** The WNS sender the use cases get, and what it holds open. */
+export interface WnsDelivery {
+  readonly sender: WnsSender;
+  /** Requests in flight and waiting, for metrics and shutdown. */
+  readonly gate: ConcurrencyGate;
+  close(): void;
+}
+
+/** Wires the WNS sender for `config`. */
+export function createWnsDelivery(
+  config: Config["wns"],
+  store: RegistrationStore,
+  clock: Clock,
+  logger: Logger,
+): WnsDelivery {
+  const requestTimeoutMs = config.requestTimeoutSeconds * 1000;
+  const entra = config.entra;
+  const tokens = new WnsTokenSource({
+    tokenUrl: config.tokenUrl ??
+      (entra ? entraTokenUrl(entra.tenantId) : DEFAULT_WNS_TOKEN_URL),
+    packetId: entra ? entra.appId : config.packetId!,
+    clientSecret: config.clientSecret,
+    scope: entra ? ENTRA_SCOPE : CLASSIC_SCOPE,
+    store,
+    clock,
+    logger,
+    requestTimeoutMs,
+  });
+  const client = createWnsHttpClient(config.maxInFlight);
+  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued);
+  const sender = new DeliveryPipeline({
+    sender: new HttpWnsSender({ tokens, logger, requestTimeoutMs, client }),
+    gate,
+    backoff: new ChannelBackoff(clock),
+    retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
+    logger,
+  });
+  return { sender, gate, close: () => client.close() };
+}
