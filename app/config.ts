@@ -41,6 +41,8 @@ export const ConfigSchema = z.object({
     tls: z.object({
       serverCertPath: z.string().min(1),
       serverKeyPath: z.string().min(1),
+      /** How often the files are checked for a renewal; 0: only on SIGHUP. */
+      reloadCheckSeconds: z.number().nonnegative().default(5),
     }),
     maxConnections: z.number().int().positive().default(1024),
     maxAccountsPerDevice: z.number().int().positive().max(1000).default(32),
@@ -85,6 +87,13 @@ export const ConfigSchema = z.object({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
     format: z.enum(["logfmt", "json"]).default("logfmt"),
   }).prefault({}),
+  /** Metrics and health probes over HTTP; absent: no HTTP port. */
+  http: z.object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: Port,
+  }).optional(),
+  /** How long a shutdown may take to answer what is in progress before it cuts it off. */
+  shutdownTimeoutSeconds: z.number().nonnegative().default(10),
 });
 
 /** A validated configuration, defaults applied. */

@@ -18,6 +18,7 @@ import {
 import { expiryFrom } from "../domain/registration.ts";
 import { testPushPayload } from "../domain/wns_payload.ts";
 import { KeyedLock } from "./keyed_lock.ts";
+import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "./metrics.ts";
 import { shortId } from "./log_ids.ts";
 
 /** A use case's answer: success, or an error message the device sees. */
@@ -48,10 +49,13 @@ export interface DeviceServiceDeps {
   readonly channelUriPattern: RegExp;
   /** The JID the device gives its XMPP server as the push service. */
   readonly pushBareJid: string;
+  /** Counts answers by action and outcome; none by default. */
+  readonly metrics?: DeviceMetrics;
 }
 
 const UNAVAILABLE = "storage unavailable, try again later";
 const UNKNOWN_DEVICE = "unknown device: send set_channel_uri first";
+const INTERNAL_ERROR = "internal error";
 
 /** The device use cases. */
 export class DeviceService {
@@ -64,6 +68,37 @@ export class DeviceService {
 
   /** `set_channel_uri`: creates the device or moves it to a new channel. */
   setChannelUri(deviceId: string, channelUri: string, version: number): Promise<DeviceResult> {
+    return this.#counted("set_channel_uri", this.#setChannelUri(deviceId, channelUri, version));
+  }
+
+  /** `set_push_accounts`: the device's accounts become exactly `accountIds`. */
+  setPushAccounts(
+    deviceId: string,
+    accountIds: readonly string[],
+  ): Promise<DeviceResult<AccountsResult>> {
+    return this.#counted("set_push_accounts", this.#setPushAccounts(deviceId, accountIds));
+  }
+
+  /** `request_test_push`: succeeds only when WNS accepted the test notification. */
+  requestTestPush(deviceId: string): Promise<DeviceResult> {
+    return this.#counted("request_test_push", this.#requestTestPush(deviceId));
+  }
+
+  /** Reports how a request ended. */
+  async #counted<T>(
+    action: DeviceAction,
+    work: Promise<DeviceResult<T>>,
+  ): Promise<DeviceResult<T>> {
+    const result = await work;
+    const metrics = this.#deps.metrics ?? NO_METRICS;
+    if (result.ok) metrics.deviceRequest(action, "ok");
+    else if (result.error === UNAVAILABLE) metrics.deviceRequest(action, "unavailable");
+    else if (result.error === INTERNAL_ERROR) metrics.deviceRequest(action, "error");
+    else metrics.deviceRequest(action, "refused");
+    return result;
+  }
+
+  #setChannelUri(deviceId: string, channelUri: string, version: number): Promise<DeviceResult> {
     const { store, clock, logger, channelUriPattern } = this.#deps;
     if (!channelUriPattern.test(channelUri)) {
       return Promise.resolve({ ok: false, error: "channel_uri is not a WNS channel URI" });
@@ -75,8 +110,7 @@ export class DeviceService {
     });
   }
 
-  /** `set_push_accounts`: the device's accounts become exactly `accountIds`. */
-  setPushAccounts(
+  #setPushAccounts(
     deviceId: string,
     accountIds: readonly string[],
   ): Promise<DeviceResult<AccountsResult>> {
@@ -90,8 +124,14 @@ export class DeviceService {
         plan.added.map((a) => a.node),
         plan.removed.map((a) => a.node),
       );
-      await store.replaceAccounts(deviceId, plan.accounts, expiryFrom(now));
       const addedNodes = new Set(plan.added.map((a) => a.node));
+      const works = (node: string) => !addedNodes.has(node) || ready.has(node);
+      // A node that could not be set up is not stored: the next request tries a fresh one.
+      await store.replaceAccounts(
+        deviceId,
+        plan.accounts.filter((a) => works(a.node)),
+        expiryFrom(now),
+      );
       logger.info("accounts registered", {
         device: shortId(deviceId),
         accounts: plan.accounts.length,
@@ -104,15 +144,14 @@ export class DeviceService {
           pushBareJid,
           accounts: plan.accounts.map((a) => ({
             ...a,
-            success: !addedNodes.has(a.node) || ready.has(a.node),
+            success: works(a.node),
           })),
         },
       };
     });
   }
 
-  /** `request_test_push`: succeeds only when WNS accepted the test notification. */
-  async requestTestPush(deviceId: string): Promise<DeviceResult> {
+  async #requestTestPush(deviceId: string): Promise<DeviceResult> {
     const { store, clock, wns, logger } = this.#deps;
     let channelUri: string | null;
     try {
@@ -161,7 +200,7 @@ export class DeviceService {
       return { ok: false, error: UNAVAILABLE };
     }
     this.#deps.logger.error("device request failed", { reason: String(error) });
-    return { ok: false, error: "internal error" };
+    return { ok: false, error: INTERNAL_ERROR };
   }
 }
 

@@ -7,6 +7,7 @@
 
 import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
 import { loadConfig } from "./config.ts";
+import { cli } from "./cli.ts";
 import { startPushServer } from "./push_server.ts";
 
 const USAGE = `UWPX push server: bridges XMPP push notifications (XEP-0357) to WNS.
@@ -18,10 +19,16 @@ Usage: deno task start [--noInput] [--help] [path/to/configuration.json]
   --noInput   do not read commands from standard input (for services)
   --help      print this text
 
-Without --noInput, typing q and Enter quits. SIGINT and SIGTERM shut down cleanly.`;
+Without --noInput, typing q and Enter quits. SIGINT and SIGTERM shut down gracefully:
+requests in progress are answered for up to shutdownTimeoutSeconds (a second signal cuts
+that short). SIGHUP reloads the TLS certificate of the device port.
+
+Operator commands: deno task cli --help (in a compiled binary: uwpx-push cli --help).`;
 
 /** Runs the CLI; returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
+  // The compiled binary carries the operator commands too: `uwpx-push cli <command>`.
+  if (args[0] === "cli") return await cli(args.slice(1));
   const flags = args.filter((a) => a.startsWith("--"));
   const paths = args.filter((a) => !a.startsWith("--"));
   const unknown = flags.filter((f) => f !== "--noInput" && f !== "--help");
@@ -52,15 +59,40 @@ export async function main(args: readonly string[]): Promise<number> {
 
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
+  const reload = () => {
+    logger.info("SIGHUP: reloading the TLS certificate");
+    server.reloadCertificate();
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  const hangUp = addSignalListener("SIGHUP", reload);
   if (!flags.includes("--noInput")) watchForQuit(stop);
   await stopped.promise;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
-  logger.info("shutting down");
+  if (hangUp) Deno.removeSignalListener("SIGHUP", reload);
+  // A second signal while draining: stop waiting.
+  const force = () => {
+    logger.warn("second signal: shutting down now");
+    Deno.exit(1);
+  };
+  Deno.addSignalListener("SIGINT", force);
+  Deno.addSignalListener("SIGTERM", force);
+  logger.info("shutting down", { timeoutSeconds: config.shutdownTimeoutSeconds });
   await server.close();
+  Deno.removeSignalListener("SIGINT", force);
+  Deno.removeSignalListener("SIGTERM", force);
   return 0;
+}
+
+/** Adds a signal listener where the platform has the signal (SIGHUP: not on Windows). */
+function addSignalListener(signal: Deno.Signal, listener: () => void): boolean {
+  try {
+    Deno.addSignalListener(signal, listener);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Calls `quit` when a line `q` is typed. The end of standard input changes nothing. */

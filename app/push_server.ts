@@ -15,15 +15,28 @@ import type {
 } from "../domain/ports.ts";
 import type { RandomBytes } from "../domain/minting.ts";
 import { DeviceServer } from "../adapters/device/tls_device_server.ts";
+import { OpsHttpServer } from "../adapters/http/ops_http_server.ts";
+import { PrometheusMetrics } from "../adapters/metrics/prometheus_metrics.ts";
 import { ComponentLink } from "../adapters/xmpp/component_link.ts";
 import { ClientLink } from "../adapters/xmpp/client_link.ts";
 import { PepProvisioner } from "../adapters/xmpp/pep_provisioner.ts";
 import type { PublishHandler } from "../adapters/xmpp/publish_iq.ts";
+import { CertificateReloader } from "./certificate_reloader.ts";
 import type { Config } from "./config.ts";
 import { DeviceService } from "./device_service.ts";
+import { InFlight } from "./in_flight.ts";
+import { meteredStore, MeteredWnsSender } from "./metered.ts";
+import type { PublishMetrics, XmppLinkMetrics } from "./metrics.ts";
 import { openStore } from "./open_store.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
 import { PushService } from "./push_service.ts";
+import {
+  Readiness,
+  type ReadinessCheck,
+  storageCheck,
+  wnsTokenCheck,
+  xmppLinkCheck,
+} from "./readiness.ts";
 import { createWnsDelivery } from "./wns_delivery.ts";
 
 /** Everything a running push server holds. */
@@ -34,8 +47,21 @@ export interface PushServer {
   readonly link: XmppLink;
   readonly pushService: PushService;
   readonly deviceService: DeviceService;
-  /** Stops accepting devices, closes the XMPP link and the store. */
-  close(): Promise<void>;
+  /** What the server counted; served on `/metrics` when `http` is configured. */
+  readonly metrics: PrometheusMetrics;
+  /** Storage, XMPP link, WNS token: served on `/readyz`. */
+  readonly readiness: Readiness;
+  /** The metrics and probes port, when `http` is configured. */
+  readonly ops: OpsHttpServer | null;
+  /** Loads the TLS certificate files again (SIGHUP); resolves whether they are in use. */
+  reloadCertificate(): Promise<boolean>;
+  /**
+   * Shuts down gracefully: stops accepting devices and publishes (the latter are answered
+   * `wait`), answers the device requests and publishes in progress, then closes the XMPP
+   * link and the store. What is still in progress after `timeoutMs` (default:
+   * `shutdownTimeoutSeconds`) is cut off.
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /** The XMPP side, in either mode: a component connection or a client account. */
@@ -48,8 +74,11 @@ export interface XmppLink {
   whenOnline(): Promise<void>;
   /** Starts connecting; keeps reconnecting in the background until `stop`. */
   start(): void;
-  /** Closes the link and stops reconnecting. */
-  stop(): Promise<void>;
+  /**
+   * Closes the link and stops reconnecting; publishes being answered get up to
+   * `answerWaitMs` to get their answers out first.
+   */
+  stop(answerWaitMs?: number): Promise<void>;
 }
 
 /** Replaceable parts, for tests. */
@@ -81,17 +110,28 @@ export async function startPushServer(
   const clock = overrides.clock ?? { now: () => Date.now() };
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
-  const store = overrides.store ?? await openStore(config.db.url, logger);
-  const delivery = overrides.wns ? undefined : createWnsDelivery(config.wns, store, clock, logger);
-  const wns = overrides.wns ?? delivery!.sender;
+  const metrics = new PrometheusMetrics({ processMetrics: config.http !== undefined });
+  const store = meteredStore(overrides.store ?? await openStore(config.db.url, logger), metrics);
+  const delivery = overrides.wns
+    ? undefined
+    : createWnsDelivery(config.wns, store, clock, logger, metrics);
+  const wns = overrides.wns ? new MeteredWnsSender(overrides.wns, metrics) : delivery!.sender;
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
   const pushService = new PushService({ store, wns, clock, logger, coalescer });
-  const { link, provisioner } = createXmppLink(
-    config.xmpp,
-    xmppCa,
-    logger,
-    (request) => pushService.handlePublish(request),
+  // Publishes in progress, so that a shutdown can answer them; refused while shutting down.
+  const publishes = new InFlight();
+  let draining = false;
+  const onPublish: PublishHandler = async (request) => {
+    const outcome = draining
+      ? { kind: "unavailable" as const, reason: "push server shutting down" }
+      : await publishes.track(pushService.handlePublish(request));
+    metrics.publish(outcome.kind);
+    return outcome;
+  };
+  metrics.observeQueueDepth(() =>
+    delivery ? delivery.gate.inFlight + delivery.gate.queued : publishes.size
   );
+  const { link, provisioner } = createXmppLink(config.xmpp, xmppCa, logger, onPublish, metrics);
   const deviceService = new DeviceService({
     store,
     wns,
@@ -101,9 +141,15 @@ export async function startPushServer(
     logger,
     channelUriPattern: new RegExp(config.wns.channelUriPattern),
     pushBareJid: link.pushBareJid,
+    metrics,
   });
+  const readinessChecks: ReadinessCheck[] = [storageCheck(store), xmppLinkCheck(link)];
+  if (delivery) readinessChecks.push(wnsTokenCheck(delivery.tokens, clock));
+  const readiness = new Readiness(readinessChecks);
 
-  let devices: DeviceServer;
+  let devices: DeviceServer | undefined;
+  let ops: OpsHttpServer | null = null;
+  let reloader: CertificateReloader;
   try {
     devices = DeviceServer.listen({
       hostname: config.tcp.host,
@@ -115,15 +161,40 @@ export async function startPushServer(
       maxConnections: config.tcp.maxConnections,
       maxAccounts: config.tcp.maxAccountsPerDevice,
       idleTimeoutMs: config.tcp.idleTimeoutSeconds * 1000,
+      metrics,
     });
+    const port = devices;
+    metrics.observeDeviceConnections(() => port.connectionCount);
+    reloader = await CertificateReloader.start({
+      certPath: config.tcp.tls.serverCertPath,
+      keyPath: config.tcp.tls.serverKeyPath,
+      intervalMs: config.tcp.tls.reloadCheckSeconds * 1000,
+      apply: (newCert, newKey) => port.reloadCertificate(newCert, newKey),
+      logger,
+      metrics,
+    }, cert);
+    if (config.http) {
+      ops = OpsHttpServer.start({
+        hostname: config.http.host,
+        port: config.http.port,
+        logger,
+        endpoints: {
+          metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+          readiness: () => readiness.run(),
+        },
+      });
+    }
   } catch (error) {
+    await devices?.close();
     delivery?.close();
     await store.close();
     throw error;
   }
+  const devicePort = devices;
   link.start();
   logger.info("push server started", {
     devicePort: devices.addr.port,
+    httpPort: ops?.addr.port,
     jid: link.pushBareJid,
     storage: config.db.url.split(":")[0],
   });
@@ -148,13 +219,31 @@ export async function startPushServer(
     link,
     pushService,
     deviceService,
-    close() {
+    metrics,
+    readiness,
+    ops,
+    reloadCertificate: () => reloader.reload(),
+    close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= (async () => {
+        const deadline = Date.now() + timeoutMs;
+        const left = () => Math.max(0, deadline - Date.now());
+        readiness.markShuttingDown();
+        draining = true;
         clearInterval(purge);
-        await devices.close();
-        await coalescer.flush();
-        await link.stop();
+        await reloader.close();
+        const [, drained] = await Promise.all([
+          devicePort.close(left()),
+          // Bursts held back for merging go out now rather than at the end of their window.
+          coalescer.flush().then(() => publishes.idle(left())),
+        ]);
+        if (!drained) {
+          logger.warn("shutdown deadline passed; publishes left unanswered", {
+            publishes: publishes.size,
+          });
+        }
+        await link.stop(left());
         delivery?.close();
+        await ops?.close();
         await store.close();
         logger.info("push server stopped");
       })();
@@ -169,6 +258,7 @@ function createXmppLink(
   ca: string[],
   logger: Logger,
   onPublish: PublishHandler,
+  metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish">,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
@@ -177,6 +267,7 @@ function createXmppLink(
       password: xmpp.password,
       logger,
       onPublish,
+      metrics,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };

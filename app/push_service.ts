@@ -65,7 +65,8 @@ export class PushService {
     const device = target ? shortId(target.deviceId) : undefined;
     switch (outcome.kind) {
       case "delivered":
-        logger.info("pushed", { node, device, wnsStatus: outcome.wnsStatus });
+        // Debug: one line per push is the busiest line of the server (info logs what fails).
+        logger.debug("pushed", { node, device, wnsStatus: outcome.wnsStatus });
         return { kind: "pushed" };
       case "channel-gone":
         // The device must register a new channel; until then its nodes are dead ends.

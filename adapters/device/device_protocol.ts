@@ -61,11 +61,18 @@ export function requestParser(maxAccounts: number): (frame: Uint8Array) => Parse
   const decoder = new TextDecoder("utf-8", { fatal: true });
 
   return (frame) => {
+    let text: string;
+    try {
+      text = decoder.decode(frame);
+    } catch {
+      return { ok: false, version: 2, error: "invalid UTF-8" };
+    }
     let json: unknown;
     try {
-      json = JSON.parse(decoder.decode(frame));
+      json = JSON.parse(text);
     } catch (error) {
-      const what = error instanceof SyntaxError ? "invalid JSON" : "invalid UTF-8";
+      // Anything but a SyntaxError is the engine giving up (a RangeError on nesting or size).
+      const what = error instanceof SyntaxError ? "invalid JSON" : "invalid JSON: too complex";
       return { ok: false, version: 2, error: what };
     }
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -108,9 +115,19 @@ export function requestParser(maxAccounts: number): (frame: Uint8Array) => Parse
         return { ok: true, request: { action, version, deviceId: body.data.device_id } };
       }
       default:
-        return { ok: false, version, error: `unknown action ${JSON.stringify(action)}` };
+        return { ok: false, version, error: `unknown action ${quoted(action)}` };
     }
   };
+}
+
+/** The longest piece of a device's own text an error answer (and its log line) repeats. */
+const MAX_ECHOED_CHARS = 64;
+
+/** `text` as a JSON string, cut to {@link MAX_ECHOED_CHARS} characters. */
+function quoted(text: string): string {
+  return JSON.stringify(
+    text.length > MAX_ECHOED_CHARS ? `${text.slice(0, MAX_ECHOED_CHARS)}...` : text,
+  );
 }
 
 /** Names the first problem zod found: the field's path and what is wrong with it. */

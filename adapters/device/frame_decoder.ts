@@ -29,23 +29,31 @@ export class FrameDecoder {
 
   /**
    * Feeds received bytes; returns the frames they complete, in order. Throws
-   * `FrameTooLargeError` as soon as an unterminated frame exceeds the limit.
+   * `FrameTooLargeError` as soon as a frame exceeds the limit, before buffering or copying
+   * any of it: never more than the limit is held. Frames completed by the same bytes are
+   * not returned then, and the decoder is not meant to be used again.
    */
   push(bytes: Uint8Array): Uint8Array[] {
     const frames: Uint8Array[] = [];
     let start = 0;
     for (let nul = bytes.indexOf(0, start); nul !== -1; nul = bytes.indexOf(0, start)) {
-      const frame = this.#take(bytes.subarray(start, nul));
-      if (frame.length > this.maxFrameBytes) throw new FrameTooLargeError(this.maxFrameBytes);
-      frames.push(frame);
+      this.#checkSize(nul - start);
+      frames.push(this.#take(bytes.subarray(start, nul)));
       start = nul + 1;
     }
     if (start < bytes.length) {
+      this.#checkSize(bytes.length - start);
       this.#chunks.push(bytes.slice(start));
       this.#buffered += bytes.length - start;
-      if (this.#buffered > this.maxFrameBytes) throw new FrameTooLargeError(this.maxFrameBytes);
     }
     return frames;
+  }
+
+  /** Throws if `more` bytes would make the current frame exceed the limit. */
+  #checkSize(more: number): void {
+    if (this.#buffered + more > this.maxFrameBytes) {
+      throw new FrameTooLargeError(this.maxFrameBytes);
+    }
   }
 
   /** Joins what was buffered with the frame's last piece, and empties the buffer. */

@@ -89,6 +89,17 @@ export class TcpFront {
     }
   }
 
+  /** Resolves once every connection has ended by itself, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<void> {
+    if (this.#tasks.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#tasks]),
+      new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Stops accepting and closes every connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -137,6 +148,10 @@ export class TcpFront {
       return;
     }
     relay.back = back;
+    // A relay must not hold bytes back: with Nagle's algorithm on either side, each request
+    // after the TLS handshake waited for a delayed ACK (40 ms) on loopback.
+    setNoDelay(relay.front);
+    setNoDelay(back);
     const key = `${backendPort}/${(back.localAddr as Deno.NetAddr).port}`;
     this.#byBackend.set(key, relay);
     if (this.#closed || !this.#relays.has(relay)) return;
@@ -165,5 +180,14 @@ function closeQuietly(conn: Deno.Conn): void {
     conn.close();
   } catch {
     // Already closed.
+  }
+}
+
+/** Turns Nagle's algorithm off on a TCP connection (it may already be closed). */
+function setNoDelay(conn: Deno.Conn): void {
+  try {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  } catch {
+    // Closed meanwhile: the relay ends on its own.
   }
 }

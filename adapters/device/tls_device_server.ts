@@ -164,18 +164,18 @@ export class DeviceServer {
     for (const [conn, state] of this.#connections) {
       if (!isBusy(state)) closeQuietly(conn);
     }
-    if (graceMs > 0 && this.#tasks.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#tasks]),
-        new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
-      ]);
-      clearTimeout(timer);
+    if (graceMs > 0) {
+      const deadline = Date.now() + graceMs;
+      await settledWithin([...this.#tasks], graceMs);
+      // The last answers may still be on their way through the front.
+      await this.#front.drained(deadline - Date.now());
     }
     await this.#front.close();
     for (const conn of this.#connections.keys()) closeQuietly(conn);
     await Promise.all([...this.#backends].map((backend) => backend.accepting));
-    await Promise.allSettled([...this.#tasks]);
+    // A handler still waiting for a use case past the deadline is left to finish alone: it
+    // will find its connection closed.
+    await settledWithin([...this.#tasks], ABANDON_AFTER_MS);
   }
 
   #addBackend(listener: Deno.TlsListener): Backend {
@@ -262,7 +262,11 @@ export class DeviceServer {
         }
         state.answering = false;
         // Shutting down: this connection's requests are answered; nothing new is taken.
-        if (this.#closed && !isBusy(state)) return;
+        if (this.#closed && !isBusy(state)) {
+          // close_notify first: it flushes the answer, which a bare close may drop.
+          await conn.closeWrite().catch(() => {});
+          return;
+        }
       }
     } catch (error) {
       // A write to a peer that went away; nothing to do but drop the connection.
@@ -312,6 +316,20 @@ export class DeviceServer {
       }
     }
   }
+}
+
+/** How long `close` waits for handlers after closing their connections. */
+const ABANDON_AFTER_MS = 1000;
+
+/** Waits until every promise settled, or `ms` passed. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.allSettled(promises),
+    new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, ms))),
+  ]);
+  clearTimeout(timer);
 }
 
 /** A TLS listener on a free loopback port; throws if the certificate or key is unusable. */

@@ -1,23 +1,24 @@
 /**
- * {@link ServerMetrics} as Prometheus metrics (npm `prom-client`, which runs on Deno's Node
- * compatibility), exposed in the text format by the operations HTTP server. Every labelled
- * series is created at zero up front, so a scrape shows it (and `rate()` works) before the
- * first event.
+ * {@link ServerMetrics} as Prometheus metrics, exposed in the text format by the operations
+ * HTTP server (see `exposition.ts` for why not npm `prom-client`). Every labelled series is
+ * created at zero up front, so a scrape shows it (and `rate()` works) before the first
+ * event.
  *
  * @module
  */
 
-import client from "prom-client";
+import process from "node:process";
 import type {
   DeviceAction,
   DeviceRequestOutcome,
   PublishMetricOutcome,
   ServerMetrics,
 } from "../../app/metrics.ts";
+import { CONTENT_TYPE, Counter, Gauge, Histogram, Registry } from "./exposition.ts";
 
 /** Options of {@link PrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
-  /** Also export the process metrics (`process_*`, `nodejs_*`: CPU, memory, event loop). */
+  /** Also export the process metrics (`process_*`: CPU, memory, start time, open files). */
   readonly processMetrics?: boolean;
 }
 
@@ -42,114 +43,124 @@ const WNS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** The metrics, in a registry of their own. */
 export class PrometheusMetrics implements ServerMetrics {
   /** The registry to expose. */
-  readonly registry: client.Registry = new client.Registry();
-  readonly #deviceRequests: client.Counter<"action" | "outcome">;
-  readonly #publishes: client.Counter<"outcome">;
-  readonly #wnsResponses: client.Counter<"status">;
-  readonly #wnsDuration: client.Histogram<string>;
-  readonly #xmppUp: client.Gauge<string>;
-  readonly #xmppReconnects: client.Counter<string>;
-  readonly #xmppConnectFailures: client.Counter<string>;
-  readonly #storageErrors: client.Counter<"operation">;
-  readonly #tlsReloads: client.Counter<"outcome">;
-  readonly #tlsExpiry: client.Gauge<string>;
+  readonly registry: Registry = new Registry();
+  readonly #deviceRequests: Counter;
+  readonly #publishes: Counter;
+  readonly #wnsResponses: Counter;
+  readonly #wnsDuration: Histogram;
+  readonly #xmppUp: Gauge;
+  readonly #xmppReconnects: Counter;
+  readonly #xmppConnectFailures: Counter;
+  readonly #storageErrors: Counter;
+  readonly #tlsReloads: Counter;
+  readonly #tlsExpiry: Gauge;
   readonly #connectionSources: (() => number)[] = [];
   readonly #queueSources: (() => number)[] = [];
 
   constructor(options: PrometheusMetricsOptions = {}) {
-    const registers = [this.registry];
-    this.#deviceRequests = new client.Counter({
-      name: "uwpx_push_device_requests_total",
-      help: "Device requests answered, by action and outcome.",
-      labelNames: ["action", "outcome"],
-      registers,
-    });
+    const r = this.registry;
+    this.#deviceRequests = r.register(
+      new Counter({
+        name: "uwpx_push_device_requests_total",
+        help: "Device requests answered, by action and outcome.",
+        labelNames: ["action", "outcome"],
+      }),
+    );
     for (const action of DEVICE_ACTIONS) {
       for (const outcome of DEVICE_OUTCOMES) this.#deviceRequests.inc({ action, outcome }, 0);
     }
-    this.#publishes = new client.Counter({
-      name: "uwpx_push_publishes_total",
-      help: "Publishes from users' XMPP servers answered, by outcome.",
-      labelNames: ["outcome"],
-      registers,
-    });
+    this.#publishes = r.register(
+      new Counter({
+        name: "uwpx_push_publishes_total",
+        help: "Publishes from users' XMPP servers answered, by outcome.",
+        labelNames: ["outcome"],
+      }),
+    );
     for (const outcome of PUBLISH_OUTCOMES) this.#publishes.inc({ outcome }, 0);
-    this.#wnsResponses = new client.Counter({
-      name: "uwpx_push_wns_responses_total",
-      help: 'Raw notifications sent to WNS, by HTTP status ("none": no answer).',
-      labelNames: ["status"],
-      registers,
-    });
-    this.#wnsDuration = new client.Histogram({
-      name: "uwpx_push_wns_request_duration_seconds",
-      help: "Time to send one raw notification to WNS, access token included.",
-      buckets: WNS_BUCKETS,
-      registers,
-    });
-    this.#xmppUp = new client.Gauge({
-      name: "uwpx_push_xmpp_link_up",
-      help: "1 while the link to the XMPP server is up, else 0.",
-      registers,
-    });
+    this.#wnsResponses = r.register(
+      new Counter({
+        name: "uwpx_push_wns_responses_total",
+        help: 'Raw notifications sent to WNS, by HTTP status ("none": no answer).',
+        labelNames: ["status"],
+      }),
+    );
+    this.#wnsDuration = r.register(
+      new Histogram({
+        name: "uwpx_push_wns_request_duration_seconds",
+        help: "Time to send one raw notification to WNS, access token included.",
+        buckets: WNS_BUCKETS,
+      }),
+    );
+    this.#xmppUp = r.register(
+      new Gauge({
+        name: "uwpx_push_xmpp_link_up",
+        help: "1 while the link to the XMPP server is up, else 0.",
+      }),
+    );
     this.#xmppUp.set(0);
-    this.#xmppReconnects = new client.Counter({
-      name: "uwpx_push_xmpp_reconnects_total",
-      help: "Times the XMPP link came back up after it was lost.",
-      registers,
-    });
-    this.#xmppConnectFailures = new client.Counter({
-      name: "uwpx_push_xmpp_connect_failures_total",
-      help: "Failed XMPP connection attempts.",
-      registers,
-    });
-    this.#storageErrors = new client.Counter({
-      name: "uwpx_push_storage_errors_total",
-      help: "Storage calls that failed because the backend was unavailable, by operation.",
-      labelNames: ["operation"],
-      registers,
-    });
-    this.#tlsReloads = new client.Counter({
-      name: "uwpx_push_tls_reloads_total",
-      help: "Loads of the device port's TLS certificate, by outcome.",
-      labelNames: ["outcome"],
-      registers,
-    });
+    this.#xmppReconnects = r.register(
+      new Counter({
+        name: "uwpx_push_xmpp_reconnects_total",
+        help: "Times the XMPP link came back up after it was lost.",
+      }),
+    );
+    this.#xmppReconnects.inc({}, 0);
+    this.#xmppConnectFailures = r.register(
+      new Counter({
+        name: "uwpx_push_xmpp_connect_failures_total",
+        help: "Failed XMPP connection attempts.",
+      }),
+    );
+    this.#xmppConnectFailures.inc({}, 0);
+    this.#storageErrors = r.register(
+      new Counter({
+        name: "uwpx_push_storage_errors_total",
+        help: "Storage calls that failed because the backend was unavailable, by operation.",
+        labelNames: ["operation"],
+      }),
+    );
+    this.#tlsReloads = r.register(
+      new Counter({
+        name: "uwpx_push_tls_reloads_total",
+        help: "Loads of the device port's TLS certificate, by outcome.",
+        labelNames: ["outcome"],
+      }),
+    );
     this.#tlsReloads.inc({ outcome: "ok" }, 0);
     this.#tlsReloads.inc({ outcome: "failed" }, 0);
-    this.#tlsExpiry = new client.Gauge({
-      name: "uwpx_push_tls_certificate_expiry_timestamp_seconds",
-      help: "When the device port's TLS certificate expires (Unix time).",
-      registers,
-    });
+    this.#tlsExpiry = r.register(
+      new Gauge({
+        name: "uwpx_push_tls_certificate_expiry_timestamp_seconds",
+        help: "When the device port's TLS certificate expires (Unix time).",
+      }),
+    );
     const connectionSources = this.#connectionSources;
-    new client.Gauge({
-      name: "uwpx_push_device_connections",
-      help: "Open device connections.",
-      registers,
-      collect() {
-        this.set(sum(connectionSources));
-      },
-    });
+    r.register(
+      new Gauge({
+        name: "uwpx_push_device_connections",
+        help: "Open device connections.",
+        collect: () => sum(connectionSources),
+      }),
+    );
     const queueSources = this.#queueSources;
-    new client.Gauge({
-      name: "uwpx_push_queue_depth",
-      help: "Pushes queued or in flight.",
-      registers,
-      collect() {
-        this.set(sum(queueSources));
-      },
-    });
-    if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry });
+    r.register(
+      new Gauge({
+        name: "uwpx_push_queue_depth",
+        help: "Pushes queued or in flight.",
+        collect: () => sum(queueSources),
+      }),
+    );
+    if (options.processMetrics) registerProcessMetrics(r);
   }
 
   /** The Content-Type of {@link text}. */
   get contentType(): string {
-    return this.registry.contentType;
+    return CONTENT_TYPE;
   }
 
   /** Every metric in the Prometheus text format. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return Promise.resolve(this.registry.text());
   }
 
   deviceRequest(action: DeviceAction, outcome: DeviceRequestOutcome): void {
@@ -195,6 +206,59 @@ export class PrometheusMetrics implements ServerMetrics {
 
   tlsCertificateExpiry(epochMs: number): void {
     this.#tlsExpiry.set(Math.floor(epochMs / 1000));
+  }
+}
+
+/** The usual `process_*` metrics, as far as Deno tells them. */
+function registerProcessMetrics(registry: Registry): void {
+  const startedAt = Math.floor(performance.timeOrigin / 1000);
+  registry.register(
+    new Gauge({
+      name: "process_start_time_seconds",
+      help: "Start time of the process since the Unix epoch, in seconds.",
+      collect: () => startedAt,
+    }),
+  );
+  registry.register(
+    new Counter({
+      name: "process_cpu_seconds_total",
+      help: "User and system CPU time spent, in seconds.",
+      collect: () => {
+        const { user, system } = process.cpuUsage();
+        return (user + system) / 1e6;
+      },
+    }),
+  );
+  registry.register(
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size, in bytes.",
+      collect: () => Deno.memoryUsage().rss,
+    }),
+  );
+  registry.register(
+    new Gauge({
+      name: "process_heap_bytes",
+      help: "JavaScript heap in use, in bytes.",
+      collect: () => Deno.memoryUsage().heapUsed,
+    }),
+  );
+  registry.register(
+    new Gauge({
+      name: "process_open_fds",
+      help: "Open file descriptors (Linux; NaN elsewhere).",
+      collect: openFds,
+    }),
+  );
+}
+
+function openFds(): number {
+  try {
+    let count = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+    return count - 1; // The directory handle being read.
+  } catch {
+    return NaN;
   }
 }
 

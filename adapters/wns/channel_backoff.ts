@@ -37,6 +37,8 @@ export class ChannelBackoff {
 
   /** Milliseconds the channel must still be left alone (0: send). */
   blockedFor(channel: string): number {
+    // Nearly always empty: skip hashing a long channel URI for every push.
+    if (this.#entries.size === 0) return 0;
     const entry = this.#entries.get(channel);
     return entry ? Math.max(0, entry.until - this.clock.now()) : 0;
   }
@@ -56,7 +58,7 @@ export class ChannelBackoff {
 
   /** The channel took a notification: forget its history. */
   clear(channel: string): void {
-    this.#entries.delete(channel);
+    if (this.#entries.size > 0) this.#entries.delete(channel);
   }
 
   /** Channels currently remembered. */

@@ -1,7 +1,8 @@
 /**
  * A fake WNS on 127.0.0.1 for tests, the demo and benchmarks: the classic token endpoint and
  * raw-notification channels, checked in WNS's order (method, authorization, channel,
- * headers, size), with a record of every request. Quiet: it never logs.
+ * headers, size), with a record of every request (or, for long benchmark runs, counters
+ * only: see {@link FakeWnsOptions.record}). Quiet: it never logs.
  *
  * Deno.serve merges repeated request headers into one comma-separated value; bearer tokens
  * cannot contain commas, so {@link FakeWnsRequest.authorizationHeaders} is still an exact
@@ -27,6 +28,28 @@ export interface FakeWnsOptions {
   readonly tokenType?: string;
   /** Also serve the Microsoft Entra token endpoint for this tenant and app id. */
   readonly entra?: { readonly tenantId: string; readonly appId: string };
+  /**
+   * Keep every request and notification in {@link FakeWns.requests}, {@link FakeWns.received}
+   * and {@link FakeWns.tokenRequests}. Default true. False keeps only
+   * {@link FakeWns.counters}, so a benchmark sending millions of pushes does not grow the
+   * fake's memory; {@link FakeWns.waitForPushes} then resolves with an empty list.
+   */
+  readonly record?: boolean;
+  /**
+   * Treat every path under `/channel/` as a valid channel, registered or not: for benchmarks
+   * that make their channel URIs in another process. Default false.
+   */
+  readonly acceptAnyChannel?: boolean;
+}
+
+/** What a fake WNS counted, recording or not. */
+export interface FakeWnsCounters {
+  /** Every request, token requests included. */
+  readonly requests: number;
+  /** Accepted notifications (answered 200). */
+  readonly pushes: number;
+  /** Requests to a token endpoint. */
+  readonly tokenRequests: number;
 }
 
 /** One request the fake received. */
@@ -67,8 +90,10 @@ export interface FakeWns {
   readonly clientSecret: string;
   /** Registers a valid channel and returns its URI (`.../channel/<id>?token=<random>`). */
   channelUri(name?: string): string;
-  /** Accepted notifications, in order. */
+  /** Accepted notifications, in order (empty with `record: false`). */
   readonly received: readonly FakeWnsPush[];
+  /** How many requests, pushes and token requests it had; kept with `record: false` too. */
+  readonly counters: FakeWnsCounters;
   /** Every request, token requests included, in order. */
   readonly requests: readonly FakeWnsRequest[];
   /** The requests to the token endpoint, in order. */
@@ -141,6 +166,8 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
   const entraPath = options.entra
     ? `/${encodeURIComponent(options.entra.tenantId)}/oauth2/v2.0/token`
     : null;
+  const recording = options.record ?? true;
+  const counters = { requests: 0, pushes: 0, tokenRequests: 0 };
   const received: FakeWnsPush[] = [];
   const requests: FakeWnsRequest[] = [];
   const tokenRequests: FakeWnsRequest[] = [];
@@ -151,8 +178,10 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
   const handle = async (request: Request): Promise<Response> => {
     const path = rawPath(request.url);
     const bytes = new Uint8Array(await request.arrayBuffer());
-    const headers = [...request.headers].map(([k, v]) => [k, v] as const);
+    counters.requests++;
+    const headers = recording ? [...request.headers].map(([k, v]) => [k, v] as const) : [];
     const record = (status: number, channelUri: string | null) => {
+      if (!recording) return null;
       const entry: FakeWnsRequest = {
         method: request.method,
         path,
@@ -167,18 +196,23 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
       return entry;
     };
 
-    if (path === TOKEN_PATH || path.startsWith(`${TOKEN_PATH}?`)) {
-      const response = answerToken(request.method, bytes, "classic");
-      tokenRequests.push(record(response.status, null));
-      return response;
-    }
-    if (entraPath !== null && path === entraPath) {
-      const response = answerToken(request.method, bytes, "entra");
-      tokenRequests.push(record(response.status, null));
+    const tokenFlow = path === TOKEN_PATH || path.startsWith(`${TOKEN_PATH}?`)
+      ? "classic"
+      : entraPath !== null && path === entraPath
+      ? "entra"
+      : null;
+    if (tokenFlow !== null) {
+      const response = answerToken(request.method, bytes, tokenFlow);
+      counters.tokenRequests++;
+      const entry = record(response.status, null);
+      if (entry) tokenRequests.push(entry);
       return response;
     }
 
-    const channel = channels.get(path);
+    const channel = channels.get(path) ??
+      (options.acceptAnyChannel && path.startsWith(CHANNEL_PREFIX)
+        ? { uri: `${url}${path}`, state: "valid" as const }
+        : undefined);
     const delay = channel ? delays.get(path)?.shift() : undefined;
     if (delay !== undefined) await sleep(delay, closing.signal);
     if (channel && (resets.get(path) ?? 0) > 0) {
@@ -223,15 +257,13 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     if (status !== 200) {
       return wnsAnswer(status, description ? { "X-WNS-Error-Description": description } : {});
     }
-    const push: FakeWnsPush = {
-      channelUri: channel!.uri,
-      body: new TextDecoder().decode(bytes),
-      headers,
-    };
-    received.push(push);
+    counters.pushes++;
+    if (recording) {
+      received.push({ channelUri: channel!.uri, body: new TextDecoder().decode(bytes), headers });
+    }
     if (waiters.length > 0) {
-      const ready = waiters.filter((w) => received.length >= w.n);
-      waiters = waiters.filter((w) => received.length < w.n);
+      const ready = waiters.filter((w) => counters.pushes >= w.n);
+      waiters = waiters.filter((w) => counters.pushes < w.n);
       for (const waiter of ready) waiter.resolve(received.slice());
     }
     return wnsAnswer(200, {
@@ -321,6 +353,7 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
       return uri;
     },
     received,
+    counters,
     requests,
     tokenRequests,
     issuedTokens,
@@ -349,13 +382,13 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     },
     entraTokenUrl: entraPath === null ? null : `${url}${entraPath}`,
     waitForPushes(n: number, timeoutMs: number): Promise<readonly FakeWnsPush[]> {
-      if (received.length >= n) return Promise.resolve(received.slice());
+      if (counters.pushes >= n) return Promise.resolve(received.slice());
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters = waiters.filter((w) => w !== waiter);
           reject(
             new Error(
-              `fake WNS: expected ${n} notification(s) within ${timeoutMs} ms, got ${received.length}`,
+              `fake WNS: expected ${n} notification(s) within ${timeoutMs} ms, got ${counters.pushes}`,
             ),
           );
         }, timeoutMs);

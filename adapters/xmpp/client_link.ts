@@ -24,10 +24,11 @@ import type { PublishHandler } from "./publish_iq.ts";
 import {
   type ClientTlsOptions,
   credentialsFor,
-  fixStreamManagementCounter,
+  fixStreamManagement,
   useTlsOptions,
   type XmppClient,
 } from "./xmpp_client_patches.ts";
+import { guardXmlInput } from "./xml_input_guard.ts";
 
 const NS_PING = "urn:xmpp:ping";
 
@@ -86,7 +87,8 @@ export class ClientLink {
     // The library's own reconnect retries at a fixed 1 s forever; ours backs off.
     xmpp.reconnect.stop();
     useTlsOptions(xmpp, options.tls);
-    fixStreamManagementCounter(xmpp);
+    fixStreamManagement(xmpp);
+    guardXmlInput(xmpp);
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });
@@ -160,7 +162,7 @@ export class ClientLink {
       const delay = this.#backoff.next();
       logger.warn("xmpp link down, retrying", {
         service,
-        reason: (error as Error).message,
+        reason: (error as Error).message || (error as Error).name || String(error),
         retryInMs: delay,
       });
       this.#schedule(delay);
@@ -194,12 +196,14 @@ export class ClientLink {
       xmpp.on("error", onError);
       xmpp.on("disconnect", onDown);
     });
-    // Without a handler a rejection before the awaits below would be unhandled.
-    up.catch(() => {});
     const { service, domain, lang } = xmpp.options;
-    await xmpp.connect(service);
-    await xmpp.open({ domain, lang });
-    await up;
+    const opened = (async () => {
+      await xmpp.connect(service);
+      await xmpp.open({ domain, lang });
+    })();
+    // Whichever fails first fails the attempt (a connection closed during the stream
+    // opening would otherwise only show after the opening's own timeout).
+    await Promise.all([opened, up]);
   }
 
   #schedule(delay: number): void {

@@ -9,10 +9,12 @@
 
 import { component } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
+import type { PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
+import { guardXmlInput } from "./xml_input_guard.ts";
 
 /** Settings of a component connection. */
 export interface ComponentLinkOptions {
@@ -28,6 +30,11 @@ export interface ComponentLinkOptions {
   readonly backoff?: BackoffOptions;
   /** How long one connection attempt may take before it counts as failed. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Told when the link goes up or down, of failed attempts, and of malformed publishes (the
+   * others are counted by whoever handles them).
+   */
+  readonly metrics?: XmppLinkMetrics & Pick<PublishMetrics, "publish">;
 }
 
 /** A running component connection. */
@@ -40,6 +47,9 @@ export class ComponentLink {
   #online = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #attempting = false;
+  #wasOnline = false;
+  /** Publish IQs being answered: `stop` lets their answers out first. */
+  readonly #answering = new Set<Promise<unknown>>();
   #onlineWaiters: (() => void)[] = [];
 
   constructor(options: ComponentLinkOptions) {
@@ -52,6 +62,7 @@ export class ComponentLink {
     });
     // The library's own reconnect retries at a fixed 1 s forever; ours backs off.
     xmpp.reconnect.stop();
+    guardXmlInput(xmpp);
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });
@@ -60,8 +71,22 @@ export class ComponentLink {
     xmpp.iqCallee.set(
       NS_PUBSUB,
       "pubsub",
-      (ctx: { element: Element; stanza: Element }) =>
-        answerPublish(ctx.element, ctx.stanza.attrs.from, options.onPublish, options.logger),
+      (ctx: { element: Element; stanza: Element }) => {
+        let handled = false;
+        const onPublish: PublishHandler = (request) => {
+          handled = true;
+          return options.onPublish(request);
+        };
+        return this.#tracked(
+          answerPublish(ctx.element, ctx.stanza.attrs.from, onPublish, options.logger).then(
+            (answer) => {
+              // Not handed on: it was malformed, and answered bad-request.
+              if (!handled) options.metrics?.publish("bad-request");
+              return answer;
+            },
+          ),
+        );
+      },
     );
     xmpp.iqCallee.get(NS_DISCO_INFO, "query", () => discoInfo());
     this.#xmpp = xmpp;
@@ -90,16 +115,37 @@ export class ComponentLink {
     return new Promise((resolve) => this.#onlineWaiters.push(resolve));
   }
 
-  /** Closes the link and stops reconnecting. */
-  async stop(): Promise<void> {
+  /**
+   * Closes the link and stops reconnecting. Publishes being answered get their answers out
+   * first (waiting at most `answerWaitMs`, default 1 s).
+   */
+  async stop(answerWaitMs = 1000): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
+    if (this.#answering.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#answering]),
+        new Promise((resolve) => timer = setTimeout(resolve, answerWaitMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    // The library sends an answer a few promise steps after our handler returns it.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     try {
       await this.#xmpp.stop();
     } catch {
       // Already down.
     }
+    if (this.#online) this.#options.metrics?.xmppLinkState(false);
     this.#online = false;
+  }
+
+  #tracked<T>(answer: Promise<T>): Promise<T> {
+    this.#answering.add(answer);
+    const done = () => this.#answering.delete(answer);
+    answer.then(done, done);
+    return answer;
   }
 
   async #attempt(): Promise<void> {
@@ -110,6 +156,7 @@ export class ComponentLink {
       if (this.#xmpp.status !== "offline") await this.#xmpp.stop().catch(() => {});
       await withTimeout(this.#xmpp.start(), connectTimeoutMs, "connection attempt timed out");
     } catch (error) {
+      this.#options.metrics?.xmppConnectFailed();
       const delay = this.#backoff.next();
       logger.warn("xmpp link down, retrying", {
         service,
@@ -130,6 +177,9 @@ export class ComponentLink {
 
   #wentOnline(): void {
     this.#online = true;
+    this.#options.metrics?.xmppLinkState(true);
+    if (this.#wasOnline) this.#options.metrics?.xmppReconnected();
+    this.#wasOnline = true;
     this.#backoff.reset();
     this.#options.logger.info("xmpp link up", { jid: this.#options.domain });
     for (const resolve of this.#onlineWaiters.splice(0)) resolve();
@@ -138,6 +188,7 @@ export class ComponentLink {
   #wentOffline(): void {
     const wasOnline = this.#online;
     this.#online = false;
+    if (wasOnline) this.#options.metrics?.xmppLinkState(false);
     if (!wasOnline || !this.#running) return;
     const delay = this.#backoff.next();
     this.#options.logger.warn("xmpp link lost, reconnecting; device requests are still served", {

@@ -5,8 +5,9 @@
  *   direct TLS), which the library has no option for.
  * - {@link credentialsFor}: refuse to authenticate on a connection without TLS when TLS is
  *   required (the library would fall back to SCRAM on a plain connection).
- * - {@link fixStreamManagementCounter}: a correct XEP-0198 inbound stanza counter, without
- *   which Prosody's mod_smacks closes the session (see there for the cause).
+ * - {@link fixStreamManagement}: a correct XEP-0198 inbound stanza counter, without which
+ *   Prosody's mod_smacks closes the session, and a resumption that completes on TLS
+ *   connections under Deno (see there for the causes).
  *
  * The client link uses all three; the tests' XMPP users use the first and the last.
  *
@@ -140,8 +141,16 @@ const NS_SM = "urn:xmpp:sm:3";
 const STANZAS = new Set(["iq", "message", "presence"]);
 
 /**
- * Replaces `@xmpp/stream-management` 0.14.0's inbound stanza counter (`sm.inbound`, the `h`
- * of every `<a/>` it sends and of `<resume/>`) with a correct one.
+ * Makes `@xmpp/stream-management` 0.14.0 work against Prosody's mod_smacks under Deno.
+ *
+ * Resumption: after `<resumed/>` the library re-sends its unacknowledged stanzas with
+ * `sendMany`, which writes them as one string, also when there are none; only then does it
+ * report the session resumed. Deno's node:tls never calls the callback of an empty write
+ * (plain node:net does), so on a TLS connection with nothing to re-send resumption hangs
+ * for good. The entity's `sendMany` therefore skips the write for an empty list.
+ *
+ * The counter: the library's inbound stanza counter (`sm.inbound`, the `h` of every `<a/>`
+ * it sends and of `<resume/>`) is replaced with a correct one.
  *
  * The library's counter is wrong in two ways (read in its index.js and stream-feature.js):
  *
@@ -168,11 +177,15 @@ const STANZAS = new Set(["iq", "message", "presence"]);
  * starts over when the entity goes offline. The library's own writes to `sm.inbound` are
  * ignored. Like the library and Prosody 0.12, it does not wrap at 2^32.
  */
-export function fixStreamManagementCounter(xmpp: XmppClient): void {
+export function fixStreamManagement(xmpp: XmppClient): void {
   const sm = xmpp.streamManagement;
-  if (!sm || typeof sm.inbound !== "number") {
-    throw new Error("unexpected @xmpp/stream-management: cannot fix its stanza counter");
+  if (!sm || typeof sm.inbound !== "number" || typeof xmpp.sendMany !== "function") {
+    throw new Error("unexpected @xmpp/client: cannot fix its stream management");
   }
+  const sendMany = xmpp.sendMany.bind(xmpp);
+  xmpp.sendMany = (elements: Element[]) =>
+    elements.length === 0 ? Promise.resolve() : sendMany(elements);
+
   let inbound = 0;
   xmpp.on("element", (element: Element) => {
     if (element.is("enabled", NS_SM)) inbound = 0;

@@ -22,7 +22,11 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
     tcp: {
       host: "0.0.0.0",
       port: 1997,
-      tls: { serverCertPath: "/etc/push/cert.pem", serverKeyPath: "/etc/push/key.pem" },
+      tls: {
+        serverCertPath: "/etc/push/cert.pem",
+        serverKeyPath: "/etc/push/key.pem",
+        reloadCheckSeconds: 5,
+      },
       maxConnections: 1024,
       maxAccountsPerDevice: 32,
       idleTimeoutSeconds: 60,
@@ -39,6 +43,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
     },
     xmpp: { mode: "client", bareJid: "push.example.org", password: "pw" },
     log: { level: "info", format: "logfmt" },
+    shutdownTimeoutSeconds: 10,
   });
   assert.equal(DEFAULT_TOKEN_URL, "https://login.live.com/accesstoken.srf");
 });
@@ -200,4 +205,25 @@ Deno.test("loadConfig: a template that cannot be written is reported, not thrown
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("parseConfig: the http section is optional, its host defaults to loopback", () => {
+  const without = parseConfig(minimal());
+  assert.ok(without.ok);
+  assert.equal(without.config.http, undefined);
+  const withPort = parseConfig({ ...minimal(), http: { port: 9100 } });
+  assert.ok(withPort.ok);
+  assert.deepEqual(withPort.config.http, { host: "127.0.0.1", port: 9100 });
+  const noPort = parseConfig({ ...minimal(), http: {} });
+  assert.ok(!noPort.ok);
+  assert.match(noPort.problems.join("\n"), /^http\.port:/m);
+});
+
+Deno.test("configuration.example.json is a valid configuration", async () => {
+  const text = await Deno.readTextFile(
+    new URL("../../configuration.example.json", import.meta.url),
+  );
+  const result = parseConfig(JSON.parse(text));
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9100 });
 });

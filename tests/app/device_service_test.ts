@@ -193,17 +193,24 @@ Deno.test("setPushAccounts: nodes the provisioner could not set up are answered 
     provisioner: {
       provision(added, removed) {
         provisioned.push([added, removed]);
-        return Promise.resolve(new Set(added.slice(1)));
+        // The first call fails its first node; later calls succeed.
+        return Promise.resolve(new Set(provisioned.length === 1 ? added.slice(1) : added));
       },
     },
   });
   const value = accountsOf(await service.setPushAccounts(DEVICE, [ACC_A, ACC_B]));
   assert.deepEqual(value.accounts.map((a) => a.success), [false, true]);
   assert.deepEqual(provisioned, [[value.accounts.map((a) => a.node), []]]);
-  // Kept accounts are not provisioned again; removed ones are handed over for removal.
-  const again = accountsOf(await service.setPushAccounts(DEVICE, [ACC_B]));
-  assert.deepEqual(again.accounts.map((a) => a.success), [true]);
-  assert.deepEqual(provisioned[1], [[], [value.accounts[0].node]]);
+  // A failed node was not stored: the next request sets up a fresh one for that account,
+  // while the working account is kept and not provisioned again.
+  const again = accountsOf(await service.setPushAccounts(DEVICE, [ACC_A, ACC_B]));
+  assert.deepEqual(again.accounts.map((a) => a.success), [true, true]);
+  assert.notEqual(again.accounts[0].node, value.accounts[0].node);
+  assert.equal(again.accounts[1].node, value.accounts[1].node);
+  assert.deepEqual(provisioned[1], [[again.accounts[0].node], []]);
+  // Removed ones are handed over for removal.
+  accountsOf(await service.setPushAccounts(DEVICE, [ACC_B]));
+  assert.deepEqual(provisioned[2], [[], [again.accounts[0].node]]);
 });
 
 Deno.test("setPushAccounts: concurrent requests for one device are serialized", async () => {

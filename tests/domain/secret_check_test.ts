@@ -22,3 +22,12 @@ Deno.test("secretMatches: a missing secret never matches, not even an empty one"
   assert.equal(secretMatches(null, "sekrit"), false);
   assert.equal(secretMatches(null, ""), false);
 });
+
+Deno.test("secretMatches: a prefix, a repetition or a longer offer does not match", () => {
+  assert.equal(secretMatches("sek", "seksek"), false);
+  assert.equal(secretMatches("seksek", "sek"), false);
+  assert.equal(secretMatches("ab", "abab"), false);
+  assert.equal(secretMatches("", ""), true);
+  assert.equal(secretMatches("é✓", "é✓"), true);
+  assert.equal(secretMatches("é✔", "é✓"), false);
+});

@@ -165,6 +165,8 @@ e2e("removing the account deletes its node: a later publish pushes nothing", asy
   await waitForProsodyLog(s, /Got error <(auth:forbidden|cancel:item-not-found):/);
   await sleep(300);
   assert.equal(s.wns.received.length, 0);
+  // The node is gone from Prosody, not only from the store: no event arrived at all.
+  assert.ok(!s.logger.lines.some((l) => l.message === "publish refused"), s.logger.text());
 });
 
 e2e("after a Prosody restart the link reconnects by itself and pushes again", async (s) => {

@@ -10,10 +10,7 @@
  * @module
  */
 import { client, xml } from "@xmpp/client";
-import {
-  fixStreamManagementCounter,
-  useTlsOptions,
-} from "../../adapters/xmpp/xmpp_client_patches.ts";
+import { fixStreamManagement, useTlsOptions } from "../../adapters/xmpp/xmpp_client_patches.ts";
 import { withTimeout } from "./prosody.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -77,7 +74,7 @@ export async function connectUser(opts: UserOptions): Promise<XmppUser> {
   // Tests want a dropped connection to stay dropped; this also avoids a stray reconnect timer.
   xmpp.reconnect.stop();
   if (opts.ca !== undefined) useTlsOptions(xmpp, { required: true, ca: [opts.ca] });
-  if (opts.allowStreamManagement) fixStreamManagementCounter(xmpp);
+  if (opts.allowStreamManagement) fixStreamManagement(xmpp);
   // An 'error' event without a listener would throw from inside the library; errors
   // that matter also reject the pending start()/IQ promise.
   const errors: unknown[] = [];

@@ -156,6 +156,38 @@ Deno.test("requestParser: unknown action is named, answered in the request's ver
   });
 });
 
+Deno.test("requestParser: a long unknown action is repeated cut short", () => {
+  // Regression (found by tests/fuzz/device_protocol_fuzz_test.ts): a 64 KiB action used to
+  // come back whole in the answer and in the log line.
+  const action = "x".repeat(60_000);
+  assert.deepEqual(failure(parseJson({ version: 2, action })), {
+    version: 2,
+    error: `unknown action "${"x".repeat(64)}..."`,
+  });
+});
+
+Deno.test("requestParser: JSON the engine gives up on is invalid JSON, not invalid UTF-8", () => {
+  // Regression: every non-SyntaxError of decoding or parsing was reported as invalid UTF-8.
+  // V8's JSON.parse is not recursive, so the RangeError is simulated.
+  const parse = JSON.parse;
+  JSON.parse = () => {
+    throw new RangeError("Maximum call stack size exceeded");
+  };
+  try {
+    assert.deepEqual(failure(parseJson({ version: 2 })), {
+      version: 2,
+      error: "invalid JSON: too complex",
+    });
+  } finally {
+    JSON.parse = parse;
+  }
+  const deep = "[".repeat(100_000) + "]".repeat(100_000);
+  assert.deepEqual(failure(requestParser(4)(bytes(deep))), {
+    version: 2,
+    error: "invalid request: expected a JSON object",
+  });
+});
+
 Deno.test("requestParser: bad or missing version and action", () => {
   for (const version of [0, 3, "2", 2.5, null, undefined]) {
     const { version: answered, error } = failure(

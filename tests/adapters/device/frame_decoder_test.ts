@@ -93,3 +93,16 @@ Deno.test("FrameDecoder: a stream of many frames keeps nothing buffered", () => 
   assert.equal(count, 10_000);
   assert.equal(decoder.pendingBytes, 0);
 });
+
+Deno.test("FrameDecoder: an oversize frame is refused before it is buffered", () => {
+  // Regression (found by tests/fuzz/frame_decoder_fuzz_test.ts): the bytes used to be kept,
+  // limit plus a whole read, before the check threw.
+  const decoder = new FrameDecoder(8);
+  decoder.push(bytes("12345"));
+  assert.throws(() => decoder.push(new Uint8Array(16 * 1024).fill(0x61)), FrameTooLargeError);
+  assert.equal(decoder.pendingBytes, 5);
+  const withNul = new FrameDecoder(8);
+  withNul.push(bytes("123"));
+  assert.throws(() => withNul.push(bytes("456789\0")), FrameTooLargeError);
+  assert.equal(withNul.pendingBytes, 3);
+});

@@ -193,3 +193,28 @@ Deno.test("fake WNS injects answers and delays, and reports wait timeouts", asyn
   assert.equal((await waiting).length, 3);
   assert.throws(() => fake.expireChannel(`${fake.url}/channel/unknown?token=x`), /unknown channel/);
 });
+
+Deno.test("fake WNS without recording keeps counters only, and may accept any channel", async () => {
+  await using fake = await startFakeWns({ record: false, acceptAnyChannel: true });
+  const accessToken = await token(fake);
+  // Never registered through channelUri(): another process made it up.
+  const uri = `${fake.url}/channel/bench-1?token=abc`;
+  assert.equal((await push(uri, accessToken)).status, 200);
+  assert.equal((await push(uri, "not-issued")).status, 401);
+  assert.equal((await push(`${fake.url}/elsewhere`, accessToken)).status, 404);
+  assert.deepEqual(fake.counters, { requests: 4, pushes: 1, tokenRequests: 1 });
+  assert.deepEqual([fake.requests.length, fake.received.length, fake.tokenRequests.length], [
+    0,
+    0,
+    0,
+  ]);
+  assert.deepEqual(await fake.waitForPushes(1, 100), []);
+
+  await using strict = await startFakeWns();
+  assert.equal(
+    (await push(`${strict.url}/channel/bench-1?token=abc`, await token(strict))).status,
+    404,
+  );
+  assert.deepEqual(strict.counters, { requests: 2, pushes: 0, tokenRequests: 1 });
+  assert.equal(strict.requests.length, 2);
+});

@@ -1,0 +1,271 @@
+/**
+ * What the push scenarios share: made-up registrations loaded in bulk, the storage under
+ * test (a SQLite file or a throwaway redis-server), and the push server started with the
+ * real wiring (`startPushServer`) against the fake WNS process.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { Redis } from "ioredis";
+import type { Element } from "@xmpp/xml";
+import { ConsoleLogger, type LogLevel } from "../adapters/logging/console_logger.ts";
+import { accountKey } from "../adapters/storage/redis_store.ts";
+import { SqliteStore } from "../adapters/storage/sqlite_store.ts";
+import {
+  type FakeComponentServer,
+  startFakeComponentServer,
+} from "../adapters/xmpp/fake_component_server.ts";
+import { MemoryXmppLink } from "../adapters/xmpp/memory_link.ts";
+import { publishIq } from "../adapters/xmpp/publish_stanzas.ts";
+import { parseConfig } from "../app/config.ts";
+import { type PushServer, startPushServer } from "../app/push_server.ts";
+import { type RunningRedis, startRedis } from "../tests/support/redis.ts";
+import { writeTestCertificate } from "../tests/support/tls_cert.ts";
+import type { FakeWnsProcess } from "./fake_wns.ts";
+
+/** The storage backends a scenario can run on. */
+export type StorageKind = "sqlite" | "redis";
+
+/** The push component's domain in the benchmarks. */
+export const BENCH_DOMAIN = "push.localhost";
+
+const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** The made-up registration number `i`: one device, one account, one node. */
+export function benchIds(i: number) {
+  const n = i.toString(36);
+  return {
+    deviceId: i.toString(16).padStart(64, "0"),
+    accountId: `account-${n}`,
+    // The shapes minting gives: 20-character nodes, 32-character secrets, URL-safe.
+    node: `n${n.padStart(19, "0")}`,
+    secret: `s${n.padStart(31, "0")}`,
+    channelPath: `/channel/d${n}?token=%2bbench${n.padStart(48, "0")}`,
+  };
+}
+
+/** A Prosody-style publish IQ for registration `i` (message count 1, as Prosody sends). */
+export function benchPublish(i: number, to = BENCH_DOMAIN): Element {
+  const { node, secret } = benchIds(i);
+  return publishIq({ node, secret, to, summary: { "message-count": "1" } });
+}
+
+/** Where registrations live during a run. */
+export interface BenchStorage {
+  readonly kind: StorageKind;
+  /** The `db.url` the server gets. */
+  readonly url: string;
+  /** Registrations loaded so far: numbers 0 to `loaded - 1`. */
+  loaded: number;
+  /** Loads registrations up to number `count - 1` (those missing only). */
+  loadUpTo(count: number, wnsUrl: string): Promise<void>;
+  /** Removes the database (the file, or the redis-server). */
+  close(): Promise<void>;
+}
+
+/** A SQLite file or a redis-server in `dir`, empty. */
+export async function openBenchStorage(kind: StorageKind, dir: string): Promise<BenchStorage> {
+  if (kind === "sqlite") {
+    const path = `${dir}/bench-${crypto.randomUUID().slice(0, 8)}.db`;
+    // The server's own code creates the schema; the bulk load writes rows matching it.
+    await SqliteStore.open(path).close();
+    const storage: BenchStorage = {
+      kind,
+      url: `sqlite:${path}`,
+      loaded: 0,
+      loadUpTo(count, wnsUrl) {
+        if (count > storage.loaded) bulkLoadSqlite(path, storage.loaded, count, wnsUrl);
+        storage.loaded = Math.max(storage.loaded, count);
+        return Promise.resolve();
+      },
+      async close() {
+        for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+      },
+    };
+    return storage;
+  }
+  // Production-like durability: fsync once a second (the harness default fsyncs every write).
+  const redis: RunningRedis = await startRedis({ args: ["--appendfsync", "everysec"] });
+  const storage: BenchStorage = {
+    kind,
+    url: redis.url,
+    loaded: 0,
+    async loadUpTo(count, wnsUrl) {
+      if (count > storage.loaded) await bulkLoadRedis(redis.url, storage.loaded, count, wnsUrl);
+      storage.loaded = Math.max(storage.loaded, count);
+    },
+    close: () => redis.stop(),
+  };
+  return storage;
+}
+
+/**
+ * Writes registrations `from` to `to - 1` straight into the SQLite file, in the schema of
+ * `adapters/storage/sqlite_store.ts`: one transaction per 50,000 devices, prepared statements.
+ */
+export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: string): void {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = OFF");
+    const device = db.prepare(
+      "INSERT INTO devices (device_id, channel_uri, version, expires_at) VALUES (?, ?, 2, ?)",
+    );
+    const account = db.prepare(
+      `INSERT INTO accounts (node, device_id, account_id, secret, position)
+       VALUES (?, ?, ?, ?, 0)`,
+    );
+    const expiresAt = Date.now() + WEEK_MS;
+    for (let start = from; start < to; start += 50_000) {
+      db.exec("BEGIN");
+      for (let i = start; i < Math.min(to, start + 50_000); i++) {
+        const ids = benchIds(i);
+        device.run(ids.deviceId, wnsUrl + ids.channelPath, expiresAt);
+        account.run(ids.node, ids.deviceId, ids.accountId, ids.secret);
+      }
+      db.exec("COMMIT");
+    }
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Writes registrations `from` to `to - 1` into Redis in the original server's layout (see
+ * `adapters/storage/redis_store.ts`), pipelined: 5 commands per device, 4,000 devices a
+ * batch, two batches in flight.
+ */
+export async function bulkLoadRedis(
+  url: string,
+  from: number,
+  to: number,
+  wnsUrl: string,
+): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, enableAutoPipelining: false });
+  await redis.connect();
+  try {
+    const at = Date.now() + WEEK_MS;
+    const batch = 4000;
+    const inFlight = new Set<Promise<unknown>>();
+    for (let start = from; start < to; start += batch) {
+      const pipeline = redis.pipeline();
+      for (let i = start; i < Math.min(to, start + batch); i++) {
+        const ids = benchIds(i);
+        const key = accountKey(ids.deviceId, ids.accountId);
+        pipeline.rpush(ids.deviceId, wnsUrl + ids.channelPath, "2", key);
+        pipeline.pexpireat(ids.deviceId, at);
+        pipeline.set(key, ids.node, "PXAT", at);
+        pipeline.rpush(ids.node, ids.accountId, ids.deviceId, ids.secret);
+        pipeline.pexpireat(ids.node, at);
+      }
+      const sent: Promise<unknown> = pipeline.exec().then((results) => {
+        const failed = results?.find(([error]) => error !== null);
+        if (failed) throw failed[0];
+      }).finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
+      if (inFlight.size >= 2) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+/** A logger like the CLI's (logfmt lines), writing to /dev/null instead of stderr. */
+export function sinkLogger(level: LogLevel): ConsoleLogger {
+  devNull ??= Deno.openSync("/dev/null", { write: true });
+  const sink = devNull;
+  const encoder = new TextEncoder();
+  return new ConsoleLogger(level, "logfmt", (line) => sink.writeSync(encoder.encode(line + "\n")));
+}
+
+let devNull: Deno.FsFile | undefined;
+
+/** A running push server and a way to hand it publishes in process. */
+export interface BenchServer {
+  readonly server: PushServer;
+  /**
+   * Hands a publish IQ to the server's XMPP side the way the component link does (same
+   * parsing, same use case, same answers), without a socket; resolves with the answer.
+   */
+  publish(iq: Element): Promise<Element>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startBenchServer}. */
+export interface BenchServerOptions {
+  readonly dir: string;
+  readonly storageUrl: string;
+  readonly wns: Pick<FakeWnsProcess, "url" | "tokenUrl" | "packetId" | "clientSecret">;
+  readonly logLevel: LogLevel;
+  /** A real XMPP server's component port (push-prosody); otherwise a fake one keeps the link quiet. */
+  readonly xmpp?: { readonly port: number; readonly secret: string };
+  /** `wns.maxInFlight`; the configuration's default when absent. */
+  readonly maxInFlight?: number;
+}
+
+/**
+ * Starts the push server as `deno task start` would (component mode, coalescing off) on
+ * loopback; its component link connects to `xmpp`, or to an in-process fake XEP-0114 server.
+ */
+export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
+  const secret = options.xmpp?.secret ?? crypto.randomUUID();
+  let fakeXmpp: FakeComponentServer | undefined;
+  if (!options.xmpp) fakeXmpp = await startFakeComponentServer({ domain: BENCH_DOMAIN, secret });
+  const { certPath, keyPath } = await writeTestCertificate(options.dir);
+  const { wns } = options;
+  const parsed = parseConfig({
+    db: { url: options.storageUrl },
+    tcp: {
+      host: "127.0.0.1",
+      port: 0,
+      tls: { serverCertPath: certPath, serverKeyPath: keyPath },
+      maxConnections: 4096,
+    },
+    wns: {
+      clientSecret: wns.clientSecret,
+      packetId: wns.packetId,
+      tokenUrl: wns.tokenUrl,
+      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+      coalesceMs: 0,
+      ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
+    },
+    xmpp: {
+      mode: "component",
+      bareJid: BENCH_DOMAIN,
+      password: secret,
+      host: "127.0.0.1",
+      port: options.xmpp?.port ?? fakeXmpp!.port,
+    },
+    log: { level: options.logLevel },
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join("; "));
+  const logger = sinkLogger(options.logLevel);
+  let server: PushServer;
+  try {
+    server = await startPushServer(parsed.config, logger);
+  } catch (error) {
+    await fakeXmpp?.close();
+    throw error;
+  }
+  const link = new MemoryXmppLink(
+    BENCH_DOMAIN,
+    (request) => server.pushService.handlePublish(request),
+    logger,
+  );
+  return {
+    server,
+    publish: (iq) => link.receive(iq),
+    async close() {
+      await server.close();
+      await fakeXmpp?.close();
+    },
+  };
+}
+
+/** Whether an IQ answer is a result (the publish was pushed). */
+export function isResult(answer: Element): boolean {
+  return answer.attrs.type === "result";
+}

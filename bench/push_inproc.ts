@@ -1,0 +1,91 @@
+/**
+ * push-inproc: publishes handed to the running server's XMPP side in process (the path the
+ * component link takes after parsing: publish parsing, the publish use case, the store
+ * lookup, the delivery pipeline, an HTTP POST to the fake WNS in another process, the IQ
+ * answer), as fast as the server takes them. Every publish goes to its own device and
+ * account, with coalescing off, so every one is a WNS request.
+ *
+ * @module
+ */
+
+import { startFakeWnsProcess } from "./fake_wns.ts";
+import { benchPublish, openBenchStorage, startBenchServer, type StorageKind } from "./fixtures.ts";
+import { closedLoop, type Publishes, type PushRun } from "./push_driver.ts";
+import type { Scenario } from "./scenario.ts";
+import type { Row } from "./table.ts";
+
+export const STORAGES: readonly StorageKind[] = ["sqlite", "redis"];
+
+/** The figures of a push run, as a table row. */
+export function pushRow(run: PushRun): Row {
+  return {
+    pushes: run.pushed,
+    errors: run.errors,
+    "pushes/s": run.pushesPerSecond,
+    "p50 ms": run.latency.p50,
+    "p90 ms": run.latency.p90,
+    "p99 ms": run.latency.p99,
+    "max ms": run.latency.max,
+    "cpu us/push": run.cpuUsPerPush,
+  };
+}
+
+/** Publishes for registrations `from` to `to - 1`. */
+export function publishes(from: number, to: number): Publishes {
+  return { count: to - from, make: (k) => benchPublish(from + k) };
+}
+
+export const pushInproc: Scenario = {
+  name: "push-inproc",
+  summary: "publishes handed to the server in process -> store -> WNS POST to the fake WNS",
+  flagsHelp:
+    "--storage=sqlite,redis --count=50000 (pushes, each to its own device) --concurrency=64 " +
+    "(publishes outstanding) --warmup=5000",
+  async run({ flags, dir, logLevel, progress }) {
+    const storages = flags.choices("storage", STORAGES, STORAGES);
+    const count = flags.int("count", 50_000);
+    const concurrency = flags.int("concurrency", 64);
+    const warmup = Math.min(count, flags.int("warmup", 5000));
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    const wns = await startFakeWnsProcess();
+    try {
+      for (const kind of storages) {
+        const storage = await openBenchStorage(kind, dir);
+        try {
+          progress(`push-inproc ${kind}: loading ${count} registrations`);
+          await storage.loadUpTo(count, wns.url);
+          const bench = await startBenchServer({ dir, storageUrl: storage.url, wns, logLevel });
+          try {
+            progress(`push-inproc ${kind}: warming up with ${warmup} pushes`);
+            await closedLoop(bench.publish, publishes(0, warmup), concurrency);
+            const iqs = publishes(0, count);
+            const before = await wns.counters();
+            progress(`push-inproc ${kind}: ${count} pushes, ${concurrency} outstanding`);
+            const run = await closedLoop(bench.publish, iqs, concurrency);
+            const after = await wns.counters();
+            rows.push({
+              storage: kind,
+              ...pushRow(run),
+              "wns posts": after.pushes - before.pushes,
+            });
+            if (run.firstError) notes.push(`${kind}: first error answer: ${run.firstError}`);
+          } finally {
+            await bench.close();
+          }
+        } finally {
+          await storage.close();
+        }
+      }
+    } finally {
+      await wns.close();
+    }
+    notes.push(
+      "latency: from handing the publish IQ to the server to its IQ answer, which comes " +
+        "after the fake WNS answered the POST",
+      "cpu us/push: CPU time of the benchmark process (server and load generator) per push; " +
+        "the fake WNS and redis-server run in their own processes",
+    );
+    return { sizes: { storages, count, concurrency, warmup, logLevel }, rows, notes };
+  },
+};

@@ -1,0 +1,156 @@
+/**
+ * Regression tests: XML the xmpp.js parser cannot take used to throw out of the socket's
+ * data listener and kill the process (found by tests/fuzz/publish_fuzz_test.ts). The links
+ * must instead end the stream with `bad-format` and reconnect.
+ */
+
+import assert from "node:assert/strict";
+import { ClientLink } from "../../../adapters/xmpp/client_link.ts";
+import { ComponentLink } from "../../../adapters/xmpp/component_link.ts";
+import { RecordingLogger } from "../../support/recording_logger.ts";
+
+const DOMAIN = "push.localhost";
+const STREAM_HEADER = (xmlns: string) =>
+  `<?xml version='1.0'?><stream:stream xmlns='${xmlns}' ` +
+  `xmlns:stream='http://etherx.jabber.org/streams' from='${DOMAIN}' id='s1' version='1.0'>`;
+
+/** A TCP server whose connections the test drives by hand. */
+class RawServer {
+  readonly listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  readonly conns: Deno.Conn[] = [];
+  readonly #encoder = new TextEncoder();
+  readonly #decoder = new TextDecoder();
+  readonly #buffer = new Uint8Array(16 * 1024);
+
+  get service(): string {
+    return `xmpp://127.0.0.1:${this.listener.addr.port}`;
+  }
+
+  async accept(): Promise<Deno.Conn> {
+    const conn = await this.listener.accept();
+    this.conns.push(conn);
+    return conn;
+  }
+
+  /** Reads until the text read so far matches `pattern`; returns that text. */
+  async readUntil(conn: Deno.Conn, pattern: RegExp): Promise<string> {
+    let text = "";
+    while (!pattern.test(text)) {
+      const n = await conn.read(this.#buffer);
+      if (n === null) break;
+      text += this.#decoder.decode(this.#buffer.subarray(0, n));
+    }
+    return text;
+  }
+
+  async write(conn: Deno.Conn, text: string): Promise<void> {
+    const bytes = this.#encoder.encode(text);
+    for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));
+  }
+
+  /** Accepts a component and completes the XEP-0114 handshake (any digest is accepted). */
+  async acceptComponent(): Promise<Deno.Conn> {
+    const conn = await this.accept();
+    await this.readUntil(conn, /<stream:stream[^>]*>/);
+    await this.write(conn, STREAM_HEADER("jabber:component:accept"));
+    await this.readUntil(conn, /<\/handshake>/);
+    await this.write(conn, "<handshake/>");
+    return conn;
+  }
+
+  close(): void {
+    for (const conn of this.conns) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    this.listener.close();
+  }
+}
+
+async function componentScenario(badInput: string[]) {
+  const server = new RawServer();
+  const logger = new RecordingLogger();
+  const link = new ComponentLink({
+    service: server.service,
+    domain: DOMAIN,
+    password: "secret",
+    logger,
+    onPublish: () => Promise.resolve({ kind: "pushed" }),
+    backoff: { initialMs: 20, maxMs: 50 },
+  });
+  try {
+    link.start();
+    const first = await server.acceptComponent();
+    await link.whenOnline();
+    for (const text of badInput) {
+      await server.write(first, text);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The link ends the stream as malformed...
+    const ending = await server.readUntil(first, /<\/stream:stream>/);
+    assert.match(ending, /<bad-format xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/>/);
+    assert.ok(logger.at("warn").some((l) => l.message === "xmpp link error"), logger.text());
+    first.close();
+    // ...then reconnects, and answers IQs again.
+    const second = await server.acceptComponent();
+    await server.write(
+      second,
+      `<iq type='get' id='d1' from='localhost' to='${DOMAIN}'>` +
+        `<query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+    );
+    const answer = await server.readUntil(second, /<\/iq>/);
+    assert.match(answer, /id="d1"/);
+    assert.match(answer, /type="result"/);
+  } finally {
+    server.close();
+    await link.stop(100);
+  }
+}
+
+Deno.test("component link: an unknown entity from the server ends the stream, not the process", async () => {
+  await componentScenario([`<iq type='get' id='x1' to='${DOMAIN}'><x>&lol9;</x></iq>`]);
+});
+
+Deno.test("component link: an illegal character reference ends the stream, not the process", async () => {
+  await componentScenario([`<message to='${DOMAIN}'><body>&#0;</body></message>`]);
+});
+
+Deno.test("component link: data after a parse error is dropped, not a crash", async () => {
+  // The mismatched close tag makes the library detach its parser; the next chunk used to
+  // reach `null.write`.
+  await componentScenario([`<iq type='get' id='x2'></wrong>`, `<iq type='get' id='x3'/>`]);
+});
+
+Deno.test("client link: an unknown entity in the server's stream ends the stream, not the process", async () => {
+  const server = new RawServer();
+  const logger = new RecordingLogger();
+  const link = new ClientLink({
+    service: server.service,
+    jid: "push@localhost",
+    password: "secret",
+    tls: { required: true },
+    logger,
+    onPublish: () => Promise.resolve({ kind: "pushed" }),
+    backoff: { initialMs: 20, maxMs: 50 },
+    keepaliveMs: 0,
+  });
+  try {
+    link.start();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const conn = await server.accept();
+      await server.readUntil(conn, /<stream:stream[^>]*>/);
+      await server.write(conn, `${STREAM_HEADER("jabber:client")}<stream:features>&lol;</stream:features>`);
+      const ending = await server.readUntil(conn, /<\/stream:stream>/);
+      assert.match(ending, /<bad-format xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/>/);
+      conn.close();
+    }
+    // It came back for a second try: the process and the link survived.
+    assert.ok(logger.text().includes("Illegal XML entity"), logger.text());
+  } finally {
+    server.close();
+    await link.stop();
+  }
+});

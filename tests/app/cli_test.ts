@@ -1,0 +1,199 @@
+/**
+ * The operator CLI (`deno task cli`), run as a subprocess against a server running on
+ * loopback with SQLite, the fake XEP-0114 server and the fake WNS.
+ */
+
+import assert from "node:assert/strict";
+import { mask } from "../../app/cli.ts";
+import { type LoopbackStack, randomHex, startLoopbackStack } from "../support/loopback_stack.ts";
+
+const CLI = new URL("../../app/cli.ts", import.meta.url).pathname;
+const MAIN = new URL("../../app/main.ts", import.meta.url).pathname;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(args: string[], script = CLI): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", script, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+function deviceFlags(stack: LoopbackStack): string[] {
+  return [
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(stack.server.devices.addr.port),
+    "--ca",
+    `${stack.dir}/server.cert`,
+  ];
+}
+
+Deno.test("cli: usage errors exit 2, --help exits 0", async () => {
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0);
+  for (const command of ["register", "test-push", "show-device", "count", "purge", "check"]) {
+    assert.match(help.stdout, new RegExp(`^  ${command}`, "m"));
+  }
+  assert.equal((await run([])).code, 2);
+  const unknown = await run(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  assert.equal((await run(["show-device"])).code, 2);
+  assert.equal((await run(["count", "--nope"])).code, 2);
+  assert.equal((await run(["register", "--port", "x", "--channel-uri", "u"])).code, 2);
+  // The server's entry point hands `cli` over, as the compiled binary does.
+  const viaMain = await run(["cli", "--help"], MAIN);
+  assert.equal(viaMain.code, 0);
+  assert.match(viaMain.stdout, /operator commands/);
+});
+
+Deno.test("cli: register, test-push, show-device, show-node, count, purge, check", async () => {
+  const stack = await startLoopbackStack();
+  try {
+    const config = ["--config", stack.configPath];
+    const channelUri = stack.wns.channelUri();
+    const accounts = [randomHex(), randomHex()];
+    const registered = await run([
+      "register",
+      ...deviceFlags(stack),
+      "--channel-uri",
+      channelUri,
+      "--account",
+      accounts[0],
+      "--account",
+      accounts[1],
+    ]);
+    assert.equal(registered.code, 0, registered.stderr);
+    assert.match(registered.stderr, /connecting to 127\.0\.0\.1:\d+…/);
+    assert.match(registered.stdout, /^set_channel_uri: ok$/m);
+    assert.match(registered.stdout, /^set_push_accounts: ok$/m);
+    assert.match(registered.stdout, /^push_bare_jid: push\.localhost$/m);
+    const deviceId = /^device_id: ([0-9a-f]{64})$/m.exec(registered.stdout)?.[1];
+    assert.ok(deviceId);
+    const lines = [
+      ...registered.stdout.matchAll(/^account (\S+): node (\S+) secret (\S+) ready$/gm),
+    ];
+    assert.deepEqual(lines.map((line) => line[1]), accounts);
+    const node = lines[0][2];
+    const stored = await stack.server.store.findNode(node, Date.now());
+    assert.ok(stored, "the node the CLI printed is registered");
+    assert.equal(lines[0][3], mask(stored.secret), "secrets are masked");
+    assert.ok(!registered.stdout.includes(stored.secret));
+
+    const pushed = await run(["test-push", ...deviceFlags(stack), "--device-id", deviceId]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, /^request_test_push: ok$/m);
+    assert.equal(stack.wns.received.length, 1);
+
+    const shown = await run(["show-device", deviceId, ...config]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, new RegExp(`^device: ${deviceId}$`, "m"));
+    assert.match(
+      shown.stdout,
+      /^channel: http:\/\/127\.0\.0\.1:\d+\/channel\/\S+\?token=\*\*\*\*$/m,
+    );
+    assert.match(shown.stdout, /^accounts: 2$/m);
+    assert.ok(!shown.stdout.includes(stored.secret) && !shown.stdout.includes(node));
+    assert.ok(!shown.stdout.includes(new URL(channelUri).searchParams.get("token")!));
+    const revealed = await run(["show-device", deviceId, ...config, "--show-secrets"]);
+    assert.ok(revealed.stdout.includes(stored.secret) && revealed.stdout.includes(channelUri));
+
+    const byNode = await run(["show-node", node, ...config]);
+    assert.equal(byNode.code, 0, byNode.stderr);
+    assert.match(byNode.stdout, new RegExp(`^account: ${accounts[0]}$`, "m"));
+    assert.match(byNode.stdout, new RegExp(`^device: ${deviceId}$`, "m"));
+    assert.equal((await run(["show-node", "no-such-node", ...config])).code, 1);
+    const missing = await run(["show-device", "f00d", ...config]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no live registration for device f00d/);
+
+    const counted = await run(["count", ...config]);
+    assert.equal(counted.code, 0, counted.stderr);
+    assert.match(counted.stdout, /^devices: 1\naccounts: 2\n$/);
+    const purged = await run(["purge", ...config]);
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.match(purged.stdout, /^purged: 0 devices$/m);
+
+    const checked = await run(["check", ...config]);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    for (const name of ["configuration", "TLS certificate", "storage", "WNS access token"]) {
+      assert.match(checked.stdout, new RegExp(`^${name}: ok`, "m"));
+    }
+    assert.match(
+      checked.stdout,
+      /^XMPP server: ok \(127\.0\.0\.1:\d+ accepts connections; not logged in\)$/m,
+    );
+    assert.match(checked.stdout, /^storage: ok \(reachable, 1 devices, 2 accounts\)$/m);
+    assert.match(checked.stderr, /^\[4\/4\] XMPP server…$/m);
+    assert.ok(!checked.stdout.includes(stack.wns.clientSecret));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("cli: failures are explained and exit 1", async () => {
+  const stack = await startLoopbackStack();
+  try {
+    // The server's certificate is self-signed: refused without --ca, accepted with --insecure.
+    const port = ["--host", "127.0.0.1", "--port", String(stack.server.devices.addr.port)];
+    const untrusted = await run(["register", ...port, "--channel-uri", stack.wns.channelUri()]);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /failed: cannot connect to 127\.0\.0\.1:\d+/);
+    const insecure = await run([
+      "register",
+      ...port,
+      "--insecure",
+      "--channel-uri",
+      stack.wns.channelUri(),
+    ]);
+    assert.equal(insecure.code, 0, insecure.stderr);
+
+    const refused = await run([
+      "register",
+      ...deviceFlags(stack),
+      "--channel-uri",
+      "https://example.org/not-wns",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /^set_channel_uri: refused: channel_uri is not a WNS channel URI$/m,
+    );
+    const unknown = await run(["test-push", ...deviceFlags(stack), "--device-id", "f00d"]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stdout, /^request_test_push: refused: unknown device/m);
+
+    // Wrong WNS credentials and a missing database are reported, step by step.
+    const config = JSON.parse(await Deno.readTextFile(stack.configPath));
+    config.wns.clientSecret = "wrong";
+    config.db.url = `sqlite:${stack.dir}/nothing/here.db`;
+    const badPath = `${stack.dir}/bad.json`;
+    await Deno.writeTextFile(badPath, JSON.stringify(config));
+    const checked = await run(["check", "--config", badPath]);
+    assert.equal(checked.code, 1);
+    assert.match(checked.stdout, /^WNS access token: FAILED: WNS token endpoint answered 40\d/m);
+    assert.match(checked.stdout, /^storage: FAILED: /m);
+    assert.match(checked.stdout, /^TLS certificate: ok/m);
+    assert.match(checked.stderr, /failed: 2 of 4 checks failed/);
+    assert.ok(!checked.stdout.includes("wrong") && !checked.stderr.includes("wrong"));
+    const noDb = await run(["count", "--config", badPath]);
+    assert.equal(noDb.code, 1);
+    assert.match(noDb.stderr, /no SQLite database at /);
+    const noConfig = await run(["count", "--config", `${stack.dir}/absent.json`]);
+    assert.equal(noConfig.code, 1);
+    assert.match(noConfig.stderr, /no configuration at /);
+  } finally {
+    await stack.stop();
+  }
+});
