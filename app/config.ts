@@ -32,6 +32,13 @@ const DbUrl = z.string().refine(
   "must be sqlite:PATH, memory: or redis://... (also rediss://..., redis-sentinel://...)",
 );
 
+/** A token-bucket rate: bursts of `burst` events, `perSecond` sustained; defaults given. */
+const Rate = (burst: number, perSecond: number) =>
+  z.object({
+    burst: z.number().int().min(1).default(burst),
+    perSecond: z.number().positive().default(perSecond),
+  }).prefault({});
+
 /** The configuration schema. */
 export const ConfigSchema = z.object({
   db: z.object({ url: DbUrl.default("sqlite:push.db") }).prefault({}),
@@ -92,6 +99,35 @@ export const ConfigSchema = z.object({
     host: z.string().min(1).default("127.0.0.1"),
     port: Port,
   }).optional(),
+  /**
+   * What one client or server may cost (the README's Limits section). The device port's
+   * connection cap, account cap and idle timeout are `tcp.*`.
+   */
+  limits: z.object({
+    device: z.object({
+      /** Concurrent connections from one address (IPv6: one /64); 0: no such limit. */
+      connectionsPerAddress: z.number().int().nonnegative().default(32),
+      /** A connection that has not completed its TLS handshake by then is closed. */
+      handshakeTimeoutSeconds: z.number().positive().default(10),
+      /** The largest request frame. */
+      maxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      requestsPerConnection: Rate(10, 2),
+      requestsPerDevice: Rate(10, 0.2),
+      /** Requests refused in a row (over a rate) after which the connection is closed. */
+      closeAfterRefusals: z.number().int().positive().default(10),
+    }).prefault({}),
+    xmpp: z.object({
+      publishesPerNode: Rate(30, 1),
+      publishesPerServer: Rate(500, 100),
+      /** The largest stanza accepted from the XMPP server; a larger one ends the stream. */
+      maxStanzaBytes: z.number().int().min(4096).default(1024 * 1024),
+      /** How long a node storage did not know is answered unknown without a lookup; 0: off. */
+      unknownNodeCacheSeconds: z.number().nonnegative().max(60).default(5),
+      unknownNodeCacheSize: z.number().int().positive().default(10_000),
+    }).prefault({}),
+    /** Device ids, nodes and servers whose rates are tracked at once, per limit. */
+    trackedKeys: z.number().int().positive().default(100_000),
+  }).prefault({}),
   /** How long a shutdown may take to answer what is in progress before it cuts it off. */
   shutdownTimeoutSeconds: z.number().nonnegative().default(10),
 });

@@ -85,9 +85,57 @@ export interface TlsMetrics {
   tlsCertificateExpiry(epochMs: number): void;
 }
 
+/**
+ * The limits that protect the server (see the README's Limits section): device port
+ * connections, timeouts and request rates, publish rates, stanza size, and publishes for
+ * unknown nodes answered from the negative cache instead of storage.
+ */
+export type LimitName =
+  | "connections"
+  | "connections_per_address"
+  | "handshake_timeout"
+  | "idle_timeout"
+  | "frame_size"
+  | "accounts_per_device"
+  | "requests_per_connection"
+  | "requests_per_device"
+  | "publishes_per_node"
+  | "publishes_per_server"
+  | "stanza_size"
+  | "unknown_node_cache";
+
+/** Every {@link LimitName}, for metrics that show each one from the start. */
+export const LIMIT_NAMES: readonly LimitName[] = [
+  "connections",
+  "connections_per_address",
+  "handshake_timeout",
+  "idle_timeout",
+  "frame_size",
+  "accounts_per_device",
+  "requests_per_connection",
+  "requests_per_device",
+  "publishes_per_node",
+  "publishes_per_server",
+  "stanza_size",
+  "unknown_node_cache",
+];
+
+/** Limits reached. */
+export interface LimitMetrics {
+  /** Something was refused, cut off or answered early because of `limit`. */
+  limitHit(limit: LimitName): void;
+}
+
 /** Everything the server counts. */
 export interface ServerMetrics
-  extends DeviceMetrics, PublishMetrics, WnsMetrics, XmppLinkMetrics, StorageMetrics, TlsMetrics {}
+  extends
+    DeviceMetrics,
+    PublishMetrics,
+    WnsMetrics,
+    XmppLinkMetrics,
+    StorageMetrics,
+    TlsMetrics,
+    LimitMetrics {}
 
 /** Metrics that go nowhere. */
 export const NO_METRICS: ServerMetrics = Object.freeze({
@@ -102,4 +150,5 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   storageError() {},
   tlsReload() {},
   tlsCertificateExpiry() {},
+  limitHit() {},
 });

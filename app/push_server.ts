@@ -24,10 +24,13 @@ import type { PublishHandler } from "../adapters/xmpp/publish_iq.ts";
 import { CertificateReloader } from "./certificate_reloader.ts";
 import type { Config } from "./config.ts";
 import { DeviceService } from "./device_service.ts";
+import { DeviceRequestLimits } from "./device_limits.ts";
 import { InFlight } from "./in_flight.ts";
+import { LimitReporter } from "./limit_reporter.ts";
 import { meteredStore, MeteredWnsSender } from "./metered.ts";
-import type { PublishMetrics, XmppLinkMetrics } from "./metrics.ts";
+import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "./metrics.ts";
 import { openStore } from "./open_store.ts";
+import { PublishLimits } from "./publish_limits.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
 import { PushService } from "./push_service.ts";
 import {
@@ -37,6 +40,7 @@ import {
   wnsTokenCheck,
   xmppLinkCheck,
 } from "./readiness.ts";
+import { UnknownNodeCache, withUnknownNodeCache } from "./unknown_node_cache.ts";
 import { createWnsDelivery } from "./wns_delivery.ts";
 
 /** Everything a running push server holds. */
@@ -111,7 +115,18 @@ export async function startPushServer(
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
   const metrics = new PrometheusMetrics({ processMetrics: config.http !== undefined });
-  const store = meteredStore(overrides.store ?? await openStore(config.db.url, logger), metrics);
+  const limits = config.limits;
+  const reportLimit = new LimitReporter({ metrics, logger, clock }).hit;
+  const unknownNodes = new UnknownNodeCache({
+    ttlMs: limits.xmpp.unknownNodeCacheSeconds * 1000,
+    maxEntries: limits.xmpp.unknownNodeCacheSize,
+    clock,
+  });
+  const store = withUnknownNodeCache(
+    meteredStore(overrides.store ?? await openStore(config.db.url, logger), metrics),
+    unknownNodes,
+    () => reportLimit("unknown_node_cache"),
+  );
   const delivery = overrides.wns
     ? undefined
     : createWnsDelivery(config.wns, store, clock, logger, metrics);
@@ -120,18 +135,33 @@ export async function startPushServer(
   const pushService = new PushService({ store, wns, clock, logger, coalescer });
   // Publishes in progress, so that a shutdown can answer them; refused while shutting down.
   const publishes = new InFlight();
+  const publishLimits = new PublishLimits({
+    perNode: limits.xmpp.publishesPerNode,
+    perServer: limits.xmpp.publishesPerServer,
+    maxKeys: limits.trackedKeys,
+    clock,
+    report: reportLimit,
+  });
   let draining = false;
   const onPublish: PublishHandler = async (request) => {
     const outcome = draining
       ? { kind: "unavailable" as const, reason: "push server shutting down" }
-      : await publishes.track(pushService.handlePublish(request));
+      : publishLimits.check(request) ??
+        await publishes.track(pushService.handlePublish(request));
     metrics.publish(outcome.kind);
     return outcome;
   };
   metrics.observeQueueDepth(() =>
     delivery ? delivery.gate.inFlight + delivery.gate.queued : publishes.size
   );
-  const { link, provisioner } = createXmppLink(config.xmpp, xmppCa, logger, onPublish, metrics);
+  const { link, provisioner } = createXmppLink(
+    config.xmpp,
+    xmppCa,
+    logger,
+    onPublish,
+    metrics,
+    limits.xmpp.maxStanzaBytes,
+  );
   const deviceService = new DeviceService({
     store,
     wns,
@@ -159,9 +189,21 @@ export async function startPushServer(
       useCases: deviceService,
       logger,
       maxConnections: config.tcp.maxConnections,
+      maxConnectionsPerAddress: limits.device.connectionsPerAddress,
       maxAccounts: config.tcp.maxAccountsPerDevice,
+      maxFrameBytes: limits.device.maxFrameBytes,
       idleTimeoutMs: config.tcp.idleTimeoutSeconds * 1000,
+      handshakeTimeoutMs: limits.device.handshakeTimeoutSeconds * 1000,
       metrics,
+      requestLimiter: new DeviceRequestLimits({
+        perConnection: limits.device.requestsPerConnection,
+        perDevice: limits.device.requestsPerDevice,
+        maxDevices: limits.trackedKeys,
+        closeAfterRefusals: limits.device.closeAfterRefusals,
+        clock,
+        report: reportLimit,
+      }),
+      reportLimit,
     });
     const port = devices;
     metrics.observeDeviceConnections(() => port.connectionCount);
@@ -258,7 +300,8 @@ function createXmppLink(
   ca: string[],
   logger: Logger,
   onPublish: PublishHandler,
-  metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish">,
+  metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & LimitMetrics,
+  maxStanzaBytes: number,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
@@ -268,6 +311,7 @@ function createXmppLink(
       logger,
       onPublish,
       metrics,
+      maxStanzaBytes,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
@@ -282,6 +326,7 @@ function createXmppLink(
     tls: { required: tls.required, ca },
     logger,
     onPublish,
+    metrics,
   });
   return { link, provisioner: new PepProvisioner({ link, logger }) };
 }

@@ -64,18 +64,9 @@ export class Readiness {
   }
 }
 
-/**
- * The store answers. Uses the store's `ping` when it has one, else a read of the WNS
- * token cache (one cheap key).
- */
+/** The store answers its `ping`. */
 export function storageCheck(store: RegistrationStore): ReadinessCheck {
-  return {
-    name: "storage",
-    async run() {
-      if (store.ping) await store.ping();
-      else await store.loadWnsToken();
-    },
-  };
+  return { name: "storage", run: () => store.ping() };
 }
 
 /** The XMPP link is up. */

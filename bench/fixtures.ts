@@ -31,6 +31,7 @@ export type StorageKind = "sqlite" | "redis";
 export const BENCH_DOMAIN = "push.localhost";
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+const UNLIMITED = { burst: 1_000_000_000, perSecond: 1_000_000_000 };
 
 /** The made-up registration number `i`: one device, one account, one node. */
 export function benchIds(i: number) {
@@ -240,6 +241,16 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       port: options.xmpp?.port ?? fakeXmpp!.port,
     },
     log: { level: options.logLevel },
+    // Capacity, not abuse, is measured: one load generator is one address and one server,
+    // which the production limits would rightly slow down.
+    limits: {
+      device: {
+        connectionsPerAddress: 0,
+        requestsPerConnection: UNLIMITED,
+        requestsPerDevice: UNLIMITED,
+      },
+      xmpp: { publishesPerNode: UNLIMITED, publishesPerServer: UNLIMITED },
+    },
   });
   if (!parsed.ok) throw new Error(parsed.problems.join("; "));
   const logger = sinkLogger(options.logLevel);

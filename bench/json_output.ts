@@ -15,6 +15,11 @@ export interface ScenarioRecord {
   readonly durationSeconds: number;
   readonly machine: MachineInfo;
   readonly versions: Versions;
+  /**
+   * The machine's load average (1, 5, 15 minutes) when the scenario started: other work on
+   * the machine takes cores from the benchmark, and this says how much there was.
+   */
+  readonly loadAverage: readonly number[];
   /** The sizes and settings it ran with (counts, storage, concurrency...). */
   readonly sizes: Record<string, unknown>;
   /** One object per table row. */

@@ -67,6 +67,7 @@ export async function main(args: readonly string[]): Promise<number> {
   for (const scenario of selected) {
     const dir = await Deno.makeTempDir({ prefix: `bench-${scenario.name}-` });
     const at = new Date();
+    const loadAverage = Deno.loadavg();
     try {
       const output = await scenario.run({
         flags,
@@ -76,6 +77,7 @@ export async function main(args: readonly string[]): Promise<number> {
       });
       const durationSeconds = (Date.now() - at.getTime()) / 1000;
       console.log(`\n${scenario.name}  (${JSON.stringify(output.sizes)})`);
+      console.log(`load average at start: ${loadAverage.join(" ")}`);
       console.log(formatTable(output.rows));
       for (const note of output.notes) console.log(`  note: ${note}`);
       records.push({
@@ -84,6 +86,7 @@ export async function main(args: readonly string[]): Promise<number> {
         durationSeconds,
         machine,
         versions: software,
+        loadAverage,
         sizes: output.sizes,
         figures: output.rows,
         notes: output.notes,

@@ -40,12 +40,15 @@ async function startNullComponent(port: number, secret: string) {
 export const pushProsody: Scenario = {
   name: "push-prosody",
   summary: "publish IQs from a user through Prosody to the component; vs a null component",
-  flagsHelp: "--storage=sqlite --count=20000 --concurrency=64 --warmup=2000",
+  flagsHelp:
+    "--storage=sqlite --count=20000 --concurrency=128 --warmup=2000 --rounds=2 (alternating " +
+    "null component and push server; the best round of each is compared)",
   async run({ flags, dir, logLevel, progress }) {
     const storages = flags.choices("storage", STORAGES, ["sqlite"]);
     const count = flags.int("count", 20_000);
-    const concurrency = flags.int("concurrency", 64);
+    const concurrency = flags.int("concurrency", 128);
     const warmup = Math.min(count, flags.int("warmup", 2000));
+    const rounds = flags.int("rounds", 2);
     const rows: Row[] = [];
     const notes: string[] = [];
     const secret = crypto.randomUUID();
@@ -67,7 +70,7 @@ export const pushProsody: Scenario = {
         to: BENCH_DOMAIN,
         concurrency,
       };
-      const measure = async (label: string) => {
+      const measure = async (label: string): Promise<Row> => {
         await worker.run({ ...job, first: 0, count: warmup });
         progress(`push-prosody ${label}: ${count} publishes, ${concurrency} outstanding`);
         const report = await worker.run({ ...job, first: 0, count });
@@ -84,42 +87,64 @@ export const pushProsody: Scenario = {
         };
       };
 
-      progress("push-prosody: null component (the ceiling)");
-      const nullComponent = await startNullComponent(prosody.componentPort, secret);
-      let ceiling: Row;
-      try {
-        ceiling = await measure("null component");
-      } finally {
-        await nullComponent.stop();
-      }
-      rows.push({ component: "null (ceiling)", storage: null, ...ceiling, "of ceiling": 1 });
-
+      // Rounds alternate the ceiling and ours, so that other load on the machine (or a
+      // warmer Prosody) favours neither; each kind's best round is its figure.
+      const storagesLoaded = [];
       for (const kind of storages) {
         const storage = await openBenchStorage(kind, dir);
-        try {
-          await storage.loadUpTo(count, wns.url);
-          const bench = await startBenchServer({
-            dir,
-            storageUrl: storage.url,
-            wns,
-            logLevel,
-            xmpp: { port: prosody.componentPort, secret },
-          });
-          try {
-            await bench.server.link.whenOnline();
-            const ours = await measure(`push server (${kind})`);
-            rows.push({
-              component: "push server",
-              storage: kind,
-              ...ours,
-              "of ceiling": Number(ours["pushes/s"]) / Number(ceiling["pushes/s"]),
-            });
-          } finally {
-            await bench.close();
-          }
-        } finally {
-          await storage.close();
+        storagesLoaded.push(storage);
+        await storage.loadUpTo(count, wns.url);
+      }
+      const best = new Map<string, Row>();
+      const keep = (key: string, row: Row) => {
+        const previous = best.get(key);
+        if (!previous || Number(row["pushes/s"]) > Number(previous["pushes/s"])) {
+          best.set(key, row);
         }
+      };
+      try {
+        for (let round = 1; round <= rounds; round++) {
+          progress(`push-prosody round ${round}: null component (the ceiling)`);
+          const nullComponent = await startNullComponent(prosody.componentPort, secret);
+          try {
+            const row = await measure("null component");
+            rows.push({ round, component: "null", storage: null, ...row });
+            keep("null", row);
+          } finally {
+            await nullComponent.stop();
+          }
+          for (const storage of storagesLoaded) {
+            const bench = await startBenchServer({
+              dir,
+              storageUrl: storage.url,
+              wns,
+              logLevel,
+              xmpp: { port: prosody.componentPort, secret },
+            });
+            try {
+              await bench.server.link.whenOnline();
+              const row = await measure(`push server (${storage.kind})`);
+              rows.push({ round, component: "push server", storage: storage.kind, ...row });
+              keep(storage.kind, row);
+            } finally {
+              await bench.close();
+            }
+          }
+        }
+      } finally {
+        for (const storage of storagesLoaded) await storage.close();
+      }
+      const ceiling = Number(best.get("null")!["pushes/s"]);
+      rows.push({ round: "best", component: "null", storage: null, ...best.get("null")! });
+      for (const kind of storages) {
+        const row = best.get(kind)!;
+        rows.push({
+          round: "best",
+          component: "push server",
+          storage: kind,
+          ...row,
+          "of ceiling": Number(row["pushes/s"]) / ceiling,
+        });
       }
     } finally {
       worker.terminate();
@@ -131,6 +156,6 @@ export const pushProsody: Scenario = {
         "trip user -> Prosody -> component -> Prosody -> user",
       "Prosody logs at warn; the push server's answers wait for the fake WNS (another process)",
     );
-    return { sizes: { storages, count, concurrency, warmup, logLevel }, rows, notes };
+    return { sizes: { storages, count, concurrency, warmup, rounds, logLevel }, rows, notes };
   },
 };

@@ -53,15 +53,15 @@ export interface RegistrationStore {
   close(): Promise<void>;
   /**
    * One cheap round trip to the backend, for readiness probes: resolves when it answers,
-   * rejects (preferably with {@link StorageUnavailableError}) when it does not. Optional
-   * until every store has it: without it, readiness reads the WNS token cache instead.
+   * rejects with {@link StorageUnavailableError} when it does not (with a plain Error once
+   * the store is closed).
    */
-  ping?(): Promise<void>;
+  ping(): Promise<void>;
   /**
    * How many live registrations there are at `now`, for operators (`deno task cli count`).
-   * May scan the whole backend. Optional until every store has it.
+   * May scan the whole backend; not necessarily a snapshot while others write.
    */
-  count?(now: number): Promise<RegistrationCount>;
+  count(now: number): Promise<RegistrationCount>;
 }
 
 /** Live registrations, as {@link RegistrationStore.count} reports them. */

@@ -32,6 +32,11 @@ export interface PublishRequest {
   readonly summary: SummaryFields | null;
   /** Where it came from; absent means `publish-iq`, so the secret is checked. */
   readonly origin?: PublishOrigin;
+  /**
+   * The domain of the server that sent it (the publish IQ's `from`), lowercased, for the
+   * per-server publish rate; absent when unknown (PEP events).
+   */
+  readonly from?: string;
 }
 
 /**

@@ -43,13 +43,25 @@ export class DeviceClient {
   /** Opens a TLS connection and completes the handshake. */
   static async connect(options: DeviceClientOptions): Promise<DeviceClient> {
     if (options.insecure) return new DeviceClient(await NodeTlsConn.connect(options));
-    const conn = await Deno.connectTls({
-      hostname: options.hostname,
-      port: options.port,
-      caCerts: options.caCerts,
-    });
-    await conn.handshake();
-    return new DeviceClient(conn);
+    // TCP first, to turn Nagle's algorithm off: with it, the first request after the
+    // handshake waited for a delayed ACK (40 ms on Linux).
+    const tcp = await Deno.connect({ hostname: options.hostname, port: options.port });
+    try {
+      tcp.setNoDelay(true);
+      const conn = await Deno.startTls(tcp, {
+        hostname: options.hostname,
+        caCerts: options.caCerts,
+      });
+      await conn.handshake();
+      return new DeviceClient(conn);
+    } catch (error) {
+      try {
+        tcp.close();
+      } catch {
+        // Closed with the TLS connection.
+      }
+      throw error;
+    }
   }
 
   /** Sends one request and returns the parsed answer. */

@@ -41,7 +41,13 @@ export type DeviceRequest =
 /** The result of reading one frame: a request, or the error to answer with. */
 export type ParsedFrame =
   | { readonly ok: true; readonly request: DeviceRequest }
-  | { readonly ok: false; readonly version: 1 | 2; readonly error: string };
+  | {
+    readonly ok: false;
+    readonly version: 1 | 2;
+    readonly error: string;
+    /** The limit the request broke, when it broke one rather than the protocol. */
+    readonly limit?: "accounts_per_device";
+  };
 
 /** Builds the request parser for a given account limit. */
 export function requestParser(maxAccounts: number): (frame: Uint8Array) => ParsedFrame {
@@ -98,7 +104,12 @@ export function requestParser(maxAccounts: number): (frame: Uint8Array) => Parse
       case "set_push_accounts":
       case "set_accounts": {
         const body = SetPushAccounts.safeParse(json);
-        if (!body.success) return invalid(version, body.error);
+        if (!body.success) {
+          const [issue] = body.error.issues;
+          const tooMany = issue.code === "too_big" && issue.path.join(".") === "accounts";
+          const refused = invalid(version, body.error);
+          return tooMany ? { ...refused, limit: "accounts_per_device" } : refused;
+        }
         return {
           ok: true,
           request: {

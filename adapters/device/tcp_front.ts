@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Logger } from "../../domain/ports.ts";
+import type { LogFields, Logger } from "../../domain/ports.ts";
 
 /** Settings of the front. */
 export interface TcpFrontOptions {
@@ -19,13 +19,25 @@ export interface TcpFrontOptions {
   /** Where the TLS listener is (loopback); {@link TcpFront.setBackendPort} moves it. */
   readonly backendPort: number;
   readonly maxConnections: number;
+  /**
+   * Concurrent connections from one source (an IPv4 address, an IPv6 /64: see
+   * {@link sourceOf}); more are refused. 0: no such limit.
+   */
+  readonly maxConnectionsPerSource?: number;
   /** A connection not marked ready this soon after accept is closed. */
   readonly readyTimeoutMs: number;
   readonly logger: Logger;
+  /** Told of refused connections and handshake deadlines; without it, they are logged. */
+  readonly reportLimit?: (
+    limit: "connections" | "connections_per_address" | "handshake_timeout",
+    fields?: LogFields,
+  ) => void;
 }
 
 interface Relay {
   readonly front: Deno.Conn;
+  /** The source it counts against. */
+  readonly source: string;
   back?: Deno.Conn;
   deadline?: ReturnType<typeof setTimeout>;
 }
@@ -35,6 +47,8 @@ export class TcpFront {
   readonly #options: TcpFrontOptions;
   readonly #listener: Deno.Listener;
   readonly #relays = new Set<Relay>();
+  /** Open connections per source. */
+  readonly #perSource = new Map<string, number>();
   /**
    * Relays by backend port and the backend connection's local port (`port/localPort`): how
    * the backend names a connection.
@@ -122,16 +136,31 @@ export class TcpFront {
         continue;
       }
       if (this.#relays.size >= maxConnections) {
-        logger.warn("device connection refused: too many connections", { limit: maxConnections });
+        this.#report("connections", { max: maxConnections });
         closeQuietly(front);
         continue;
       }
-      const relay: Relay = { front };
+      const source = sourceOf((front.remoteAddr as Deno.NetAddr).hostname);
+      const fromSource = this.#perSource.get(source) ?? 0;
+      const perSource = this.#options.maxConnectionsPerSource ?? 0;
+      if (perSource > 0 && fromSource >= perSource) {
+        this.#report("connections_per_address", { max: perSource });
+        closeQuietly(front);
+        continue;
+      }
+      this.#perSource.set(source, fromSource + 1);
+      const relay: Relay = { front, source };
       this.#relays.add(relay);
-      relay.deadline = setTimeout(() => this.#drop(relay), this.#options.readyTimeoutMs);
+      relay.deadline = setTimeout(() => {
+        this.#report("handshake_timeout", { timeoutMs: this.#options.readyTimeoutMs });
+        this.#drop(relay);
+      }, this.#options.readyTimeoutMs);
       const task = this.#relay(relay).finally(() => {
         this.#drop(relay);
         this.#relays.delete(relay);
+        const left = (this.#perSource.get(source) ?? 1) - 1;
+        if (left > 0) this.#perSource.set(source, left);
+        else this.#perSource.delete(source);
         this.#tasks.delete(task);
       });
       this.#tasks.add(task);
@@ -168,11 +197,50 @@ export class TcpFront {
     }
   }
 
+  #report(
+    limit: "connections" | "connections_per_address" | "handshake_timeout",
+    fields: LogFields,
+  ): void {
+    if (this.#options.reportLimit) this.#options.reportLimit(limit, fields);
+    else if (limit === "handshake_timeout") this.#options.logger.debug(FALLBACK_MESSAGES[limit]);
+    else this.#options.logger.warn(FALLBACK_MESSAGES[limit], fields);
+  }
+
   #drop(relay: Relay): void {
     clearTimeout(relay.deadline);
     closeQuietly(relay.front);
     if (relay.back) closeQuietly(relay.back);
   }
+}
+
+/** What is logged of a limit when nobody is told of them. */
+const FALLBACK_MESSAGES = {
+  connections: "device connection refused: too many connections",
+  connections_per_address: "device connection refused: too many connections from its address",
+  handshake_timeout: "device connection closed: no TLS handshake in time",
+} as const;
+
+/**
+ * The source a connection counts against for the per-address limit: an IPv4 address
+ * (IPv4-mapped IPv6 ones included), or an IPv6 address's /64 prefix, since one host
+ * commonly holds a whole /64.
+ */
+export function sourceOf(hostname: string): string {
+  const address = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  if (!address.includes(":")) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (mapped) return mapped[1];
+  const [head, tail = ""] = address.split("::", 2);
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = address.includes("::") && tail !== "" ? tail.split(":") : [];
+  const groups = address.includes("::")
+    ? [
+      ...headGroups,
+      ...Array(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0"),
+      ...tailGroups,
+    ]
+    : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

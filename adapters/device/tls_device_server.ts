@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { DeviceMetrics } from "../../app/metrics.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { DeviceMetrics, LimitName } from "../../app/metrics.ts";
+import type { LogFields, Logger } from "../../domain/ports.ts";
 import {
   type AccountAnswer,
   accountsResponse,
@@ -37,6 +37,23 @@ export interface DeviceUseCases {
   requestTestPush(deviceId: string): Promise<{ ok: true } | { ok: false; error: string }>;
 }
 
+/** A request over a limit: the error the device is told, and whether its connection ends. */
+export interface LimitRefusal {
+  readonly error: string;
+  readonly close: boolean;
+}
+
+/** Request rate limits (implemented by `app/device_limits.ts`). */
+export interface DeviceRequestLimiter {
+  /**
+   * A frame arrived on `connection` (an object standing for it, the same for its whole
+   * life): null to answer it, or a refusal.
+   */
+  admitFrame(connection: object): LimitRefusal | null;
+  /** A valid request for `deviceId` arrived on `connection`: null to answer it. */
+  admitRequest(connection: object, deviceId: string): LimitRefusal | null;
+}
+
 /** Settings of the device port. */
 export interface DeviceServerOptions {
   readonly hostname: string;
@@ -48,17 +65,24 @@ export interface DeviceServerOptions {
   readonly useCases: DeviceUseCases;
   readonly logger: Logger;
   readonly maxConnections?: number;
+  /** Concurrent connections from one address (IPv6: one /64); 0: no such limit. */
+  readonly maxConnectionsPerAddress?: number;
   readonly maxAccounts?: number;
   readonly maxFrameBytes?: number;
   readonly idleTimeoutMs?: number;
   readonly handshakeTimeoutMs?: number;
   /** Counts requests refused before they reach the use cases (unparsable frames). */
   readonly metrics?: Pick<DeviceMetrics, "deviceRequest">;
+  /** Request rates; none by default. */
+  readonly requestLimiter?: DeviceRequestLimiter;
+  /** Told when a connection, a frame or a request hits a limit; without it, nothing is. */
+  readonly reportLimit?: (limit: LimitName, fields?: LogFields) => void;
 }
 
 /** Defaults, chosen for the UWPX client's one-request-per-connection habit. */
 export const DEVICE_SERVER_DEFAULTS = {
   maxConnections: 1024,
+  maxConnectionsPerAddress: 0,
   maxAccounts: 32,
   maxFrameBytes: 64 * 1024,
   idleTimeoutMs: 60_000,
@@ -103,8 +127,10 @@ export class DeviceServer {
         port: options.port,
         backendPort: listener.addr.port,
         maxConnections: options.maxConnections,
+        maxConnectionsPerSource: options.maxConnectionsPerAddress,
         readyTimeoutMs: options.handshakeTimeoutMs,
         logger: options.logger,
+        reportLimit: options.reportLimit,
       });
     } catch (error) {
       listener.close();
@@ -234,7 +260,11 @@ export class DeviceServer {
     const { decoder } = state;
     const buffer = new Uint8Array(16 * 1024);
     // Always armed, reset by every read: also bounds a write to a peer that stopped reading.
-    let idle = setTimeout(() => closeQuietly(conn), idleTimeoutMs);
+    const onIdle = () => {
+      this.#options.reportLimit?.("idle_timeout", { timeoutMs: idleTimeoutMs });
+      closeQuietly(conn);
+    };
+    let idle = setTimeout(onIdle, idleTimeoutMs);
     try {
       while (true) {
         let n: number | null;
@@ -245,20 +275,26 @@ export class DeviceServer {
         }
         if (n === null) return;
         clearTimeout(idle);
-        idle = setTimeout(() => closeQuietly(conn), idleTimeoutMs);
+        idle = setTimeout(onIdle, idleTimeoutMs);
         let frames: Uint8Array[];
         try {
           frames = decoder.push(buffer.subarray(0, n));
         } catch (error) {
           if (!(error instanceof FrameTooLargeError)) throw error;
           this.#options.metrics?.deviceRequest("invalid", "refused");
+          this.#options.reportLimit?.("frame_size", { max: this.#options.maxFrameBytes });
           await writeAll(conn, encodeFrame(errorResponse(2, error.message)));
           return;
         }
         state.answering = frames.length > 0;
         for (const frame of frames) {
-          const answer = await this.#answer(frame);
-          await writeAll(conn, encodeFrame(answer));
+          const answer = await this.#answer(frame, state);
+          await writeAll(conn, encodeFrame(answer.text));
+          if (answer.close) {
+            // Told to slow down too often: the connection ends, after its answer.
+            await conn.closeWrite().catch(() => {});
+            return;
+          }
         }
         state.answering = false;
         // Shutting down: this connection's requests are answered; nothing new is taken.
@@ -276,19 +312,28 @@ export class DeviceServer {
     }
   }
 
-  /** Answers one frame; never throws. */
-  async #answer(frame: Uint8Array): Promise<string> {
+  /** Answers one frame received on `connection`; never throws. */
+  async #answer(frame: Uint8Array, connection: object): Promise<{ text: string; close: boolean }> {
     const parsed = this.#parse(frame);
+    const { requestLimiter: limiter, metrics } = this.#options;
+    const refusal = limiter?.admitFrame(connection) ??
+      (parsed.ok ? limiter?.admitRequest(connection, parsed.request.deviceId) : null);
+    if (refusal) {
+      metrics?.deviceRequest(parsed.ok ? parsed.request.action : "invalid", "refused");
+      const version = parsed.ok ? parsed.request.version : parsed.version;
+      return { text: errorResponse(version, refusal.error), close: refusal.close };
+    }
     if (!parsed.ok) {
-      this.#options.metrics?.deviceRequest("invalid", "refused");
+      metrics?.deviceRequest("invalid", "refused");
+      if (parsed.limit) this.#options.reportLimit?.(parsed.limit);
       this.#options.logger.info("device request rejected", { reason: parsed.error });
-      return errorResponse(parsed.version, parsed.error);
+      return { text: errorResponse(parsed.version, parsed.error), close: false };
     }
     try {
-      return await this.#dispatch(parsed.request);
+      return { text: await this.#dispatch(parsed.request), close: false };
     } catch (error) {
       this.#options.logger.error("device request failed", { reason: String(error) });
-      return errorResponse(parsed.request.version, "internal error");
+      return { text: errorResponse(parsed.request.version, "internal error"), close: false };
     }
   }
 

@@ -8,11 +8,13 @@
  */
 
 import process from "node:process";
-import type {
-  DeviceAction,
-  DeviceRequestOutcome,
-  PublishMetricOutcome,
-  ServerMetrics,
+import {
+  type DeviceAction,
+  type DeviceRequestOutcome,
+  LIMIT_NAMES,
+  type LimitName,
+  type PublishMetricOutcome,
+  type ServerMetrics,
 } from "../../app/metrics.ts";
 import { CONTENT_TYPE, Counter, Gauge, Histogram, Registry } from "./exposition.ts";
 
@@ -54,6 +56,7 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #storageErrors: Counter;
   readonly #tlsReloads: Counter;
   readonly #tlsExpiry: Gauge;
+  readonly #limitHits: Counter;
   readonly #connectionSources: (() => number)[] = [];
   readonly #queueSources: (() => number)[] = [];
 
@@ -134,6 +137,14 @@ export class PrometheusMetrics implements ServerMetrics {
         help: "When the device port's TLS certificate expires (Unix time).",
       }),
     );
+    this.#limitHits = r.register(
+      new Counter({
+        name: "uwpx_push_limit_hits_total",
+        help: "Requests, publishes and connections refused or cut off by a limit, by limit.",
+        labelNames: ["limit"],
+      }),
+    );
+    for (const limit of LIMIT_NAMES) this.#limitHits.inc({ limit }, 0);
     const connectionSources = this.#connectionSources;
     r.register(
       new Gauge({
@@ -206,6 +217,10 @@ export class PrometheusMetrics implements ServerMetrics {
 
   tlsCertificateExpiry(epochMs: number): void {
     this.#tlsExpiry.set(Math.floor(epochMs / 1000));
+  }
+
+  limitHit(limit: LimitName): void {
+    this.#limitHits.inc({ limit });
   }
 }
 

@@ -42,6 +42,7 @@ import { createHash } from "node:crypto";
 import { Redis, type RedisOptions, ReplyError } from "ioredis";
 import {
   type Logger,
+  type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
   type WnsToken,
@@ -274,6 +275,38 @@ redis.call('RPUSH', KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 return 1
 `;
 
+/**
+ * KEYS = a batch of SCAN's keys; ARGV[1] = now (epoch ms). Returns {device, accounts, ...}
+ * for each key that is a device live at `now`. A device is a list whose slot 0 is a channel
+ * URI or "" and whose slot 1, if any, is a version number (the original wrote `[channel]`
+ * for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
+ * foreign keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and
+ * the length only, however many accounts a device lists.
+ */
+const COUNT_BATCH = `${LUA_HELPERS}
+local now = tonumber(ARGV[1])
+local found = {}
+for _, key in ipairs(KEYS) do
+  if redis.call('TYPE', key)['ok'] == 'list' then
+    local channel = redis.call('LINDEX', key, 0)
+    if channel == '' or string.find(channel, '^%a[%w+.-]*://') then
+      local version = redis.call('LINDEX', key, 1)
+      if not version or string.find(version, '^%d+$') then
+        local at = expiry_at(key)
+        if at == -1 or (at >= 0 and at > now) then
+          found[#found + 1] = key
+          found[#found + 1] = math.max(redis.call('LLEN', key) - 2, 0)
+        end
+      end
+    end
+  end
+end
+return found
+`;
+
+/** How many keys one SCAN step asks for, and so the most one count script gets. */
+const SCAN_BATCH = 1000;
+
 type FindNodeReply = [string, string, string, string, string, number] | null;
 type FindDeviceReply = [string[], number, [string, string, string[], number][]] | null;
 
@@ -285,9 +318,12 @@ interface ScriptCommands {
   uwpxReplaceAccounts(deviceId: string, at: string, ...accounts: string[]): Promise<number>;
   uwpxForgetChannel(deviceId: string, channel: string): Promise<number>;
   uwpxSaveWnsToken(key: string, token: string, type: string, expires: string): Promise<number>;
+  /** Takes the number of keys, the keys, then `now`: {@link COUNT_BATCH}. */
+  uwpxCountBatch(...keysThenNow: (string | number)[]): Promise<(string | number)[]>;
 }
 
-const SCRIPTS: Record<keyof ScriptCommands, string> = {
+/** The scripts that take one key; {@link COUNT_BATCH} takes any number. */
+const SCRIPTS: Record<Exclude<keyof ScriptCommands, "uwpxCountBatch">, string> = {
   uwpxFindNode: FIND_NODE,
   uwpxFindDevice: FIND_DEVICE,
   uwpxSaveChannel: SAVE_CHANNEL,
@@ -297,7 +333,8 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
 };
 
 /**
- * Registrations in Redis. Each method is one script or one command, so one round trip.
+ * Registrations in Redis. Each method is one script or one command, so one round trip,
+ * except {@link RedisStore.count}, which scans.
  *
  * Failure behaviour: commands are never queued while the connection is down, so every call
  * then rejects at once with {@link StorageUnavailableError}; a call in flight when the
@@ -339,6 +376,7 @@ export class RedisStore implements RegistrationStore {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       redis.defineCommand(name, { numberOfKeys: 1, lua });
     }
+    redis.defineCommand("uwpxCountBatch", { lua: COUNT_BATCH });
 
     const state: ConnectionState = { closed: false, lastError: "", wasReady: false, down: false };
     redis.on("error", (error: Error) => {
@@ -500,6 +538,75 @@ export class RedisStore implements RegistrationStore {
       "saveWnsToken",
       () => this.#scripts.uwpxSaveWnsToken(WNS_KEY, token.accessToken, token.tokenType, expires),
     );
+  }
+
+  /**
+   * One PING, within the command timeout. Rejects with {@link StorageUnavailableError}
+   * (naming the host, never the password) whatever went wrong, Redis's own error replies
+   * included; with a plain Error once the store is closed.
+   */
+  async ping(): Promise<void> {
+    this.#checkOpen();
+    try {
+      await this.#send("ping", () => this.#redis.ping());
+    } catch (error) {
+      if (error instanceof StorageUnavailableError) throw error;
+      const reason = scrub(messageOf(error), this.#target.password);
+      throw new StorageUnavailableError(
+        `Redis ping failed at ${this.#target.display}: ${reason}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Live devices at `now` and the accounts they list, by SCANning the whole database (batches
+   * of {@link SCAN_BATCH} keys, each checked by one script, the next SCAN step in flight
+   * meanwhile). Each step is a call of its own, with its own timeout; Redis stays free for
+   * other clients between them. Not a snapshot: a device written or deleted during the scan
+   * may or may not be counted, but a device that exists throughout is counted exactly once
+   * (SCAN may return a key twice; device keys seen are remembered, about 100 bytes each).
+   * A device's accounts are its list's length minus 2, as the original's layout has it.
+   */
+  async count(now: number): Promise<RegistrationCount> {
+    this.#checkOpen();
+    if (Number.isNaN(now)) throw new Error("count: now must be a time, got NaN");
+    // Expiries are integers: `at > now` is `at > floor(now)`; -1 is below every expiry.
+    const bound = String(Math.max(-1, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(now))));
+    const seen = new Set<string>();
+    let devices = 0;
+    let accounts = 0;
+    const check = async (keys: string[]) => {
+      const candidates = keys.filter((key) => key !== WNS_KEY && !seen.has(key));
+      if (candidates.length === 0) return;
+      const found = await this.#send(
+        "count",
+        () => this.#scripts.uwpxCountBatch(candidates.length, ...candidates, bound),
+      );
+      for (let i = 0; i + 1 < found.length; i += 2) {
+        const key = String(found[i]);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        devices++;
+        accounts += Number(found[i + 1]);
+      }
+    };
+    let cursor = "0";
+    let pending: Promise<void> = Promise.resolve();
+    do {
+      const [next, keys] = await this.#send(
+        "count",
+        () => this.#redis.scan(cursor, "COUNT", SCAN_BATCH),
+      );
+      // Check this batch while the next SCAN step runs; batches are checked in order.
+      await pending;
+      pending = check(keys);
+      // Handled: a failure surfaces at the next await, not as an unhandled rejection.
+      pending.catch(() => {});
+      cursor = next;
+    } while (cursor !== "0");
+    await pending;
+    return { devices, accounts };
   }
 
   /** Quits the connection (drops it if Redis does not answer); later calls reject. */

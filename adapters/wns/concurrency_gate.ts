@@ -17,8 +17,15 @@ export class QueueFullError extends Error {
 export class ConcurrencyGate {
   #inFlight = 0;
   readonly #queue: (() => void)[] = [];
+  /**
+   * Thrown for every refusal: an overloaded server refuses thousands a second, and a new
+   * Error (with its stack trace) each time made overload costlier still.
+   */
+  readonly #full: QueueFullError;
 
-  constructor(readonly maxInFlight: number, readonly maxQueued: number) {}
+  constructor(readonly maxInFlight: number, readonly maxQueued: number) {
+    this.#full = new QueueFullError(maxQueued);
+  }
 
   /** Tasks running now. */
   get inFlight(): number {
@@ -33,7 +40,7 @@ export class ConcurrencyGate {
   /** Runs `task` when a slot is free; rejects with QueueFullError if none will be soon. */
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#inFlight >= this.maxInFlight) {
-      if (this.#queue.length >= this.maxQueued) throw new QueueFullError(this.maxQueued);
+      if (this.#queue.length >= this.maxQueued) throw this.#full;
       await new Promise<void>((resolve) => this.#queue.push(resolve));
     } else {
       this.#inFlight++;

@@ -17,6 +17,7 @@
 
 import { client, xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
+import type { XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { nodeForLog, parsePepEvent } from "./pep_event.ts";
@@ -52,6 +53,11 @@ export interface ClientLinkOptions {
   readonly keepaliveMs?: number;
   /** A ping unanswered for this long means the connection is dead: reconnect. */
   readonly pingTimeoutMs?: number;
+  /**
+   * Told when the link goes up or down, when it came back after a loss (a resumed session
+   * included), and of failed connection attempts.
+   */
+  readonly metrics?: XmppLinkMetrics;
 }
 
 /** A running client connection. */
@@ -66,6 +72,8 @@ export class ClientLink {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #keepalive: ReturnType<typeof setInterval> | undefined;
   #pinging = false;
+  /** The link has been up before: the next time it goes up is a reconnect. */
+  #wasOnline = false;
   #onlineWaiters: (() => void)[] = [];
 
   constructor(options: ClientLinkOptions) {
@@ -144,6 +152,7 @@ export class ClientLink {
     } catch {
       // Already down.
     }
+    if (this.#online) this.#options.metrics?.xmppLinkState(false);
     this.#online = false;
   }
 
@@ -156,6 +165,7 @@ export class ClientLink {
       await withTimeout(this.#connect(), connectTimeoutMs, "connection attempt timed out");
     } catch (error) {
       if (!this.#running) return;
+      this.#options.metrics?.xmppConnectFailed();
       // Tear down what the attempt left. Not `stop()`: that would also drop the
       // stream-management state, and with it the chance to resume the session next time.
       await xmpp.disconnect().catch(() => {});
@@ -218,7 +228,12 @@ export class ClientLink {
       // only to available resources. A resumed session kept its presence.
       this.#xmpp.send(xml("presence", {}, xml("priority", {}, "1"))).catch(() => {});
     }
+    if (!this.#online) {
+      this.#options.metrics?.xmppLinkState(true);
+      if (this.#wasOnline) this.#options.metrics?.xmppReconnected();
+    }
     this.#online = true;
+    this.#wasOnline = true;
     this.#backoff.reset();
     this.#startKeepalive();
     this.#options.logger.info("xmpp link up", { jid: this.#options.jid, resumed });
@@ -229,6 +244,7 @@ export class ClientLink {
     const wasOnline = this.#online;
     this.#online = false;
     this.#stopKeepalive();
+    if (wasOnline) this.#options.metrics?.xmppLinkState(false);
     if (!wasOnline || !this.#running) return;
     const delay = this.#backoff.next();
     this.#options.logger.warn("xmpp link lost, reconnecting; device requests are still served", {

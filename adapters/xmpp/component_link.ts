@@ -9,7 +9,7 @@
 
 import { component } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import type { PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
+import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
@@ -34,7 +34,9 @@ export interface ComponentLinkOptions {
    * Told when the link goes up or down, of failed attempts, and of malformed publishes (the
    * others are counted by whoever handles them).
    */
-  readonly metrics?: XmppLinkMetrics & Pick<PublishMetrics, "publish">;
+  readonly metrics?: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & Partial<LimitMetrics>;
+  /** The largest stanza accepted; a larger one ends the stream (default: 1 MiB). */
+  readonly maxStanzaBytes?: number;
 }
 
 /** A running component connection. */
@@ -62,7 +64,10 @@ export class ComponentLink {
     });
     // The library's own reconnect retries at a fixed 1 s forever; ours backs off.
     xmpp.reconnect.stop();
-    guardXmlInput(xmpp);
+    guardXmlInput(xmpp, {
+      maxStanzaBytes: options.maxStanzaBytes,
+      onTooLarge: () => options.metrics?.limitHit?.("stanza_size"),
+    });
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });

@@ -33,8 +33,16 @@ export async function answerPublish(
     logger.info("malformed publish", { from, reason: parsed.reason });
     return stanzaError("modify", "bad-request", parsed.reason);
   }
-  const outcome = await onPublish(parsed.request);
+  const domain = from === undefined ? undefined : jidDomain(from);
+  const request = domain ? { ...parsed.request, from: domain } : parsed.request;
+  const outcome = await onPublish(request);
   return errorFor(outcome) ?? xml("pubsub", { xmlns: NS_PUBSUB });
+}
+
+/** The domain part of a JID (`user@domain/resource`), lowercased; "" if it has none. */
+export function jidDomain(jid: string): string {
+  const bare = jid.split("/", 1)[0];
+  return bare.slice(bare.indexOf("@") + 1).toLowerCase();
 }
 
 /** disco#info of an XEP-0357 app server. */

@@ -19,6 +19,15 @@
  * ltx never expands DOCTYPE-defined or external entities: it skips a DOCTYPE like a comment
  * and only knows the five predefined entities and character references.
  *
+ * Neither the library nor ltx bounds the size of a stanza: the parser builds the element
+ * as it arrives, however long it grows. The guard counts the bytes received since the
+ * last complete stanza and, past `maxStanzaBytes`, ends the stream with a
+ * `policy-violation` stream error (RFC 6120's condition for a stanza over a size limit),
+ * dropping what is still buffered. The parser does not say where in a read a stanza ended,
+ * so reads are handed to it in slices of an eighth of the limit and the count restarts
+ * after a slice in which a stanza ended: a stanza up to the limit always passes, one over
+ * the limit by more than a slice never does.
+ *
  * @module
  */
 
@@ -27,19 +36,67 @@ interface XmppConnection {
   parser: { emit(event: "error", error: unknown): unknown } | null;
   _onData(data: unknown): void;
   emit(event: "error", error: unknown): unknown;
+  on(event: "element" | "connect", listener: () => void): unknown;
+  _streamError(condition: string): Promise<unknown>;
+  _detachParser(): void;
 }
 
-/** Makes `xmpp`'s socket input handler unable to throw; call before `start()`. */
-export function guardXmlInput(xmpp: XmppConnection): void {
+/** The largest stanza accepted when the caller names no limit. */
+export const DEFAULT_MAX_STANZA_BYTES = 1024 * 1024;
+
+/** Settings of {@link guardXmlInput}. */
+export interface XmlInputGuardOptions {
+  /** Bytes a single stanza may take (default {@link DEFAULT_MAX_STANZA_BYTES}). */
+  readonly maxStanzaBytes?: number;
+  /** Told when a stanza went over the limit (the stream is then ended). */
+  readonly onTooLarge?: () => void;
+}
+
+/**
+ * Makes `xmpp`'s socket input handler unable to throw, and bounds the size of a stanza;
+ * call before `start()`.
+ */
+export function guardXmlInput(xmpp: XmppConnection, options: XmlInputGuardOptions = {}): void {
+  const maxBytes = options.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
+  const sliceBytes = Math.max(512, Math.floor(maxBytes / 8));
+  /** Bytes received since the slice in which the last stanza ended. */
+  let pending = 0;
+  xmpp.on("element", () => pending = 0);
+  xmpp.on("connect", () => pending = 0);
   const onData = xmpp._onData;
-  xmpp._onData = function (this: XmppConnection, data: unknown): void {
-    if (this.parser === null) return; // The stream already failed and is being closed.
+  /** Hands one slice to the library; false once the stream has failed. */
+  const feed = (connection: XmppConnection, piece: unknown, size: number): boolean => {
+    pending += size;
     try {
-      onData.call(this, data);
+      onData.call(connection, piece);
     } catch (error) {
       // After the parser's own error listener ran, the parser may be detached already.
-      if (this.parser) this.parser.emit("error", error);
-      else this.emit("error", error);
+      if (connection.parser) connection.parser.emit("error", error);
+      else connection.emit("error", error);
+    }
+    if (connection.parser === null) return false;
+    if (pending <= maxBytes) return true;
+    pending = 0;
+    options.onTooLarge?.();
+    // As the library does for malformed XML, with the condition for a size limit.
+    connection._streamError("policy-violation").catch(() => {});
+    connection._detachParser();
+    connection.emit("error", new Error(`stanza larger than ${maxBytes} bytes: stream closed`));
+    return false;
+  };
+  xmpp._onData = function (this: XmppConnection, data: unknown): void {
+    if (this.parser === null) return; // The stream already failed and is being closed.
+    if (!(data instanceof Uint8Array) || data.length <= sliceBytes) {
+      const size = typeof data === "string" || data instanceof Uint8Array ? data.length : 0;
+      feed(this, data, size);
+      return;
+    }
+    // A Buffer from the socket: its slices are Buffers too, cut between UTF-8 sequences.
+    for (let start = 0; start < data.length;) {
+      let end = Math.min(data.length, start + sliceBytes);
+      while (end < data.length && end > start + 1 && (data[end] & 0xc0) === 0x80) end--;
+      if (!feed(this, data.subarray(start, end), end - start)) return;
+      start = end;
     }
   };
 }

@@ -43,6 +43,24 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
     },
     xmpp: { mode: "client", bareJid: "push.example.org", password: "pw" },
     log: { level: "info", format: "logfmt" },
+    limits: {
+      device: {
+        connectionsPerAddress: 32,
+        handshakeTimeoutSeconds: 10,
+        maxFrameBytes: 65_536,
+        requestsPerConnection: { burst: 10, perSecond: 2 },
+        requestsPerDevice: { burst: 10, perSecond: 0.2 },
+        closeAfterRefusals: 10,
+      },
+      xmpp: {
+        publishesPerNode: { burst: 30, perSecond: 1 },
+        publishesPerServer: { burst: 500, perSecond: 100 },
+        maxStanzaBytes: 1_048_576,
+        unknownNodeCacheSeconds: 5,
+        unknownNodeCacheSize: 10_000,
+      },
+      trackedKeys: 100_000,
+    },
     shutdownTimeoutSeconds: 10,
   });
   assert.equal(DEFAULT_TOKEN_URL, "https://login.live.com/accesstoken.srf");
@@ -226,4 +244,42 @@ Deno.test("configuration.example.json is a valid configuration", async () => {
   const result = parseConfig(JSON.parse(text));
   assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
   assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9100 });
+});
+
+Deno.test("parseConfig: limits given in part keep the other defaults; bad ones are named", () => {
+  const json = {
+    ...minimal(),
+    limits: {
+      device: { connectionsPerAddress: 0, requestsPerDevice: { perSecond: 1 } },
+      xmpp: { unknownNodeCacheSeconds: 0 },
+    },
+  };
+  const result = parseConfig(json);
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  const { limits } = result.config;
+  assert.equal(limits.device.connectionsPerAddress, 0);
+  assert.deepEqual(limits.device.requestsPerDevice, { burst: 10, perSecond: 1 });
+  assert.deepEqual(limits.device.requestsPerConnection, { burst: 10, perSecond: 2 });
+  assert.equal(limits.xmpp.unknownNodeCacheSeconds, 0);
+  assert.deepEqual(limits.xmpp.publishesPerNode, { burst: 30, perSecond: 1 });
+
+  const bad = parseConfig({
+    ...minimal(),
+    limits: {
+      device: { requestsPerConnection: { burst: 0, perSecond: -1 }, maxFrameBytes: 10 },
+      xmpp: { maxStanzaBytes: "big" },
+      trackedKeys: 0,
+    },
+  });
+  assert.equal(bad.ok, false);
+  const paths = bad.ok ? [] : bad.problems.map((problem) => problem.split(":")[0]);
+  for (
+    const path of [
+      "limits.device.requestsPerConnection.burst",
+      "limits.device.requestsPerConnection.perSecond",
+      "limits.device.maxFrameBytes",
+      "limits.xmpp.maxStanzaBytes",
+      "limits.trackedKeys",
+    ]
+  ) assert.ok(paths.includes(path), `${path} in ${paths.join(", ")}`);
 });

@@ -70,6 +70,8 @@ function brokenStore(error: () => Error): RegistrationStore {
     purgeExpired: fail,
     loadWnsToken: fail,
     saveWnsToken: fail,
+    ping: fail,
+    count: fail,
     close: () => Promise.resolve(),
   };
 }
@@ -226,6 +228,8 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
     purgeExpired: memory.purgeExpired.bind(memory),
     loadWnsToken: memory.loadWnsToken.bind(memory),
     saveWnsToken: memory.saveWnsToken.bind(memory),
+    ping: memory.ping.bind(memory),
+    count: memory.count.bind(memory),
     close: memory.close.bind(memory),
     findDevice: async (deviceId: string, now: number) => {
       const device = await memory.findDevice(deviceId, now);

@@ -15,7 +15,16 @@ for (const format of ["json", "logfmt"] as LogFormat[]) {
   Deno.test(`logs (${format}): a full flow leaks no secret and writes one line per event`, async () => {
     const lines: string[] = [];
     const logger = new ConsoleLogger("debug", format, (line) => lines.push(line));
-    const stack = await startLoopbackStack({ logger });
+    // Tight limits, so that limit lines are written (and scanned) too.
+    const stack = await startLoopbackStack({
+      logger,
+      configure: (json) => {
+        json.limits = {
+          device: { requestsPerDevice: { burst: 6, perSecond: 0.01 } },
+          xmpp: { publishesPerNode: { burst: 3, perSecond: 0.01 } },
+        };
+      },
+    });
     const secrets: string[] = [];
     try {
       const device = await stack.register(2);
@@ -46,6 +55,17 @@ for (const format of ["json", "logfmt"] as LogFormat[]) {
         device_id: device.deviceId,
         channel_uri: "https://evil.example/?token=SHOULD-NOT-BE-LOGGED",
       });
+      // Over the limits: a device asking too often, a node published to too often, publishes
+      // for a node nobody registered.
+      for (let i = 0; i < 4; i++) {
+        await client.request({
+          version: 2,
+          action: "request_test_push",
+          device_id: device.deviceId,
+        });
+      }
+      for (let i = 0; i < 3; i++) await stack.publish(b.node, b.secret, summary);
+      for (let i = 0; i < 3; i++) await stack.publish(`${a.node}-unknown`, a.secret, summary);
       client.close();
       stack.wns.expireChannel(device.channelUri);
       await stack.publish(a.node, a.secret, summary);
@@ -90,6 +110,11 @@ for (const format of ["json", "logfmt"] as LogFormat[]) {
         } else {
           assert.match(line, /^time=\S+ level=(debug|info|warn|error) msg=/);
         }
+      }
+      for (
+        const limit of ["requests_per_device", "publishes_per_node", "unknown_node_cache"]
+      ) {
+        assert.ok(lines.some((line) => line.includes(limit)), `a line for ${limit}`);
       }
       // Ids are there, shortened, so that lines can be correlated.
       assert.ok(lines.some((line) => line.includes(device.deviceId.slice(0, 8))));

@@ -7,7 +7,7 @@ import {
   wnsTokenCheck,
   xmppLinkCheck,
 } from "../../app/readiness.ts";
-import type { RegistrationStore } from "../../domain/ports.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports.ts";
 import { FakeClock } from "../support/fakes.ts";
 
 Deno.test("Readiness: ready when every check passes; each failure named with its reason", async () => {
@@ -48,15 +48,15 @@ Deno.test("Readiness: not ready once shutting down", async () => {
   });
 });
 
-Deno.test("storageCheck: pings, or reads the token cache of a store without ping", async () => {
+Deno.test("storageCheck: pings the store, and fails with the ping's reason", async () => {
   const store = new MemoryStore();
   await storageCheck(store).run();
-  let reads = 0;
-  const noPing = {
-    loadWnsToken: () => (reads++, Promise.resolve(null)),
+  let pings = 0;
+  const down = {
+    ping: () => (pings++, Promise.reject(new StorageUnavailableError("Redis ping failed"))),
   } as unknown as RegistrationStore;
-  await storageCheck(noPing).run();
-  assert.equal(reads, 1);
+  await assert.rejects(storageCheck(down).run(), /Redis ping failed/);
+  assert.equal(pings, 1);
   await store.close();
   await assert.rejects(storageCheck(store).run(), /closed/);
 });

@@ -77,9 +77,10 @@ function feedAndCompare(chunks: Uint8Array[], limit: number): void {
     } catch (error) {
       assert.ok(error instanceof FrameTooLargeError, `unexpected ${error}`);
       assert.equal(error.limit, limit);
-      assert.ok(overflowsHere, `refused at bytes ${offset}..${chunkEnd}, overflow at ${
-        expected.overflowAt
-      }`);
+      assert.ok(
+        overflowsHere,
+        `refused at bytes ${offset}..${chunkEnd}, overflow at ${expected.overflowAt}`,
+      );
       assert.ok(decoder.pendingBytes <= limit, `${decoder.pendingBytes} bytes pending`);
       // The frames completed before this chunk are exactly the model's first ones.
       const before = model(stream.subarray(0, offset), limit).frames;

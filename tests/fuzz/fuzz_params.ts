@@ -16,12 +16,16 @@
 
 import fc from "fast-check";
 
-/** Parameters for `fc.assert`: `numRuns` cases (scaled), or the replay of a failure. */
-export function fuzzParams<T>(numRuns: number): fc.Parameters<T> {
+/**
+ * Parameters for `fc.assert`: `numRuns` cases (scaled), or the replay of a failure; `extra`
+ * adds to them (e.g. `endOnFailure` where shrinking would take too long).
+ */
+export function fuzzParams<T>(numRuns: number, extra: fc.Parameters<T> = {}): fc.Parameters<T> {
   const seed = envNumber("FUZZ_SEED");
   const path = envText("FUZZ_PATH");
   const scale = envNumber("FUZZ_SCALE") ?? 1;
   return {
+    ...extra,
     numRuns: Math.max(1, Math.round(numRuns * scale)),
     ...(seed === undefined ? {} : { seed }),
     ...(path === undefined ? {} : { path, endOnFailure: true }),
@@ -34,8 +38,12 @@ export function check<T>(property: fc.IProperty<T>, numRuns: number): void {
 }
 
 /** Same, for asynchronous properties. */
-export async function checkAsync<T>(property: fc.IAsyncProperty<T>, numRuns: number) {
-  await fc.assert(property, fuzzParams<T>(numRuns));
+export async function checkAsync<T>(
+  property: fc.IAsyncProperty<T>,
+  numRuns: number,
+  extra: fc.Parameters<T> = {},
+): Promise<void> {
+  await fc.assert(property, fuzzParams<T>(numRuns, extra));
 }
 
 function envText(name: string): string | undefined {

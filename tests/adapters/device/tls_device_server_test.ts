@@ -10,6 +10,10 @@ import {
 import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../../app/device_service.ts";
+import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limits.ts";
+import type { LimitName } from "../../../app/metrics.ts";
+import { FakeClock } from "../../support/fakes.ts";
+import { serverTestGate } from "../../support/prosody.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
 
@@ -507,4 +511,169 @@ Deno.test("device server: a client that disconnects mid-request does not disturb
   assert.deepEqual(await client.request(testPush()), OK);
   for (let i = 0; i < 100 && ctx.server.connectionCount > 1; i++) await sleep(10);
   assert.equal(ctx.server.connectionCount, 1);
+});
+
+/** A request limiter on a clock the test moves, and the limits reported. */
+function requestLimits(closeAfterRefusals = 100) {
+  const clock = new FakeClock();
+  const hits: LimitName[] = [];
+  const limiter = new DeviceRequestLimits({
+    perConnection: { burst: 3, perSecond: 1 },
+    perDevice: { burst: 5, perSecond: 0.1 },
+    maxDevices: 100,
+    closeAfterRefusals,
+    clock,
+    report: (limit) => hits.push(limit),
+  });
+  return { clock, hits, limiter };
+}
+
+Deno.test("device server: over the rate of a connection, the device is told to slow down and may go on", async () => {
+  const { clock, hits, limiter } = requestLimits();
+  await using ctx = await start({ requestLimiter: limiter });
+  const client = await ctx.connect();
+  for (let i = 0; i < 3; i++) assert.deepEqual(await client.request(setChannel()), OK);
+  assert.deepEqual(await client.request(setChannel()), failed(TOO_MANY_REQUESTS));
+  // Unparsable frames count too, and are answered the same.
+  await client.sendRaw(bytes("{not json\0"));
+  assert.deepEqual(await client.readAnswer(), failed(TOO_MANY_REQUESTS));
+  // The connection is still usable once the device slows down.
+  clock.advance(1000);
+  assert.deepEqual(await client.request(testPush()), OK);
+  assert.deepEqual(hits, ["requests_per_connection", "requests_per_connection"]);
+  // A version 1 device is answered in version 1.
+  assert.deepEqual(
+    await client.request({ ...setChannel(), version: 1 }),
+    failed(TOO_MANY_REQUESTS, 1),
+  );
+});
+
+Deno.test("device server: one device id is limited across connections; others are served", async () => {
+  const { hits, limiter } = requestLimits();
+  await using ctx = await start({ requestLimiter: limiter });
+  for (let i = 0; i < 5; i++) {
+    const client = await ctx.connect();
+    assert.deepEqual(await client.request(setChannel()), OK);
+    client.close();
+  }
+  const client = await ctx.connect();
+  assert.deepEqual(await client.request(setChannel()), failed(TOO_MANY_REQUESTS));
+  assert.deepEqual(await client.request(setChannel("cafe")), OK);
+  assert.deepEqual(hits, ["requests_per_device"]);
+});
+
+Deno.test("device server: a device that keeps going after being told to slow down is disconnected", async () => {
+  const { limiter } = requestLimits(3);
+  await using ctx = await start({ requestLimiter: limiter });
+  const client = await ctx.connect();
+  // Everything at once, without waiting for answers.
+  const requests = Array.from({ length: 10 }, () => frame(testPush()));
+  await client.sendRaw(new Uint8Array(requests.flatMap((r) => [...r])));
+  const answers = [];
+  for (let i = 0; i < 6; i++) answers.push(await client.readAnswer());
+  assert.deepEqual(answers, [
+    ...Array(3).fill(failed("unknown device: send set_channel_uri first")),
+    ...Array(3).fill(failed(TOO_MANY_REQUESTS)),
+  ]);
+  // Nothing is answered after the third refusal: the connection is closed.
+  await closedWithin(client, 2000);
+  const other = await ctx.connect();
+  assert.deepEqual(await other.request(setChannel("beef")), OK);
+});
+
+Deno.test("device server: connections per address are capped; others still get in", async () => {
+  const hits: LimitName[] = [];
+  await using ctx = await start({
+    maxConnectionsPerAddress: 2,
+    reportLimit: (limit) => hits.push(limit),
+  });
+  const first = await ctx.connect();
+  const second = await ctx.connect();
+  await assert.rejects(async () => {
+    const third = await ctx.connect();
+    await third.request(setChannel());
+  });
+  assert.deepEqual(hits, ["connections_per_address"]);
+  assert.deepEqual(await second.request(setChannel()), OK);
+  first.close();
+  for (let i = 0; i < 100 && ctx.server.connectionCount >= 2; i++) await sleep(10);
+  const fourth = await ctx.connect();
+  assert.deepEqual(await fourth.request(testPush()), OK);
+});
+
+Deno.test("device server: frame size, account count, idle and handshake timeouts are reported", async () => {
+  const hits: LimitName[] = [];
+  await using ctx = await start({
+    maxFrameBytes: 1024,
+    maxAccounts: 2,
+    idleTimeoutMs: 150,
+    handshakeTimeoutMs: 150,
+    reportLimit: (limit) => hits.push(limit),
+  });
+  const client = await ctx.connect();
+  assert.deepEqual(await client.request(setChannel()), OK);
+  const tooMany = await client.request({
+    version: 2,
+    action: "set_push_accounts",
+    device_id: DEVICE,
+    accounts: [{ account_id: "a" }, { account_id: "b" }, { account_id: "c" }],
+  });
+  assert.deepEqual(tooMany, failed("invalid field accounts: too many accounts: at most 2"));
+  await closedWithin(client, 2000);
+  const big = await ctx.connect();
+  await big.sendRaw(new Uint8Array(1025).fill(0x20));
+  assert.deepEqual(await big.readAnswer(), failed("frame larger than 1024 bytes"));
+  const silent = await ctx.connectTcp();
+  assert.equal(await tcpClosedWithin(silent, 2000), "closed");
+  assert.deepEqual(hits.toSorted(), [
+    "accounts_per_device",
+    "frame_size",
+    "handshake_timeout",
+    "idle_timeout",
+  ]);
+});
+
+/** Runs `openssl s_client` against the device port with `args`; its exit code and output. */
+async function opensslClient(port: number, args: string[]) {
+  const output = await new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    text: decoder.decode(output.stdout) + decoder.decode(output.stderr),
+  };
+}
+
+Deno.test({
+  name: "device server: TLS 1.0 and 1.1 and ciphers without AEAD are refused; 1.2 and 1.3 work",
+  ...serverTestGate("openssl"),
+  async fn() {
+    await using ctx = await start();
+    const port = ctx.server.addr.port;
+    // SECLEVEL=0: OpenSSL 3 would not even offer the old versions itself otherwise. The
+    // server must be the one refusing: its alert is what the client reports.
+    for (
+      const args of [
+        ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"],
+        ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"],
+        ["-tls1_2", "-cipher", "AES128-SHA:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"],
+      ]
+    ) {
+      const { code, text } = await opensslClient(port, args);
+      assert.notEqual(code, 0, args.join(" "));
+      assert.match(text, /alert (handshake failure|protocol version)/, args.join(" "));
+      assert.match(text, /New, \(NONE\), Cipher is \(NONE\)/, args.join(" "));
+    }
+    for (const version of ["1.2", "1.3"]) {
+      const { code, text } = await opensslClient(port, [`-tls${version.replace(".", "_")}`]);
+      assert.equal(code, 0, text);
+      const negotiated = /New, (TLSv[\d.]+), Cipher is (\S+)/.exec(text);
+      assert.equal(negotiated?.[1], `TLSv${version}`, text);
+      assert.match(negotiated![2], /^(TLS_AES_|TLS_CHACHA20_|ECDHE-ECDSA-(AES\d+-GCM|CHACHA20))/);
+    }
+  },
 });

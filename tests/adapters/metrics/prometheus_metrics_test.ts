@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { PrometheusMetrics } from "../../../adapters/metrics/prometheus_metrics.ts";
+import { LIMIT_NAMES } from "../../../app/metrics.ts";
 import { sample } from "../../support/prometheus_text.ts";
 
 Deno.test("PrometheusMetrics: every labelled series exists at zero before any event", async () => {
@@ -97,4 +98,19 @@ Deno.test("PrometheusMetrics: process metrics on request; instances do not share
   one.publish("forbidden");
   assert.ok(sample(await one.text(), "process_resident_memory_bytes")! > 0);
   assert.equal(sample(await two.text(), "uwpx_push_publishes_total", { outcome: "forbidden" }), 0);
+});
+
+Deno.test("PrometheusMetrics: limit hits are counted by limit, every limit shown from the start", async () => {
+  const metrics = new PrometheusMetrics();
+  const before = await metrics.text();
+  for (const limit of LIMIT_NAMES) {
+    assert.equal(sample(before, "uwpx_push_limit_hits_total", { limit }), 0, limit);
+  }
+  metrics.limitHit("requests_per_device");
+  metrics.limitHit("requests_per_device");
+  metrics.limitHit("publishes_per_node");
+  const text = await metrics.text();
+  assert.equal(sample(text, "uwpx_push_limit_hits_total", { limit: "requests_per_device" }), 2);
+  assert.equal(sample(text, "uwpx_push_limit_hits_total", { limit: "publishes_per_node" }), 1);
+  assert.equal(sample(text, "uwpx_push_limit_hits_total", { limit: "stanza_size" }), 0);
 });

@@ -722,6 +722,234 @@ Deno.test({
   },
 });
 
+/**
+ * Writes `count` devices in the original layout in pipelined batches: device
+ * `<prefix>-<i>` lists `accounts` account keys, each with its node, all expiring at
+ * `expiresAt` (epoch ms). Returns how many keys it wrote.
+ */
+async function writeDevices(
+  raw: Redis,
+  prefix: string,
+  count: number,
+  accounts: number,
+  expiresAt: number,
+): Promise<number> {
+  for (let start = 0; start < count; start += 500) {
+    const pipeline = raw.pipeline();
+    for (let i = start; i < Math.min(count, start + 500); i++) {
+      const deviceId = `${prefix}-${i}`;
+      const keys: string[] = [];
+      for (let a = 0; a < accounts; a++) {
+        const accountId = `${deviceId}-account-${a}`;
+        const node = `${deviceId}-node-${a}`;
+        const key = accountKey(deviceId, accountId);
+        keys.push(key);
+        pipeline.set(key, node).pexpireat(key, expiresAt);
+        pipeline.rpush(node, accountId, deviceId, `secret-${a}`).pexpireat(node, expiresAt);
+      }
+      pipeline.rpush(deviceId, CHANNEL, "2", ...keys).pexpireat(deviceId, expiresAt);
+    }
+    await pipeline.exec();
+  }
+  return count * (1 + 2 * accounts);
+}
+
+redisTest("count counts the original's devices and skips every other key", async (redis) => {
+  const store = await RedisStore.connect(redis.url);
+  const raw = await rawClient(redis);
+  try {
+    const now = Date.now();
+    // An original device with two accounts (account keys and nodes are not devices).
+    await writeLikeOriginal(raw, DEVICE, CHANNEL, "2", [accountA, accountB]);
+    // set_channel_uri of the original on a new device: [channel_uri], no TTL.
+    await raw.rpush("5e".repeat(32), CHANNEL);
+    // A channel WNS said is gone.
+    await raw.rpush("6f".repeat(32), "", "3");
+    // A device of ours with three accounts.
+    await store.saveChannel("7a".repeat(32), CHANNEL, 2, now + DAY);
+    await store.replaceAccounts("7a".repeat(32), [
+      accountC,
+      ...["x", "y"].map((l) => ({
+        accountId: l.repeat(64),
+        node: `node${l}`.padEnd(20, l),
+        secret: `secret-${l}`,
+      })),
+    ], now + DAY);
+    // A device whose expiry comes soon.
+    await raw.rpush("8b".repeat(32), CHANNEL, "2", "k1", "k2");
+    await raw.pexpireat("8b".repeat(32), now + 60_000);
+    // Not devices: a stale node, the WNS token, keys of other types, lists of other shapes.
+    await raw.rpush("staleNodeXXXXXXXXXXX", ACCOUNT_C, DEVICE, "secret-c");
+    await raw.rpush("WNS", "tok", "bearer", "1700000000");
+    await raw.set("a-string", CHANNEL);
+    await raw.hset("a-hash", "0", CHANNEL, "1", "2");
+    await raw.sadd("a-set", CHANNEL);
+    await raw.zadd("a-zset", 1, CHANNEL);
+    await raw.xadd("a-stream", "*", "channel", CHANNEL);
+    await raw.rpush("bad-version", CHANNEL, "v2", "k");
+    await raw.rpush("no-uri", "not a channel", "2", "k");
+    await raw.rpush("numeric-node", "12345", "678", "secret");
+
+    assert.deepEqual(await store.count(now), { devices: 5, accounts: 7 });
+    assert.deepEqual(await store.count(now + 60_000 - 1), { devices: 5, accounts: 7 });
+    // At the soon one's expiry and past it, it is left out.
+    assert.deepEqual(await store.count(now + 60_000), { devices: 4, accounts: 5 });
+    // Past ours and the original's 30 days only the one without a TTL and the forgotten one
+    // (no TTL either) are left.
+    assert.deepEqual(await store.count(now + 31 * DAY), { devices: 2, accounts: 0 });
+    // Nor is a WNS key that happened to look like a device counted.
+    await raw.del("WNS");
+    await raw.rpush("WNS", "", "1700000000");
+    assert.deepEqual(await store.count(now), { devices: 5, accounts: 7 });
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+redisTest("count over many batches while keys come, go and change type", async (redis) => {
+  const store = await RedisStore.connect(redis.url);
+  const raw = await rawClient(redis);
+  const churner = await rawClient(redis);
+  try {
+    const expiresAt = Date.now() + DAY;
+    const stable = 3000;
+    await writeDevices(raw, "stable", stable, 1, expiresAt);
+    // Keys the churner deletes during the count: devices that may or may not be counted.
+    const doomed = 1000;
+    await writeDevices(raw, "doomed", doomed, 1, expiresAt);
+    let done = false;
+    let added = 0;
+    let flips = 0;
+    let rounds = 0;
+    const churning = (async () => {
+      // Every round adds devices (the keyspace grows, so Redis rehashes and SCAN may return
+      // keys twice), deletes some, and turns keys from devices into strings and back.
+      for (let round = 0; !done; round++) {
+        const pipeline = churner.pipeline();
+        for (let i = 0; i < 200; i++) {
+          const id = `added-${round}-${i}`;
+          pipeline.rpush(id, CHANNEL, "2", "k").pexpireat(id, expiresAt);
+        }
+        added += 200;
+        for (let i = 0; i < 50; i++) pipeline.del(`doomed-${(round * 50 + i) % doomed}`);
+        for (let i = 0; i < 20; i++) {
+          const flip = `flip-${i}`;
+          pipeline.del(flip);
+          if (round % 2 === 0) pipeline.rpush(flip, CHANNEL, "2", "k");
+          else pipeline.set(flip, CHANNEL);
+        }
+        flips = 20;
+        await pipeline.exec();
+        rounds++;
+      }
+    })();
+    let counted;
+    let roundsMeanwhile = 0;
+    try {
+      counted = await store.count(Date.now());
+      roundsMeanwhile = rounds;
+    } finally {
+      done = true;
+      await churning;
+    }
+    assert.ok(roundsMeanwhile >= 2, `the churner ran during the count (${roundsMeanwhile})`);
+    // Each device listed one account key.
+    assert.equal(counted.accounts, counted.devices);
+    // Devices there throughout are counted once each; the others at most once.
+    assert.ok(counted.devices >= stable, `${counted.devices} < ${stable}`);
+    const most = stable + doomed + added + flips;
+    assert.ok(counted.devices <= most, `${counted.devices} > ${most}`);
+    // Quiet again: exact.
+    const left = await raw.dbsize();
+    const exact = await store.count(Date.now());
+    const flipDevices = (await raw.type("flip-0")) === "list" ? flips : 0;
+    const doomedLeft = (await raw.keys("doomed-*")).filter((k) => !k.includes("-node-")).length;
+    assert.deepEqual(exact, {
+      devices: stable + added + flipDevices + doomedLeft,
+      accounts: stable + added + flipDevices + doomedLeft,
+    }, `${left} keys`);
+  } finally {
+    churner.disconnect();
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+redisTest("count time for 10k devices", async (redis) => {
+  const store = await RedisStore.connect(redis.url);
+  const raw = await rawClient(redis);
+  try {
+    const keys = await writeDevices(raw, "d".repeat(60), 10_000, 2, Date.now() + DAY);
+    await raw.rpush("WNS", "tok", "bearer", "1700000000");
+    const times: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const started = performance.now();
+      assert.deepEqual(await store.count(Date.now()), { devices: 10_000, accounts: 20_000 });
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    console.log(
+      `count: 10000 devices, 20000 accounts, ${keys + 1} keys: median ${
+        times[2].toFixed(0)
+      } ms (min ${times[0].toFixed(0)}, max ${times[4].toFixed(0)})`,
+    );
+    assert.ok(times[2] < 5000, "a scan of 50k keys takes seconds at most");
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+redisTest(
+  "ping: answers, times out or fails as StorageUnavailableError, no password",
+  async (redis) => {
+    const password = redis.password!;
+    const store = await RedisStore.connect(redis.url, { commandTimeoutMs: 300 });
+    const where = `127.0.0.1:${redis.port}`;
+    const unavailable = (error: unknown) =>
+      error instanceof StorageUnavailableError && error.message.includes(where) &&
+      !error.message.includes(password) && !error.message.includes(encodeURIComponent(password));
+    try {
+      await store.ping();
+      redis.freeze();
+      try {
+        const started = performance.now();
+        await assert.rejects(store.ping(), unavailable);
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed >= 250 && elapsed < 1000, `timed out after ${elapsed} ms`);
+        await assert.rejects(store.count(Date.now()), unavailable);
+      } finally {
+        redis.thaw();
+      }
+      await eventually(() => store.ping());
+      await redis.kill();
+      await assert.rejects(store.ping(), unavailable);
+      await redis.restart();
+      await eventually(() => store.ping());
+      await store.close();
+      await assert.rejects(store.ping(), /closed/);
+    } finally {
+      await store.close();
+    }
+  },
+  { password: "s3cr:t/@pw%" },
+);
+
+/** Retries `work` for up to 5 s until it resolves. */
+async function eventually(work: () => Promise<unknown>): Promise<void> {
+  const started = performance.now();
+  for (;;) {
+    try {
+      await work();
+      return;
+    } catch (error) {
+      if (performance.now() - started > 5000) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 redisTest("findNode latency on loopback", async (redis) => {
   const store = await RedisStore.connect(redis.url);
   try {

@@ -446,28 +446,52 @@ export function storeContract(
     assert.equal(await store.findNode(account("dev", "b").node, base), null);
   });
 
-  // ping and count are optional in the port until every store has them: a store without
-  // them passes these cases trivially.
-  contract("ping resolves while the store is open", async (store) => {
-    if (!store.ping) return;
-    await store.ping();
-    await store.saveChannel("dev", CHANNEL, 2, Date.now() + DAY);
-    await store.ping();
-  });
+  contract(
+    "ping resolves while the store is open, and rejects once it is closed",
+    async (store) => {
+      await store.ping();
+      await store.saveChannel("dev", CHANNEL, 2, Date.now() + DAY);
+      await store.ping();
+      await store.close(); // The cleanup closes it again: closing twice is harmless.
+      await assert.rejects(store.ping());
+      await assert.rejects(store.count(Date.now()));
+    },
+  );
 
-  contract("count counts live devices and their accounts", async (store) => {
-    if (!store.count) return;
+  contract("count counts live devices and the accounts they list", async (store) => {
     const base = Date.now();
     assert.deepEqual(await store.count(base), { devices: 0, accounts: 0 });
+    await store.saveWnsToken({ accessToken: "t", tokenType: "bearer", expiresAt: base + DAY });
+    assert.deepEqual(
+      await store.count(base),
+      { devices: 0, accounts: 0 },
+      "the token is no device",
+    );
     await store.saveChannel("a", CHANNEL, 2, base + DAY);
     await store.replaceAccounts("a", [account("a", "1"), account("a", "2")], base + DAY);
     await store.saveChannel("b", CHANNEL, 2, base + 2 * DAY);
     await store.replaceAccounts("b", [account("b", "1")], base + 2 * DAY);
     await store.saveChannel("c", CHANNEL, 2, base + 2 * DAY);
     assert.deepEqual(await store.count(base), { devices: 3, accounts: 3 });
-    if (!realTimeExpiry) {
-      // Past a's expiry only b and c are live.
-      assert.deepEqual(await store.count(base + DAY), { devices: 2, accounts: 1 });
+    // A device whose channel WNS forgot is still registered, with its accounts.
+    await store.forgetChannel("b", CHANNEL);
+    await store.replaceAccounts("a", [account("a", "3")], base + DAY);
+    assert.deepEqual(await store.count(base), { devices: 3, accounts: 2 });
+    // Up to a's expiry it counts; at it and past it only b and c are live.
+    assert.deepEqual(await store.count(base + DAY - 1), { devices: 3, accounts: 2 });
+    assert.deepEqual(await store.count(base + DAY), { devices: 2, accounts: 1 });
+    assert.deepEqual(await store.count(base + 2 * DAY), { devices: 0, accounts: 0 });
+  });
+
+  contract("count leaves out devices past their real expiry", async (store) => {
+    const base = Date.now();
+    const soon = base + SHORT_LIFE_MS;
+    for (const [deviceId, expiresAt] of [["x1", soon], ["live", base + DAY]] as const) {
+      await store.saveChannel(deviceId, CHANNEL, 2, expiresAt);
+      await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
     }
+    assert.deepEqual(await store.count(Date.now()), { devices: 2, accounts: 2 });
+    await sleep(soon - Date.now() + 50);
+    assert.deepEqual(await store.count(Date.now()), { devices: 1, accounts: 1 });
   });
 }

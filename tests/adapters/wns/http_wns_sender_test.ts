@@ -465,3 +465,32 @@ Deno.test("logs never contain the client secret, an access token or a channel to
     assert.ok(!everything.includes(secret), `logged a secret: ${secret.slice(0, 6)}...`);
   }
 });
+
+Deno.test("a channel answering a redirect to another host never makes us contact that host", async () => {
+  await using fake = await startFakeWns();
+  const { sender } = setup(fake);
+  // The host a device (or whoever answers at its channel) would like us to reach.
+  const elsewhere = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let contacted = 0;
+  const accepting = (async () => {
+    for await (const conn of elsewhere) {
+      contacted++;
+      conn.close();
+    }
+  })();
+  try {
+    const uri = fake.channelUri();
+    const target = `http://localhost:${elsewhere.addr.port}/collect?token=x`;
+    for (const status of [301, 302, 303, 307, 308]) {
+      fake.failNext(uri, status, { Location: target });
+      assertFailed(await sender.sendRaw(uri, PAYLOAD, NO_CACHE), false, status);
+    }
+    // Give a stray connection time to show up.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(contacted, 0);
+    assert.equal(channelRequests(fake).length, 5, "one request per push, none followed");
+  } finally {
+    elsewhere.close();
+    await accepting.catch(() => {});
+  }
+});

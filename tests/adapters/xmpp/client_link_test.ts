@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { ClientLink, type ClientLinkOptions } from "../../../adapters/xmpp/client_link.ts";
 import { PepProvisioner } from "../../../adapters/xmpp/pep_provisioner.ts";
+import type { XmppLinkMetrics } from "../../../app/metrics.ts";
 import type { PublishRequest } from "../../../domain/publish.ts";
 import {
   type ProsodyOptions,
@@ -120,6 +121,19 @@ function pushSessions(log: string): string[] {
     .map((m) => m[1]);
 }
 
+/** Link metrics as a list of events: "up", "down", "reconnected", "connect-failed". */
+function recordingMetrics(): { metrics: XmppLinkMetrics; events: string[] } {
+  const events: string[] = [];
+  return {
+    events,
+    metrics: {
+      xmppLinkState: (up) => events.push(up ? "up" : "down"),
+      xmppReconnected: () => events.push("reconnected"),
+      xmppConnectFailed: () => events.push("connect-failed"),
+    },
+  };
+}
+
 const LOAD_MS = 40_000;
 
 Deno.test({
@@ -189,8 +203,10 @@ Deno.test({
   async fn() {
     await withProsody({ tls: true, smacks: true }, async (prosody) => {
       const proxy = startTcpProxy(prosody.c2sPort);
+      const { metrics, events } = recordingMetrics();
       const { link: push, logger, published } = link(prosody, {
         service: `xmpp://127.0.0.1:${proxy.port}`,
+        metrics,
       });
       let sender: ClientLink | undefined;
       try {
@@ -220,8 +236,56 @@ Deno.test({
           logger.lines.some((l) => l.message === "xmpp link up" && l.fields.resumed === true),
           logger.text(),
         );
+        // A resumed session is a reconnect too.
+        assert.deepEqual(events.filter((e) => e !== "connect-failed"), [
+          "up",
+          "down",
+          "up",
+          "reconnected",
+        ]);
       } finally {
         await sender?.stop();
+        await push.stop();
+        await proxy.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "ClientLink: reports the link going up, down, failed attempts and the reconnect",
+  ...gate,
+  async fn() {
+    await withProsody({ tls: true }, async (prosody) => {
+      const proxy = startTcpProxy(prosody.c2sPort);
+      const { metrics, events } = recordingMetrics();
+      const { link: push } = link(prosody, {
+        service: `xmpp://127.0.0.1:${proxy.port}`,
+        metrics,
+      });
+      try {
+        push.start();
+        await withTimeout(push.whenOnline(), 10_000, "push link online");
+        assert.deepEqual(events, ["up"]);
+
+        proxy.cut(); // the connection drops, and new ones are refused until restore()
+        await until("the link noticing", () => !push.online);
+        await until("a failed attempt", () => events.includes("connect-failed"));
+        assert.deepEqual(events.slice(0, 2), ["up", "down"]);
+        assert.ok(events.slice(2).every((e) => e === "connect-failed"), events.join());
+
+        proxy.restore();
+        await withTimeout(push.whenOnline(), 10_000, "push link back");
+        assert.deepEqual(events.filter((e) => e !== "connect-failed"), [
+          "up",
+          "down",
+          "up",
+          "reconnected",
+        ]);
+        await push.stop();
+        assert.equal(events.at(-1), "down", "stopping takes the link down");
+        assert.equal(events.filter((e) => e === "down").length, 2, events.join());
+      } finally {
         await push.stop();
         await proxy.close();
       }

@@ -142,7 +142,10 @@ Deno.test("client link: an unknown entity in the server's stream ends the stream
     for (let attempt = 0; attempt < 2; attempt++) {
       const conn = await server.accept();
       await server.readUntil(conn, /<stream:stream[^>]*>/);
-      await server.write(conn, `${STREAM_HEADER("jabber:client")}<stream:features>&lol;</stream:features>`);
+      await server.write(
+        conn,
+        `${STREAM_HEADER("jabber:client")}<stream:features>&lol;</stream:features>`,
+      );
       const ending = await server.readUntil(conn, /<\/stream:stream>/);
       assert.match(ending, /<bad-format xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/>/);
       conn.close();
@@ -152,5 +155,60 @@ Deno.test("client link: an unknown entity in the server's stream ends the stream
   } finally {
     server.close();
     await link.stop();
+  }
+});
+
+Deno.test("component link: a stanza over the size limit ends the stream with policy-violation", async () => {
+  const server = new RawServer();
+  const logger = new RecordingLogger();
+  const limits: string[] = [];
+  const link = new ComponentLink({
+    service: server.service,
+    domain: DOMAIN,
+    password: "secret",
+    logger,
+    onPublish: () => Promise.resolve({ kind: "pushed" }),
+    backoff: { initialMs: 20, maxMs: 50 },
+    maxStanzaBytes: 4096,
+    metrics: {
+      publish() {},
+      xmppLinkState() {},
+      xmppReconnected() {},
+      xmppConnectFailed() {},
+      limitHit: (limit) => limits.push(limit),
+    },
+  });
+  const disco = (id: string, padding = 0) =>
+    `<iq type='get' id='${id}' from='localhost' to='${DOMAIN}'>` +
+    `<query xmlns='http://jabber.org/protocol/disco#info'/>${" ".repeat(padding)}</iq>`;
+  try {
+    link.start();
+    const first = await server.acceptComponent();
+    await link.whenOnline();
+    // Under the limit, in one read or in pieces: answered. Many stanzas adding up to more:
+    // answered too.
+    await server.write(first, disco("whole", 3900));
+    assert.match(await server.readUntil(first, /id="whole"/), /type="result"/);
+    const big = disco("under", 3900);
+    for (let at = 0; at < big.length; at += 700) await server.write(first, big.slice(at, at + 700));
+    assert.match(await server.readUntil(first, /id="under"/), /type="result"/);
+    for (let i = 0; i < 20; i++) await server.write(first, disco(`small${i}`, 300));
+    await server.readUntil(first, /id="small19"[^>]*>[\s\S]*<\/iq>/);
+    assert.deepEqual(limits, []);
+    // Over it, even in one read: the stream ends, and the stanza is never handled.
+    const huge = `<iq type='get' id='huge' to='${DOMAIN}'><query xmlns='x'>${"a".repeat(8000)}`;
+    await server.write(first, huge + "</query></iq>").catch(() => {});
+    const ending = await server.readUntil(first, /<\/stream:stream>/);
+    assert.match(ending, /<policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/>/);
+    assert.doesNotMatch(ending, /id="huge"/);
+    assert.deepEqual(limits, ["stanza_size"]);
+    first.close();
+    // The link comes back.
+    const second = await server.acceptComponent();
+    await server.write(second, disco("again"));
+    assert.match(await server.readUntil(second, /<\/iq>/), /id="again"/);
+  } finally {
+    server.close();
+    await link.stop(100);
   }
 });
