@@ -9,7 +9,11 @@
 
 import type { Element } from "@xmpp/xml";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
-import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import {
+  type FakeWns,
+  type FakeWnsOptions,
+  startFakeWns,
+} from "../../adapters/wns/fake_wns_server.ts";
 import {
   type FakeComponentServer,
   startFakeComponentServer,
@@ -35,6 +39,8 @@ export interface LoopbackStackOptions {
   readonly configure?: (json: Record<string, Record<string, unknown>>) => void;
   readonly logger?: Logger;
   readonly overrides?: PushServerOverrides;
+  /** Options of the fake WNS (e.g. `record: false` for long runs). */
+  readonly fakeWns?: FakeWnsOptions;
 }
 
 /** A registered device: its channel and its accounts' nodes and secrets. */
@@ -75,7 +81,7 @@ export async function startLoopbackStack(
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   };
   try {
-    const wns = await startFakeWns();
+    const wns = await startFakeWns(options.fakeWns);
     cleanups.push(() => wns.close());
     const componentSecret = crypto.randomUUID();
     const xmpp = await startFakeComponentServer({ domain: PUSH_DOMAIN, secret: componentSecret });
