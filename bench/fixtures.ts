@@ -22,6 +22,7 @@ import { parseConfig } from "../app/config.ts";
 import { type PushServer, startPushServer } from "../app/push_server.ts";
 import { type RunningRedis, startRedis } from "../tests/support/redis.ts";
 import { writeTestCertificate } from "../tests/support/tls_cert.ts";
+import { bulkLoadInChild } from "./bulk_load_process.ts";
 import type { FakeWnsProcess } from "./fake_wns.ts";
 
 /** The storage backends a scenario can run on. */
@@ -59,7 +60,7 @@ export interface BenchStorage {
   readonly url: string;
   /** Registrations loaded so far: numbers 0 to `loaded - 1`. */
   loaded: number;
-  /** Loads registrations up to number `count - 1` (those missing only). */
+  /** Loads registrations up to number `count - 1` (those missing only), in a child process. */
   loadUpTo(count: number, wnsUrl: string): Promise<void>;
   /** Removes the database (the file, or the redis-server). */
   close(): Promise<void>;
@@ -75,10 +76,11 @@ export async function openBenchStorage(kind: StorageKind, dir: string): Promise<
       kind,
       url: `sqlite:${path}`,
       loaded: 0,
-      loadUpTo(count, wnsUrl) {
-        if (count > storage.loaded) bulkLoadSqlite(path, storage.loaded, count, wnsUrl);
+      async loadUpTo(count, wnsUrl) {
+        if (count > storage.loaded) {
+          await bulkLoadInChild("sqlite", path, storage.loaded, count, wnsUrl);
+        }
         storage.loaded = Math.max(storage.loaded, count);
-        return Promise.resolve();
       },
       async close() {
         for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
@@ -87,13 +89,19 @@ export async function openBenchStorage(kind: StorageKind, dir: string): Promise<
     return storage;
   }
   // Production-like durability: fsync once a second (the harness default fsyncs every write).
-  const redis: RunningRedis = await startRedis({ args: ["--appendfsync", "everysec"] });
+  // No automatic AOF rewrite: after a bulk load it would fork and rewrite the whole data set
+  // in the middle of the measurement.
+  const redis: RunningRedis = await startRedis({
+    args: ["--appendfsync", "everysec", "--auto-aof-rewrite-percentage", "0"],
+  });
   const storage: BenchStorage = {
     kind,
     url: redis.url,
     loaded: 0,
     async loadUpTo(count, wnsUrl) {
-      if (count > storage.loaded) await bulkLoadRedis(redis.url, storage.loaded, count, wnsUrl);
+      if (count > storage.loaded) {
+        await bulkLoadInChild("redis", redis.url, storage.loaded, count, wnsUrl);
+      }
       storage.loaded = Math.max(storage.loaded, count);
     },
     close: () => redis.stop(),

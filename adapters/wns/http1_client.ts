@@ -507,8 +507,8 @@ function parseUrl(url: string): { origin: Origin; target: string } {
   const bracketed = hostPort[1];
   const hostname = (bracketed.startsWith("[") ? bracketed.slice(1, -1) : bracketed).toLowerCase();
   const target = rest === "" ? "/" : rest.startsWith("?") ? `/${rest}` : rest;
-  // Nothing that could end the request line early or smuggle a header.
-  if (/[\x00-\x20\x7f]/.test(target)) throw new TypeError("the URL has characters not sendable");
+  // Printable ASCII only: nothing that could end the request line early or smuggle a header.
+  if (!/^[!-~]*$/.test(target)) throw new TypeError("the URL has characters not sendable");
   const host = port === defaultPort
     ? bracketed.toLowerCase()
     : `${bracketed.toLowerCase()}:${port}`;

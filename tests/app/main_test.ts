@@ -192,3 +192,33 @@ async function waitFor(chunks: string[], pattern: RegExp): Promise<boolean> {
   }
   return false;
 }
+
+Deno.test("an unreachable Redis at start-up: a clear message and a non-zero exit, no hang", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { certPath, keyPath } = await writeTestCertificate(dir);
+    const redisPort = freePort();
+    await Deno.writeTextFile(
+      `${dir}/configuration.json`,
+      JSON.stringify({
+        db: { url: `redis://:hunter2@127.0.0.1:${redisPort}/0` },
+        tcp: {
+          host: "127.0.0.1",
+          port: freePort(),
+          tls: { serverCertPath: certPath, serverKeyPath: keyPath },
+        },
+        wns: { clientSecret: "s", packetId: "p" },
+        xmpp: { mode: "component", bareJid: "push.localhost", password: "x", port: freePort() },
+      }),
+    );
+    const started = performance.now();
+    const out = await run(["--noInput"], dir).output();
+    assert.equal(out.code, 1);
+    assert.ok(performance.now() - started < 30_000, "took too long to give up");
+    const err = new TextDecoder().decode(out.stderr);
+    assert.match(err, new RegExp(`127\\.0\\.0\\.1:${redisPort}`));
+    assert.ok(!err.includes("hunter2"), "the Redis password was printed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
