@@ -179,7 +179,7 @@ export async function startPushServer(
 
   let devices: DeviceServer | undefined;
   let ops: OpsHttpServer | null = null;
-  let reloader: CertificateReloader;
+  let reloader: CertificateReloader | undefined;
   try {
     devices = DeviceServer.listen({
       hostname: config.tcp.host,
@@ -227,12 +227,14 @@ export async function startPushServer(
       });
     }
   } catch (error) {
+    await reloader?.close();
     await devices?.close();
     delivery?.close();
     await store.close();
     throw error;
   }
   const devicePort = devices;
+  const certificates = reloader;
   link.start();
   logger.info("push server started", {
     devicePort: devices.addr.port,
@@ -264,7 +266,7 @@ export async function startPushServer(
     metrics,
     readiness,
     ops,
-    reloadCertificate: () => reloader.reload(),
+    reloadCertificate: () => certificates.reload(),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= (async () => {
         const deadline = Date.now() + timeoutMs;
@@ -272,7 +274,7 @@ export async function startPushServer(
         readiness.markShuttingDown();
         draining = true;
         clearInterval(purge);
-        await reloader.close();
+        await certificates.close();
         const [, drained] = await Promise.all([
           devicePort.close(left()),
           // Bursts held back for merging go out now rather than at the end of their window.
