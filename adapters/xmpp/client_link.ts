@@ -19,7 +19,8 @@ import { client, xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import type { XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
+import type { BackoffOptions } from "./backoff.ts";
+import { LinkLifecycle } from "./link_lifecycle.ts";
 import { nodeForLog, parsePepEvent } from "./pep_event.ts";
 import type { PublishHandler } from "./publish_iq.ts";
 import {
@@ -64,17 +65,10 @@ export interface ClientLinkOptions {
 export class ClientLink {
   readonly #options: ClientLinkOptions;
   readonly #xmpp: XmppClient;
-  readonly #backoff: Backoff;
+  readonly #life: LinkLifecycle;
   readonly #domain: string;
-  #running = false;
-  #online = false;
-  #attempting = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
   #keepalive: ReturnType<typeof setInterval> | undefined;
   #pinging = false;
-  /** The link has been up before: the next time it goes up is a reconnect. */
-  #wasOnline = false;
-  #onlineWaiters: (() => void)[] = [];
 
   constructor(options: ClientLinkOptions) {
     const at = options.jid.indexOf("@");
@@ -83,7 +77,6 @@ export class ClientLink {
     }
     this.#options = options;
     this.#domain = options.jid.slice(at + 1);
-    this.#backoff = new Backoff(options.backoff ?? { initialMs: 1000, maxMs: 60_000 });
     const username = options.jid.slice(0, at);
     const xmpp = client({
       service: options.service,
@@ -99,6 +92,17 @@ export class ClientLink {
     guardXmlInput(xmpp);
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
+    });
+    this.#life = new LinkLifecycle({
+      service: options.service,
+      logger: options.logger,
+      metrics: options.metrics,
+      backoff: options.backoff,
+      connectTimeoutMs: options.connectTimeoutMs,
+      connect: () => this.#connect(),
+      // Not `stop()`: that would also drop the stream-management state, and with it the
+      // chance to resume the session next time.
+      cleanUp: () => xmpp.disconnect(),
     });
     xmpp.on("online", () => this.#wentOnline(false));
     xmpp.streamManagement.on("resumed", () => this.#wentOnline(true));
@@ -116,20 +120,17 @@ export class ClientLink {
 
   /** Whether the link to the XMPP server is up. */
   get online(): boolean {
-    return this.#online;
+    return this.#life.online;
   }
 
   /** Starts connecting; keeps trying in the background until `stop`. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#attempt();
+    this.#life.start();
   }
 
   /** Resolves once the link is up. */
   whenOnline(): Promise<void> {
-    if (this.#online) return Promise.resolve();
-    return new Promise((resolve) => this.#onlineWaiters.push(resolve));
+    return this.#life.whenOnline();
   }
 
   /**
@@ -138,47 +139,20 @@ export class ClientLink {
    * with a TimeoutError when no answer came within `timeoutMs`.
    */
   async iq(stanza: Element, timeoutMs: number): Promise<Element> {
-    if (!this.#online) throw new Error("the XMPP link is down");
+    if (!this.#life.online) throw new Error("the XMPP link is down");
     return await this.#xmpp.iqCaller.request(stanza, timeoutMs);
   }
 
   /** Closes the link (cleanly: the server's session ends) and stops reconnecting. */
   async stop(): Promise<void> {
-    this.#running = false;
-    clearTimeout(this.#timer);
+    this.#life.stop();
     this.#stopKeepalive();
     try {
       await this.#xmpp.stop();
     } catch {
       // Already down.
     }
-    if (this.#online) this.#options.metrics?.xmppLinkState(false);
-    this.#online = false;
-  }
-
-  async #attempt(): Promise<void> {
-    if (!this.#running || this.#attempting) return;
-    this.#attempting = true;
-    const { logger, service, connectTimeoutMs = 15_000 } = this.#options;
-    const xmpp = this.#xmpp;
-    try {
-      await withTimeout(this.#connect(), connectTimeoutMs, "connection attempt timed out");
-    } catch (error) {
-      if (!this.#running) return;
-      this.#options.metrics?.xmppConnectFailed();
-      // Tear down what the attempt left. Not `stop()`: that would also drop the
-      // stream-management state, and with it the chance to resume the session next time.
-      await xmpp.disconnect().catch(() => {});
-      const delay = this.#backoff.next();
-      logger.warn("xmpp link down, retrying", {
-        service,
-        reason: (error as Error).message || (error as Error).name || String(error),
-        retryInMs: delay,
-      });
-      this.#schedule(delay);
-    } finally {
-      this.#attempting = false;
-    }
+    this.#life.stopped();
   }
 
   /**
@@ -216,41 +190,19 @@ export class ClientLink {
     await Promise.all([opened, up]);
   }
 
-  #schedule(delay: number): void {
-    if (!this.#running) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#attempt(), delay);
-  }
-
   #wentOnline(resumed: boolean): void {
     if (!resumed) {
       // Initial presence: the server delivers the PEP events (messages to the bare JID)
       // only to available resources. A resumed session kept its presence.
       this.#xmpp.send(xml("presence", {}, xml("priority", {}, "1"))).catch(() => {});
     }
-    if (!this.#online) {
-      this.#options.metrics?.xmppLinkState(true);
-      if (this.#wasOnline) this.#options.metrics?.xmppReconnected();
-    }
-    this.#online = true;
-    this.#wasOnline = true;
-    this.#backoff.reset();
     this.#startKeepalive();
-    this.#options.logger.info("xmpp link up", { jid: this.#options.jid, resumed });
-    for (const resolve of this.#onlineWaiters.splice(0)) resolve();
+    this.#life.wentOnline({ jid: this.#options.jid, resumed });
   }
 
   #wentOffline(): void {
-    const wasOnline = this.#online;
-    this.#online = false;
     this.#stopKeepalive();
-    if (wasOnline) this.#options.metrics?.xmppLinkState(false);
-    if (!wasOnline || !this.#running) return;
-    const delay = this.#backoff.next();
-    this.#options.logger.warn("xmpp link lost, reconnecting; device requests are still served", {
-      retryInMs: delay,
-    });
-    this.#schedule(delay);
+    this.#life.wentOffline();
   }
 
   #startKeepalive(): void {
@@ -265,14 +217,14 @@ export class ClientLink {
   }
 
   async #ping(): Promise<void> {
-    if (this.#pinging || !this.#online) return;
+    if (this.#pinging || !this.#life.online) return;
     this.#pinging = true;
     const { pingTimeoutMs = 20_000, logger } = this.#options;
     try {
       await this.#xmpp.iqCaller.get(xml("ping", { xmlns: NS_PING }), this.#domain, pingTimeoutMs);
     } catch (error) {
       // An error answer still proves the connection works; silence does not.
-      if ((error as Error).name === "TimeoutError" && this.#online) {
+      if ((error as Error).name === "TimeoutError" && this.#life.online) {
         logger.warn("xmpp server does not answer pings: reconnecting", {
           timeoutMs: pingTimeoutMs,
         });
@@ -304,12 +256,4 @@ export class ClientLink {
         }
     }
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

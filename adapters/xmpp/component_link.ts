@@ -11,7 +11,8 @@ import { component } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
+import type { BackoffOptions } from "./backoff.ts";
+import { LinkLifecycle } from "./link_lifecycle.ts";
 import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
@@ -44,19 +45,12 @@ export class ComponentLink {
   readonly #options: ComponentLinkOptions;
   // deno-lint-ignore no-explicit-any
   readonly #xmpp: any;
-  readonly #backoff: Backoff;
-  #running = false;
-  #online = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #attempting = false;
-  #wasOnline = false;
+  readonly #life: LinkLifecycle;
   /** Publish IQs being answered: `stop` lets their answers out first. */
   readonly #answering = new Set<Promise<unknown>>();
-  #onlineWaiters: (() => void)[] = [];
 
   constructor(options: ComponentLinkOptions) {
     this.#options = options;
-    this.#backoff = new Backoff(options.backoff ?? { initialMs: 1000, maxMs: 60_000 });
     const xmpp = component({
       service: options.service,
       domain: options.domain,
@@ -71,8 +65,20 @@ export class ComponentLink {
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });
-    xmpp.on("online", () => this.#wentOnline());
-    xmpp.on("disconnect", () => this.#wentOffline());
+    this.#life = new LinkLifecycle({
+      service: options.service,
+      logger: options.logger,
+      metrics: options.metrics,
+      backoff: options.backoff,
+      connectTimeoutMs: options.connectTimeoutMs,
+      connect: async () => {
+        if (xmpp.status !== "offline") await xmpp.stop().catch(() => {});
+        await xmpp.start();
+      },
+      cleanUp: () => Promise.resolve(),
+    });
+    xmpp.on("online", () => this.#life.wentOnline({ jid: options.domain }));
+    xmpp.on("disconnect", () => this.#life.wentOffline());
     xmpp.iqCallee.set(
       NS_PUBSUB,
       "pubsub",
@@ -104,20 +110,17 @@ export class ComponentLink {
 
   /** Whether the link to the XMPP server is up. */
   get online(): boolean {
-    return this.#online;
+    return this.#life.online;
   }
 
   /** Starts connecting; keeps trying in the background until `stop`. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#attempt();
+    this.#life.start();
   }
 
   /** Resolves once the link is up. */
   whenOnline(): Promise<void> {
-    if (this.#online) return Promise.resolve();
-    return new Promise((resolve) => this.#onlineWaiters.push(resolve));
+    return this.#life.whenOnline();
   }
 
   /**
@@ -125,8 +128,7 @@ export class ComponentLink {
    * first (waiting at most `answerWaitMs`, default 1 s).
    */
   async stop(answerWaitMs = 1000): Promise<void> {
-    this.#running = false;
-    clearTimeout(this.#timer);
+    this.#life.stop();
     if (this.#answering.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -142,8 +144,7 @@ export class ComponentLink {
     } catch {
       // Already down.
     }
-    if (this.#online) this.#options.metrics?.xmppLinkState(false);
-    this.#online = false;
+    this.#life.stopped();
   }
 
   #tracked<T>(answer: Promise<T>): Promise<T> {
@@ -152,61 +153,4 @@ export class ComponentLink {
     answer.then(done, done);
     return answer;
   }
-
-  async #attempt(): Promise<void> {
-    if (!this.#running || this.#attempting) return;
-    this.#attempting = true;
-    const { logger, service, connectTimeoutMs = 15_000 } = this.#options;
-    try {
-      if (this.#xmpp.status !== "offline") await this.#xmpp.stop().catch(() => {});
-      await withTimeout(this.#xmpp.start(), connectTimeoutMs, "connection attempt timed out");
-    } catch (error) {
-      this.#options.metrics?.xmppConnectFailed();
-      const delay = this.#backoff.next();
-      logger.warn("xmpp link down, retrying", {
-        service,
-        reason: (error as Error).message,
-        retryInMs: delay,
-      });
-      this.#schedule(delay);
-    } finally {
-      this.#attempting = false;
-    }
-  }
-
-  #schedule(delay: number): void {
-    if (!this.#running) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#attempt(), delay);
-  }
-
-  #wentOnline(): void {
-    this.#online = true;
-    this.#options.metrics?.xmppLinkState(true);
-    if (this.#wasOnline) this.#options.metrics?.xmppReconnected();
-    this.#wasOnline = true;
-    this.#backoff.reset();
-    this.#options.logger.info("xmpp link up", { jid: this.#options.domain });
-    for (const resolve of this.#onlineWaiters.splice(0)) resolve();
-  }
-
-  #wentOffline(): void {
-    const wasOnline = this.#online;
-    this.#online = false;
-    if (wasOnline) this.#options.metrics?.xmppLinkState(false);
-    if (!wasOnline || !this.#running) return;
-    const delay = this.#backoff.next();
-    this.#options.logger.warn("xmpp link lost, reconnecting; device requests are still served", {
-      retryInMs: delay,
-    });
-    this.#schedule(delay);
-  }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
