@@ -14,7 +14,7 @@
  * @module
  */
 
-import { withTimeout } from "./prosody.ts";
+import { findBinary, freePorts, sleep, tailOf, withTimeout } from "./server_kit.ts";
 
 /** Host all users live on. */
 const DOMAIN = "localhost";
@@ -59,28 +59,6 @@ export interface EjabberdOptions {
   componentDomain: string;
   /** The component's shared secret. */
   componentSecret: string;
-}
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-    } catch {
-      // not there: try the next one
-    }
-  }
-  return undefined;
-}
-
-/** Asks the kernel for a free loopback port for each listener; all held open together so they differ. */
-function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: LOOPBACK, port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
 }
 
 /** A YAML scalar: JSON strings are valid YAML double-quoted scalars. */
@@ -146,19 +124,6 @@ ERL_OPTIONS="-kernel inet_dist_use_interface {127,0,0,1} -env ERL_CRASH_DUMP_BYT
 
 /** Erlang's resolver settings: "localhost" (the node's host part) is loopback, whatever /etc/hosts says. */
 const INETRC = `{lookup, [file, native]}.\n{host, {127,0,0,1}, ["localhost"]}.\n`;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function tailOf(path: string, lines: number): Promise<string> {
-  try {
-    const text = await Deno.readTextFile(path);
-    return text.trimEnd().split("\n").slice(-lines).join("\n");
-  } catch (err) {
-    return `(no ${path}: ${err instanceof Error ? err.message : err})`;
-  }
-}
 
 async function readFrom(path: string, offset: number): Promise<string> {
   try {
@@ -333,7 +298,7 @@ function signal(pid: number, sig: Deno.Signal): void {
  * `finally`).
  */
 export async function startEjabberd(opts: EjabberdOptions): Promise<RunningEjabberd> {
-  const ejabberdctl = findOnPath("ejabberdctl");
+  const ejabberdctl = findBinary("ejabberdctl");
   if (!ejabberdctl) throw new Error("ejabberdctl not found on PATH");
 
   const dir = await Deno.makeTempDir({ prefix: "ejabberd-test-" });

@@ -11,6 +11,11 @@
  * @module
  */
 
+import { findBinary, freePorts, sleep, tailOf, withTimeout } from "./server_kit.ts";
+
+// Tests import these from here.
+export { serverTestGate, withTimeout } from "./server_kit.ts";
+
 import { testCertificate } from "./tls_cert.ts";
 
 /** Host all users live on. */
@@ -74,52 +79,9 @@ export interface ProsodyOptions {
 }
 
 /** Returns the absolute path of `name` found on PATH (or `name` itself if it is a path), else undefined. */
-function findBinary(name: string): string | undefined {
-  const candidates = name.includes("/")
-    ? [name]
-    : (Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((dir) => `${dir}/${name}`);
-  for (const path of candidates) {
-    try {
-      if (Deno.statSync(path).isFile) return path;
-    } catch {
-      // not there: try the next one
-    }
-  }
-  return undefined;
-}
-
 /** True when both `prosody` and `prosodyctl` are on PATH. Never runs them. */
 export function prosodyInstalled(): boolean {
   return findBinary("prosody") !== undefined && findBinary("prosodyctl") !== undefined;
-}
-
-/**
- * Decides whether a test needing `binary` runs. Spread the result into Deno.test's options.
- * Missing binary: under CI (env `CI` set, not "false"/"0") this throws, so the suite fails
- * instead of silently skipping; elsewhere the test is ignored.
- */
-export function serverTestGate(binary: string): { ignore: boolean } {
-  if (findBinary(binary) !== undefined) return { ignore: false };
-  const ci = Deno.env.get("CI");
-  if (ci && ci !== "false" && ci !== "0") {
-    throw new Error(
-      `${binary} is not installed, but CI=${ci}: end-to-end tests must run in CI. ` +
-        `Install it (e.g. apt-get install prosody prosody-modules).`,
-    );
-  }
-  console.warn(`${binary} not found on PATH: ignoring tests that need it`);
-  return { ignore: true };
-}
-
-/** Asks the kernel for a free loopback port for each listener; all held open together so they differ. */
-function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: LOOPBACK, port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
 }
 
 /** Lua string literal (paths and secrets come from us, but quote them properly anyway). */
@@ -202,32 +164,6 @@ async function patchedModPep(): Promise<string> {
     "function is_item_stanza(item) -- luacheck: ignore 212/item\n" +
       "\t-- patched by tests/support/prosody.ts, as the seed's README asks\n\treturn true;\nend",
   );
-}
-
-/** Rejects after `ms` unless `promise` settles first; the timer is always cleared (no leaked ops). */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let id: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    id = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(id);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function tailOf(path: string, lines: number): Promise<string> {
-  try {
-    const text = await Deno.readTextFile(path);
-    return text.trimEnd().split("\n").slice(-lines).join("\n");
-  } catch (err) {
-    return `(no ${path}: ${err instanceof Error ? err.message : err})`;
-  }
 }
 
 async function portAccepts(port: number): Promise<boolean> {

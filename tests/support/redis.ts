@@ -12,7 +12,7 @@
  * @module
  */
 
-import { withTimeout } from "./prosody.ts";
+import { withTimeout } from "./server_kit.ts";
 
 const LOOPBACK = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
