@@ -150,18 +150,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
           ca: prosody.caCert!,
           allowStreamManagement: true,
         }),
-      async waitForLog(message, fields = {}, timeoutMs = 10_000) {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-          const found = logger.lines.some((line) =>
-            line.message === message &&
-            Object.entries(fields).every(([k, v]) => line.fields[k] === v)
-          );
-          if (found) return;
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-        throw new Error(`no log line ${message} ${JSON.stringify(fields)}:\n${logger.text()}`);
-      },
+      waitForLog: (message, fields, timeoutMs) => logger.waitFor(message, fields, timeoutMs),
       stop,
     };
   } catch (error) {

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { serverTestGate, withTimeout } from "../support/prosody.ts";
 import { connectUser } from "../support/xmpp_user.ts";
 import {
+  assertRawPush,
   PUSH_DOMAIN,
   type PushStack,
   randomHexId,
@@ -95,16 +96,7 @@ e2e("an offline message becomes a WNS raw push with the account id and count", a
   // sends a summary form (type "submit") whose last-message-body is its include_body
   // default, the fixed text "New message" (never the real body): a last-message-* field
   // with a value counts as one message. (A body-less stanza gets no form at all: count 0.)
-  assert.deepEqual(JSON.parse(push.body), {
-    version: 2,
-    action: "push",
-    account_id: accountId,
-    message_count: 1,
-    pending_subscription_count: 0,
-  });
-  const header = (name: string) => push.headers.find(([k]) => k === name)?.[1];
-  assert.equal(header("x-wns-type"), "wns/raw");
-  assert.equal(header("content-type"), "application/octet-stream");
+  assertRawPush(push, accountId, 1);
   await s.waitForLog("pushed");
 });
 

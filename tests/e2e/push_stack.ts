@@ -6,6 +6,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
@@ -157,24 +158,31 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
           client.close();
         }
       },
-      async waitForLog(message, fields = {}, timeoutMs = 10_000) {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-          const found = logger.lines.some((line) =>
-            line.message === message &&
-            Object.entries(fields).every(([k, v]) => line.fields[k] === v)
-          );
-          if (found) return;
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-        throw new Error(`no log line ${message} ${JSON.stringify(fields)}:\n${logger.text()}`);
-      },
+      waitForLog: (message, fields, timeoutMs) => logger.waitFor(message, fields, timeoutMs),
       stop,
     };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Asserts a raw push as the device receives it: WNS headers and the sanitized payload. */
+export function assertRawPush(
+  push: { body: string; headers: ReadonlyArray<readonly [string, string]> },
+  accountId: string,
+  messageCount: number,
+): void {
+  assert.deepEqual(JSON.parse(push.body), {
+    version: 2,
+    action: "push",
+    account_id: accountId,
+    message_count: messageCount,
+    pending_subscription_count: 0,
+  });
+  const header = (name: string) => push.headers.find(([k]) => k === name)?.[1];
+  assert.equal(header("x-wns-type"), "wns/raw");
+  assert.equal(header("content-type"), "application/octet-stream");
 }
 
 /** A random 64-hex device id, as the UWPX client makes. */

@@ -46,4 +46,21 @@ export class RecordingLogger implements Logger {
   at(level: LogLevel): LogLine[] {
     return this.lines.filter((l) => l.level === level);
   }
+
+  /** Resolves once a line with `message` (and every field in `fields`) was logged. */
+  async waitFor(
+    message: string,
+    fields: Record<string, unknown> = {},
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const found = this.lines.some((line) =>
+        line.message === message && Object.entries(fields).every(([k, v]) => line.fields[k] === v)
+      );
+      if (found) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`no log line ${message} ${JSON.stringify(fields)}:\n${this.text()}`);
+  }
 }
