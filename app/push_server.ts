@@ -181,7 +181,7 @@ export async function startPushServer(
   let ops: OpsHttpServer | null = null;
   let reloader: CertificateReloader | undefined;
   try {
-    devices = DeviceServer.listen({
+    devices = await DeviceServer.listen({
       hostname: config.tcp.host,
       port: config.tcp.port,
       cert,

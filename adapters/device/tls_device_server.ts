@@ -1,8 +1,13 @@
 /**
- * The device port: TLS (behind the plain TCP front of `tcp_front.ts`) speaking the
- * NUL-framed JSON protocol. Several requests per connection are answered in order. Every defence lives here: handshake and idle
- * timeouts, a frame size limit and a cap on concurrent connections, so that no client can
- * stall or crash the server or another client.
+ * The device port: TLS speaking the NUL-framed JSON protocol. Several requests per
+ * connection are answered in order. Every defence lives here: caps on concurrent
+ * connections (in all and per address), handshake and idle timeouts and a frame size limit,
+ * so that no client can stall or crash the server or another client.
+ *
+ * Built on `node:net` and `node:tls` rather than `Deno.listenTls`, for two reasons measured
+ * here: a `Deno.TlsConn` cannot be closed while its handshake is pending (a client that
+ * connects and says nothing would hold its socket forever), and it offers no way to turn
+ * Nagle's algorithm off, so every answer after the handshake waited 40 ms for a delayed ACK.
  *
  * @module
  */
@@ -17,8 +22,11 @@ import {
   requestParser,
   successResponse,
 } from "./device_protocol.ts";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createServer, type Server, type Socket } from "node:net";
+import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
+import { ConnectionSources, sourceOf } from "./connection_sources.ts";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "./frame_decoder.ts";
-import { TcpFront } from "./tcp_front.ts";
 
 /** The use cases the device port calls (implemented by `app/device_service.ts`). */
 export interface DeviceUseCases {
@@ -89,70 +97,78 @@ export const DEVICE_SERVER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
 } as const;
 
-/** One TLS listener on loopback, behind the front. A certificate reload adds one. */
-interface Backend {
-  readonly listener: Deno.TlsListener;
-  readonly port: number;
-  accepting?: Promise<void>;
-  /** Closes a replaced listener once the front can no longer hand it connections. */
-  retireTimer?: ReturnType<typeof setTimeout>;
-  retired: boolean;
-}
-
 /** An open device connection: busy while a request is arriving or being answered. */
 interface Connection {
+  /** The TCP socket; destroying it ends everything. */
+  readonly socket: Socket;
+  readonly source: string;
   readonly decoder: FrameDecoder;
+  /** Set once the TLS handshake is done. */
+  tls?: TLSSocket;
   answering: boolean;
+  /** Ended on our side (close_notify and FIN sent); the socket goes once the peer closes. */
+  ending: boolean;
 }
 
 /** A running device port. */
 export class DeviceServer {
-  readonly #front: TcpFront;
+  readonly #server: Server;
   readonly #options: Required<DeviceServerOptions>;
   readonly #parse: ReturnType<typeof requestParser>;
-  /** TLS listeners still accepting: the current one, and replaced ones for a short while. */
-  readonly #backends = new Set<Backend>();
-  #current: Backend;
-  readonly #connections = new Map<Deno.TlsConn, Connection>();
+  readonly #addr: Deno.NetAddr;
+  readonly #sources: ConnectionSources;
+  #context: SecureContext;
+  readonly #connections = new Set<Connection>();
   readonly #tasks = new Set<Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(listener: Deno.TlsListener, options: Required<DeviceServerOptions>) {
+  private constructor(
+    server: Server,
+    context: SecureContext,
+    options: Required<DeviceServerOptions>,
+  ) {
+    this.#server = server;
+    this.#context = context;
     this.#options = options;
     this.#parse = requestParser(options.maxAccounts);
-    try {
-      this.#front = new TcpFront({
-        hostname: options.hostname,
-        port: options.port,
-        backendPort: listener.addr.port,
-        maxConnections: options.maxConnections,
-        maxConnectionsPerSource: options.maxConnectionsPerAddress,
-        readyTimeoutMs: options.handshakeTimeoutMs,
-        logger: options.logger,
-        reportLimit: options.reportLimit,
-      });
-    } catch (error) {
-      listener.close();
-      throw error;
-    }
-    this.#current = this.#addBackend(listener);
+    this.#sources = new ConnectionSources(options.maxConnectionsPerAddress);
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new Error("not a TCP listener");
+    this.#addr = { transport: "tcp", hostname: address.address, port: address.port };
+    server.on("connection", (socket: Socket) => this.#accept(socket));
+    // Accept failures (out of file descriptors, say) must not end the process.
+    server.on("error", (error: Error) => {
+      options.logger.warn("device accept failed", { reason: String(error) });
+    });
   }
 
-  /** Binds the port and starts serving. */
-  static listen(options: DeviceServerOptions): DeviceServer {
+  /**
+   * Binds the port and starts serving. Rejects if the certificate or key is unusable or the
+   * port cannot be bound.
+   */
+  static async listen(options: DeviceServerOptions): Promise<DeviceServer> {
     const full = { ...DEVICE_SERVER_DEFAULTS, ...options } as Required<DeviceServerOptions>;
-    return new DeviceServer(listenLoopbackTls(full.cert, full.key), full);
+    const context = secureContextOf(full.cert, full.key);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: full.hostname, port: full.port }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return new DeviceServer(server, context, full);
   }
 
   /** The public address devices connect to. */
   get addr(): Deno.NetAddr {
-    return this.#front.addr;
+    return this.#addr;
   }
 
-  /** Open device connections. */
+  /** Open device connections, those still in their TLS handshake included. */
   get connectionCount(): number {
-    return this.#front.connectionCount;
+    return this.#connections.size;
   }
 
   /**
@@ -161,16 +177,7 @@ export class DeviceServer {
    */
   reloadCertificate(cert: string, key: string): void {
     if (this.#closed) throw new Error("the device port is closed");
-    const next = this.#addBackend(listenLoopbackTls(cert, key));
-    const previous = this.#current;
-    this.#current = next;
-    this.#front.setBackendPort(next.port);
-    // The front may have connected to the old listener an instant ago: keep accepting there
-    // for as long as the front would wait for such a connection's handshake.
-    previous.retireTimer = setTimeout(
-      () => this.#retire(previous),
-      this.#options.handshakeTimeoutMs,
-    );
+    this.#context = secureContextOf(cert, key);
   }
 
   /**
@@ -185,131 +192,152 @@ export class DeviceServer {
 
   async #shutDown(graceMs: number): Promise<void> {
     this.#closed = true;
-    this.#front.stopAccepting();
-    for (const backend of this.#backends) this.#retire(backend);
-    for (const [conn, state] of this.#connections) {
-      if (!isBusy(state)) closeQuietly(conn);
+    const deadline = Date.now() + graceMs;
+    const listenerClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const connection of this.#connections) {
+      if (!connection.tls) connection.socket.destroy();
+      else if (!isBusy(connection)) endConnection(connection);
     }
     if (graceMs > 0) {
-      const deadline = Date.now() + graceMs;
       await settledWithin([...this.#tasks], graceMs);
-      // The last answers may still be on their way through the front.
-      await this.#front.drained(deadline - Date.now());
+      // The last answers may still be on their way out.
+      await this.#allClosedWithin(deadline - Date.now());
     }
-    await this.#front.close();
-    for (const conn of this.#connections.keys()) closeQuietly(conn);
-    await Promise.all([...this.#backends].map((backend) => backend.accepting));
+    for (const connection of this.#connections) connection.socket.destroy();
+    await settledWithin([listenerClosed], ABANDON_AFTER_MS);
     // A handler still waiting for a use case past the deadline is left to finish alone: it
     // will find its connection closed.
     await settledWithin([...this.#tasks], ABANDON_AFTER_MS);
   }
 
-  #addBackend(listener: Deno.TlsListener): Backend {
-    const backend: Backend = { listener, port: listener.addr.port, retired: false };
-    this.#backends.add(backend);
-    backend.accepting = this.#acceptLoop(backend).finally(() => this.#backends.delete(backend));
-    return backend;
+  /** Resolves once every connection has closed, or after `ms`. */
+  async #allClosedWithin(ms: number): Promise<void> {
+    const closes = [...this.#connections].map(({ socket }) =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed) resolve();
+        else socket.once("close", () => resolve());
+      })
+    );
+    await settledWithin(closes, ms);
   }
 
-  /** Closes a listener; the connections it accepted go on. */
-  #retire(backend: Backend): void {
-    clearTimeout(backend.retireTimer);
-    if (backend.retired) return;
-    backend.retired = true;
-    try {
-      backend.listener.close();
-    } catch {
-      // Already closed.
+  #accept(socket: Socket): void {
+    // Resets and the like; the "close" that follows does the cleaning up.
+    socket.on("error", ignore);
+    const { maxConnections, maxConnectionsPerAddress } = this.#options;
+    if (this.#closed) {
+      socket.destroy();
+      return;
     }
-  }
-
-  async #acceptLoop(backend: Backend): Promise<void> {
-    while (!backend.retired) {
-      let conn: Deno.TlsConn;
-      try {
-        conn = await backend.listener.accept();
-      } catch (error) {
-        if (backend.retired) return;
-        this.#options.logger.warn("device accept failed", { reason: String(error) });
-        continue;
-      }
-      const state: Connection = {
-        decoder: new FrameDecoder(this.#options.maxFrameBytes),
-        answering: false,
-      };
-      this.#connections.set(conn, state);
-      const task = this.#serve(conn, backend.port, state).finally(() => {
-        this.#connections.delete(conn);
-        closeQuietly(conn);
+    if (this.#connections.size >= maxConnections) {
+      this.#reportLimit("connections", { max: maxConnections });
+      socket.destroy();
+      return;
+    }
+    const source = sourceOf(socket.remoteAddress ?? "");
+    if (!this.#sources.tryAdd(source)) {
+      this.#reportLimit("connections_per_address", { max: maxConnectionsPerAddress });
+      socket.destroy();
+      return;
+    }
+    // Answers go out at once: with Nagle's algorithm, the answer following the server's
+    // handshake flight waited for the client's delayed ACK.
+    socket.setNoDelay(true);
+    const connection: Connection = {
+      socket,
+      source,
+      decoder: new FrameDecoder(this.#options.maxFrameBytes),
+      answering: false,
+      ending: false,
+    };
+    this.#connections.add(connection);
+    socket.once("close", () => {
+      this.#connections.delete(connection);
+      this.#sources.remove(source);
+    });
+    const task = this.#serve(connection)
+      .catch((error) => {
+        // A write to a peer that went away; nothing to do but drop the connection.
+        this.#options.logger.debug("device connection ended", { reason: String(error) });
+      })
+      .finally(() => {
+        if (!connection.ending) socket.destroy();
         this.#tasks.delete(task);
       });
-      this.#tasks.add(task);
-    }
+    this.#tasks.add(task);
   }
 
-  async #serve(conn: Deno.TlsConn, backendPort: number, state: Connection): Promise<void> {
-    const { logger, idleTimeoutMs } = this.#options;
-    // The front closes the public side at the handshake deadline, which ends this one too.
-    try {
-      await conn.handshake();
-    } catch {
-      return; // Timed out or not TLS: nothing to answer.
-    }
-    if (this.#closed) return;
-    this.#front.markReady(backendPort, conn.remoteAddr.port);
-    const { decoder } = state;
-    const buffer = new Uint8Array(16 * 1024);
+  async #serve(connection: Connection): Promise<void> {
+    const { socket, decoder } = connection;
+    const { idleTimeoutMs, handshakeTimeoutMs } = this.#options;
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: this.#context });
+    tls.on("error", () => socket.destroy());
+    const deadline = setTimeout(() => {
+      this.#reportLimit("handshake_timeout", { timeoutMs: handshakeTimeoutMs });
+      socket.destroy();
+    }, handshakeTimeoutMs);
+    const secured = await new Promise<boolean>((resolve) => {
+      tls.once("secure", () => resolve(true));
+      socket.once("close", () => resolve(false));
+    });
+    clearTimeout(deadline);
+    if (!secured || this.#closed || socket.destroyed) return;
+    connection.tls = tls;
     // Always armed, reset by every read: also bounds a write to a peer that stopped reading.
     const onIdle = () => {
       this.#options.reportLimit?.("idle_timeout", { timeoutMs: idleTimeoutMs });
-      closeQuietly(conn);
+      socket.destroy();
     };
     let idle = setTimeout(onIdle, idleTimeoutMs);
     try {
       while (true) {
-        let n: number | null;
-        try {
-          n = await conn.read(buffer);
-        } catch {
-          return; // Reset, closed by a timeout, or a TLS error.
-        }
-        if (n === null) return;
+        const chunk = await nextChunk(tls);
+        if (chunk === null) return;
         clearTimeout(idle);
         idle = setTimeout(onIdle, idleTimeoutMs);
         let frames: Uint8Array[];
         try {
-          frames = decoder.push(buffer.subarray(0, n));
+          frames = decoder.push(chunk);
         } catch (error) {
           if (!(error instanceof FrameTooLargeError)) throw error;
           this.#options.metrics?.deviceRequest("invalid", "refused");
           this.#options.reportLimit?.("frame_size", { max: this.#options.maxFrameBytes });
-          await writeAll(conn, encodeFrame(errorResponse(2, error.message)));
+          await write(tls, encodeFrame(errorResponse(2, error.message)));
+          endConnection(connection);
           return;
         }
-        state.answering = frames.length > 0;
+        connection.answering = frames.length > 0;
         for (const frame of frames) {
-          const answer = await this.#answer(frame, state);
-          await writeAll(conn, encodeFrame(answer.text));
+          const answer = await this.#answer(frame, connection);
+          if (socket.destroyed) return;
+          await write(tls, encodeFrame(answer.text));
           if (answer.close) {
             // Told to slow down too often: the connection ends, after its answer.
-            await conn.closeWrite().catch(() => {});
+            endConnection(connection);
             return;
           }
         }
-        state.answering = false;
+        connection.answering = false;
         // Shutting down: this connection's requests are answered; nothing new is taken.
-        if (this.#closed && !isBusy(state)) {
-          // close_notify first: it flushes the answer, which a bare close may drop.
-          await conn.closeWrite().catch(() => {});
+        if (this.#closed && !isBusy(connection)) {
+          endConnection(connection);
           return;
         }
       }
-    } catch (error) {
-      // A write to a peer that went away; nothing to do but drop the connection.
-      logger.debug("device connection ended", { reason: String(error) });
     } finally {
       clearTimeout(idle);
     }
+  }
+
+  /** Tells the configured reporter of a limit hit, or logs it. */
+  #reportLimit(
+    limit: "connections" | "connections_per_address" | "handshake_timeout",
+    fields: LogFields,
+  ): void {
+    const { reportLimit, logger } = this.#options;
+    if (reportLimit) reportLimit(limit, fields);
+    else if (limit === "handshake_timeout") logger.debug(FALLBACK_MESSAGES[limit]);
+    else logger.warn(FALLBACK_MESSAGES[limit], fields);
   }
 
   /** Answers one frame received on `connection`; never throws. */
@@ -377,25 +405,97 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   clearTimeout(timer);
 }
 
-/** A TLS listener on a free loopback port; throws if the certificate or key is unusable. */
-function listenLoopbackTls(cert: string, key: string): Deno.TlsListener {
-  return Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+/** What is logged of a connection limit when nobody is told of them. */
+const FALLBACK_MESSAGES = {
+  connections: "device connection refused: too many connections",
+  connections_per_address: "device connection refused: too many connections from its address",
+  handshake_timeout: "device connection closed: no TLS handshake in time",
+} as const;
+
+/** How long a connection we ended may wait for the peer to close its side. */
+const LINGER_MS = 2000;
+
+/**
+ * A TLS context for the certificate chain and key (PEM). Throws if either does not parse
+ * or the key is not the certificate's: `node:tls` would only fail at the first handshake.
+ */
+function secureContextOf(cert: string, key: string): SecureContext {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (error) {
+    throw new Error(`unusable TLS certificate: ${messageOf(error)}`);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new Error(`unusable TLS private key: ${messageOf(error)}`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new Error("the TLS private key is not the certificate's key");
+  }
+  return createSecureContext({ cert, key, minVersion: "TLSv1.2" });
 }
 
 /** A request is arriving (part of a frame is buffered) or being answered. */
-function isBusy(state: Connection): boolean {
-  return state.answering || state.decoder.pendingBytes > 0;
+function isBusy(connection: Connection): boolean {
+  return connection.answering || connection.decoder.pendingBytes > 0;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+/**
+ * Sends close_notify and FIN after what is queued; the socket closes when the peer closes
+ * its side, or {@link LINGER_MS} later.
+ */
+function endConnection(connection: Connection): void {
+  if (connection.ending) return;
+  connection.ending = true;
+  const { socket, tls } = connection;
+  if (!tls) {
+    socket.destroy();
+    return;
+  }
+  tls.end();
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once("close", () => clearTimeout(linger));
 }
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
+/** The next chunk the peer sent, or null once the stream has ended or was destroyed. */
+async function nextChunk(stream: TLSSocket): Promise<Uint8Array | null> {
+  while (true) {
+    const chunk: Uint8Array | null = stream.read();
+    if (chunk !== null) return chunk;
+    if (stream.readableEnded || stream.destroyed) return null;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stream.off("readable", done);
+        stream.off("end", done);
+        stream.off("close", done);
+        resolve();
+      };
+      stream.on("readable", done);
+      stream.on("end", done);
+      stream.on("close", done);
+    });
   }
 }
+
+/** Queues `bytes`; when the peer is not reading, waits until it drains or the socket goes. */
+async function write(stream: TLSSocket, bytes: Uint8Array): Promise<void> {
+  if (stream.write(bytes)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function ignore(): void {}

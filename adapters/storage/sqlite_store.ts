@@ -20,6 +20,7 @@ import {
   StorageUnavailableError,
   type WnsToken,
 } from "../../domain/ports.ts";
+import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,
@@ -36,6 +37,12 @@ export interface SqliteStoreOptions {
    * Default: the system clock.
    */
   readonly clock?: Clock;
+  /**
+   * How often a thread of its own checkpoints the WAL into the database file (see
+   * `sqlite_checkpointer.ts`). Default 1000; 0 leaves checkpoints to SQLite, inside commits
+   * on the server's thread.
+   */
+  readonly checkpointIntervalMs?: number;
 }
 
 /** The schema version this code reads and writes. */
@@ -71,6 +78,14 @@ const MIGRATIONS: readonly string[] = [
 
 const WNS_TOKEN_KEY = "wns_token";
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
+/**
+ * With the checkpoint thread, the server's connection still checkpoints once the WAL holds
+ * this many pages (about 40 MB): a safety net should that thread fall behind.
+ */
+const SAFETY_NET_CHECKPOINT_PAGES = 10_000;
+/** A WAL file larger than this is cut back to it once checkpointed. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 const systemClock: Clock = { now: () => Date.now() };
 
 /**
@@ -84,11 +99,13 @@ export class SqliteStore implements RegistrationStore {
   readonly #db: DatabaseSync;
   readonly #clock: Clock;
   readonly #sql: ReturnType<typeof prepareAll>;
+  readonly #checkpointer: SqliteCheckpointer | null;
 
-  private constructor(db: DatabaseSync, clock: Clock) {
+  private constructor(db: DatabaseSync, clock: Clock, checkpointer: SqliteCheckpointer | null) {
     this.#db = db;
     this.#clock = clock;
     this.#sql = prepareAll(db);
+    this.#checkpointer = checkpointer;
   }
 
   /**
@@ -109,11 +126,18 @@ export class SqliteStore implements RegistrationStore {
       db.exec("PRAGMA foreign_keys = ON");
       // WAL lets readers (findNode, per push) run while another process writes. An
       // in-memory database answers "memory" and that is fine.
-      db.exec("PRAGMA journal_mode = WAL");
+      const mode = db.prepare("PRAGMA journal_mode = WAL").get()?.journal_mode;
       // In WAL mode NORMAL is still crash-safe; it only may lose the last commits on power loss.
       db.exec("PRAGMA synchronous = NORMAL");
+      db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       migrate(db);
-      return new SqliteStore(db, options.clock ?? systemClock);
+      const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+      let checkpointer: SqliteCheckpointer | null = null;
+      if (mode === "wal" && interval > 0) {
+        db.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_NET_CHECKPOINT_PAGES}`);
+        checkpointer = SqliteCheckpointer.start(path, interval);
+      }
+      return new SqliteStore(db, options.clock ?? systemClock, checkpointer);
     } catch (error) {
       db.close();
       throw asStorageError(`cannot set up SQLite database ${path}`, error);
@@ -263,9 +287,11 @@ export class SqliteStore implements RegistrationStore {
   }
 
   /** Closes the database; later calls reject. Closing twice is harmless. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    // The checkpoint thread's connection first: the last connection to close checkpoints
+    // the whole WAL and removes it.
+    await this.#checkpointer?.stop();
     if (this.#db.isOpen) this.#db.close();
-    return Promise.resolve();
   }
 
   /** Runs `body` synchronously and turns throws into rejections, backend ones wrapped. */

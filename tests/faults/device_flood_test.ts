@@ -19,10 +19,9 @@
  * not grow again in the second.
  *
  * One process: the server and the 1,000 clients share it, so each device connection costs
- * four descriptors here (the client's socket, the front's public socket, the front's relay
- * socket to the TLS listener, the TLS listener's socket): about 4,000 at the peak, checked
- * against `ulimit -n` (a test cannot raise its own limit: Deno has no setrlimit, and a
- * child's `ulimit` would not change this process).
+ * two descriptors here (the client's socket and the server's): about 2,000 at the peak,
+ * checked against `ulimit -n` (a test cannot raise its own limit: Deno has no setrlimit,
+ * and a child's `ulimit` would not change this process).
  */
 
 import assert from "node:assert/strict";
@@ -58,7 +57,7 @@ const PUBLISH_CONCURRENCY = 8;
 /** A well-behaved request must be answered this soon, flood or not. */
 const ANSWER_BOUND_MS = 3000;
 /** Descriptors per device connection in this process (see the module comment). */
-const FDS_PER_CONNECTION = 4;
+const FDS_PER_CONNECTION = 2;
 /** Descriptors that may stay open after the flood beyond the baseline. */
 const FD_SLACK = 8;
 

@@ -62,7 +62,7 @@ async function start() {
     channelUriPattern: /^https:\/\/127\.0\.0\.1:\d+\/wns\/\w+$/,
     pushBareJid: PUSH_JID,
   });
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert,

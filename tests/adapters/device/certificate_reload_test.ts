@@ -26,7 +26,7 @@ function connect(server: DeviceServer, ca: string): Promise<DeviceClient> {
 Deno.test("certificate reload: new connections get the new certificate, open ones keep working", async () => {
   const first = await newTestCertificate();
   const second = await newTestCertificate();
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert: first.cert,
@@ -64,7 +64,7 @@ Deno.test("certificate reload: new connections get the new certificate, open one
 Deno.test("certificate reload: an unusable certificate is refused and the current one stays", async () => {
   const first = await newTestCertificate();
   const second = await newTestCertificate();
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert: first.cert,
@@ -86,7 +86,7 @@ Deno.test("certificate reload: an unusable certificate is refused and the curren
 
 Deno.test("certificate reload: refused once the port is closed", async () => {
   const first = await newTestCertificate();
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert: first.cert,

@@ -41,7 +41,7 @@ function settle<T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown }>
 
 async function start(useCases: DeviceUseCases) {
   const { cert, key } = await testCertificate();
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert,

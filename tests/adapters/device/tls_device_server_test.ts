@@ -62,7 +62,7 @@ async function start(
       /^(https:\/\/127\.0\.0\.1:\d+\/wns\/\w+|https:\/\/[a-z0-9-]+\.notify\.windows\.com\/\?token=[\w%]+)$/,
     pushBareJid: PUSH_JID,
   });
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert,
@@ -234,7 +234,7 @@ Deno.test("device server: a slow request does not let a later one overtake it", 
       return Promise.resolve({ ok: false, error: `fast ${deviceId}` });
     },
   };
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert,
@@ -266,7 +266,7 @@ Deno.test("device server: a use case that throws gets 'internal error', the conn
     setPushAccounts: () => Promise.resolve({ ok: false, error: "unused" }),
     requestTestPush: () => Promise.resolve({ ok: true }),
   };
-  const server = DeviceServer.listen({
+  const server = await DeviceServer.listen({
     hostname: "127.0.0.1",
     port: 0,
     cert,
@@ -400,8 +400,8 @@ async function tcpClosedWithin(conn: Deno.Conn, limitMs: number): Promise<"close
   return result;
 }
 
-// Deno's TLS stream keeps its socket open while a handshake is pending, even after
-// TlsConn.close(); the plain TCP front (adapters/device/tcp_front.ts) is what makes this pass.
+// Deno.TlsConn keeps its socket open while a handshake is pending, even after close(): this
+// is why the device port is built on node:tls.
 Deno.test({
   name: "device server: a plain TCP client that never handshakes is disconnected",
   async fn() {

@@ -179,3 +179,59 @@ Deno.test("SqliteStore: an unopenable path is a StorageUnavailableError", async 
     await db.remove();
   }
 });
+
+/** Writes `count` devices with three accounts each; each is two write transactions. */
+async function register(store: SqliteStore, count: number, expiresAt: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await store.saveChannel(`dev-${i}`, CHANNEL, 2, expiresAt);
+    await store.replaceAccounts(
+      `dev-${i}`,
+      [0, 1, 2].map((k) => ({ accountId: `a${k}`, node: `n-${i}-${k}`, secret: `s-${i}-${k}` })),
+      expiresAt,
+    );
+  }
+}
+
+/** Polls until `check` holds, for up to `ms`. */
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+Deno.test("SqliteStore: the checkpoint thread moves commits from the WAL into the file", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path, { checkpointIntervalMs: 50 });
+  try {
+    const fileSize = () => Deno.statSync(db.path).size;
+    const before = fileSize();
+    // Far fewer pages than SQLite's own 1,000-page auto-checkpoint: only the thread copies.
+    await register(store, 50, Date.now() + 60_000);
+    assert.ok(
+      await eventually(() => fileSize() > before, 3000),
+      `the database file stayed at ${before} bytes`,
+    );
+    assert.equal((await store.findNode("n-49-2", Date.now()))?.secret, "s-49-2");
+  } finally {
+    await store.close();
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: without the checkpoint thread small commits stay in the WAL", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path, { checkpointIntervalMs: 0 });
+  try {
+    const before = Deno.statSync(db.path).size;
+    await register(store, 50, Date.now() + 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(Deno.statSync(db.path).size, before);
+    assert.ok(Deno.statSync(`${db.path}-wal`).size > 0);
+  } finally {
+    await store.close();
+    await db.remove();
+  }
+});

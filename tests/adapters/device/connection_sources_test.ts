@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sourceOf } from "../../../adapters/device/tcp_front.ts";
+import { ConnectionSources, sourceOf } from "../../../adapters/device/connection_sources.ts";
 
 Deno.test("sourceOf: IPv4 addresses count alone, IPv6 ones by their /64", () => {
   assert.equal(sourceOf("203.0.113.7"), "203.0.113.7");
@@ -12,4 +12,20 @@ Deno.test("sourceOf: IPv4 addresses count alone, IPv6 ones by their /64", () => 
   assert.equal(sourceOf("fe80::1%eth0"), "fe80:0:0:0::/64");
   assert.equal(sourceOf("::1"), "0:0:0:0::/64");
   assert.notEqual(sourceOf("2001:db8:1:3::1"), sourceOf("2001:db8:1:2::1"));
+});
+
+Deno.test("ConnectionSources: a full source refuses until one of its connections ends", () => {
+  const sources = new ConnectionSources(2);
+  assert.equal(sources.tryAdd("a"), true);
+  assert.equal(sources.tryAdd("a"), true);
+  assert.equal(sources.tryAdd("a"), false, "a third from the same source");
+  assert.equal(sources.tryAdd("b"), true, "other sources are not affected");
+  sources.remove("a");
+  assert.equal(sources.tryAdd("a"), true);
+  assert.equal(sources.tryAdd("a"), false);
+});
+
+Deno.test("ConnectionSources: 0 means no cap", () => {
+  const sources = new ConnectionSources(0);
+  for (let i = 0; i < 1000; i++) assert.equal(sources.tryAdd("a"), true);
 });
