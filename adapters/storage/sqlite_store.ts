@@ -21,6 +21,7 @@ import {
   type WnsToken,
 } from "../../domain/ports.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
+import { GroupCommit } from "./sqlite_group_commit.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,
@@ -100,9 +101,14 @@ export class SqliteStore implements RegistrationStore {
   readonly #clock: Clock;
   readonly #sql: ReturnType<typeof prepareAll>;
   readonly #checkpointer: SqliteCheckpointer | null;
+  readonly #writes: GroupCommit;
 
   private constructor(db: DatabaseSync, clock: Clock, checkpointer: SqliteCheckpointer | null) {
     this.#db = db;
+    this.#writes = new GroupCommit(
+      db,
+      (what, error) => asStorageError(`SQLite ${what} failed`, error),
+    );
     this.#clock = clock;
     this.#sql = prepareAll(db);
     this.#checkpointer = checkpointer;
@@ -151,15 +157,14 @@ export class SqliteStore implements RegistrationStore {
     version: number,
     expiresAt: number,
   ): Promise<void> {
-    return this.#run("saveChannel", () =>
-      this.#transaction(() => {
-        const current = this.#sql.deviceExpiry.get(deviceId);
-        if (current && num(current.expires_at) <= this.#clock.now()) {
-          // An expired device's accounts died with it: start afresh, as a TTL-based store would.
-          this.#sql.deleteAccounts.run(deviceId);
-        }
-        this.#sql.upsertDevice.run(deviceId, channelUri, version, expiresAt);
-      }));
+    return this.#write("saveChannel", () => {
+      const current = this.#sql.deviceExpiry.get(deviceId);
+      if (current && num(current.expires_at) <= this.#clock.now()) {
+        // An expired device's accounts died with it: start afresh, as a TTL-based store would.
+        this.#sql.deleteAccounts.run(deviceId);
+      }
+      this.#sql.upsertDevice.run(deviceId, channelUri, version, expiresAt);
+    });
   }
 
   /** The device's live registration, or null. */
@@ -195,31 +200,33 @@ export class SqliteStore implements RegistrationStore {
     accounts: readonly AccountRegistration[],
     expiresAt: number,
   ): Promise<void> {
-    return this.#run("replaceAccounts", () => {
+    try {
       checkAccountList(accounts);
-      this.#transaction(() => {
-        const current = this.#sql.deviceExpiry.get(deviceId);
-        if (!current || num(current.expires_at) <= this.#clock.now()) {
-          throw new Error("replaceAccounts: the device is not registered or has expired");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write("replaceAccounts", () => {
+      const current = this.#sql.deviceExpiry.get(deviceId);
+      if (!current || num(current.expires_at) <= this.#clock.now()) {
+        throw new Error("replaceAccounts: the device is not registered or has expired");
+      }
+      for (const { node } of accounts) {
+        const owner = this.#sql.nodeOwner.get(node);
+        if (owner && owner.device_id !== deviceId) {
+          throw new Error("replaceAccounts: a node already belongs to another device");
         }
-        for (const { node } of accounts) {
-          const owner = this.#sql.nodeOwner.get(node);
-          if (owner && owner.device_id !== deviceId) {
-            throw new Error("replaceAccounts: a node already belongs to another device");
-          }
-        }
-        this.#sql.deleteAccounts.run(deviceId);
-        accounts.forEach((account, position) => {
-          this.#sql.insertAccount.run(
-            account.node,
-            deviceId,
-            account.accountId,
-            account.secret,
-            position,
-          );
-        });
-        this.#sql.touchDevice.run(expiresAt, deviceId);
+      }
+      this.#sql.deleteAccounts.run(deviceId);
+      accounts.forEach((account, position) => {
+        this.#sql.insertAccount.run(
+          account.node,
+          deviceId,
+          account.accountId,
+          account.secret,
+          position,
+        );
       });
+      this.#sql.touchDevice.run(expiresAt, deviceId);
     });
   }
 
@@ -290,6 +297,7 @@ export class SqliteStore implements RegistrationStore {
   async close(): Promise<void> {
     // The checkpoint thread's connection first: the last connection to close checkpoints
     // the whole WAL and removes it.
+    if (this.#db.isOpen) this.#writes.flush();
     await this.#checkpointer?.stop();
     if (this.#db.isOpen) this.#db.close();
   }
@@ -306,9 +314,14 @@ export class SqliteStore implements RegistrationStore {
     });
   }
 
-  /** `BEGIN IMMEDIATE` takes the write lock up front, so a read-then-write cannot deadlock. */
-  #transaction<T>(body: () => T): T {
-    return inTransaction(this.#db, body);
+  /**
+   * Runs `body` as a write transaction shared with the other writes of this turn (see
+   * `sqlite_group_commit.ts`). `BEGIN IMMEDIATE` takes the write lock up front, so a
+   * read-then-write cannot deadlock.
+   */
+  #write<T>(what: string, body: () => T): Promise<T> {
+    if (!this.#db.isOpen) return Promise.reject(new Error("SqliteStore is closed"));
+    return this.#writes.run(what, body);
   }
 }
 

@@ -235,3 +235,85 @@ Deno.test("SqliteStore: without the checkpoint thread small commits stay in the 
     await db.remove();
   }
 });
+
+Deno.test("SqliteStore: writes sharing a commit fail alone and succeed together", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path);
+  const reader = new DatabaseSync(db.path);
+  try {
+    const expiresAt = Date.now() + 60_000;
+    await store.saveChannel("known", CHANNEL, 2, expiresAt);
+    const account = (node: string) => [{ accountId: "a", node, secret: "s" }];
+    // Issued in one turn, so they share one transaction.
+    const results = await Promise.allSettled([
+      store.saveChannel("dev-1", CHANNEL, 2, expiresAt),
+      store.replaceAccounts("nobody", account("n-0"), expiresAt),
+      store.replaceAccounts("known", account("n-known"), expiresAt),
+      // Takes n-known from another device: refused, and only this write is undone.
+      store.saveChannel("dev-2", CHANNEL, 2, expiresAt)
+        .then(() => store.replaceAccounts("dev-2", account("n-known"), expiresAt)),
+      store.saveChannel("dev-3", CHANNEL, 2, expiresAt),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /not registered/);
+    assert.match(String((results[3] as PromiseRejectedResult).reason), /another device/);
+    // Committed: another connection sees every write that was answered with success.
+    const devices = reader.prepare("SELECT device_id FROM devices ORDER BY device_id").all()
+      .map((row) => row.device_id);
+    assert.deepEqual(devices, ["dev-1", "dev-2", "dev-3", "known"]);
+    const owners = reader.prepare("SELECT node, device_id FROM accounts").all()
+      .map((row) => `${row.node}:${row.device_id}`);
+    assert.deepEqual(owners, ["n-known:known"]);
+  } finally {
+    reader.close();
+    await store.close();
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: when the shared transaction cannot start, every write in it fails", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path, { busyTimeoutMs: 50 });
+  const other = new DatabaseSync(db.path);
+  try {
+    const expiresAt = Date.now() + 60_000;
+    other.exec("BEGIN IMMEDIATE");
+    const results = await Promise.allSettled(
+      ["a", "b", "c"].map((id) => store.saveChannel(id, CHANNEL, 2, expiresAt)),
+    );
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.ok((result as PromiseRejectedResult).reason instanceof StorageUnavailableError);
+    }
+    other.exec("ROLLBACK");
+    assert.equal((await store.count(Date.now())).devices, 0);
+  } finally {
+    other.close();
+    await store.close();
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: close commits writes still waiting for their turn", async () => {
+  const db = await tempDb();
+  try {
+    const store = SqliteStore.open(db.path);
+    const write = store.saveChannel("dev", CHANNEL, 2, Date.now() + 60_000);
+    await store.close();
+    await write;
+    const again = SqliteStore.open(db.path);
+    try {
+      assert.equal((await again.findDevice("dev", Date.now()))?.channelUri, CHANNEL);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    await db.remove();
+  }
+});
