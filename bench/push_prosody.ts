@@ -13,7 +13,9 @@ import { startProsody } from "../tests/support/prosody.ts";
 import { NS_PUBSUB } from "../adapters/xmpp/publish_stanza.ts";
 import { startFakeWnsProcess } from "./fake_wns.ts";
 import { BENCH_DOMAIN, openBenchStorage, startBenchServer } from "./fixtures.ts";
+import { processesCpuMicros } from "./machine.ts";
 import { summarize } from "./percentiles.ts";
+import { cpuMicros } from "./push_driver.ts";
 import { STORAGES } from "./push_inproc.ts";
 import type { Scenario } from "./scenario.ts";
 import type { Row } from "./table.ts";
@@ -37,18 +39,34 @@ async function startNullComponent(port: number, secret: string) {
   return { stop: () => xmpp.stop().catch(() => {}) };
 }
 
+function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** CPU time so far of this process, Prosody and the fake WNS process, in microseconds. */
+function cpuSnapshot() {
+  return {
+    bench: cpuMicros(),
+    prosody: processesCpuMicros(/^lua\S* \S*prosody /),
+    wns: processesCpuMicros(/fake_wns_process\.ts/),
+  };
+}
+
 export const pushProsody: Scenario = {
   name: "push-prosody",
   summary: "publish IQs from a user through Prosody to the component; vs a null component",
   flagsHelp:
-    "--storage=sqlite --count=20000 --concurrency=128 --warmup=2000 --rounds=2 (alternating " +
-    "null component and push server; the best round of each is compared)",
+    "--storage=sqlite --count=20000 --concurrency=128 --warmup=2000 --rounds=3 (alternating " +
+    "null component and push server, each on a fresh Prosody; best and median ratios)",
   async run({ flags, dir, logLevel, progress }) {
     const storages = flags.choices("storage", STORAGES, ["sqlite"]);
     const count = flags.int("count", 20_000);
     const concurrency = flags.int("concurrency", 128);
     const warmup = Math.min(count, flags.int("warmup", 2000));
-    const rounds = flags.int("rounds", 2);
+    const rounds = flags.int("rounds", 3);
     const rows: Row[] = [];
     const notes: string[] = [];
     const secret = crypto.randomUUID();
@@ -73,7 +91,9 @@ export const pushProsody: Scenario = {
       const measure = async (label: string): Promise<Row> => {
         await worker.run({ ...job, first: 0, count: warmup });
         progress(`push-prosody ${label}: ${count} publishes, ${concurrency} outstanding`);
+        const cpuBefore = cpuSnapshot();
         const report = await worker.run({ ...job, first: 0, count });
+        const cpu = cpuSnapshot();
         const latency = summarize(report.latencies);
         if (report.firstError) notes.push(`${label}: first error: ${report.firstError}`);
         return {
@@ -84,11 +104,17 @@ export const pushProsody: Scenario = {
           "p90 ms": latency.p90,
           "p99 ms": latency.p99,
           "max ms": latency.max,
+          "cpu us/publish: bench": (cpu.bench - cpuBefore.bench) / count,
+          "prosody": (cpu.prosody - cpuBefore.prosody) / count,
+          "fake wns": (cpu.wns - cpuBefore.wns) / count,
         };
       };
 
-      // Rounds alternate the ceiling and ours, so that other load on the machine (or a
-      // warmer Prosody) favours neither; each kind's best round is its figure.
+      // Rounds alternate the ceiling and ours, so that other load on the machine favours
+      // neither, and every measurement starts with a freshly started Prosody: a Prosody that
+      // has routed a few rounds already spends noticeably more CPU per stanza (seen here:
+      // 270 to 400 µs per publish for the same null component), which would favour
+      // whichever runs first.
       const storagesLoaded = [];
       for (const kind of storages) {
         const storage = await openBenchStorage(kind, dir);
@@ -96,6 +122,9 @@ export const pushProsody: Scenario = {
         await storage.loadUpTo(count, wns.url);
       }
       const best = new Map<string, Row>();
+      /** The null component's rate in each round, and each storage's ratio to it. */
+      const ceilings: number[] = [];
+      const ratios = new Map<string, number[]>();
       const keep = (key: string, row: Row) => {
         const previous = best.get(key);
         if (!previous || Number(row["pushes/s"]) > Number(previous["pushes/s"])) {
@@ -105,15 +134,18 @@ export const pushProsody: Scenario = {
       try {
         for (let round = 1; round <= rounds; round++) {
           progress(`push-prosody round ${round}: null component (the ceiling)`);
+          await prosody.restart();
           const nullComponent = await startNullComponent(prosody.componentPort, secret);
           try {
             const row = await measure("null component");
+            ceilings.push(Number(row["pushes/s"]));
             rows.push({ round, component: "null", storage: null, ...row });
             keep("null", row);
           } finally {
             await nullComponent.stop();
           }
           for (const storage of storagesLoaded) {
+            await prosody.restart();
             const bench = await startBenchServer({
               dir,
               storageUrl: storage.url,
@@ -124,7 +156,15 @@ export const pushProsody: Scenario = {
             try {
               await bench.server.link.whenOnline();
               const row = await measure(`push server (${storage.kind})`);
-              rows.push({ round, component: "push server", storage: storage.kind, ...row });
+              const ratio = Number(row["pushes/s"]) / ceilings[ceilings.length - 1];
+              ratios.set(storage.kind, [...(ratios.get(storage.kind) ?? []), ratio]);
+              rows.push({
+                round,
+                component: "push server",
+                storage: storage.kind,
+                ...row,
+                "of ceiling": ratio,
+              });
               keep(storage.kind, row);
             } finally {
               await bench.close();
@@ -145,6 +185,12 @@ export const pushProsody: Scenario = {
           ...row,
           "of ceiling": Number(row["pushes/s"]) / ceiling,
         });
+        rows.push({
+          round: "median",
+          component: "push server",
+          storage: kind,
+          "of ceiling": median(ratios.get(kind) ?? []),
+        });
       }
     } finally {
       worker.terminate();
@@ -155,6 +201,11 @@ export const pushProsody: Scenario = {
       "load generator: one @xmpp/client session in a Worker thread; latency is the IQ round " +
         "trip user -> Prosody -> component -> Prosody -> user",
       "Prosody logs at warn; the push server's answers wait for the fake WNS (another process)",
+      "of ceiling: per round, ours over that round's null component; best: best round over " +
+        "best round; median: the median of the per-round ratios",
+      "every measurement starts with a freshly restarted Prosody",
+      "cpu us/publish: CPU time per publish of the benchmark process (the component, null or " +
+        "ours, and the load generator), of Prosody, and of the fake WNS process (10 ms ticks)",
     );
     return { sizes: { storages, count, concurrency, warmup, rounds, logLevel }, rows, notes };
   },

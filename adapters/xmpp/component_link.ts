@@ -15,6 +15,7 @@ import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
 import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
+import { batchWritesPerTurn } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
 
 /** Settings of a component connection. */
@@ -62,6 +63,7 @@ export class ComponentLink {
       maxStanzaBytes: options.maxStanzaBytes,
       onTooLarge: () => options.metrics?.limitHit?.("stanza_size"),
     });
+    batchWritesPerTurn(xmpp);
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });
