@@ -52,9 +52,6 @@ export const scale: Scenario = {
             const before = storage.loaded;
             await storage.loadUpTo(size, wns.url);
             const loadSeconds = (performance.now() - loadStarted) / 1000;
-            // The bulk load leaves the disk busy writing back what it wrote: not part of what
-            // is measured here.
-            await new Deno.Command("sync").output();
             const started = performance.now();
             const bench = await startBenchServer({ dir, storageUrl: storage.url, wns, logLevel });
             try {

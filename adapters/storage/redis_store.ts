@@ -99,21 +99,27 @@ const REFUSED = "UWPX-REFUSED";
 const UNAVAILABLE_CODES =
   /^(LOADING|READONLY|MASTERDOWN|BUSY|NOAUTH|WRONGPASS|OOM|MISCONF|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|NOPERM)\b/;
 
-/** Lua helpers shared by the scripts. Type checks first: a foreign key must not break a read. */
+/**
+ * Lua helpers shared by the scripts. A key of another type must not break a read: it reads
+ * as missing. (\`redis.pcall\` turns the WRONGTYPE error into a value: one command per read
+ * instead of a TYPE check and the read, about a third of the lookup's time in Redis.)
+ */
 const LUA_HELPERS = `
 local function list_at(key)
-  if redis.call('TYPE', key)['ok'] ~= 'list' then return {} end
-  return redis.call('LRANGE', key, 0, -1)
+  local list = redis.pcall('LRANGE', key, 0, -1)
+  if list['err'] then return {} end
+  return list
 end
 local function string_at(key)
-  if redis.call('TYPE', key)['ok'] ~= 'string' then return false end
-  return redis.call('GET', key)
+  local value = redis.pcall('GET', key)
+  if type(value) ~= 'string' then return false end
+  return value
 end
 -- Absolute expiry in epoch ms, -1 without one, -2 without the key. PEXPIRETIME is Redis 7+;
 -- older servers get PTTL plus the server's clock.
 local function expiry_at(key)
-  local ok, at = pcall(redis.call, 'PEXPIRETIME', key)
-  if ok then return at end
+  local at = redis.pcall('PEXPIRETIME', key)
+  if type(at) == 'number' then return at end
   local ttl = redis.call('PTTL', key)
   if ttl < 0 then return ttl end
   local now = redis.call('TIME')
