@@ -22,6 +22,7 @@ import {
 } from "../../domain/ports.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
 import { GroupCommit } from "./sqlite_group_commit.ts";
+import { ReadBatch } from "./sqlite_read_batch.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,
@@ -104,13 +105,14 @@ export class SqliteStore implements RegistrationStore {
   readonly #sql: ReturnType<typeof prepareAll>;
   readonly #checkpointer: SqliteCheckpointer | null;
   readonly #writes: GroupCommit;
+  readonly #reads: ReadBatch;
 
   private constructor(db: DatabaseSync, clock: Clock, checkpointer: SqliteCheckpointer | null) {
     this.#db = db;
-    this.#writes = new GroupCommit(
-      db,
-      (what, error) => asStorageError(`SQLite ${what} failed`, error),
-    );
+    const mapError = (what: string, error: unknown) =>
+      asStorageError(`SQLite ${what} failed`, error);
+    this.#writes = new GroupCommit(db, mapError);
+    this.#reads = new ReadBatch(db, mapError);
     this.#clock = clock;
     this.#sql = prepareAll(db);
     this.#checkpointer = checkpointer;
@@ -238,7 +240,9 @@ export class SqliteStore implements RegistrationStore {
 
   /** The live registration behind a node, or null. */
   findNode(node: string, now: number): Promise<NodeTarget | null> {
-    return this.#run("findNode", () => {
+    // The hot path: lookups of one turn share a read transaction (`sqlite_read_batch.ts`).
+    if (!this.#db.isOpen) return Promise.reject(new Error("SqliteStore is closed"));
+    return this.#reads.run("findNode", () => {
       const row = this.#sql.findNode.get(node, now);
       if (!row) return null;
       return {
@@ -303,7 +307,10 @@ export class SqliteStore implements RegistrationStore {
   async close(): Promise<void> {
     // The checkpoint thread's connection first: the last connection to close checkpoints
     // the whole WAL and removes it.
-    if (this.#db.isOpen) this.#writes.flush();
+    if (this.#db.isOpen) {
+      this.#reads.flush();
+      this.#writes.flush();
+    }
     await this.#checkpointer?.stop();
     if (this.#db.isOpen) this.#db.close();
   }

@@ -317,3 +317,38 @@ Deno.test("SqliteStore: close commits writes still waiting for their turn", asyn
     await db.remove();
   }
 });
+
+Deno.test("SqliteStore: lookups sharing a read transaction each get their own answer", async () => {
+  const db = await tempDb();
+  const store = SqliteStore.open(db.path);
+  const writer = new DatabaseSync(db.path);
+  try {
+    const now = Date.now();
+    await register(store, 20, now + 60_000);
+    // Another connection holds the write lock meanwhile: WAL readers are not blocked.
+    writer.exec("BEGIN IMMEDIATE");
+    const nodes = Array.from({ length: 40 }, (_, i) => i % 2 === 0 ? `n-${i / 2}-1` : `nope-${i}`);
+    const answers = await Promise.all(nodes.map((node) => store.findNode(node, now)));
+    answers.forEach((answer, i) => {
+      if (i % 2 === 1) assert.equal(answer, null, nodes[i]);
+      else assert.deepEqual([answer?.deviceId, answer?.secret], [`dev-${i / 2}`, `s-${i / 2}-1`]);
+    });
+    writer.exec("ROLLBACK");
+    // A lookup right after a write sees it.
+    await store.replaceAccounts(
+      "dev-0",
+      [{ accountId: "a9", node: "n-new", secret: "s" }],
+      now + 60_000,
+    );
+    const [gone, fresh] = await Promise.all([
+      store.findNode("n-0-1", now),
+      store.findNode("n-new", now),
+    ]);
+    assert.equal(gone, null);
+    assert.equal(fresh?.deviceId, "dev-0");
+  } finally {
+    writer.close();
+    await store.close();
+    await db.remove();
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * Shared read transactions for SQLite lookups.
+ *
+ * In WAL mode every statement outside a transaction starts and ends a read transaction of
+ * its own, and that costs more than the lookup itself (measured here: 10-15 µs a lookup on
+ * its own, 4-5 µs in batches of eight). Lookups asked for in the same turn of the event loop
+ * run in one read transaction instead: one snapshot, one set of locks. A lookup alone runs
+ * as before.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
+import type { ErrorMapper } from "./sqlite_group_commit.ts";
+
+interface Pending {
+  readonly what: string;
+  readonly body: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** Batches read-only statements on one connection. */
+export class ReadBatch {
+  readonly #db: DatabaseSync;
+  readonly #mapError: ErrorMapper;
+  #queue: Pending[] = [];
+  #scheduled = false;
+
+  constructor(db: DatabaseSync, mapError: ErrorMapper) {
+    this.#db = db;
+    this.#mapError = mapError;
+  }
+
+  /** Runs `body` (read-only statements) with the other reads of this turn. */
+  run<T>(what: string, body: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ what, body, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Runs what is queued now (also called before the connection closes). */
+  flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    const db = this.#db;
+    if (!db.isOpen) {
+      for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
+      return;
+    }
+    // One read transaction for several; a lone read needs none. Should BEGIN fail, each
+    // read still runs on its own.
+    let shared = false;
+    if (batch.length > 1 && !db.isTransaction) {
+      try {
+        db.exec("BEGIN");
+        shared = true;
+      } catch {
+        shared = false;
+      }
+    }
+    for (const pending of batch) {
+      try {
+        pending.resolve(pending.body());
+      } catch (error) {
+        pending.reject(this.#mapError(pending.what, error));
+      }
+    }
+    if (shared && db.isTransaction) {
+      try {
+        db.exec("COMMIT");
+      } catch {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // Nothing was written; the next statement starts afresh.
+        }
+      }
+    }
+  }
+}
