@@ -59,14 +59,14 @@ export const pushProsody: Scenario = {
   name: "push-prosody",
   summary: "publish IQs from a user through Prosody to the component; vs a null component",
   flagsHelp:
-    "--storage=sqlite --count=20000 --concurrency=128 --warmup=2000 --rounds=3 (alternating " +
+    "--storage=sqlite --count=20000 --concurrency=128 --warmup=2000 --rounds=5 (alternating " +
     "null component and push server, each on a fresh Prosody; best and median ratios)",
   async run({ flags, dir, logLevel, progress }) {
     const storages = flags.choices("storage", STORAGES, ["sqlite"]);
     const count = flags.int("count", 20_000);
     const concurrency = flags.int("concurrency", 128);
     const warmup = Math.min(count, flags.int("warmup", 2000));
-    const rounds = flags.int("rounds", 3);
+    const rounds = flags.int("rounds", 5);
     const rows: Row[] = [];
     const notes: string[] = [];
     const secret = crypto.randomUUID();

@@ -15,7 +15,7 @@ import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
 import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
-import { batchWritesPerTurn } from "./write_batching.ts";
+import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
 
 /** Settings of a component connection. */
@@ -63,7 +63,7 @@ export class ComponentLink {
       maxStanzaBytes: options.maxStanzaBytes,
       onTooLarge: () => options.metrics?.limitHit?.("stanza_size"),
     });
-    batchWritesPerTurn(xmpp);
+    batchWrites(xmpp);
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });
@@ -139,8 +139,9 @@ export class ComponentLink {
       ]);
       clearTimeout(timer);
     }
-    // The library sends an answer a few promise steps after our handler returns it.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    // The library sends an answer a few promise steps after our handler returns it, and the
+    // socket holds it for up to the write window.
+    await new Promise((resolve) => setTimeout(resolve, WRITE_WINDOW_MS + 1));
     try {
       await this.#xmpp.stop();
     } catch {
