@@ -12,24 +12,16 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
+import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
 
-/** Turns what a write threw into what its caller is told. */
+/** Turns what a statement threw into what its caller is told. */
 export type ErrorMapper = (what: string, error: unknown) => unknown;
-
-interface Pending {
-  readonly what: string;
-  readonly body: () => unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
-}
 
 /** Batches write transactions on one connection. */
 export class GroupCommit {
   readonly #db: DatabaseSync;
   readonly #mapError: ErrorMapper;
-  #queue: Pending[] = [];
-  #scheduled = false;
+  readonly #batch = new TurnBatch((batch) => this.#commit(batch));
 
   constructor(db: DatabaseSync, mapError: ErrorMapper) {
     this.#db = db;
@@ -42,22 +34,15 @@ export class GroupCommit {
    * the others' kept), or with the error that undid the whole transaction.
    */
   run<T>(what: string, body: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ what, body, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        // After every I/O callback of this turn, so that all of them can join.
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.#batch.add(what, body);
   }
 
   /** Commits what is queued now (also called before the connection closes). */
   flush(): void {
-    this.#scheduled = false;
-    const batch = this.#queue;
-    this.#queue = [];
-    if (batch.length === 0) return;
+    this.#batch.flush();
+  }
+
+  #commit(batch: BatchedWork[]): void {
     const db = this.#db;
     if (!db.isOpen) {
       for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
@@ -69,7 +54,7 @@ export class GroupCommit {
       for (const pending of batch) pending.reject(this.#mapError(pending.what, error));
       return;
     }
-    const done: { pending: Pending; value: unknown }[] = [];
+    const done: { pending: BatchedWork; value: unknown }[] = [];
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i];
       db.exec("SAVEPOINT one_write");

@@ -11,22 +11,14 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
 import type { ErrorMapper } from "./sqlite_group_commit.ts";
-
-interface Pending {
-  readonly what: string;
-  readonly body: () => unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
-}
+import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
 
 /** Batches read-only statements on one connection. */
 export class ReadBatch {
   readonly #db: DatabaseSync;
   readonly #mapError: ErrorMapper;
-  #queue: Pending[] = [];
-  #scheduled = false;
+  readonly #batch = new TurnBatch((batch) => this.#read(batch));
 
   constructor(db: DatabaseSync, mapError: ErrorMapper) {
     this.#db = db;
@@ -35,21 +27,15 @@ export class ReadBatch {
 
   /** Runs `body` (read-only statements) with the other reads of this turn. */
   run<T>(what: string, body: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ what, body, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.#batch.add(what, body);
   }
 
   /** Runs what is queued now (also called before the connection closes). */
   flush(): void {
-    this.#scheduled = false;
-    const batch = this.#queue;
-    this.#queue = [];
-    if (batch.length === 0) return;
+    this.#batch.flush();
+  }
+
+  #read(batch: BatchedWork[]): void {
     const db = this.#db;
     if (!db.isOpen) {
       for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
