@@ -101,7 +101,6 @@ export const DEVICE_SERVER_DEFAULTS = {
 interface Connection {
   /** The TCP socket; destroying it ends everything. */
   readonly socket: Socket;
-  readonly source: string;
   readonly decoder: FrameDecoder;
   /** Set once the TLS handshake is done. */
   tls?: TLSSocket;
@@ -245,7 +244,6 @@ export class DeviceServer {
     socket.setNoDelay(true);
     const connection: Connection = {
       socket,
-      source,
       decoder: new FrameDecoder(this.#options.maxFrameBytes),
       answering: false,
       ending: false,
