@@ -12,76 +12,59 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
+import type { BatchedWork, TurnBatch } from "./turn_batch.ts";
 
 /** Turns what a statement threw into what its caller is told. */
 export type ErrorMapper = (what: string, error: unknown) => unknown;
 
-/** Batches write transactions on one connection. */
-export class GroupCommit {
-  readonly #db: DatabaseSync;
-  readonly #mapError: ErrorMapper;
-  readonly #batch = new TurnBatch((batch) => this.#commit(batch));
-
-  constructor(db: DatabaseSync, mapError: ErrorMapper) {
-    this.#db = db;
-    this.#mapError = mapError;
+/**
+ * Runs one turn's writes (synchronous SQLite statements) in one transaction, for a
+ * {@link TurnBatch}. Each resolves with its result after the `COMMIT`, or rejects with what
+ * it threw (its changes undone, the others' kept), or with the error that undid the whole
+ * transaction.
+ */
+export function commitTogether(
+  db: DatabaseSync,
+  mapError: ErrorMapper,
+  batch: readonly BatchedWork[],
+): void {
+  if (!db.isOpen) {
+    for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
+    return;
   }
-
-  /**
-   * Runs `body` (synchronous SQLite statements) in the next shared transaction. Resolves
-   * with its result after the `COMMIT`; rejects with what it threw (its changes undone,
-   * the others' kept), or with the error that undid the whole transaction.
-   */
-  run<T>(what: string, body: () => T): Promise<T> {
-    return this.#batch.add(what, body);
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (error) {
+    for (const pending of batch) pending.reject(mapError(pending.what, error));
+    return;
   }
-
-  /** Commits what is queued now (also called before the connection closes). */
-  flush(): void {
-    this.#batch.flush();
-  }
-
-  #commit(batch: BatchedWork[]): void {
-    const db = this.#db;
-    if (!db.isOpen) {
-      for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
-      return;
-    }
+  const done: { pending: BatchedWork; value: unknown }[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    const pending = batch[i];
+    db.exec("SAVEPOINT one_write");
     try {
-      db.exec("BEGIN IMMEDIATE");
+      const value = pending.body();
+      db.exec("RELEASE one_write");
+      done.push({ pending, value });
     } catch (error) {
-      for (const pending of batch) pending.reject(this.#mapError(pending.what, error));
-      return;
-    }
-    const done: { pending: BatchedWork; value: unknown }[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const pending = batch[i];
-      db.exec("SAVEPOINT one_write");
-      try {
-        const value = pending.body();
-        db.exec("RELEASE one_write");
-        done.push({ pending, value });
-      } catch (error) {
-        if (!db.isTransaction || !undoSavepoint(db)) {
-          // SQLite undid the whole transaction (I/O error, disk full...): nothing of this
-          // batch was written.
-          const failed = [...done.map((d) => d.pending), ...batch.slice(i)];
-          for (const other of failed) other.reject(this.#mapError(other.what, error));
-          return;
-        }
-        pending.reject(this.#mapError(pending.what, error));
+      if (!db.isTransaction || !undoSavepoint(db)) {
+        // SQLite undid the whole transaction (I/O error, disk full...): nothing of this
+        // batch was written.
+        const failed = [...done.map((d) => d.pending), ...batch.slice(i)];
+        for (const other of failed) other.reject(mapError(other.what, error));
+        return;
       }
+      pending.reject(mapError(pending.what, error));
     }
-    try {
-      db.exec("COMMIT");
-    } catch (error) {
-      if (db.isTransaction) undoTransaction(db);
-      for (const { pending } of done) pending.reject(this.#mapError(pending.what, error));
-      return;
-    }
-    for (const { pending, value } of done) pending.resolve(value);
   }
+  try {
+    db.exec("COMMIT");
+  } catch (error) {
+    if (db.isTransaction) undoTransaction(db);
+    for (const { pending } of done) pending.reject(mapError(pending.what, error));
+    return;
+  }
+  for (const { pending, value } of done) pending.resolve(value);
 }
 
 /** Undoes one write's savepoint; false if even that failed (then all is undone). */

@@ -12,62 +12,44 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import type { ErrorMapper } from "./sqlite_group_commit.ts";
-import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
+import type { BatchedWork, TurnBatch } from "./turn_batch.ts";
 
-/** Batches read-only statements on one connection. */
-export class ReadBatch {
-  readonly #db: DatabaseSync;
-  readonly #mapError: ErrorMapper;
-  readonly #batch = new TurnBatch((batch) => this.#read(batch));
-
-  constructor(db: DatabaseSync, mapError: ErrorMapper) {
-    this.#db = db;
-    this.#mapError = mapError;
+/** Runs one turn's read-only statements, for a {@link TurnBatch}. */
+export function readTogether(
+  db: DatabaseSync,
+  mapError: ErrorMapper,
+  batch: readonly BatchedWork[],
+): void {
+  if (!db.isOpen) {
+    for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
+    return;
   }
-
-  /** Runs `body` (read-only statements) with the other reads of this turn. */
-  run<T>(what: string, body: () => T): Promise<T> {
-    return this.#batch.add(what, body);
-  }
-
-  /** Runs what is queued now (also called before the connection closes). */
-  flush(): void {
-    this.#batch.flush();
-  }
-
-  #read(batch: BatchedWork[]): void {
-    const db = this.#db;
-    if (!db.isOpen) {
-      for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
-      return;
+  // One read transaction for several; a lone read needs none. Should BEGIN fail, each
+  // read still runs on its own.
+  let shared = false;
+  if (batch.length > 1 && !db.isTransaction) {
+    try {
+      db.exec("BEGIN");
+      shared = true;
+    } catch {
+      shared = false;
     }
-    // One read transaction for several; a lone read needs none. Should BEGIN fail, each
-    // read still runs on its own.
-    let shared = false;
-    if (batch.length > 1 && !db.isTransaction) {
+  }
+  for (const pending of batch) {
+    try {
+      pending.resolve(pending.body());
+    } catch (error) {
+      pending.reject(mapError(pending.what, error));
+    }
+  }
+  if (shared && db.isTransaction) {
+    try {
+      db.exec("COMMIT");
+    } catch {
       try {
-        db.exec("BEGIN");
-        shared = true;
+        db.exec("ROLLBACK");
       } catch {
-        shared = false;
-      }
-    }
-    for (const pending of batch) {
-      try {
-        pending.resolve(pending.body());
-      } catch (error) {
-        pending.reject(this.#mapError(pending.what, error));
-      }
-    }
-    if (shared && db.isTransaction) {
-      try {
-        db.exec("COMMIT");
-      } catch {
-        try {
-          db.exec("ROLLBACK");
-        } catch {
-          // Nothing was written; the next statement starts afresh.
-        }
+        // Nothing was written; the next statement starts afresh.
       }
     }
   }

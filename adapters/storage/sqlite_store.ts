@@ -21,8 +21,9 @@ import {
   type WnsToken,
 } from "../../domain/ports.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
-import { GroupCommit } from "./sqlite_group_commit.ts";
-import { ReadBatch } from "./sqlite_read_batch.ts";
+import { commitTogether } from "./sqlite_group_commit.ts";
+import { readTogether } from "./sqlite_read_batch.ts";
+import { TurnBatch } from "./turn_batch.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,
@@ -104,15 +105,17 @@ export class SqliteStore implements RegistrationStore {
   readonly #clock: Clock;
   readonly #sql: ReturnType<typeof prepareAll>;
   readonly #checkpointer: SqliteCheckpointer | null;
-  readonly #writes: GroupCommit;
-  readonly #reads: ReadBatch;
+  /** Write transactions of one turn, committed together (`sqlite_group_commit.ts`). */
+  readonly #writes: TurnBatch;
+  /** Lookups of one turn, in one read transaction (`sqlite_read_batch.ts`). */
+  readonly #reads: TurnBatch;
 
   private constructor(db: DatabaseSync, clock: Clock, checkpointer: SqliteCheckpointer | null) {
     this.#db = db;
     const mapError = (what: string, error: unknown) =>
       asStorageError(`SQLite ${what} failed`, error);
-    this.#writes = new GroupCommit(db, mapError);
-    this.#reads = new ReadBatch(db, mapError);
+    this.#writes = new TurnBatch((batch) => commitTogether(db, mapError, batch));
+    this.#reads = new TurnBatch((batch) => readTogether(db, mapError, batch));
     this.#clock = clock;
     this.#sql = prepareAll(db);
     this.#checkpointer = checkpointer;
@@ -242,7 +245,7 @@ export class SqliteStore implements RegistrationStore {
   findNode(node: string, now: number): Promise<NodeTarget | null> {
     // The hot path: lookups of one turn share a read transaction (`sqlite_read_batch.ts`).
     if (!this.#db.isOpen) return Promise.reject(new Error("SqliteStore is closed"));
-    return this.#reads.run("findNode", () => {
+    return this.#reads.add("findNode", () => {
       const row = this.#sql.findNode.get(node, now);
       if (!row) return null;
       return {
@@ -334,7 +337,7 @@ export class SqliteStore implements RegistrationStore {
    */
   #write<T>(what: string, body: () => T): Promise<T> {
     if (!this.#db.isOpen) return Promise.reject(new Error("SqliteStore is closed"));
-    return this.#writes.run(what, body);
+    return this.#writes.add(what, body);
   }
 }
 

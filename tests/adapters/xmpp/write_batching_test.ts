@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { batchWrites } from "../../../adapters/xmpp/write_batching.ts";
 
 /** A reader in a Worker counting what arrives and in how many reads. */
