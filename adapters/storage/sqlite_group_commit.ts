@@ -28,10 +28,6 @@ export function commitTogether(
   mapError: ErrorMapper,
   batch: readonly BatchedWork[],
 ): void {
-  if (!db.isOpen) {
-    for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
-    return;
-  }
   try {
     db.exec("BEGIN IMMEDIATE");
   } catch (error) {

@@ -20,10 +20,6 @@ export function readTogether(
   mapError: ErrorMapper,
   batch: readonly BatchedWork[],
 ): void {
-  if (!db.isOpen) {
-    for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
-    return;
-  }
   // One read transaction for several; a lone read needs none. Should BEGIN fail, each
   // read still runs on its own.
   let shared = false;

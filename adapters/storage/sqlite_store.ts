@@ -23,7 +23,7 @@ import {
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
 import { commitTogether } from "./sqlite_group_commit.ts";
 import { readTogether } from "./sqlite_read_batch.ts";
-import { TurnBatch } from "./turn_batch.ts";
+import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,
@@ -114,8 +114,8 @@ export class SqliteStore implements RegistrationStore {
     this.#db = db;
     const mapError = (what: string, error: unknown) =>
       asStorageError(`SQLite ${what} failed`, error);
-    this.#writes = new TurnBatch((batch) => commitTogether(db, mapError, batch));
-    this.#reads = new TurnBatch((batch) => readTogether(db, mapError, batch));
+    this.#writes = new TurnBatch(whileOpen(db, (batch) => commitTogether(db, mapError, batch)));
+    this.#reads = new TurnBatch(whileOpen(db, (batch) => readTogether(db, mapError, batch)));
     this.#clock = clock;
     this.#sql = prepareAll(db);
     this.#checkpointer = checkpointer;
@@ -339,6 +339,17 @@ export class SqliteStore implements RegistrationStore {
     if (!this.#db.isOpen) return Promise.reject(new Error("SqliteStore is closed"));
     return this.#writes.add(what, body);
   }
+}
+
+/** A batch runner that rejects the whole batch once the database is closed. */
+function whileOpen(
+  db: DatabaseSync,
+  run: (batch: BatchedWork[]) => void,
+): (batch: BatchedWork[]) => void {
+  return (batch) => {
+    if (db.isOpen) return run(batch);
+    for (const pending of batch) pending.reject(new Error("SqliteStore is closed"));
+  };
 }
 
 function inTransaction<T>(db: DatabaseSync, body: () => T): T {
