@@ -498,6 +498,10 @@ redisTest(
       }
       const recoveryMs = performance.now() - restartedAt;
       assert.ok(back, "calls succeed again after the restart");
+      // The loop's call in flight may have started before the recovery: let two more run,
+      // so that the last one began after it.
+      const seen = outcomes.length;
+      while (outcomes.length < seen + 2) await new Promise((resolve) => setTimeout(resolve, 5));
       traffic = false;
       await loop;
 
