@@ -15,6 +15,7 @@ import {
   StorageUnavailableError,
   type WnsSender,
 } from "../domain/ports.ts";
+import { isAllowedChannelUri } from "../domain/channel_uri.ts";
 import { expiryFrom } from "../domain/registration.ts";
 import { testPushPayload } from "../domain/wns_payload.ts";
 import { KeyedLock } from "./keyed_lock.ts";
@@ -45,7 +46,10 @@ export interface DeviceServiceDeps {
   readonly clock: Clock;
   readonly random: RandomBytes;
   readonly logger: Logger;
-  /** Channel URIs must match this, so a device can never make the server POST elsewhere. */
+  /**
+   * Channel URIs must match this whole (whatever its anchors) and be plain http(s) URLs, so
+   * a device can never make the server POST elsewhere.
+   */
   readonly channelUriPattern: RegExp;
   /** The JID the device gives its XMPP server as the push service. */
   readonly pushBareJid: string;
@@ -100,7 +104,7 @@ export class DeviceService {
 
   #setChannelUri(deviceId: string, channelUri: string, version: number): Promise<DeviceResult> {
     const { store, clock, logger, channelUriPattern } = this.#deps;
-    if (!channelUriPattern.test(channelUri)) {
+    if (!isAllowedChannelUri(channelUri, channelUriPattern)) {
       return Promise.resolve({ ok: false, error: "channel_uri is not a WNS channel URI" });
     }
     return this.#guarded(deviceId, async () => {

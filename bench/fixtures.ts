@@ -248,7 +248,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       clientSecret: wns.clientSecret,
       packetId: wns.packetId,
       tokenUrl: wns.tokenUrl,
-      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
       coalesceMs: 0,
       ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     },
