@@ -21,6 +21,7 @@ import {
   type WnsToken,
 } from "../../domain/ports.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
+import { prepareDatabaseFile, restrictDatabaseFiles } from "./sqlite_file_mode.ts";
 import { commitTogether } from "./sqlite_group_commit.ts";
 import { readTogether } from "./sqlite_read_batch.ts";
 import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
@@ -127,6 +128,8 @@ export class SqliteStore implements RegistrationStore {
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     let db: DatabaseSync;
+    // Owner-only before SQLite creates anything: the file holds secrets and the WNS token.
+    prepareDatabaseFile(path);
     try {
       db = new DatabaseSync(path);
     } catch (error) {
@@ -148,6 +151,8 @@ export class SqliteStore implements RegistrationStore {
       // with 64 MiB, no difference).
       db.exec(`PRAGMA cache_size = -${PAGE_CACHE_KIB}`);
       migrate(db);
+      // The -wal and -shm files exist now; an older deployment's may be 0644.
+      restrictDatabaseFiles(path);
       const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
       let checkpointer: SqliteCheckpointer | null = null;
       if (mode === "wal" && interval > 0) {
