@@ -286,6 +286,7 @@ export async function startPushServer(
           });
         }
         await link.stop(left());
+        pushService.flushLogs();
         delivery?.close();
         await ops?.close();
         await store.close();

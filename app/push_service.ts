@@ -11,6 +11,7 @@ import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/port
 import type { NodeTarget } from "../domain/registration.ts";
 import { shortId } from "./log_ids.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
+import { SampledLog } from "./sampled_log.ts";
 
 /** What the publish use case needs. */
 export interface PushServiceDeps {
@@ -31,9 +32,20 @@ export const PUSH_CACHE_TTL_SECONDS = 24 * 60 * 60;
 /** The publish use case. */
 export class PushService {
   readonly #deps: PushServiceDeps;
+  /** Refusals are a peer's to cause: a flood of them is logged as a few sampled lines. */
+  readonly #refused: SampledLog;
+  readonly #throttled: SampledLog;
 
   constructor(deps: PushServiceDeps) {
     this.#deps = deps;
+    this.#refused = new SampledLog("publish refused", deps);
+    this.#throttled = new SampledLog("push throttled", deps);
+  }
+
+  /** Logs how many refusals the sampled lines left out (at shutdown). */
+  flushLogs(): void {
+    this.#refused.flush();
+    this.#throttled.flush();
   }
 
   /** Handles one publish; never throws. */
@@ -49,7 +61,7 @@ export class PushService {
     }
     const decision = decidePublish(request, target);
     if (decision.kind === "refuse") {
-      logger.info("publish refused", { node, outcome: decision.outcome.kind });
+      this.#refused.record(decision.outcome.kind, { node });
       return decision.outcome;
     }
     const { channelUri } = decision;
@@ -78,7 +90,7 @@ export class PushService {
         }
         return { kind: "unknown-node" };
       case "throttled":
-        logger.info("push throttled", { node, device, reason: outcome.detail });
+        this.#throttled.record("throttled", { node, device, reason: outcome.detail });
         return { kind: "throttled", reason: "push rate limited, try later" };
       case "failed":
         // Never a cancel here: the user's server would drop a registration that still works.
