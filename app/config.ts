@@ -107,8 +107,17 @@ export const ConfigSchema = z.object({
     device: z.object({
       /** Concurrent connections from one address (IPv6: one /64); 0: no such limit. */
       connectionsPerAddress: z.number().int().nonnegative().default(32),
+      /** Concurrent connections from one IPv4 /24 or IPv6 /56; 0: no such limit. */
+      connectionsPerPrefix: z.number().int().nonnegative().default(256),
       /** A connection that has not completed its TLS handshake by then is closed. */
       handshakeTimeoutSeconds: z.number().positive().default(10),
+      /** A request frame must be complete this long after its first byte. */
+      frameTimeoutSeconds: z.number().positive().default(10),
+      /**
+       * When all `tcp.maxConnections` are taken, a connection without a request for this
+       * long is closed to admit a new one; 0: the new one is refused instead.
+       */
+      evictIdleAfterSeconds: z.number().nonnegative().default(5),
       /** The largest request frame. */
       maxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
       requestsPerConnection: Rate(10, 2),

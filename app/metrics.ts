@@ -93,7 +93,10 @@ export interface TlsMetrics {
 export type LimitName =
   | "connections"
   | "connections_per_address"
+  | "connections_per_prefix"
+  | "connection_evicted"
   | "handshake_timeout"
+  | "frame_timeout"
   | "idle_timeout"
   | "frame_size"
   | "accounts_per_device"
@@ -108,7 +111,10 @@ export type LimitName =
 export const LIMIT_NAMES: readonly LimitName[] = [
   "connections",
   "connections_per_address",
+  "connections_per_prefix",
+  "connection_evicted",
   "handshake_timeout",
+  "frame_timeout",
   "idle_timeout",
   "frame_size",
   "accounts_per_device",

@@ -46,7 +46,10 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
     limits: {
       device: {
         connectionsPerAddress: 32,
+        connectionsPerPrefix: 256,
         handshakeTimeoutSeconds: 10,
+        frameTimeoutSeconds: 10,
+        evictIdleAfterSeconds: 5,
         maxFrameBytes: 65_536,
         requestsPerConnection: { burst: 10, perSecond: 2 },
         requestsPerDevice: { burst: 10, perSecond: 0.2 },
