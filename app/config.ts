@@ -67,6 +67,11 @@ export const ConfigSchema = z.object({
     /** WNS requests in flight at once, and pushes waiting behind them. */
     maxInFlight: z.number().int().positive().default(64),
     maxQueued: z.number().int().nonnegative().default(10_000),
+    /** Requests to one WNS host, and to one channel, in flight at once. */
+    maxInFlightPerHost: z.number().int().positive().default(32),
+    maxInFlightPerChannel: z.number().int().positive().default(2),
+    /** A push waiting this long for a request slot is given up: its publish is answered wait. */
+    maxQueueWaitSeconds: z.number().positive().default(5),
     /** Attempts per push on WNS 5xx, network errors and timeouts (the first included). */
     maxAttempts: z.number().int().min(1).max(10).default(4),
     /** Pushes for one account within this window after a push are merged (0: off). */
