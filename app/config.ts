@@ -139,6 +139,19 @@ export const ConfigSchema = z.object({
       unknownNodeCacheSeconds: z.number().nonnegative().max(60).default(5),
       unknownNodeCacheSize: z.number().int().positive().default(10_000),
     }).prefault({}),
+    /**
+     * New registrations: rates per source network (IPv4 /24, IPv6 /56) and caps on live
+     * registrations. A known device registering again, or keeping its accounts, is not new.
+     */
+    registrations: z.object({
+      newDevicesPerPrefix: Rate(64, 0.1),
+      newAccountsPerPrefix: Rate(256, 0.5),
+      /** Live devices and accounts at most; 0: no cap. */
+      maxDevices: z.number().int().nonnegative().default(1_000_000),
+      maxAccounts: z.number().int().nonnegative().default(10_000_000),
+      /** How often live registrations are counted in storage for the caps; 0: only at start. */
+      countRefreshSeconds: z.number().nonnegative().default(300),
+    }).prefault({}),
     /** Device ids, nodes and servers whose rates are tracked at once, per limit. */
     trackedKeys: z.number().int().positive().default(100_000),
   }).prefault({}),

@@ -104,6 +104,9 @@ export type LimitName =
   | "requests_per_device"
   | "publishes_per_node"
   | "publishes_per_server"
+  | "new_devices_per_prefix"
+  | "new_accounts_per_prefix"
+  | "registrations_full"
   | "stanza_size"
   | "unknown_node_cache";
 
@@ -122,6 +125,9 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "requests_per_device",
   "publishes_per_node",
   "publishes_per_server",
+  "new_devices_per_prefix",
+  "new_accounts_per_prefix",
+  "registrations_full",
   "stanza_size",
   "unknown_node_cache",
 ];
@@ -130,6 +136,20 @@ export const LIMIT_NAMES: readonly LimitName[] = [
 export interface LimitMetrics {
   /** Something was refused, cut off or answered early because of `limit`. */
   limitHit(limit: LimitName): void;
+}
+
+/** Live registrations as counted for the global caps, and the caps (0: none). */
+export interface RegistrationLevels {
+  readonly devices: number;
+  readonly accounts: number;
+  readonly maxDevices: number;
+  readonly maxAccounts: number;
+}
+
+/** Registrations (`app/registration_limits.ts`). */
+export interface RegistrationMetrics {
+  /** Reads the registration levels when metrics are collected. */
+  observeRegistrations(read: () => RegistrationLevels): void;
 }
 
 /** Everything the server counts. */
@@ -141,7 +161,8 @@ export interface ServerMetrics
     XmppLinkMetrics,
     StorageMetrics,
     TlsMetrics,
-    LimitMetrics {}
+    LimitMetrics,
+    RegistrationMetrics {}
 
 /** Metrics that go nowhere. */
 export const NO_METRICS: ServerMetrics = Object.freeze({
@@ -157,4 +178,5 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   tlsReload() {},
   tlsCertificateExpiry() {},
   limitHit() {},
+  observeRegistrations() {},
 });

@@ -33,6 +33,7 @@ import { openStore } from "./open_store.ts";
 import { PublishLimits } from "./publish_limits.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
 import { PushService } from "./push_service.ts";
+import { RegistrationCounter, RegistrationLimits } from "./registration_limits.ts";
 import {
   Readiness,
   type ReadinessCheck,
@@ -162,6 +163,20 @@ export async function startPushServer(
     metrics,
     limits.xmpp.maxStanzaBytes,
   );
+  const registrationCounter = new RegistrationCounter({
+    store,
+    clock,
+    logger,
+    refreshMs: limits.registrations.countRefreshSeconds * 1000,
+  });
+  const registrationLimits = new RegistrationLimits({
+    ...limits.registrations,
+    maxPrefixes: limits.trackedKeys,
+    counter: registrationCounter,
+    clock,
+    report: reportLimit,
+  });
+  metrics.observeRegistrations(() => registrationLimits.levels());
   const deviceService = new DeviceService({
     store,
     wns,
@@ -172,6 +187,7 @@ export async function startPushServer(
     channelUriPattern: new RegExp(config.wns.channelUriPattern),
     pushBareJid: link.pushBareJid,
     metrics,
+    admission: registrationLimits,
   });
   const readinessChecks: ReadinessCheck[] = [storageCheck(store), xmppLinkCheck(link)];
   if (delivery) readinessChecks.push(wnsTokenCheck(delivery.tokens, clock));
@@ -239,6 +255,8 @@ export async function startPushServer(
   const devicePort = devices;
   const certificates = reloader;
   link.start();
+  // In the background: counting a large Redis takes a while, and must not delay the start.
+  const firstCount = registrationCounter.start();
   logger.info("push server started", {
     devicePort: devices.addr.port,
     httpPort: ops?.addr.port,
@@ -277,6 +295,8 @@ export async function startPushServer(
         readiness.markShuttingDown();
         draining = true;
         clearInterval(purge);
+        registrationCounter.stop();
+        await firstCount;
         await certificates.close();
         const [, drained] = await Promise.all([
           devicePort.close(left()),

@@ -32,12 +32,14 @@ import { encodeFrame, FrameDecoder, FrameTooLargeError } from "./frame_decoder.t
 
 /** The use cases the device port calls (implemented by `app/device_service.ts`). */
 export interface DeviceUseCases {
+  /** `address`, here and below: the device's IP address (for registration limits). */
   setChannelUri(
     deviceId: string,
     channelUri: string,
     version: number,
+    address?: string,
   ): Promise<{ ok: true } | { ok: false; error: string }>;
-  setPushAccounts(deviceId: string, accountIds: readonly string[]): Promise<
+  setPushAccounts(deviceId: string, accountIds: readonly string[], address?: string): Promise<
     | {
       ok: true;
       value: { pushBareJid: string; accounts: readonly AccountAnswer[] };
@@ -453,14 +455,15 @@ export class DeviceServer {
     }
     this.#touch(connection);
     try {
-      return { text: await this.#dispatch(parsed.request), close: false };
+      const address = connection.socket.remoteAddress;
+      return { text: await this.#dispatch(parsed.request, address), close: false };
     } catch (error) {
       this.#options.logger.error("device request failed", { reason: String(error) });
       return { text: errorResponse(parsed.request.version, "internal error"), close: false };
     }
   }
 
-  async #dispatch(request: DeviceRequest): Promise<string> {
+  async #dispatch(request: DeviceRequest, address: string | undefined): Promise<string> {
     const { useCases } = this.#options;
     const { version } = request;
     switch (request.action) {
@@ -469,11 +472,16 @@ export class DeviceServer {
           request.deviceId,
           request.channelUri,
           version,
+          address,
         );
         return result.ok ? successResponse(version) : errorResponse(version, result.error);
       }
       case "set_push_accounts": {
-        const result = await useCases.setPushAccounts(request.deviceId, request.accountIds);
+        const result = await useCases.setPushAccounts(
+          request.deviceId,
+          request.accountIds,
+          address,
+        );
         return result.ok
           ? accountsResponse(version, result.value.pushBareJid, result.value.accounts)
           : errorResponse(version, result.error);

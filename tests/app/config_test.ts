@@ -65,6 +65,13 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
         unknownNodeCacheSeconds: 5,
         unknownNodeCacheSize: 10_000,
       },
+      registrations: {
+        newDevicesPerPrefix: { burst: 64, perSecond: 0.1 },
+        newAccountsPerPrefix: { burst: 256, perSecond: 0.5 },
+        maxDevices: 1_000_000,
+        maxAccounts: 10_000_000,
+        countRefreshSeconds: 300,
+      },
       trackedKeys: 100_000,
     },
     shutdownTimeoutSeconds: 10,
