@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ConnectionSources, prefixOf, sourceOf } from "../../../adapters/device/connection_sources.ts";
+import {
+  ConnectionSources,
+  prefixOf,
+  sourceOf,
+} from "../../../adapters/device/connection_sources.ts";
 
 Deno.test("sourceOf: IPv4 addresses count alone, IPv6 ones by their /64", () => {
   assert.equal(sourceOf("203.0.113.7"), "203.0.113.7");
