@@ -31,7 +31,10 @@ export function prepareDatabaseFile(path: string): void {
   restrictDatabaseFiles(path);
 }
 
-/** Makes the database and those of its companions that exist owner-only (an older file may be 0644). */
+/**
+ * Makes the database and those of its companions that exist owner-only (an older
+ * deployment's may be 0644).
+ */
 export function restrictDatabaseFiles(path: string): void {
   if (!isFile(path)) return;
   for (const suffix of COMPANIONS) {

@@ -56,7 +56,7 @@ export class ConcurrencyGate {
   #inFlight = 0;
   #waiting = 0;
   /** Waiting for a global slot, in order. */
-  readonly #queue: Waiter[] = [];
+  #queue: Waiter[] = [];
   /** Waiting because their host or channel is at its bound. */
   readonly #parkedByHost = new Map<string, Waiter[]>();
   readonly #parkedByChannel = new Map<string, Waiter[]>();
@@ -146,6 +146,7 @@ export class ConcurrencyGate {
           if (waiter.done) return;
           waiter.done = true;
           this.#waiting--;
+          this.#compact();
           reject(this.#tooLong);
         }, maxWaitMs);
       }
@@ -165,6 +166,15 @@ export class ConcurrencyGate {
       return;
     }
     this.#start(waiter);
+  }
+
+  /**
+   * Drops given-up waiters from the global queue once they outnumber the live ones: while
+   * every slot is held, they would pile up there until the first release.
+   */
+  #compact(): void {
+    if (this.#queue.length <= 2 * this.#waiting + 64) return;
+    this.#queue = this.#queue.filter((waiter) => !waiter.done);
   }
 
   #start(waiter: Waiter): void {

@@ -91,3 +91,18 @@ Deno.test("gate: waiters parked behind a channel go in order once it frees, expi
   assert.deepEqual(order, [1, 2, 3]);
   assert.equal(gate.inFlight, 0);
 });
+
+Deno.test("gate: waiters that gave up while every slot was held do not pile up", async () => {
+  const gate = new ConcurrencyGate(1, 100, { maxWaitMs: 20 });
+  const hold = Promise.withResolvers<void>();
+  const first = gate.run(() => hold.promise);
+  for (let round = 0; round < 5; round++) {
+    const waiting = Array.from({ length: 100 }, () => gate.run(() => Promise.resolve()));
+    for (const w of waiting) await assert.rejects(w, QueueWaitError);
+  }
+  // 500 gave up; at most a bounded number remain queued, none of them live.
+  assert.equal(gate.queued, 0);
+  hold.resolve();
+  await first;
+  assert.equal(await gate.run(() => Promise.resolve(1)), 1);
+});
