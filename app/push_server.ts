@@ -34,6 +34,7 @@ import { PublishLimits } from "./publish_limits.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
 import { PushService } from "./push_service.ts";
 import { RegistrationCounter, RegistrationLimits } from "./registration_limits.ts";
+import { SampledLog } from "./sampled_log.ts";
 import {
   Readiness,
   type ReadinessCheck,
@@ -162,6 +163,7 @@ export async function startPushServer(
     onPublish,
     metrics,
     limits.xmpp.maxStanzaBytes,
+    new SampledLog("malformed publish", { logger, clock }),
   );
   const registrationCounter = new RegistrationCounter({
     store,
@@ -328,6 +330,7 @@ function createXmppLink(
   onPublish: PublishHandler,
   metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & LimitMetrics,
   maxStanzaBytes: number,
+  malformedLog: SampledLog,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
@@ -338,6 +341,7 @@ function createXmppLink(
       onPublish,
       metrics,
       maxStanzaBytes,
+      malformedLog,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };

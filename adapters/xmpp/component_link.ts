@@ -13,7 +13,13 @@ import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../app/me
 import type { Logger } from "../../domain/ports.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
-import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
+import {
+  answerPublish,
+  discoInfo,
+  type MalformedPublishLog,
+  NS_DISCO_INFO,
+  type PublishHandler,
+} from "./publish_iq.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
 import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
@@ -39,6 +45,8 @@ export interface ComponentLinkOptions {
   readonly metrics?: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & Partial<LimitMetrics>;
   /** The largest stanza accepted; a larger one ends the stream (default: 1 MiB). */
   readonly maxStanzaBytes?: number;
+  /** Where malformed publishes are logged; default: one info line each. */
+  readonly malformedLog?: MalformedPublishLog;
   /**
    * After this long without input, an XEP-0199 ping goes to the component's own domain (the
    * server routes it back: the whole path is checked); 0: never. Default 30 s.
@@ -127,7 +135,13 @@ export class ComponentLink {
           return options.onPublish(request);
         };
         return this.#tracked(
-          answerPublish(ctx.element, ctx.stanza.attrs.from, onPublish, options.logger).then(
+          answerPublish(
+            ctx.element,
+            ctx.stanza.attrs.from,
+            onPublish,
+            options.logger,
+            options.malformedLog,
+          ).then(
             (answer) => {
               // Not handed on: it was malformed, and answered bad-request.
               if (!handled) options.metrics?.publish("bad-request");
