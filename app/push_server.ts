@@ -329,6 +329,7 @@ function createXmppLink(
     logger,
     onPublish,
     metrics,
+    maxStanzaBytes,
   });
   return { link, provisioner: new PepProvisioner({ link, logger }) };
 }
