@@ -8,6 +8,7 @@
  */
 
 import { z } from "zod";
+import { DEFAULT_GONE_CHANNEL_GRACE_DAYS, DEFAULT_LIFETIME_DAYS } from "../domain/registration.ts";
 
 /** Only real WNS channels: `https://<host>.notify.windows.com/?token=...` (or `/w/?token=`). */
 export const DEFAULT_CHANNEL_URI_PATTERN =
@@ -127,6 +128,18 @@ export const ConfigSchema = z.object({
     }).prefault({}),
     /** Device ids, nodes and servers whose rates are tracked at once, per limit. */
     trackedKeys: z.number().int().positive().default(100_000),
+  }).prefault({}),
+  /**
+   * How long registrations live (the README's "Registration lifetime"): `lifetimeDays`
+   * after their last use (a registration request or a delivered push), and
+   * `goneChannelGraceDays` after WNS said the device's channel is gone, unless the device
+   * sends a new one meanwhile.
+   */
+  registration: z.object({
+    lifetimeDays: z.number().positive().max(3650).default(DEFAULT_LIFETIME_DAYS),
+    goneChannelGraceDays: z.number().positive().max(3650).default(
+      DEFAULT_GONE_CHANNEL_GRACE_DAYS,
+    ),
   }).prefault({}),
   /** How long a shutdown may take to answer what is in progress before it cuts it off. */
   shutdownTimeoutSeconds: z.number().nonnegative().default(10),

@@ -9,7 +9,9 @@ import {
   type RegistrationStore,
   StorageUnavailableError,
 } from "../../domain/ports.ts";
-import { REGISTRATION_LIFETIME_MS } from "../../domain/registration.ts";
+import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
+
+const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 
@@ -67,6 +69,7 @@ function brokenStore(error: () => Error): RegistrationStore {
     replaceAccounts: fail,
     findNode: fail,
     forgetChannel: fail,
+    renew: fail,
     purgeExpired: fail,
     loadWnsToken: fail,
     saveWnsToken: fail,
@@ -82,7 +85,7 @@ Deno.test("setChannelUri: registers the device with its channel and version", as
   const device = await store.findDevice(DEVICE, clock.now());
   assert.equal(device?.channelUri, CHANNEL);
   assert.equal(device?.version, 1);
-  assert.equal(device?.expiresAt, clock.now() + REGISTRATION_LIFETIME_MS);
+  assert.equal(device?.expiresAt, clock.now() + LIFETIME_MS);
   assert.deepEqual(device?.accounts, []);
 });
 
@@ -157,6 +160,7 @@ Deno.test("setPushAccounts: answers a node and secret per account, which then re
       deviceId: DEVICE,
       secret: account.secret,
       channelUri: CHANNEL,
+      expiresAt: clock.now() + LIFETIME_MS,
     });
   }
 });
@@ -225,6 +229,7 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
     replaceAccounts: memory.replaceAccounts.bind(memory),
     findNode: memory.findNode.bind(memory),
     forgetChannel: memory.forgetChannel.bind(memory),
+    renew: memory.renew.bind(memory),
     purgeExpired: memory.purgeExpired.bind(memory),
     loadWnsToken: memory.loadWnsToken.bind(memory),
     saveWnsToken: memory.saveWnsToken.bind(memory),
@@ -265,7 +270,7 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
 
 Deno.test("setPushAccounts: an expired device is unknown again", async () => {
   const { service, clock } = await registered();
-  clock.advance(REGISTRATION_LIFETIME_MS);
+  clock.advance(LIFETIME_MS);
   assert.deepEqual(await service.setPushAccounts(DEVICE, [ACC_A]), {
     ok: false,
     error: "unknown device: send set_channel_uri first",

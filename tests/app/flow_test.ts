@@ -13,7 +13,9 @@ import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_stanza.
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService } from "../../app/device_service.ts";
 import { PushService } from "../../app/push_service.ts";
-import { REGISTRATION_LIFETIME_MS } from "../../domain/registration.ts";
+import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
+
+const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 
@@ -161,8 +163,8 @@ Deno.test("flow: register, publish to each account, expire after 7 days, registe
   assert.deepEqual(await ctx.devices.requestTestPush(DEVICE), { ok: true, value: undefined });
   assert.equal(ctx.wns.sent.length, 3);
 
-  // Seven days after the last registration the device is gone.
-  ctx.clock.advance(REGISTRATION_LIFETIME_MS);
+  // 210 days after its last use (the test push does not count) the device is gone.
+  ctx.clock.advance(LIFETIME_MS);
   assert.equal(await ctx.store.findDevice(DEVICE, ctx.clock.now()), null);
   for (const account of [a, b]) {
     const answer = await ctx.link.receive(publish(account.node, account.secret, {}));
@@ -190,15 +192,18 @@ Deno.test("flow: register, publish to each account, expire after 7 days, registe
 Deno.test("flow: registering again before expiry keeps the nodes and extends their life", async () => {
   const ctx = server(7);
   const [a] = await register(ctx, [ACC_A]);
-  ctx.clock.advance(6 * DAY);
+  ctx.clock.advance(200 * DAY);
   const [again] = await register(ctx, [ACC_A]);
   assert.deepEqual(again, a, "same node and secret");
-  // Eight days after the first registration, two after the second: still alive.
-  ctx.clock.advance(2 * DAY);
+  // 409 days after the first registration, 209 after the second: still alive, and the
+  // delivered push renews it.
+  ctx.clock.advance(209 * DAY);
   assert.equal(condition(await ctx.link.receive(publish(a.node, a.secret, {}))), null);
   assert.equal(ctx.wns.sent.length, 1);
-  // And it dies seven days after the refresh.
-  ctx.clock.advance(5 * DAY);
+  ctx.clock.advance(LIFETIME_MS - 1);
+  assert.equal(condition(await ctx.link.receive(publish(a.node, a.secret, {}))), null);
+  // And it dies 210 days after its last use.
+  ctx.clock.advance(LIFETIME_MS);
   assert.equal(
     condition(await ctx.link.receive(publish(a.node, a.secret, {}))),
     "cancel/item-not-found",
