@@ -296,7 +296,11 @@ Deno.test("requestParser: too many accounts", () => {
         accounts: accounts(5),
       }),
     ),
-    { version: 2, error: "invalid field accounts: too many accounts: at most 4" },
+    {
+      version: 2,
+      error:
+        "invalid field accounts: too many accounts: this push server takes at most 4 per device",
+    },
   );
   assert.ok(
     !requestParser(32)(bytes(JSON.stringify({
