@@ -125,7 +125,7 @@ export async function startPushServer(
     clock,
   });
   const store = withUnknownNodeCache(
-    meteredStore(overrides.store ?? await openStore(config.db.url, logger), metrics),
+    meteredStore(overrides.store ?? await openStore(config.db.url, logger, clock), metrics),
     unknownNodes,
     () => reportLimit("unknown_node_cache"),
   );
