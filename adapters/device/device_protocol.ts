@@ -1,6 +1,6 @@
 /**
  * The device protocol's messages: validation of what a UWPX device sends (zod, at the edge)
- * and the exact JSON shapes of the answers (shared/protocol/*.json).
+ * and the exact JSON shapes of the answers (the seed's examples, tests/fixtures/protocol/*.json).
  *
  * @module
  */

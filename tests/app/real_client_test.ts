@@ -105,6 +105,36 @@ Deno.test("the client's request bytes: indented JSON, CRLF line ends, one NUL", 
   );
 });
 
+lifecycle("the client's own request bytes (fixtures) are answered as it expects", async (scene) => {
+  const fixture = (name: string) =>
+    Deno.readFileSync(new URL(`../fixtures/client/${name}`, import.meta.url));
+  const channel = fixture("set_channel_uri.request.bin");
+  // Indented, CRLF, one NUL at the end, lower-case ids.
+  assert.equal(channel.at(-1), 0);
+  assert.match(new TextDecoder().decode(channel), /^\{\r\n  "version": 2,\r\n/);
+  // The fixture's channel is a real WNS host; this stack accepts only the fake's.
+  const refused = await scene.client.sendBytes(channel);
+  assert.deepEqual(refused.answer, {
+    version: 2,
+    action: "response",
+    status: 0,
+    error: "channel_uri is not a WNS channel URI",
+  });
+  const deviceId = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";
+  const channelUri = scene.stack.wns.channelUri();
+  assert.equal((await scene.client.setChannelUri(deviceId, channelUri)).answer.status, 1);
+  const accounts = await scene.client.sendBytes(fixture("set_push_accounts.request.bin"));
+  assert.equal(accounts.answer.status, 1);
+  assert.deepEqual((accounts.answer.accounts as Answered[]).map((a) => a.account_id), [
+    "dadbbb9327c711e4b626f7820fb299871d23d6020683bbd1e08d37e0246c7e90",
+    "16ecab1875791e2b6ed0c9a6dae5a12a79d92120e1c3afbd3a9c8535ce44666d",
+  ]);
+  assert.deepEqual(accounts.loads.length, 1, "a small answer in one load");
+  const test = await scene.client.sendBytes(fixture("request_test_push.request.bin"));
+  assert.deepEqual(test.answer, { version: 2, action: "response", status: 1 });
+  assert.deepEqual(scene.stack.wns.received.map((r) => r.channelUri), [channelUri]);
+});
+
 lifecycle("64 accounts arrive whole through the 4096-byte read loop", async (scene) => {
   const deviceId = crypto.getRandomValues(new Uint8Array(32)).toHex();
   await scene.client.setChannelUri(deviceId, scene.stack.wns.channelUri());

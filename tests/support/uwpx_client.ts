@@ -83,9 +83,13 @@ export class UwpxClient {
   }
 
   /** Connects, sends one request in one write, reads one answer the client's way, closes. */
-  async send(message: Record<string, unknown>): Promise<ClientExchange> {
+  send(message: Record<string, unknown>): Promise<ClientExchange> {
+    return this.sendBytes(clientRequestBytes(message));
+  }
+
+  /** {@link send} with the request's bytes as given (a fixture, say). */
+  async sendBytes(sent: Uint8Array): Promise<ClientExchange> {
     const { hostname, port, caCert, timeoutMs = 10_000 } = this.#options;
-    const sent = clientRequestBytes(message);
     const socket = await connect(hostname, port, caCert);
     const reader = new ChunkReader(socket);
     const timer = setTimeout(() => socket.destroy(new Error("no answer in time")), timeoutMs);

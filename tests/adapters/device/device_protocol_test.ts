@@ -17,7 +17,7 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 const parseJson = (value: unknown) => parse(bytes(JSON.stringify(value)));
 
 const sharedText = (name: string) =>
-  Deno.readTextFileSync(new URL(`../../../../shared/protocol/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../../fixtures/protocol/${name}`, import.meta.url));
 const shared = (name: string) => JSON.parse(sharedText(name)) as Record<string, unknown>;
 
 function failure(parsed: ParsedFrame): { version: number; error: string } {
@@ -79,7 +79,7 @@ Deno.test("requestParser: request_test_push, versions 1 and 2", () => {
   }
 });
 
-Deno.test("requestParser: the seed's example requests in shared/protocol parse", () => {
+Deno.test("requestParser: the seed's example requests parse", () => {
   const channel = parse(bytes(sharedText("set_channel_uri.request.json")));
   assert.deepEqual(channel, {
     ok: true,

@@ -22,7 +22,7 @@ const CHANNEL = "https://127.0.0.1:4443/wns/channel1";
 const PUSH_JID = "push.example.org";
 
 const sharedText = (name: string) =>
-  Deno.readTextFileSync(new URL(`../../../../shared/protocol/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../../fixtures/protocol/${name}`, import.meta.url));
 const shared = (name: string) => JSON.parse(sharedText(name)) as Record<string, unknown>;
 const bytes = (text: string) => new TextEncoder().encode(text);
 const frame = (message: unknown) => encodeFrame(JSON.stringify(message));
