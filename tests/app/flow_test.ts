@@ -21,8 +21,8 @@ import { RecordingLogger } from "../support/recording_logger.ts";
 
 const DEVICE = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAD8sampleToken%2bValue";
-const ACC_A = "DADBBB9327C711E4B626F7820FB299871D23D6020683BBD1E08D37E0246C7E90";
-const ACC_B = "16ECAB1875791E2B6ED0C9A6DAE5A12A79D92120E1C3AFBD3A9C8535CE44666D";
+const ACC_A = "dadbbb9327c711e4b626f7820fb299871d23d6020683bbd1e08d37e0246c7e90";
+const ACC_B = "16ecab1875791e2b6ed0c9a6dae5a12a79d92120e1c3afbd3a9c8535ce44666d";
 const PUSH_JID = "push.example.org";
 const DAY = 24 * 60 * 60 * 1000;
 

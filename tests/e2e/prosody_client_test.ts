@@ -98,7 +98,7 @@ async function waitForProsodyLog(stack: ClientStack, pattern: RegExp, timeoutMs 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 e2e("an offline message becomes a WNS push with the account id and count 1", async (s) => {
-  const accountId = randomHexId().toUpperCase();
+  const accountId = randomHexId();
   const { channelUri, account } = await registerOne(s, accountId);
   await aliceEnablesPush(s, account);
   await bobWritesToAlice(s, "top secret body 4711");

@@ -9,7 +9,7 @@ import {
 import { encodeFrame } from "../../../adapters/device/frame_decoder.ts";
 
 const DEVICE = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";
-const ACC = "DADBBB9327C711E4B626F7820FB299871D23D6020683BBD1E08D37E0246C7E90";
+const ACC = "dadbbb9327c711e4b626f7820fb299871d23d6020683bbd1e08d37e0246c7e90";
 const CHANNEL = "https://db5p.notify.windows.com/?token=abc";
 
 const parse = requestParser(4);
