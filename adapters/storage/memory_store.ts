@@ -1,6 +1,6 @@
 /**
- * An in-process {@link RegistrationStore}: for tests, demos and single-instance setups that
- * can afford to lose registrations on restart (devices register again within days anyway).
+ * An in-process {@link RegistrationStore}: for tests and demos. Registrations are lost on
+ * restart, and the UWPX client does not send an unchanged registration again.
  *
  * @module
  */
