@@ -111,7 +111,7 @@ lifecycle("the client's own request bytes (fixtures) are answered as it expects"
   const channel = fixture("set_channel_uri.request.bin");
   // Indented, CRLF, one NUL at the end, lower-case ids.
   assert.equal(channel.at(-1), 0);
-  assert.match(new TextDecoder().decode(channel), /^\{\r\n  "version": 2,\r\n/);
+  assert.ok(new TextDecoder().decode(channel).startsWith('{\r\n  "version": 2,\r\n'));
   // The fixture's channel is a real WNS host; this stack accepts only the fake's.
   const refused = await scene.client.sendBytes(channel);
   assert.deepEqual(refused.answer, {
