@@ -107,13 +107,15 @@ export function goneChannelExpiry(
 
 /**
  * Whether a push delivered at `now` should renew a registration that expires at
- * `expiresAt`: only when the fresh expiry is more than {@link RENEW_STEP_MS} later, so a
- * busy device costs one write a day, not one per push.
+ * `expiresAt`: only when the fresh expiry is more than {@link RENEW_STEP_MS} later (or half
+ * the lifetime, should that be shorter), so a busy device costs one write a day, not one
+ * per push.
  */
 export function pushRenews(
   expiresAt: number,
   now: number,
   policy: RegistrationPolicy = DEFAULT_REGISTRATION_POLICY,
 ): boolean {
-  return expiryFrom(now, policy) - expiresAt > RENEW_STEP_MS;
+  const step = Math.min(RENEW_STEP_MS, policy.lifetimeMs / 2);
+  return expiryFrom(now, policy) - expiresAt > step;
 }

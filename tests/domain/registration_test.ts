@@ -34,3 +34,10 @@ Deno.test("a push renews at most about once a day", () => {
   // A device whose keys never expire (the original's Redis keys without TTL) needs none.
   assert.equal(pushRenews(Number.MAX_SAFE_INTEGER, now), false);
 });
+
+Deno.test("a lifetime shorter than two days still gets renewed by pushes", () => {
+  const policy = registrationPolicy(0.5, 0.25);
+  const now = 1000 * DAY;
+  assert.equal(pushRenews(expiryFrom(now - DAY / 8, policy), now, policy), false);
+  assert.equal(pushRenews(expiryFrom(now - DAY / 3, policy), now, policy), true);
+});
