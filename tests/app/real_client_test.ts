@@ -9,7 +9,9 @@
 import assert from "node:assert/strict";
 import type { Element } from "@xmpp/xml";
 import { largestAccountsAnswerBytes } from "../../adapters/device/device_protocol.ts";
+import tls from "node:tls";
 import { serverTestGate } from "../support/prosody.ts";
+import { testCertificate } from "../support/tls_cert.ts";
 import { FakeClock } from "../support/fakes.ts";
 import { startRedis } from "../support/redis.ts";
 import { type LoopbackStack, PUSH_DOMAIN, startLoopbackStack } from "../support/loopback_stack.ts";
@@ -103,6 +105,26 @@ Deno.test("the client's request bytes: indented JSON, CRLF line ends, one NUL", 
     new TextDecoder().decode(bytes),
     '{\r\n  "version": 2,\r\n  "action": "request_test_push",\r\n  "device_id": "ab"\r\n}\0',
   );
+});
+
+Deno.test("the client's read loop cuts an answer that arrives in two pieces (so the tests can fail)", async () => {
+  const { cert, key } = await testCertificate();
+  const answer = new TextEncoder().encode(JSON.stringify({ status: 1, pad: "x".repeat(6000) }));
+  const server = tls.createServer({ cert, key }, (socket) => {
+    socket.once("data", () => {
+      // A first piece that is not a whole number of 4096-byte loads, the rest a bit later.
+      socket.write(answer.subarray(0, 5000));
+      setTimeout(() => socket.end(answer.subarray(5000)), 100);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = server.address() as { port: number };
+    const client = new UwpxClient({ hostname: "127.0.0.1", port, caCert: cert });
+    await assert.rejects(client.send({ version: 2, action: "x" }), SyntaxError);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 lifecycle("the client's own request bytes (fixtures) are answered as it expects", async (scene) => {

@@ -125,7 +125,6 @@ function connect(hostname: string, port: number, ca: string): Promise<tls.TLSSoc
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.2",
       servername: /^[\d.]+$|:/.test(hostname) ? undefined : hostname,
-      checkServerIdentity: hostname === "127.0.0.1" ? () => undefined : undefined,
     });
     socket.setNoDelay(true);
     socket.once("secureConnect", () => {
