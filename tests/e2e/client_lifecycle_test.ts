@@ -3,7 +3,8 @@
  * (mod_push), on SQLite and on Redis: the client's own bytes and read loop, lower-case ids,
  * one connection per request, and an injected clock that lets months pass. The user
  * enables push once, as the client does, and never again: whatever the user's server drops
- * stays dropped, so a push that arrives later proves the registration was kept.
+ * stays dropped, so a push that arrives later proves the registration was kept. A second
+ * device that stays silent past the lifetime is purged.
  */
 
 import assert from "node:assert/strict";
@@ -57,15 +58,16 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
   const port = stack.xmppServer.c2sPort;
   await stack.xmppServer.registerUser("alice", "alice-pw");
   await stack.xmppServer.registerUser("bob", "bob-pw");
+  await stack.xmppServer.registerUser("carol", "carol-pw");
   const client = new UwpxClient({
     hostname: "127.0.0.1",
     port: stack.server.devices.addr.port,
     caCert: stack.cert,
   });
-  const bob = async (body: string) => {
+  const bob = async (body: string, to = "alice") => {
     const user = await connectUser({ port, username: "bob", password: "bob-pw" });
     try {
-      await user.sendMessage("alice@localhost", body);
+      await user.sendMessage(`${to}@localhost`, body);
     } finally {
       await user.disconnect();
     }
@@ -82,8 +84,19 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
-  const disabled = async () =>
-    (await stack.xmppServer.logTail()).split("\n").some((line) => line.includes("disabling push"));
+  /** Whether ejabberd logged dropping `user`'s push registration. */
+  const disabled = async (user: string) =>
+    (await stack.xmppServer.logTail()).split("\n").some((line) =>
+      line.includes(`rejected notification for ${user}@localhost`) &&
+      line.includes("disabling push")
+    );
+  const untilDisabled = async (user: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!(await disabled(user))) {
+      if (Date.now() > deadline) throw new Error(`ejabberd kept ${user}'s dead registration`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
 
   // The client's first start: a channel, then its one account; one connection each.
   const deviceId = crypto.getRandomValues(new Uint8Array(32)).toHex();
@@ -101,6 +114,20 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
   await alice.enablePush({ jid: PUSH_DOMAIN, node: account.node, secret: account.secret });
   await alice.disconnect();
 
+  // carol's device registers too, but is never heard from again and gets no pushes.
+  const silentId = crypto.getRandomValues(new Uint8Array(32)).toHex();
+  assert.equal((await client.setChannelUri(silentId, stack.wns.channelUri())).answer.status, 1);
+  const silentAccount = await clientAccountId(silentId, "carol@localhost");
+  const silent = await client.setPushAccounts(silentId, [silentAccount]);
+  const [carolAccount] = silent.answer.accounts as Answered[];
+  const carol = await connectUser({ port, username: "carol", password: "carol-pw" });
+  await carol.enablePush({
+    jid: PUSH_DOMAIN,
+    node: carolAccount.node,
+    secret: carolAccount.secret,
+  });
+  await carol.disconnect();
+
   // 200 days of messages; the client sends nothing (its account list never changes).
   for (let round = 1; round <= 4; round++) {
     clock.advance(50 * DAY);
@@ -113,6 +140,10 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
   clock.advance(15 * DAY);
   await bob("day 215");
   await pushes(5);
+  // carol's silent device is gone for good: item-not-found, and her server drops it.
+  await bob("to a device silent for 215 days", "carol");
+  await refused("unknown-node", 1);
+  if (server === "ejabberd") await untilDisabled("carol");
 
   // WNS gives the device a new channel: set_channel_uri alone.
   clock.advance(10 * DAY);
@@ -130,7 +161,7 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
   await refused("channel-gone", 1);
   const posts = stack.wns.requests.filter((r) => r.path.startsWith("/channel/")).length;
   assert.equal(posts, 7, "the gone channel was posted to again");
-  if (server === "ejabberd") assert.equal(await disabled(), false, "ejabberd dropped it");
+  if (server === "ejabberd") assert.equal(await disabled("alice"), false, "ejabberd dropped it");
 
   // Twenty days later the client gets a new channel: the same node delivers again, so the
   // user's server kept the registration through the waits.
@@ -148,14 +179,8 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
   await eventuallyLogged(stack, 2);
   clock.advance(30 * DAY + 1000);
   await bob("after the grace period");
-  await refused("unknown-node", 1);
-  if (server === "ejabberd") {
-    const deadline = Date.now() + 10_000;
-    while (!(await disabled())) {
-      if (Date.now() > deadline) throw new Error("ejabberd kept a dead registration");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  await refused("unknown-node", 2);
+  if (server === "ejabberd") await untilDisabled("alice");
   assert.equal(stack.wns.received.length, 7);
 }
 
