@@ -91,7 +91,7 @@ export interface DeviceServerOptions {
 export const DEVICE_SERVER_DEFAULTS = {
   maxConnections: 1024,
   maxConnectionsPerAddress: 0,
-  maxAccounts: 32,
+  maxAccounts: 64,
   maxFrameBytes: 64 * 1024,
   idleTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,
