@@ -8,6 +8,11 @@
  */
 
 import { z } from "zod";
+import {
+  largestAccountsAnswerBytes,
+  MAX_ANSWER_BYTES,
+} from "../adapters/device/device_protocol.ts";
+import { DEFAULT_GONE_CHANNEL_GRACE_DAYS, DEFAULT_LIFETIME_DAYS } from "../domain/registration.ts";
 
 /** Only real WNS channels: `https://<host>.notify.windows.com/?token=...` (or `/w/?token=`). */
 export const DEFAULT_CHANNEL_URI_PATTERN =
@@ -52,7 +57,8 @@ export const ConfigSchema = z.object({
       reloadCheckSeconds: z.number().nonnegative().default(5),
     }),
     maxConnections: z.number().int().positive().default(1024),
-    maxAccountsPerDevice: z.number().int().positive().max(1000).default(32),
+    /** Each answer must fit one TLS record (see the refinement below): 64 by default. */
+    maxAccountsPerDevice: z.number().int().positive().max(1000).default(64),
     idleTimeoutSeconds: z.number().positive().default(60),
   }),
   wns: z.object({
@@ -155,9 +161,32 @@ export const ConfigSchema = z.object({
     /** Device ids, nodes and servers whose rates are tracked at once, per limit. */
     trackedKeys: z.number().int().positive().default(100_000),
   }).prefault({}),
+  /**
+   * How long registrations live (the README's "Registration lifetime"): `lifetimeDays`
+   * after their last use (a registration request or a delivered push), and
+   * `goneChannelGraceDays` after WNS said the device's channel is gone, unless the device
+   * sends a new one meanwhile.
+   */
+  registration: z.object({
+    lifetimeDays: z.number().positive().max(3650).default(DEFAULT_LIFETIME_DAYS),
+    goneChannelGraceDays: z.number().positive().max(3650).default(
+      DEFAULT_GONE_CHANNEL_GRACE_DAYS,
+    ),
+  }).prefault({}),
   /** How long a shutdown may take to answer what is in progress before it cuts it off. */
   shutdownTimeoutSeconds: z.number().nonnegative().default(10),
-});
+}).refine(
+  // The real client reads an answer whole only if it arrives in one piece: the largest
+  // `set_push_accounts` answer must fit one TLS record.
+  (config) =>
+    largestAccountsAnswerBytes(config.tcp.maxAccountsPerDevice, config.xmpp.bareJid) <=
+      MAX_ANSWER_BYTES,
+  {
+    message: `too many accounts for one answer of at most ${MAX_ANSWER_BYTES} bytes ` +
+      "(one TLS record, as the UWPX client needs): lower it",
+    path: ["tcp", "maxAccountsPerDevice"],
+  },
+);
 
 /** A validated configuration, defaults applied. */
 export type Config = z.infer<typeof ConfigSchema>;

@@ -155,10 +155,10 @@ export async function demo(): Promise<number> {
   }
 }
 
-/** The UWPX client's account id: SHA-256 hex of the device id and the bare JID. */
+/** The UWPX client's account id: lower-case SHA-256 hex of the device id and the bare JID. */
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return new Uint8Array(digest).toHex().toUpperCase();
+  return new Uint8Array(digest).toHex();
 }
 
 if (import.meta.main) Deno.exit(await demo());

@@ -11,12 +11,19 @@ import {
   type Clock,
   type Logger,
   type NodeProvisioner,
+  NodeSetupUnavailableError,
   type RegistrationStore,
   StorageUnavailableError,
   type WnsSender,
 } from "../domain/ports.ts";
 import { isAllowedChannelUri } from "../domain/channel_uri.ts";
-import { expiryFrom } from "../domain/registration.ts";
+import {
+  DEFAULT_REGISTRATION_POLICY,
+  expiryFrom,
+  goneChannelExpiry,
+  type RegistrationPolicy,
+} from "../domain/registration.ts";
+import { GoneChannels } from "./gone_channels.ts";
 import { testPushPayload } from "../domain/wns_payload.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "./metrics.ts";
@@ -56,11 +63,17 @@ export interface DeviceServiceDeps {
   readonly pushBareJid: string;
   /** Counts answers by action and outcome; none by default. */
   readonly metrics?: DeviceMetrics;
+  /** Lifetime and grace period; the defaults (210 and 30 days) when absent. */
+  readonly policy?: RegistrationPolicy;
+  /** Channels WNS called gone, shared with the publish use case; a private one by default. */
+  readonly goneChannels?: GoneChannels;
   /** Rates and caps on new devices and accounts; none by default. */
   readonly admission?: RegistrationAdmission;
 }
 
 const UNAVAILABLE = "storage unavailable, try again later";
+/** Client mode: the push account's server could not set up a node now. Not final. */
+const NODES_UNAVAILABLE = "the push service's XMPP server is not available, try again later";
 const UNKNOWN_DEVICE = "unknown device: send set_channel_uri first";
 const INTERNAL_ERROR = "internal error";
 
@@ -68,9 +81,13 @@ const INTERNAL_ERROR = "internal error";
 export class DeviceService {
   readonly #deps: DeviceServiceDeps;
   readonly #lock = new KeyedLock();
+  readonly #policy: RegistrationPolicy;
+  readonly #gone: GoneChannels;
 
   constructor(deps: DeviceServiceDeps) {
     this.#deps = deps;
+    this.#policy = deps.policy ?? DEFAULT_REGISTRATION_POLICY;
+    this.#gone = deps.goneChannels ?? new GoneChannels();
   }
 
   /**
@@ -114,8 +131,9 @@ export class DeviceService {
     const result = await work;
     const metrics = this.#deps.metrics ?? NO_METRICS;
     if (result.ok) metrics.deviceRequest(action, "ok");
-    else if (result.error === UNAVAILABLE) metrics.deviceRequest(action, "unavailable");
-    else if (result.error === INTERNAL_ERROR) metrics.deviceRequest(action, "error");
+    else if (result.error === UNAVAILABLE || result.error === NODES_UNAVAILABLE) {
+      metrics.deviceRequest(action, "unavailable");
+    } else if (result.error === INTERNAL_ERROR) metrics.deviceRequest(action, "error");
     else metrics.deviceRequest(action, "refused");
     return result;
   }
@@ -136,7 +154,15 @@ export class DeviceService {
         const refusal = admission.admitDevice(address);
         if (refusal !== null) return { ok: false, error: refusal };
       }
-      await store.saveChannel(deviceId, channelUri, version, expiryFrom(clock.now()));
+      // Keeps the accounts (of a device whose channel was gone too: they deliver again),
+      // and restores the full lifetime.
+      await store.saveChannel(
+        deviceId,
+        channelUri,
+        version,
+        expiryFrom(clock.now(), this.#policy),
+      );
+      this.#gone.delete(channelUri);
       logger.info("channel registered", { device: shortId(deviceId) });
       return { ok: true, value: undefined };
     });
@@ -156,17 +182,26 @@ export class DeviceService {
       // Only accounts the device did not have count against the registration limits.
       const refusal = admission?.admitAccounts(address, plan.added.length) ?? null;
       if (refusal !== null) return { ok: false, error: refusal };
-      const ready = await provisioner.provision(
-        plan.added.map((a) => a.node),
-        plan.removed.map((a) => a.node),
-      );
+      let ready: ReadonlySet<string>;
+      try {
+        ready = await provisioner.provision(
+          plan.added.map((a) => a.node),
+          plan.removed.map((a) => a.node),
+        );
+      } catch (error) {
+        if (!(error instanceof NodeSetupUnavailableError)) throw error;
+        // Not `success: false`, which the client takes as final: a failed request, which
+        // it sends again at its next start. Nothing was stored.
+        logger.warn("accounts not registered: nodes unavailable", { device: shortId(deviceId) });
+        return { ok: false, error: NODES_UNAVAILABLE };
+      }
       const addedNodes = new Set(plan.added.map((a) => a.node));
       const works = (node: string) => !addedNodes.has(node) || ready.has(node);
       // A node that could not be set up is not stored: the next request tries a fresh one.
       await store.replaceAccounts(
         deviceId,
         plan.accounts.filter((a) => works(a.node)),
-        expiryFrom(now),
+        expiryFrom(now, this.#policy),
       );
       admission?.accountsRemoved(plan.removed.length);
       logger.info("accounts registered", {
@@ -191,14 +226,16 @@ export class DeviceService {
   async #requestTestPush(deviceId: string): Promise<DeviceResult> {
     const { store, clock, wns, logger } = this.#deps;
     let channelUri: string | null;
+    let expiresAt: number;
     try {
       const device = await store.findDevice(deviceId, clock.now());
       if (device === null) return { ok: false, error: UNKNOWN_DEVICE };
       channelUri = device.channelUri;
+      expiresAt = device.expiresAt;
     } catch (error) {
       return this.#storageFailure(error);
     }
-    if (channelUri === null) {
+    if (channelUri === null || this.#gone.has(channelUri)) {
       return { ok: false, error: "channel expired: send set_channel_uri again" };
     }
     const outcome = await wns.sendRaw(channelUri, testPushPayload(), {
@@ -210,7 +247,12 @@ export class DeviceService {
       case "delivered":
         return { ok: true, value: undefined };
       case "channel-gone":
-        await store.forgetChannel(deviceId, channelUri).catch(() => {});
+        this.#gone.add(channelUri);
+        await store.forgetChannel(
+          deviceId,
+          channelUri,
+          goneChannelExpiry(clock.now(), expiresAt, this.#policy),
+        ).catch(() => {});
         return { ok: false, error: "WNS says the channel is gone: send set_channel_uri again" };
       case "throttled":
         return { ok: false, error: "WNS is throttling this channel: try again later" };

@@ -30,6 +30,7 @@ export type DeviceRequestOutcome = "ok" | "refused" | "unavailable" | "error";
 export type PublishMetricOutcome =
   | "pushed"
   | "unknown-node"
+  | "channel-gone"
   | "forbidden"
   | "bad-request"
   | "unavailable"

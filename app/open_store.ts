@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Logger, RegistrationStore } from "../domain/ports.ts";
+import type { Clock, Logger, RegistrationStore } from "../domain/ports.ts";
 import { MemoryStore } from "../adapters/storage/memory_store.ts";
 import { parseRedisUrl, RedisStore } from "../adapters/storage/redis_store.ts";
 import { SqliteStore } from "../adapters/storage/sqlite_store.ts";
@@ -17,14 +17,19 @@ export const REDIS_URL = /^(rediss?|redis-sentinel):\/\//;
  * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS) or
  * `redis-sentinel://[[user]:password@]host1[:port1][,host2[:port2]...]/masterName[/db]`.
  * Redis must answer within a few seconds, else this rejects with a StorageUnavailableError
- * that names the host (never the password).
+ * that names the host (never the password). `clock` is the one the server runs on (the
+ * system's unless a test injects one); Redis expires keys by its own.
  */
-export async function openStore(url: string, logger: Logger): Promise<RegistrationStore> {
-  if (url === "memory:") return new MemoryStore();
+export async function openStore(
+  url: string,
+  logger: Logger,
+  clock?: Clock,
+): Promise<RegistrationStore> {
+  if (url === "memory:") return new MemoryStore(clock);
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length);
     if (path === "") throw new Error("db.url: sqlite: needs a file path, e.g. sqlite:push.db");
-    return SqliteStore.open(path);
+    return SqliteStore.open(path, { clock });
   }
   if (REDIS_URL.test(url)) {
     try {

@@ -14,6 +14,7 @@ import type {
   WnsSender,
 } from "../domain/ports.ts";
 import type { RandomBytes } from "../domain/minting.ts";
+import { registrationPolicy } from "../domain/registration.ts";
 import { DeviceServer } from "../adapters/device/tls_device_server.ts";
 import { OpsHttpServer } from "../adapters/http/ops_http_server.ts";
 import { PrometheusMetrics } from "../adapters/metrics/prometheus_metrics.ts";
@@ -25,6 +26,7 @@ import { CertificateReloader } from "./certificate_reloader.ts";
 import type { Config } from "./config.ts";
 import { DeviceService } from "./device_service.ts";
 import { DeviceRequestLimits } from "./device_limits.ts";
+import { GoneChannels } from "./gone_channels.ts";
 import { InFlight } from "./in_flight.ts";
 import { LimitReporter } from "./limit_reporter.ts";
 import { meteredStore, MeteredWnsSender } from "./metered.ts";
@@ -125,7 +127,7 @@ export async function startPushServer(
     clock,
   });
   const store = withUnknownNodeCache(
-    meteredStore(overrides.store ?? await openStore(config.db.url, logger), metrics),
+    meteredStore(overrides.store ?? await openStore(config.db.url, logger, clock), metrics),
     unknownNodes,
     () => reportLimit("unknown_node_cache"),
   );
@@ -134,7 +136,20 @@ export async function startPushServer(
     : createWnsDelivery(config.wns, store, clock, logger, metrics);
   const wns = overrides.wns ? new MeteredWnsSender(overrides.wns, metrics) : delivery!.sender;
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
-  const pushService = new PushService({ store, wns, clock, logger, coalescer });
+  const policy = registrationPolicy(
+    config.registration.lifetimeDays,
+    config.registration.goneChannelGraceDays,
+  );
+  const goneChannels = new GoneChannels();
+  const pushService = new PushService({
+    store,
+    wns,
+    clock,
+    logger,
+    coalescer,
+    policy,
+    goneChannels,
+  });
   // Publishes in progress, so that a shutdown can answer them; refused while shutting down.
   const publishes = new InFlight();
   const publishLimits = new PublishLimits({
@@ -189,6 +204,8 @@ export async function startPushServer(
     channelUriPattern: new RegExp(config.wns.channelUriPattern),
     pushBareJid: link.pushBareJid,
     metrics,
+    policy,
+    goneChannels,
     admission: registrationLimits,
   });
   const readinessChecks: ReadinessCheck[] = [storageCheck(store), xmppLinkCheck(link)];
@@ -357,6 +374,7 @@ function createXmppLink(
     logger,
     onPublish,
     metrics,
+    maxStanzaBytes,
   });
   return { link, provisioner: new PepProvisioner({ link, logger }) };
 }

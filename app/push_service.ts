@@ -7,8 +7,16 @@
  */
 
 import { decidePublish, type PublishOutcome, type PublishRequest } from "../domain/publish.ts";
-import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/ports.ts";
-import type { NodeTarget } from "../domain/registration.ts";
+import type { Clock, Logger, RegistrationStore, WnsOutcome, WnsSender } from "../domain/ports.ts";
+import {
+  DEFAULT_REGISTRATION_POLICY,
+  expiryFrom,
+  goneChannelExpiry,
+  type NodeTarget,
+  pushRenews,
+  type RegistrationPolicy,
+} from "../domain/registration.ts";
+import { GoneChannels } from "./gone_channels.ts";
 import { shortId } from "./log_ids.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
 import { SampledLog } from "./sampled_log.ts";
@@ -21,6 +29,10 @@ export interface PushServiceDeps {
   readonly logger: Logger;
   /** Merges bursts for one account; without it every publish is sent on its own. */
   readonly coalescer?: PushCoalescer;
+  /** Lifetime and grace period; the defaults (210 and 30 days) when absent. */
+  readonly policy?: RegistrationPolicy;
+  /** Channels WNS called gone, shared with the device use cases; a private one by default. */
+  readonly goneChannels?: GoneChannels;
 }
 
 /**
@@ -32,12 +44,18 @@ export const PUSH_CACHE_TTL_SECONDS = 24 * 60 * 60;
 /** The publish use case. */
 export class PushService {
   readonly #deps: PushServiceDeps;
+  readonly #policy: RegistrationPolicy;
+  readonly #gone: GoneChannels;
+  /** Devices whose renewal is being written: a burst of pushes renews once. */
+  readonly #renewing = new Set<string>();
   /** Refusals are a peer's to cause: a flood of them is logged as a few sampled lines. */
   readonly #refused: SampledLog;
   readonly #throttled: SampledLog;
 
   constructor(deps: PushServiceDeps) {
     this.#deps = deps;
+    this.#policy = deps.policy ?? DEFAULT_REGISTRATION_POLICY;
+    this.#gone = deps.goneChannels ?? new GoneChannels();
     this.#refused = new SampledLog("publish refused", deps);
     this.#throttled = new SampledLog("push throttled", deps);
   }
@@ -46,6 +64,11 @@ export class PushService {
   flushLogs(): void {
     this.#refused.flush();
     this.#throttled.flush();
+  }
+
+  /** Renewals being written (for tests and shutdown). */
+  get renewing(): number {
+    return this.#renewing.size;
   }
 
   /** Handles one publish; never throws. */
@@ -64,31 +87,44 @@ export class PushService {
       this.#refused.record(decision.outcome.kind, { node });
       return decision.outcome;
     }
+    // A push decision always has a target: only a found node is pushed.
+    const found = target as NodeTarget;
     const { channelUri } = decision;
-    const send = (payload: string) =>
-      wns.sendRaw(channelUri, payload, { cache: true, ttlSeconds: PUSH_CACHE_TTL_SECONDS });
+    const gone = this.#gone;
+    // Checked again at sending: a merged trailing push must not follow a 404/410 either.
+    const send = (payload: string): Promise<WnsOutcome> =>
+      gone.has(channelUri)
+        ? Promise.resolve({ kind: "channel-gone", status: 410 })
+        : wns.sendRaw(channelUri, payload, { cache: true, ttlSeconds: PUSH_CACHE_TTL_SECONDS });
     const outcome = this.#deps.coalescer
       ? await this.#deps.coalescer.submit(
-        `${target?.accountId}\n${channelUri}`,
+        `${found.accountId}\n${channelUri}`,
         decision.payload,
         send,
       )
       : await send(decision.payload);
-    const device = target ? shortId(target.deviceId) : undefined;
+    const device = shortId(found.deviceId);
     switch (outcome.kind) {
       case "delivered":
         // Debug: one line per push is the busiest line of the server (info logs what fails).
         logger.debug("pushed", { node, device, wnsStatus: outcome.wnsStatus });
+        this.#renew(found, channelUri);
         return { kind: "pushed" };
       case "channel-gone":
-        // The device must register a new channel; until then its nodes are dead ends.
-        logger.info("channel gone", { node, device, status: outcome.status });
-        if (target) {
-          await store.forgetChannel(target.deviceId, decision.channelUri).catch((error) =>
-            logger.warn("could not forget channel", { device, reason: String(error) })
-          );
+        // A pause, not an end: the device sends a new channel by itself, and its nodes
+        // deliver again. Until then (or the end of the grace period) the answer is `wait`.
+        if (!gone.has(channelUri)) {
+          logger.info("channel gone", { node, device, status: outcome.status });
         }
-        return { kind: "unknown-node" };
+        gone.add(channelUri);
+        await store.forgetChannel(
+          found.deviceId,
+          channelUri,
+          goneChannelExpiry(clock.now(), found.expiresAt, this.#policy),
+        ).catch((error) =>
+          logger.warn("could not forget channel", { device, reason: String(error) })
+        );
+        return { kind: "channel-gone" };
       case "throttled":
         this.#throttled.record("throttled", { node, device, reason: outcome.detail });
         return { kind: "throttled", reason: "push rate limited, try later" };
@@ -103,5 +139,26 @@ export class PushService {
         });
         return { kind: "unavailable", reason: "push service unavailable" };
     }
+  }
+
+  /**
+   * A delivered push keeps the registration alive: renews it when that moves its expiry by
+   * more than a day (so about once a day per device), in the background; a failed renewal
+   * is only logged (the next push tries again).
+   */
+  #renew(target: NodeTarget, channelUri: string): void {
+    const { store, clock, logger } = this.#deps;
+    const now = clock.now();
+    if (!pushRenews(target.expiresAt, now, this.#policy)) return;
+    if (this.#renewing.has(target.deviceId)) return;
+    this.#renewing.add(target.deviceId);
+    store.renew(target.deviceId, channelUri, expiryFrom(now, this.#policy))
+      .catch((error) =>
+        logger.warn("could not renew registration", {
+          device: shortId(target.deviceId),
+          reason: String(error),
+        })
+      )
+      .finally(() => this.#renewing.delete(target.deviceId));
   }
 }

@@ -41,8 +41,21 @@ export interface RegistrationStore {
   ): Promise<void>;
   /** The live registration behind a node, or null. */
   findNode(node: string, now: number): Promise<NodeTarget | null>;
-  /** Forgets the device's channel (WNS said it is gone), keeping the device's accounts. */
-  forgetChannel(deviceId: string, channelUri: string): Promise<void>;
+  /**
+   * WNS said `channelUri` is gone: if it is still the device's channel, forgets it and
+   * brings the expiry of the device, its accounts and its nodes forward to `expiresAt`
+   * (never later than it was: the grace period of a gone channel). The accounts and nodes
+   * stay, so a new channel (`saveChannel`, which restores the full lifetime) makes them
+   * deliver again. Does nothing when the device has moved to another channel meanwhile.
+   */
+  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
+  /**
+   * A push was delivered to `channelUri`: if the device is live and still on that channel,
+   * moves the expiry of the device, its accounts and its nodes to `expiresAt` when that is
+   * later (never earlier, and never for a device whose channel is gone: that would undo its
+   * grace period).
+   */
+  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
   /** Deletes every expired registration; returns how many devices went. */
   purgeExpired(now: number): Promise<number>;
   /** The cached WNS access token, or null. */
@@ -122,11 +135,28 @@ export interface WnsSender {
 }
 
 /**
+ * Thrown by a {@link NodeProvisioner} when a node could not be set up for a reason that may
+ * pass (the XMPP link is down, an answer timed out, the server said `wait` or had an
+ * internal error): the whole request should be tried again later, not answered as final.
+ */
+export class NodeSetupUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NodeSetupUnavailableError";
+  }
+}
+
+/**
  * Sets up and tears down the nodes behind accounts on the XMPP side. A component needs
  * nothing (nodes are virtual); a client account creates and deletes PEP nodes.
  */
 export interface NodeProvisioner {
-  /** Makes `added` nodes ready and removes `removed` ones; returns the nodes that are ready. */
+  /**
+   * Makes `added` nodes ready, then removes `removed` ones; returns the added nodes that are
+   * ready (the others failed for good: the server refused them). Rejects with
+   * {@link NodeSetupUnavailableError}, having removed nothing and undone what it set up,
+   * when an added node failed for a reason that may pass.
+   */
   provision(added: readonly string[], removed: readonly string[]): Promise<ReadonlySet<string>>;
 }
 

@@ -42,11 +42,19 @@ export interface PublishRequest {
 /**
  * How a publish ends, as the user's server is told. The XMPP adapter maps each to an IQ
  * answer: `pushed` to a result; the refusals to the error conditions that make the user's
- * server drop (`cancel`, `auth`, `modify`) or keep (`wait`) the registration.
+ * server drop (`cancel`, `auth`, `modify`) or keep (`wait`) the registration. Only what is
+ * dead for good (`unknown-node`: no such node, or its grace period ended) or wrong
+ * (`forbidden`, `bad-request`) may make it drop the registration.
  */
 export type PublishOutcome =
   | { readonly kind: "pushed" }
   | { readonly kind: "unknown-node" }
+  /**
+   * The device's WNS channel is gone: nothing can be pushed until the device sends a new
+   * one, which it does by itself. The registration lives on (for its grace period), so the
+   * user's server must keep it: a `wait`.
+   */
+  | { readonly kind: "channel-gone" }
   | { readonly kind: "forbidden" }
   | { readonly kind: "bad-request"; readonly reason: string }
   | { readonly kind: "unavailable"; readonly reason: string }
@@ -70,9 +78,9 @@ export function decidePublish(
   if (checked && !secretMatches(request.secret, target.secret)) {
     return { kind: "refuse", outcome: { kind: "forbidden" } };
   }
-  // WNS said the channel is gone: the user's server should stop publishing here.
+  // WNS said the channel is gone: wait for the device's new channel; the node stays.
   if (target.channelUri === null) {
-    return { kind: "refuse", outcome: { kind: "unknown-node" } };
+    return { kind: "refuse", outcome: { kind: "channel-gone" } };
   }
   const payload = pushPayload(target.accountId, countsFromSummary(request.summary));
   return { kind: "push", channelUri: target.channelUri, payload };

@@ -8,8 +8,47 @@
  * @module
  */
 
-/** How long a registration lives after the device's last registration request. */
-export const REGISTRATION_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How long a registration lives after it was last used, by default: 210 days, what the
+ * original server's code set (`30 * 7` days). The real client sends nothing unchanged (a
+ * new channel about monthly, its accounts only when they change), so the lifetime slides:
+ * every `set_channel_uri`, `set_push_accounts` and delivered push renews it.
+ */
+export const DEFAULT_LIFETIME_DAYS = 210;
+
+/**
+ * How long a device whose WNS channel is gone keeps its accounts and nodes, by default,
+ * waiting for the device to send a new channel (WNS channels live up to 30 days, and the
+ * client asks for a new one at every start and daily).
+ */
+export const DEFAULT_GONE_CHANNEL_GRACE_DAYS = 30;
+
+/**
+ * A delivered push renews the registration only when that moves its expiry by more than
+ * this: at most about one write a day per device, however many pushes it gets.
+ */
+export const RENEW_STEP_MS = DAY_MS;
+
+/** The lifetime rules, as configured (`registration.*`). */
+export interface RegistrationPolicy {
+  /** How long a registration lives after it was last used. */
+  readonly lifetimeMs: number;
+  /** How long a device whose channel is gone waits for a new one before it is deleted. */
+  readonly goneChannelGraceMs: number;
+}
+
+/** The policy from days, as the configuration gives them. */
+export function registrationPolicy(
+  lifetimeDays = DEFAULT_LIFETIME_DAYS,
+  goneChannelGraceDays = DEFAULT_GONE_CHANNEL_GRACE_DAYS,
+): RegistrationPolicy {
+  return { lifetimeMs: lifetimeDays * DAY_MS, goneChannelGraceMs: goneChannelGraceDays * DAY_MS };
+}
+
+/** The defaults: 210 days of life, 30 days of grace for a gone channel. */
+export const DEFAULT_REGISTRATION_POLICY: RegistrationPolicy = registrationPolicy();
 
 /** One account of a device, with the node and secret minted for it. */
 export interface AccountRegistration {
@@ -39,9 +78,44 @@ export interface NodeTarget {
   readonly deviceId: string;
   readonly secret: string;
   readonly channelUri: string | null;
+  /**
+   * Epoch milliseconds after which the registration is dead (the earliest expiry of the
+   * entries behind the node); `Number.MAX_SAFE_INTEGER` when they never expire.
+   */
+  readonly expiresAt: number;
 }
 
-/** Epoch milliseconds at which a registration refreshed at `now` expires. */
-export function expiryFrom(now: number): number {
-  return now + REGISTRATION_LIFETIME_MS;
+/** Epoch milliseconds at which a registration used at `now` expires. */
+export function expiryFrom(
+  now: number,
+  policy: RegistrationPolicy = DEFAULT_REGISTRATION_POLICY,
+): number {
+  return now + policy.lifetimeMs;
+}
+
+/**
+ * The expiry of a device whose channel WNS called gone at `goneAt`: the grace period, but
+ * never later than it would have expired anyway.
+ */
+export function goneChannelExpiry(
+  goneAt: number,
+  currentExpiresAt: number,
+  policy: RegistrationPolicy = DEFAULT_REGISTRATION_POLICY,
+): number {
+  return Math.min(currentExpiresAt, goneAt + policy.goneChannelGraceMs);
+}
+
+/**
+ * Whether a push delivered at `now` should renew a registration that expires at
+ * `expiresAt`: only when the fresh expiry is more than {@link RENEW_STEP_MS} later (or half
+ * the lifetime, should that be shorter), so a busy device costs one write a day, not one
+ * per push.
+ */
+export function pushRenews(
+  expiresAt: number,
+  now: number,
+  policy: RegistrationPolicy = DEFAULT_REGISTRATION_POLICY,
+): boolean {
+  const step = Math.min(RENEW_STEP_MS, policy.lifetimeMs / 2);
+  return expiryFrom(now, policy) - expiresAt > step;
 }

@@ -1,11 +1,12 @@
 /**
  * The device protocol's messages: validation of what a UWPX device sends (zod, at the edge)
- * and the exact JSON shapes of the answers (shared/protocol/*.json).
+ * and the exact JSON shapes of the answers (the seed's examples, tests/fixtures/protocol/*.json).
  *
  * @module
  */
 
 import { z } from "zod";
+import { mintNode, mintSecret } from "../../domain/minting.ts";
 
 /** Protocol versions the UWPX client speaks. */
 const Version = z.union([z.literal(1), z.literal(2)]);
@@ -13,11 +14,21 @@ const Version = z.union([z.literal(1), z.literal(2)]);
 /** Device ids are hex strings (64 characters from the UWPX client). */
 const DeviceId = z.string().regex(/^[0-9a-fA-F]{1,128}$/, "must be 1 to 128 hex characters");
 
+/** The longest account id accepted (the client's are 64 hex characters). */
+const MAX_ACCOUNT_ID_LENGTH = 128;
+
 /** Account ids are chosen by the client (SHA-256 hex in practice): keep them tame. */
 const AccountId = z.string().regex(
   /^[0-9A-Za-z_-]{1,128}$/,
   "must be 1 to 128 letters, digits, '-' or '_'",
 );
+
+/**
+ * The largest answer, NUL included, that reaches the UWPX client whole: it reads 4096 bytes
+ * at a time and stops at the first short read, so an answer must arrive in one piece. One
+ * write of at most one TLS record's plaintext (16 KiB) does.
+ */
+export const MAX_ANSWER_BYTES = 16 * 1024;
 
 /** The largest channel URI accepted; real ones are a few hundred bytes. */
 const MAX_CHANNEL_URI_LENGTH = 2048;
@@ -60,7 +71,7 @@ export function requestParser(maxAccounts: number): (frame: Uint8Array) => Parse
     device_id: DeviceId,
     accounts: z.array(z.object({ account_id: AccountId })).max(
       maxAccounts,
-      `too many accounts: at most ${maxAccounts}`,
+      `too many accounts: this push server takes at most ${maxAccounts} per device`,
     ),
   });
   const RequestTestPush = z.object({ device_id: DeviceId });
@@ -184,4 +195,21 @@ export function accountsResponse(
       success: a.success,
     })),
   });
+}
+
+/**
+ * The size in bytes, NUL included, of the largest `set_push_accounts` answer for
+ * `maxAccounts` accounts: every account id as long as accepted, nodes and secrets as long
+ * as minted, every `success` false.
+ */
+export function largestAccountsAnswerBytes(maxAccounts: number, pushBareJid: string): number {
+  const zeros = (length: number) => new Uint8Array(length);
+  const account: AccountAnswer = {
+    accountId: "f".repeat(MAX_ACCOUNT_ID_LENGTH),
+    node: mintNode(zeros),
+    secret: mintSecret(zeros),
+    success: false,
+  };
+  const accounts = Array.from({ length: maxAccounts }, () => account);
+  return new TextEncoder().encode(accountsResponse(2, pushBareJid, accounts)).length + 1;
 }

@@ -107,7 +107,7 @@ export const DEVICE_SERVER_DEFAULTS = {
   maxConnectionsPerPrefix: 0,
   frameTimeoutMs: 10_000,
   evictIdleAfterMs: 5_000,
-  maxAccounts: 32,
+  maxAccounts: 64,
   maxFrameBytes: 64 * 1024,
   idleTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,

@@ -35,6 +35,7 @@ const DEVICE_OUTCOMES: readonly DeviceRequestOutcome[] = ["ok", "refused", "unav
 const PUBLISH_OUTCOMES: readonly PublishMetricOutcome[] = [
   "pushed",
   "unknown-node",
+  "channel-gone",
   "forbidden",
   "bad-request",
   "unavailable",

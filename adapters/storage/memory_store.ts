@@ -1,6 +1,6 @@
 /**
- * An in-process {@link RegistrationStore}: for tests, demos and single-instance setups that
- * can afford to lose registrations on restart (devices register again within days anyway).
+ * An in-process {@link RegistrationStore}: for tests and demos. Registrations are lost on
+ * restart, and the UWPX client does not send an unchanged registration again.
  *
  * @module
  */
@@ -36,8 +36,8 @@ export class MemoryStore implements RegistrationStore {
   #closed = false;
 
   /**
-   * @param clock Only used by the writes that get no `now` from the port (`saveChannel` and
-   *   `replaceAccounts`) to tell a live device from an expired one not yet purged.
+   * @param clock Only used by the writes that get no `now` from the port (`saveChannel`,
+   *   `replaceAccounts` and `renew`) to tell a live device from an expired one not yet purged.
    */
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
@@ -119,16 +119,28 @@ export class MemoryStore implements RegistrationStore {
         deviceId,
         secret: account.secret,
         channelUri: device.channelUri,
+        expiresAt: device.expiresAt,
       };
     });
   }
 
-  /** Nulls the device's channel if it is still `channelUri`. */
-  forgetChannel(deviceId: string, channelUri: string): Promise<void> {
+  /** Nulls the device's channel if it is still `channelUri`, shortening its life. */
+  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
     return this.#run(() => {
       const device = this.#devices.get(deviceId);
       // Only the channel WNS rejected: the device may have registered a new one meanwhile.
-      if (device && device.channelUri === channelUri) device.channelUri = null;
+      if (!device || device.channelUri !== channelUri) return;
+      device.channelUri = null;
+      device.expiresAt = Math.min(device.expiresAt, expiresAt);
+    });
+  }
+
+  /** Extends a live device still on `channelUri` to `expiresAt`, if that is later. */
+  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    return this.#run(() => {
+      const device = this.#liveDevice(deviceId, this.#clock.now());
+      if (!device || device.channelUri !== channelUri) return;
+      device.expiresAt = Math.max(device.expiresAt, expiresAt);
     });
   }
 

@@ -13,7 +13,9 @@
  * - The WNS token's expiry keeps its milliseconds as a fraction (`"1700000000.123"`); the
  *   original parses the integer part. The `WNS` key gets no TTL: readers check the expiry.
  * - Every write of a device sets `PEXPIREAT expiresAt` on all of its keys (the original
- *   refreshed only some of them, with a relative 30-day TTL).
+ *   refreshed only some of them, with a relative 210-day TTL). A delivered push renews
+ *   them the same way (at most about once a day); a gone channel brings them forward to
+ *   the end of its grace period.
  *
  * Expiry is Redis's own: keys vanish at their `PEXPIREAT`, by Redis's clock. Reads also
  * hide entries whose expiry is not after the given `now`, but a `now` earlier than real
@@ -266,11 +268,53 @@ redis.call('PEXPIREAT', device, at)
 return #list - 2
 `;
 
-/** KEYS[1] = device; ARGV[1] = channel. Blanks slot 0 only if it still holds that channel. */
-const FORGET_CHANNEL = `
+/**
+ * Calls \`move(key)\` for the device KEYS[1] (a list), each of its account keys, and each node
+ * they point at that points back at the device.
+ */
+const EACH_DEVICE_KEY = `
+local function each_device_key(device, list, move)
+  move(device)
+  for i = 3, #list do
+    move(list[i])
+    local node = string_at(list[i])
+    if node and list_at(node)[2] == device then move(node) end
+  end
+end
+`;
+
+/**
+ * KEYS[1] = device; ARGV = channel, expiresAt. Only if slot 0 still holds that channel:
+ * blanks it and brings the expiry of every key of the device forward to expiresAt (keys
+ * that expire earlier keep theirs; keys without a TTL, as the original may have left them,
+ * get one).
+ */
+const FORGET_CHANNEL = `${LUA_HELPERS}${EACH_DEVICE_KEY}
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'list' then return 0 end
-if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return 0 end
+local d = list_at(KEYS[1])
+if d[1] ~= ARGV[1] then return 0 end
 redis.call('LSET', KEYS[1], 0, '')
+local at = tonumber(ARGV[2])
+each_device_key(KEYS[1], d, function(key)
+  local current = expiry_at(key)
+  if current == -1 or current > at then redis.call('PEXPIREAT', key, ARGV[2]) end
+end)
+return 1
+`;
+
+/**
+ * KEYS[1] = device; ARGV = channel, expiresAt. Only if slot 0 still holds that channel:
+ * pushes the expiry of every key of the device that expires earlier out to expiresAt.
+ */
+const RENEW = `${LUA_HELPERS}${EACH_DEVICE_KEY}
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'list' then return 0 end
+local d = list_at(KEYS[1])
+if d[1] ~= ARGV[1] then return 0 end
+local at = tonumber(ARGV[2])
+each_device_key(KEYS[1], d, function(key)
+  local current = expiry_at(key)
+  if current >= 0 and current < at then redis.call('PEXPIREAT', key, ARGV[2]) end
+end)
 return 1
 `;
 
@@ -322,7 +366,8 @@ interface ScriptCommands {
   uwpxFindDevice(deviceId: string): Promise<FindDeviceReply>;
   uwpxSaveChannel(deviceId: string, channel: string, version: string, at: string): Promise<number>;
   uwpxReplaceAccounts(deviceId: string, at: string, ...accounts: string[]): Promise<number>;
-  uwpxForgetChannel(deviceId: string, channel: string): Promise<number>;
+  uwpxForgetChannel(deviceId: string, channel: string, at: string): Promise<number>;
+  uwpxRenew(deviceId: string, channel: string, at: string): Promise<number>;
   uwpxSaveWnsToken(key: string, token: string, type: string, expires: string): Promise<number>;
   /** Takes the number of keys, the keys, then `now`: {@link COUNT_BATCH}. */
   uwpxCountBatch(...keysThenNow: (string | number)[]): Promise<(string | number)[]>;
@@ -335,6 +380,7 @@ const SCRIPTS: Record<Exclude<keyof ScriptCommands, "uwpxCountBatch">, string> =
   uwpxSaveChannel: SAVE_CHANNEL,
   uwpxReplaceAccounts: REPLACE_ACCOUNTS,
   uwpxForgetChannel: FORGET_CHANNEL,
+  uwpxRenew: RENEW,
   uwpxSaveWnsToken: SAVE_WNS_TOKEN,
 };
 
@@ -497,16 +543,25 @@ export class RedisStore implements RegistrationStore {
     if (!reply) return null;
     const [accountId, deviceId, secret, channel, key, expiry] = reply;
     if (!live(expiry, now) || key !== accountKey(deviceId, accountId)) return null;
-    return { node, accountId, deviceId, secret, channelUri: channelOf(channel) };
+    const expiresAt = expiry === -1 ? NEVER : expiry;
+    return { node, accountId, deviceId, secret, channelUri: channelOf(channel), expiresAt };
   }
 
-  /** Blanks the device's channel if it is still `channelUri`. */
-  async forgetChannel(deviceId: string, channelUri: string): Promise<void> {
+  /** Blanks the device's channel if it is still `channelUri`, shortening its keys' life. */
+  async forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
     this.#checkOpen();
+    const at = ms(expiresAt);
     await this.#send(
       "forgetChannel",
-      () => this.#scripts.uwpxForgetChannel(deviceId, channelUri),
+      () => this.#scripts.uwpxForgetChannel(deviceId, channelUri, at),
     );
+  }
+
+  /** Extends a device still on `channelUri` to `expiresAt` (PEXPIREAT on the same keys). */
+  async renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    this.#checkOpen();
+    const at = ms(expiresAt);
+    await this.#send("renew", () => this.#scripts.uwpxRenew(deviceId, channelUri, at));
   }
 
   /**

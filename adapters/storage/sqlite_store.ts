@@ -36,8 +36,8 @@ export interface SqliteStoreOptions {
   /** How long a write waits for another connection's lock before failing. Default 5000. */
   readonly busyTimeoutMs?: number;
   /**
-   * Only used by the writes that get no `now` from the port (`saveChannel` and
-   * `replaceAccounts`) to tell a live device from an expired one not yet purged.
+   * Only used by the writes that get no `now` from the port (`saveChannel`,
+   * `replaceAccounts` and `renew`) to tell a live device from an expired one not yet purged.
    * Default: the system clock.
    */
   readonly clock?: Clock;
@@ -259,15 +259,23 @@ export class SqliteStore implements RegistrationStore {
         deviceId: str(row.device_id),
         secret: str(row.secret),
         channelUri: strOrNull(row.channel_uri),
+        expiresAt: num(row.expires_at),
       };
     });
   }
 
-  /** Nulls the device's channel if it is still `channelUri`. */
-  forgetChannel(deviceId: string, channelUri: string): Promise<void> {
+  /** Nulls the device's channel if it is still `channelUri`, shortening its life. */
+  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
     return this.#run("forgetChannel", () => {
       // Conditional on the old value: the device may have registered a new channel meanwhile.
-      this.#sql.forgetChannel.run(deviceId, channelUri);
+      this.#sql.forgetChannel.run(expiresAt, deviceId, channelUri);
+    });
+  }
+
+  /** Extends a live device still on `channelUri` to `expiresAt`, if that is later. */
+  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    return this.#write("renew", () => {
+      this.#sql.renew.run(expiresAt, deviceId, channelUri, this.#clock.now(), expiresAt);
     });
   }
 
@@ -402,12 +410,17 @@ function prepareAll(db: DatabaseSync) {
     ),
     touchDevice: prepare("UPDATE devices SET expires_at = ? WHERE device_id = ?"),
     findNode: prepare(
-      `SELECT a.account_id, a.device_id, a.secret, d.channel_uri
+      `SELECT a.account_id, a.device_id, a.secret, d.channel_uri, d.expires_at
        FROM accounts a JOIN devices d ON d.device_id = a.device_id
        WHERE a.node = ? AND d.expires_at > ?`,
     ),
     forgetChannel: prepare(
-      "UPDATE devices SET channel_uri = NULL WHERE device_id = ? AND channel_uri = ?",
+      `UPDATE devices SET channel_uri = NULL, expires_at = min(expires_at, ?)
+       WHERE device_id = ? AND channel_uri = ?`,
+    ),
+    renew: prepare(
+      `UPDATE devices SET expires_at = ?
+       WHERE device_id = ? AND channel_uri = ? AND expires_at > ? AND expires_at < ?`,
     ),
     purge: prepare("DELETE FROM devices WHERE expires_at <= ?"),
     // Reads a page of the schema, so a lost or corrupt file fails here, not at the next push.

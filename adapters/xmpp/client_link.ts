@@ -17,7 +17,7 @@
 
 import { client, xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
-import type { XmppLinkMetrics } from "../../app/metrics.ts";
+import type { LimitMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
@@ -58,7 +58,9 @@ export interface ClientLinkOptions {
    * Told when the link goes up or down, when it came back after a loss (a resumed session
    * included), and of failed connection attempts.
    */
-  readonly metrics?: XmppLinkMetrics;
+  readonly metrics?: XmppLinkMetrics & Partial<LimitMetrics>;
+  /** The largest stanza accepted; a larger one ends the stream (default: 1 MiB). */
+  readonly maxStanzaBytes?: number;
 }
 
 /** A running client connection. */
@@ -89,7 +91,10 @@ export class ClientLink {
     xmpp.reconnect.stop();
     useTlsOptions(xmpp, options.tls);
     fixStreamManagement(xmpp);
-    guardXmlInput(xmpp);
+    guardXmlInput(xmpp, {
+      maxStanzaBytes: options.maxStanzaBytes,
+      onTooLarge: () => options.metrics?.limitHit?.("stanza_size"),
+    });
     xmpp.on("error", (error: Error) => {
       options.logger.warn("xmpp link error", { reason: error.message });
     });

@@ -20,6 +20,12 @@ export function errorFor(outcome: PublishOutcome): Element | null {
       return null;
     case "unknown-node":
       return stanzaError("cancel", "item-not-found");
+    case "channel-gone":
+      return stanzaError(
+        "wait",
+        "recipient-unavailable",
+        "the device's push channel is gone; waiting for the device to send a new one",
+      );
     case "forbidden":
       return stanzaError("auth", "forbidden");
     case "bad-request":

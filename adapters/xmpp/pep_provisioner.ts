@@ -6,15 +6,24 @@
  * whose server then delivers every publish as a PubSub event. Removed accounts' nodes are
  * unsubscribed from and deleted.
  *
- * A node counts as ready only when the server answered both IQs with a result. Every IQ
- * has a fresh id and a bounded wait; nothing here throws.
+ * A node counts as ready only when the server answered both IQs with a result. A node the
+ * server refused (a `cancel`, `auth` or `modify` error, an odd answer) failed for good; a
+ * node that failed for a reason that may pass (the link is down, no answer in time, a
+ * `wait` error, `internal-server-error`) fails the whole call with
+ * {@link NodeSetupUnavailableError}: for the real client a `success: false` is final, a
+ * failed request is retried at its next start. Removed nodes are torn down only once the
+ * added ones are set up. Every IQ has a fresh id and a bounded wait.
  *
  * @module
  */
 
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
-import type { Logger, NodeProvisioner } from "../../domain/ports.ts";
+import {
+  type Logger,
+  type NodeProvisioner,
+  NodeSetupUnavailableError,
+} from "../../domain/ports.ts";
 import { NODE_SETUP_ITEM_ID, nodeForLog } from "./pep_event.ts";
 import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_stanza.ts";
 
@@ -68,33 +77,54 @@ export class PepProvisioner implements NodeProvisioner {
     added: readonly string[],
     removed: readonly string[],
   ): Promise<ReadonlySet<string>> {
+    const { logger } = this.#options;
+    let results: StepResult[];
     try {
-      const [ready] = await Promise.all([
-        Promise.all(added.map((node) => this.#setUp(node))),
-        Promise.all(removed.map((node) => this.#tearDown(node))),
-      ]);
-      const nodes = new Set(added.filter((_, i) => ready[i]));
-      this.#options.logger.info("pep nodes provisioned", {
-        ready: nodes.size,
-        failed: added.length - nodes.size,
-        removed: removed.length,
-      });
-      return nodes;
+      results = await Promise.all(added.map((node) => this.#setUp(node)));
     } catch (error) {
-      // Not expected (each step catches its own failures), but never throw.
-      this.#options.logger.error("pep provisioning failed", { reason: String(error) });
-      return new Set();
+      // Not expected (each step catches its own failures): count it as passing.
+      logger.error("pep provisioning failed", { reason: String(error) });
+      results = added.map(() => "passing");
+    }
+    const nodes = new Set(added.filter((_, i) => results[i] === "ready"));
+    const passing = results.filter((result) => result === "passing").length;
+    if (passing > 0) {
+      logger.warn("pep nodes not provisioned, try again later", {
+        ready: nodes.size,
+        passing,
+        refused: added.length - nodes.size - passing,
+      });
+      // Nothing half-way: the nodes this call created are left to no one; remove them.
+      this.#tearDownAll([...nodes]).catch(() => {});
+      throw new NodeSetupUnavailableError(
+        "the push account's XMPP server could not set up the nodes now",
+      );
+    }
+    await this.#tearDownAll(removed);
+    logger.info("pep nodes provisioned", {
+      ready: nodes.size,
+      failed: added.length - nodes.size,
+      removed: removed.length,
+    });
+    return nodes;
+  }
+
+  async #tearDownAll(nodes: readonly string[]): Promise<void> {
+    try {
+      await Promise.all(nodes.map((node) => this.#tearDown(node)));
+    } catch (error) {
+      this.#options.logger.error("pep node removal failed", { reason: String(error) });
     }
   }
 
-  /** Creates and configures the node, then subscribes to it; true when both succeeded. */
-  async #setUp(node: string): Promise<boolean> {
+  /** Creates and configures the node, then subscribes to it. */
+  async #setUp(node: string): Promise<StepResult> {
     const { link } = this.#options;
     const published = await this.#send(node, "create", setupPublish(node), (answer) => {
       const publish = answer.getChild("pubsub", NS_PUBSUB)?.getChild("publish");
       return publish === undefined || publish.attrs.node === node;
     });
-    if (!published) return false;
+    if (published !== "ready") return published;
     return await this.#send(node, "subscribe", subscribe(node, link.pushBareJid), (answer) => {
       const subscription = answer.getChild("pubsub", NS_PUBSUB)?.getChild("subscription");
       if (subscription === undefined) return true; // a bare result is a success
@@ -111,19 +141,23 @@ export class PepProvisioner implements NodeProvisioner {
     await this.#send(node, "delete", deleteNode(node), () => true);
   }
 
-  /** Sends one IQ; true when the server answered with a result that `accept` accepts. */
+  /**
+   * Sends one IQ: `ready` when the server answered with a result that `accept` accepts,
+   * `passing` when it failed for a reason that may pass, `refused` otherwise.
+   */
   async #send(
     node: string,
     step: string,
     payload: Element,
     accept: (answer: Element) => boolean,
-  ): Promise<boolean> {
+  ): Promise<StepResult> {
     const { link, logger, iqTimeoutMs = 10_000 } = this.#options;
     const iq = xml("iq", { type: "set", id: `uwpx-${crypto.randomUUID()}` }, payload);
     try {
       const answer = await link.iq(iq, iqTimeoutMs);
-      if (answer.attrs.type === "result" && accept(answer)) return true;
+      if (answer.attrs.type === "result" && accept(answer)) return "ready";
       logger.warn("pep node step refused", { node: nodeForLog(node), step, answer: "unexpected" });
+      return "refused";
     } catch (error) {
       const { name, condition, type } = error as {
         name?: string;
@@ -136,9 +170,21 @@ export class PepProvisioner implements NodeProvisioner {
         reason: condition === undefined ? `${name}: ${(error as Error).message}` : condition,
         errorType: type,
       });
+      return passes(condition, type) ? "passing" : "refused";
     }
-    return false;
   }
+}
+
+/** How setting up a node (or one step of it) ended. */
+type StepResult = "ready" | "refused" | "passing";
+
+/**
+ * Whether a failed IQ may work later: no error condition at all (the link was down, no
+ * answer in time), a `wait` error, or the server's own internal error.
+ */
+function passes(condition: string | undefined, type: string | undefined): boolean {
+  return condition === undefined || type === "wait" || condition === "internal-server-error" ||
+    condition === "remote-server-timeout";
 }
 
 /** The publish that creates the node with {@link NODE_CONFIG} (or checks an existing one). */

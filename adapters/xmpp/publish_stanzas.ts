@@ -1,8 +1,8 @@
 /**
  * Building XEP-0357 publish IQs the way users' XMPP servers send them to a push component,
  * for the demo and benchmarks to play a user's server. The shapes follow the stanzas
- * captured from Prosody 0.12 (mod_cloud_notify) and ejabberd 23.01 (mod_push) in
- * /work/shared/xmpp, and the tests hold them to those captures.
+ * captured from Prosody 0.12 (mod_cloud_notify) and ejabberd 23.01 (mod_push), kept in
+ * tests/fixtures/xmpp, and the tests hold them to those captures.
  *
  * @module
  */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { largestAccountsAnswerBytes } from "../../adapters/device/device_protocol.ts";
 import {
   CONFIG_TEMPLATE,
   DEFAULT_CHANNEL_URI_PATTERN,
@@ -28,7 +29,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
         reloadCheckSeconds: 5,
       },
       maxConnections: 1024,
-      maxAccountsPerDevice: 32,
+      maxAccountsPerDevice: 64,
       idleTimeoutSeconds: 60,
     },
     wns: {
@@ -74,6 +75,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
       },
       trackedKeys: 100_000,
     },
+    registration: { lifetimeDays: 210, goneChannelGraceDays: 30 },
     shutdownTimeoutSeconds: 10,
   });
   assert.equal(DEFAULT_TOKEN_URL, "https://login.live.com/accesstoken.srf");
@@ -295,4 +297,23 @@ Deno.test("parseConfig: limits given in part keep the other defaults; bad ones a
       "limits.trackedKeys",
     ]
   ) assert.ok(paths.includes(path), `${path} in ${paths.join(", ")}`);
+});
+
+Deno.test("parseConfig: the account limit keeps the largest answer within one TLS record", () => {
+  const withAccounts = (maxAccountsPerDevice: number, bareJid = "push.example.org") => {
+    const json = minimal() as Record<string, Record<string, unknown>>;
+    json.tcp.maxAccountsPerDevice = maxAccountsPerDevice;
+    json.xmpp.bareJid = bareJid;
+    return parseConfig(json);
+  };
+  // The largest answer (128-character account ids, all success false) for 64 accounts is
+  // 15,197 bytes with this JID; for 68 it is 16,141, for 70 over 16,384.
+  assert.equal(largestAccountsAnswerBytes(64, "push.example.org"), 15_197);
+  assert.ok(withAccounts(64).ok);
+  assert.ok(withAccounts(68).ok);
+  const tooMany = withAccounts(70);
+  assert.ok(!tooMany.ok);
+  assert.match(tooMany.problems.join("\n"), /^tcp\.maxAccountsPerDevice: too many accounts/m);
+  // A long push JID leaves room for fewer.
+  assert.ok(!withAccounts(68, `${"p".repeat(400)}@example.org`).ok);
 });

@@ -6,17 +6,20 @@ import { DeviceService, type DeviceServiceDeps } from "../../app/device_service.
 import { PushService } from "../../app/push_service.ts";
 import {
   type NodeProvisioner,
+  NodeSetupUnavailableError,
   type RegistrationStore,
   StorageUnavailableError,
 } from "../../domain/ports.ts";
-import { REGISTRATION_LIFETIME_MS } from "../../domain/registration.ts";
+import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 
+const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
+
 const DEVICE = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAD8sampleToken%2bValue";
-const ACC_A = "DADBBB9327C711E4B626F7820FB299871D23D6020683BBD1E08D37E0246C7E90";
-const ACC_B = "16ECAB1875791E2B6ED0C9A6DAE5A12A79D92120E1C3AFBD3A9C8535CE44666D";
+const ACC_A = "dadbbb9327c711e4b626f7820fb299871d23d6020683bbd1e08d37e0246c7e90";
+const ACC_B = "16ecab1875791e2b6ed0c9a6dae5a12a79d92120e1c3afbd3a9c8535ce44666d";
 
 /** A component-mode provisioner: every node is ready at once. */
 const readyProvisioner: NodeProvisioner = {
@@ -67,6 +70,7 @@ function brokenStore(error: () => Error): RegistrationStore {
     replaceAccounts: fail,
     findNode: fail,
     forgetChannel: fail,
+    renew: fail,
     purgeExpired: fail,
     loadWnsToken: fail,
     saveWnsToken: fail,
@@ -82,7 +86,7 @@ Deno.test("setChannelUri: registers the device with its channel and version", as
   const device = await store.findDevice(DEVICE, clock.now());
   assert.equal(device?.channelUri, CHANNEL);
   assert.equal(device?.version, 1);
-  assert.equal(device?.expiresAt, clock.now() + REGISTRATION_LIFETIME_MS);
+  assert.equal(device?.expiresAt, clock.now() + LIFETIME_MS);
   assert.deepEqual(device?.accounts, []);
 });
 
@@ -169,6 +173,7 @@ Deno.test("setPushAccounts: answers a node and secret per account, which then re
       deviceId: DEVICE,
       secret: account.secret,
       channelUri: CHANNEL,
+      expiresAt: clock.now() + LIFETIME_MS,
     });
   }
 });
@@ -227,6 +232,48 @@ Deno.test("setPushAccounts: nodes the provisioner could not set up are answered 
   assert.deepEqual(provisioned[2], [[], [again.accounts[0].node]]);
 });
 
+Deno.test("setPushAccounts: a node setup that may pass fails the request (status 0), storing nothing", async () => {
+  let calls = 0;
+  const { service, store, clock } = await registered({
+    provisioner: {
+      provision(added) {
+        calls++;
+        // The XMPP link is down for the second and third requests, then back.
+        if (calls === 2 || calls === 3) {
+          return Promise.reject(new NodeSetupUnavailableError("the XMPP link is down"));
+        }
+        return Promise.resolve(new Set(added));
+      },
+    },
+  });
+  const first = accountsOf(await service.setPushAccounts(DEVICE, [ACC_A]));
+  assert.deepEqual(first.accounts.map((a) => a.success), [true]);
+  // The link goes down; the client adds an account: not success false (final for the
+  // client), but an error it retries at its next start. Nothing changed meanwhile.
+  const failed = await service.setPushAccounts(DEVICE, [ACC_A, ACC_B]);
+  assert.deepEqual(failed, {
+    ok: false,
+    error: "the push service's XMPP server is not available, try again later",
+  });
+  assert.deepEqual(
+    (await store.findDevice(DEVICE, clock.now()))?.accounts.map((a) => a.accountId),
+    [ACC_A],
+  );
+  assert.equal((await service.setPushAccounts(DEVICE, [ACC_B])).ok, false);
+  assert.deepEqual(
+    (await store.findDevice(DEVICE, clock.now()))?.accounts.map((a) => a.node),
+    first.accounts.map((a) => a.node),
+    "a removal waits for the request to succeed",
+  );
+  // The next start: every account of the request in the answer, all working.
+  const retried = accountsOf(await service.setPushAccounts(DEVICE, [ACC_A, ACC_B]));
+  assert.deepEqual(retried.accounts.map((a) => [a.accountId, a.success]), [
+    [ACC_A, true],
+    [ACC_B, true],
+  ]);
+  assert.equal(retried.accounts[0].node, first.accounts[0].node, "the kept account's node");
+});
+
 Deno.test("setPushAccounts: concurrent requests for one device are serialized", async () => {
   // A store whose reads answer late, so unserialized requests would all plan from the same
   // old state and mint competing nodes for the same account.
@@ -237,6 +284,7 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
     replaceAccounts: memory.replaceAccounts.bind(memory),
     findNode: memory.findNode.bind(memory),
     forgetChannel: memory.forgetChannel.bind(memory),
+    renew: memory.renew.bind(memory),
     purgeExpired: memory.purgeExpired.bind(memory),
     loadWnsToken: memory.loadWnsToken.bind(memory),
     saveWnsToken: memory.saveWnsToken.bind(memory),
@@ -277,7 +325,7 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
 
 Deno.test("setPushAccounts: an expired device is unknown again", async () => {
   const { service, clock } = await registered();
-  clock.advance(REGISTRATION_LIFETIME_MS);
+  clock.advance(LIFETIME_MS);
   assert.deepEqual(await service.setPushAccounts(DEVICE, [ACC_A]), {
     ok: false,
     error: "unknown device: send set_channel_uri first",

@@ -13,14 +13,16 @@ import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_stanza.
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService } from "../../app/device_service.ts";
 import { PushService } from "../../app/push_service.ts";
-import { REGISTRATION_LIFETIME_MS } from "../../domain/registration.ts";
+import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
+
+const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 
 const DEVICE = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAD8sampleToken%2bValue";
-const ACC_A = "DADBBB9327C711E4B626F7820FB299871D23D6020683BBD1E08D37E0246C7E90";
-const ACC_B = "16ECAB1875791E2B6ED0C9A6DAE5A12A79D92120E1C3AFBD3A9C8535CE44666D";
+const ACC_A = "dadbbb9327c711e4b626f7820fb299871d23d6020683bbd1e08d37e0246c7e90";
+const ACC_B = "16ecab1875791e2b6ed0c9a6dae5a12a79d92120e1c3afbd3a9c8535ce44666d";
 const PUSH_JID = "push.example.org";
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -161,8 +163,8 @@ Deno.test("flow: register, publish to each account, expire after 7 days, registe
   assert.deepEqual(await ctx.devices.requestTestPush(DEVICE), { ok: true, value: undefined });
   assert.equal(ctx.wns.sent.length, 3);
 
-  // Seven days after the last registration the device is gone.
-  ctx.clock.advance(REGISTRATION_LIFETIME_MS);
+  // 210 days after its last use (the test push does not count) the device is gone.
+  ctx.clock.advance(LIFETIME_MS);
   assert.equal(await ctx.store.findDevice(DEVICE, ctx.clock.now()), null);
   for (const account of [a, b]) {
     const answer = await ctx.link.receive(publish(account.node, account.secret, {}));
@@ -190,15 +192,18 @@ Deno.test("flow: register, publish to each account, expire after 7 days, registe
 Deno.test("flow: registering again before expiry keeps the nodes and extends their life", async () => {
   const ctx = server(7);
   const [a] = await register(ctx, [ACC_A]);
-  ctx.clock.advance(6 * DAY);
+  ctx.clock.advance(200 * DAY);
   const [again] = await register(ctx, [ACC_A]);
   assert.deepEqual(again, a, "same node and secret");
-  // Eight days after the first registration, two after the second: still alive.
-  ctx.clock.advance(2 * DAY);
+  // 409 days after the first registration, 209 after the second: still alive, and the
+  // delivered push renews it.
+  ctx.clock.advance(209 * DAY);
   assert.equal(condition(await ctx.link.receive(publish(a.node, a.secret, {}))), null);
   assert.equal(ctx.wns.sent.length, 1);
-  // And it dies seven days after the refresh.
-  ctx.clock.advance(5 * DAY);
+  ctx.clock.advance(LIFETIME_MS - 1);
+  assert.equal(condition(await ctx.link.receive(publish(a.node, a.secret, {}))), null);
+  // And it dies 210 days after its last use.
+  ctx.clock.advance(LIFETIME_MS);
   assert.equal(
     condition(await ctx.link.receive(publish(a.node, a.secret, {}))),
     "cancel/item-not-found",

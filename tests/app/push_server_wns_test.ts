@@ -67,14 +67,15 @@ async function stack() {
 const posts = (s: Awaited<ReturnType<typeof stack>>) =>
   s.wns.requests.filter((r) => r.path.startsWith("/channel/")).length;
 
-Deno.test("WNS 410: the user's server hears item-not-found until the device registers again", async () => {
+Deno.test("WNS 410: the user's server hears wait until the device registers again", async () => {
   await using s = await stack();
   const device = await s.register();
   assert.equal(await s.publish(device.node, device.secret), "result");
   s.wns.expireChannel(device.channelUri);
-  assert.equal(await s.publish(device.node, device.secret), "cancel/item-not-found");
+  // A wait: the user's server keeps the registration for the device's next channel.
+  assert.equal(await s.publish(device.node, device.secret), "wait/recipient-unavailable");
   const before = posts(s);
-  assert.equal(await s.publish(device.node, device.secret), "cancel/item-not-found");
+  assert.equal(await s.publish(device.node, device.secret), "wait/recipient-unavailable");
   assert.equal(posts(s), before, "a dead channel was posted to again");
   // The device starts again: a new channel, the same node keeps working.
   const fresh = s.wns.channelUri();

@@ -115,8 +115,10 @@ Deno.test("unknown node cache: every other store method is forwarded", async () 
   await store.saveChannel(DEVICE, CHANNEL, 2, clock.now() + 1000);
   assert.equal((await inner.findDevice(DEVICE, clock.now()))?.channelUri, CHANNEL);
   assert.deepEqual(await store.count(clock.now()), { devices: 1, accounts: 0 });
-  await store.forgetChannel(DEVICE, CHANNEL);
-  assert.equal((await store.findDevice(DEVICE, clock.now()))?.channelUri, null);
+  await store.forgetChannel(DEVICE, CHANNEL, clock.now() + 500);
+  await store.renew(DEVICE, CHANNEL, clock.now() + 2000);
+  const device = await store.findDevice(DEVICE, clock.now());
+  assert.deepEqual([device?.channelUri, device?.expiresAt], [null, clock.now() + 500]);
   const typed: RegistrationStore = store;
   await typed.ping();
 });

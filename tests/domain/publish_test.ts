@@ -8,6 +8,7 @@ const target: NodeTarget = {
   deviceId: "dev1",
   secret: "right-secret",
   channelUri: "https://db5p.notify.windows.com/?token=abc",
+  expiresAt: 1_000_000,
 };
 
 const request = (overrides: Partial<PublishRequest> = {}): PublishRequest => ({
@@ -38,11 +39,11 @@ Deno.test("decidePublish: missing secret is forbidden", () => {
   });
 });
 
-Deno.test("decidePublish: a forgotten channel is unknown-node, but only with the right secret", () => {
+Deno.test("decidePublish: a forgotten channel is a pause (channel-gone), only with the right secret", () => {
   const gone = { ...target, channelUri: null };
   assert.deepEqual(decidePublish(request(), gone), {
     kind: "refuse",
-    outcome: { kind: "unknown-node" },
+    outcome: { kind: "channel-gone" },
   });
   // Without the secret nothing is revealed about the node.
   assert.deepEqual(decidePublish(request({ secret: "wrong" }), gone), {
@@ -117,6 +118,6 @@ Deno.test("decidePublish: a PEP event for an unknown node or a forgotten channel
   });
   assert.deepEqual(decidePublish(event, { ...target, channelUri: null }), {
     kind: "refuse",
-    outcome: { kind: "unknown-node" },
+    outcome: { kind: "channel-gone" },
   });
 });

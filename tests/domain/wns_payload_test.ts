@@ -4,10 +4,10 @@ import { pushPayload, testPushPayload, WNS_RAW_LIMIT_BYTES } from "../../domain/
 
 const shared = (name: string) =>
   JSON.parse(
-    Deno.readTextFileSync(new URL(`../../../shared/protocol/${name}`, import.meta.url)),
+    Deno.readTextFileSync(new URL(`../fixtures/protocol/${name}`, import.meta.url)),
   ) as Record<string, unknown>;
 
-Deno.test("pushPayload: exactly the shape of shared/protocol/push.wns-raw.json", () => {
+Deno.test("pushPayload: exactly the shape of the seed's push.wns-raw.json", () => {
   const example = shared("push.wns-raw.json");
   const payload = pushPayload(example.account_id as string, {
     messageCount: example.message_count as number,
@@ -33,7 +33,7 @@ Deno.test("pushPayload: carries the account id and counts it is given", () => {
   });
 });
 
-Deno.test("testPushPayload: exactly shared/protocol/test_push.wns-raw.json", () => {
+Deno.test("testPushPayload: exactly the seed's test_push.wns-raw.json", () => {
   const example = shared("test_push.wns-raw.json");
   const payload = testPushPayload();
   assert.deepEqual(JSON.parse(payload), example);

@@ -98,7 +98,7 @@ async function waitForProsodyLog(stack: ClientStack, pattern: RegExp, timeoutMs 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 e2e("an offline message becomes a WNS push with the account id and count 1", async (s) => {
-  const accountId = randomHexId().toUpperCase();
+  const accountId = randomHexId();
   const { channelUri, account } = await registerOne(s, accountId);
   await aliceEnablesPush(s, account);
   await bobWritesToAlice(s, "top secret body 4711");
@@ -196,3 +196,40 @@ function subscribe(node: string) {
 function randomHexId(): string {
   return crypto.getRandomValues(new Uint8Array(32)).toHex();
 }
+
+e2e(
+  "with the push account's server away, set_push_accounts fails (status 0), then works",
+  async (s) => {
+    const deviceId = randomHexId();
+    const { answer: first } = await s.registerDevice(deviceId, []);
+    assert.equal(first.status, 1);
+    const accountIds = [randomHexId(), randomHexId()];
+    const ask = () => s.setAccounts(deviceId, accountIds);
+    // Prosody goes away: the nodes cannot be set up now, which may pass. Not success false
+    // (final for the real client), but an error it sends again at its next start.
+    const restarting = s.prosody.restart();
+    try {
+      await s.waitForLog("xmpp link lost, reconnecting; device requests are still served");
+      assert.deepEqual(await ask(), {
+        version: 2,
+        action: "response",
+        status: 0,
+        error: "the push service's XMPP server is not available, try again later",
+      });
+    } finally {
+      await restarting;
+    }
+    await withTimeout(s.server.link.whenOnline(), 15_000, "the link coming back");
+    const again = await ask();
+    assert.equal(again.status, 1, JSON.stringify(again));
+    const accounts = again.accounts as AccountAnswer[];
+    assert.deepEqual(accounts.map((a) => [a.account_id, a.success]), [
+      [accountIds[0], true],
+      [accountIds[1], true],
+    ]);
+    await aliceEnablesPush(s, accounts[0]);
+    await bobWritesToAlice(s);
+    const [push] = await s.wns.waitForPushes(1, 10_000);
+    assert.equal(JSON.parse(push.body).account_id, accountIds[0]);
+  },
+);

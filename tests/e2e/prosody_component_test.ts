@@ -67,7 +67,7 @@ interface AccountAnswer {
 }
 
 e2e("an offline message becomes a WNS raw push with the account id and count", async (s) => {
-  const accountId = randomHexId().toUpperCase();
+  const accountId = randomHexId();
   const { channelUri, answer } = await s.registerDevice(randomHexId(), [accountId]);
   assert.equal(answer.status, 1);
   assert.equal(answer.push_bare_jid, PUSH_DOMAIN);

@@ -11,6 +11,7 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { type PushServer, startPushServer } from "../../app/push_server.ts";
+import type { Clock } from "../../domain/ports.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -46,6 +47,10 @@ export interface PushStackOptions {
    * slow-starting ejabberd for several tests); the stack's stop() leaves it running.
    */
   shared?: { xmppServer: XmppServer; componentSecret: string };
+  /** The clock the push server runs on; the system's by default. */
+  clock?: Clock;
+  /** The storage URL; a SQLite file in the stack's temporary directory by default. */
+  dbUrl?: string;
 }
 
 /** Starts a users' XMPP server with the push server's component (PUSH_DOMAIN) configured. */
@@ -63,6 +68,8 @@ export interface PushStack {
   readonly wns: FakeWns;
   readonly server: PushServer;
   readonly logger: RecordingLogger;
+  /** The device port's certificate (self-signed: also its CA). */
+  readonly cert: string;
   /** Connects a device over TLS. */
   device(): Promise<DeviceClient>;
   /** Registers a device with a fresh WNS channel and the given accounts; returns the answer. */
@@ -97,7 +104,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
     }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
     const parsed = parseConfig({
-      db: { url: `sqlite:${dir}/push.db` },
+      db: { url: options.dbUrl ?? `sqlite:${dir}/push.db` },
       tcp: {
         host: "127.0.0.1",
         port: 0,
@@ -120,7 +127,11 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
     });
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(parsed.config, logger);
+    const server = await startPushServer(
+      parsed.config,
+      logger,
+      options.clock ? { clock: options.clock } : {},
+    );
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 10_000, "the component link coming up");
 
@@ -135,6 +146,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
       wns,
       server,
       logger,
+      cert,
       device,
       async registerDevice(deviceId, accountIds) {
         const client = await device();

@@ -107,6 +107,7 @@ Deno.test("fuzz push payload: well-formed, small, and nothing but the account id
         deviceId: "d",
         secret: "s",
         channelUri: "https://db5p.notify.windows.com/?token=x",
+        expiresAt: 1,
       };
       const decision = decidePublish({ node: "n", secret: "s", summary: fields }, target);
       assert.equal(decision.kind, "push");

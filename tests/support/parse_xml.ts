@@ -31,9 +31,9 @@ export function parseXml(text: string): Element {
   return root;
 }
 
-/** Reads a stanza captured from a real server, in `/work/shared/xmpp/`. */
+/** Reads a stanza captured from a real server, in `tests/fixtures/xmpp/`. */
 export function fixtureStanza(name: string): Element {
   return parseXml(
-    Deno.readTextFileSync(new URL(`../../../shared/xmpp/${name}`, import.meta.url)),
+    Deno.readTextFileSync(new URL(`../fixtures/xmpp/${name}`, import.meta.url)),
   );
 }

@@ -22,7 +22,7 @@ const CHANNEL = "https://127.0.0.1:4443/wns/channel1";
 const PUSH_JID = "push.example.org";
 
 const sharedText = (name: string) =>
-  Deno.readTextFileSync(new URL(`../../../../shared/protocol/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../../fixtures/protocol/${name}`, import.meta.url));
 const shared = (name: string) => JSON.parse(sharedText(name)) as Record<string, unknown>;
 const bytes = (text: string) => new TextEncoder().encode(text);
 const frame = (message: unknown) => encodeFrame(JSON.stringify(message));
@@ -618,7 +618,12 @@ Deno.test("device server: frame size, account count, idle and handshake timeouts
     device_id: DEVICE,
     accounts: [{ account_id: "a" }, { account_id: "b" }, { account_id: "c" }],
   });
-  assert.deepEqual(tooMany, failed("invalid field accounts: too many accounts: at most 2"));
+  assert.deepEqual(
+    tooMany,
+    failed(
+      "invalid field accounts: too many accounts: this push server takes at most 2 per device",
+    ),
+  );
   await closedWithin(client, 2000);
   const big = await ctx.connect();
   await big.sendRaw(new Uint8Array(1025).fill(0x20));

@@ -7,9 +7,11 @@ import { PushService } from "../../../app/push_service.ts";
 import { StorageUnavailableError } from "../../../domain/ports.ts";
 import {
   type AccountRegistration,
+  DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
-  REGISTRATION_LIFETIME_MS,
 } from "../../../domain/registration.ts";
+
+const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
 import { serverTestGate } from "../../support/prosody.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
@@ -146,9 +148,24 @@ redisTest("writes exactly the original server's key layout", async (redis) => {
       assert.equal(await raw.call("PEXPIRETIME", key), expiresAt, `expiry of ${key}`);
     }
 
-    // A forgotten channel is "" in slot 0; the rest stays.
-    await store.forgetChannel(DEVICE, CHANNEL);
+    // A forgotten channel is "" in slot 0; the rest stays, each key until the grace ends.
+    const graceEnd = Date.now() + 30 * DAY;
+    await store.forgetChannel(DEVICE, CHANNEL, graceEnd);
     assert.deepEqual(await raw.lrange(DEVICE, 0, -1), ["", "2", keyA, keyB]);
+    for (const key of keys.keys()) {
+      assert.equal(await raw.call("PEXPIRETIME", key), graceEnd, `grace of ${key}`);
+    }
+    // A renewal cannot undo the grace; a new channel restores the full lifetime on every
+    // key, and a renewal then moves every key (PEXPIREAT on the same keys).
+    await store.renew(DEVICE, CHANNEL, expiresAt + DAY);
+    assert.equal(await raw.call("PEXPIRETIME", accountB.node), graceEnd);
+    const restored = expiryFrom(Date.now());
+    await store.saveChannel(DEVICE, `${CHANNEL}2`, 2, restored);
+    await store.renew(DEVICE, `${CHANNEL}2`, restored + DAY);
+    for (const key of keys.keys()) {
+      assert.equal(await raw.call("PEXPIRETIME", key), restored + DAY, `renewal of ${key}`);
+    }
+    assert.deepEqual(await raw.lrange(DEVICE, 0, -1), [`${CHANNEL}2`, "2", keyA, keyB]);
 
     // The WNS token: [token, type, seconds]; whole seconds exactly as the original wrote them.
     await store.saveWnsToken({
@@ -176,13 +193,15 @@ redisTest("reads what the original server wrote", async (redis) => {
     const before = Date.now();
     const [keyA] = await writeLikeOriginal(raw, DEVICE, CHANNEL, "2", [accountA, accountB]);
     const now = Date.now();
-    assert.deepEqual(await store.findNode(accountA.node, now), {
+    const { expiresAt: nodeExpiry, ...target } = (await store.findNode(accountA.node, now))!;
+    assert.deepEqual(target, {
       node: accountA.node,
       accountId: ACCOUNT_A,
       deviceId: DEVICE,
       secret: "secret-a",
       channelUri: CHANNEL,
     });
+    assert.ok(Math.abs(nodeExpiry - (before + 30 * DAY)) < 5000, "the original's relative TTL");
     const device = await store.findDevice(DEVICE, now);
     assert.deepEqual(device?.accounts, [accountA, accountB]);
     assert.equal(device?.version, 2);
@@ -271,9 +290,9 @@ redisTest("set_push_accounts on an original device keeps node and secret", async
       [DEVICE, keyA, keyC, accountA.node, added.node].sort(),
     );
     for (const [key, ttl] of keys) {
-      // Now the project's 7 days, not the original's 30.
-      const left = started + REGISTRATION_LIFETIME_MS - Date.now();
-      assert.ok(ttl > left - 5000 && ttl <= REGISTRATION_LIFETIME_MS, `${key}: ${ttl}`);
+      // The project's sliding 210 days.
+      const left = started + LIFETIME_MS - Date.now();
+      assert.ok(ttl > left - 5000 && ttl <= LIFETIME_MS, `${key}: ${ttl}`);
     }
     assert.equal(await store.findNode(accountB.node, Date.now()), null);
     assert.equal((await store.findNode(added.node, Date.now()))?.secret, added.secret);
@@ -309,13 +328,14 @@ redisTest("a push reaches a device the original server registered", async (redis
     assert.deepEqual(forged, { kind: "forbidden" });
     assert.equal(wns.sent.length, 1);
 
-    // WNS says the channel is gone: the device's slot 0 is blanked, and pushes stop.
+    // WNS says the channel is gone: the device's slot 0 is blanked, pushes pause (wait),
+    // and nothing is posted to the channel again.
     wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 410 });
     const gone = await pushes.handlePublish({ node: accountA.node, secret: "secret-a", summary });
-    assert.deepEqual(gone, { kind: "unknown-node" });
+    assert.deepEqual(gone, { kind: "channel-gone" });
     assert.equal(await raw.lindex(DEVICE, 0), "");
     const after = await pushes.handlePublish({ node: accountA.node, secret: "secret-a", summary });
-    assert.deepEqual(after, { kind: "unknown-node" });
+    assert.deepEqual(after, { kind: "channel-gone" });
     assert.equal(wns.sent.length, 2);
   } finally {
     raw.disconnect();
@@ -341,7 +361,7 @@ redisTest("replaceAccounts leaves no key of a removed account behind", async (re
       [DEVICE, keyA, keyC, accountC.node, movedA.node].sort(),
     );
     for (const [key, ttl] of keys) {
-      assert.ok(ttl > REGISTRATION_LIFETIME_MS - 60_000 && ttl <= REGISTRATION_LIFETIME_MS, key);
+      assert.ok(ttl > LIFETIME_MS - 60_000 && ttl <= LIFETIME_MS, key);
     }
     assert.equal(await store.findNode(accountA.node, Date.now()), null);
     assert.equal((await store.findNode(movedA.node, Date.now()))?.secret, "secret-a2");

@@ -44,7 +44,7 @@ Deno.test("SqliteStore: data survives close and reopen", async () => {
     const first = SqliteStore.open(db.path);
     await first.saveChannel("dev", CHANNEL, 2, base + 60_000);
     await first.replaceAccounts("dev", accounts, base + 60_000);
-    await first.forgetChannel("dev", CHANNEL);
+    await first.forgetChannel("dev", CHANNEL, base + 60_000);
     await first.saveWnsToken(token);
     await first.close();
     await first.close(); // Harmless.

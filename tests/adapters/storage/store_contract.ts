@@ -29,6 +29,8 @@ export interface OpenedStore {
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
+/** An expiry later than any a test stores: forgetChannel then leaves the expiry alone. */
+const LATER = Date.now() + 1000 * DAY;
 
 /** An account whose node and secret are derived from the device and a label. */
 function account(deviceId: string, label: string): AccountRegistration {
@@ -147,6 +149,7 @@ export function storeContract(
       deviceId: "dev",
       secret: a.secret,
       channelUri: CHANNEL,
+      expiresAt: base + DAY,
     });
 
     await store.replaceAccounts("dev", [c, b], base + DAY);
@@ -289,7 +292,7 @@ export function storeContract(
     const a = account("dev", "a");
     await store.saveChannel("dev", CHANNEL, 2, base + DAY);
     await store.replaceAccounts("dev", [a], base + DAY);
-    await store.forgetChannel("dev", CHANNEL);
+    await store.forgetChannel("dev", CHANNEL, LATER);
     assert.deepEqual(await store.findDevice("dev", base), {
       deviceId: "dev",
       channelUri: null,
@@ -303,9 +306,10 @@ export function storeContract(
       deviceId: "dev",
       secret: a.secret,
       channelUri: null,
+      expiresAt: base + DAY,
     });
-    await store.forgetChannel("dev", CHANNEL); // Twice is harmless.
-    await store.forgetChannel("nobody", CHANNEL); // So is an unknown device.
+    await store.forgetChannel("dev", CHANNEL, LATER); // Twice is harmless.
+    await store.forgetChannel("nobody", CHANNEL, LATER); // So is an unknown device.
     // A later registration brings the channel back.
     await store.saveChannel("dev", CHANNEL, 2, base + DAY);
     assert.equal((await store.findNode(a.node, base))?.channelUri, CHANNEL);
@@ -315,14 +319,80 @@ export function storeContract(
     const base = Date.now();
     await store.saveChannel("dev", `${CHANNEL}-old`, 2, base + DAY);
     await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + DAY);
-    await store.forgetChannel("dev", `${CHANNEL}-old`);
+    await store.forgetChannel("dev", `${CHANNEL}-old`, LATER);
     assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
     // Another device with the same channel is not touched.
     await store.saveChannel("other", `${CHANNEL}-new`, 2, base + DAY);
-    await store.forgetChannel("dev", `${CHANNEL}-new`);
+    await store.forgetChannel("dev", `${CHANNEL}-new`, LATER);
     assert.equal((await store.findDevice("dev", base))?.channelUri, null);
     assert.equal((await store.findDevice("other", base))?.channelUri, `${CHANNEL}-new`);
   });
+
+  contract(
+    "forgetChannel brings the expiry forward to the grace end, never later",
+    async (store) => {
+      const base = Date.now();
+      const [a, b] = ["a", "b"].map((label) => account("dev", label));
+      await store.saveChannel("dev", CHANNEL, 2, base + 10 * DAY);
+      await store.replaceAccounts("dev", [a, b], base + 10 * DAY);
+      await store.forgetChannel("dev", CHANNEL, base + 3 * DAY);
+      const device = await store.findDevice("dev", base + 3 * DAY - 1);
+      assert.deepEqual(device?.accounts, [a, b], "the accounts wait for a new channel");
+      assert.equal(device?.expiresAt, base + 3 * DAY);
+      const node = await store.findNode(b.node, base + 3 * DAY - 1);
+      assert.deepEqual([node?.channelUri, node?.expiresAt], [null, base + 3 * DAY]);
+      assert.equal(await store.findNode(b.node, base + 3 * DAY), null, "dead after the grace");
+      assert.equal(await store.findDevice("dev", base + 3 * DAY), null);
+      // A second 404/410 with a later grace end does not extend it.
+      await store.forgetChannel("dev", CHANNEL, base + 5 * DAY);
+      assert.equal((await store.findDevice("dev", base))?.expiresAt, base + 3 * DAY);
+      // Nor does a grace end later than the device's own expiry.
+      await store.saveChannel("late", CHANNEL, 2, base + DAY);
+      await store.forgetChannel("late", CHANNEL, base + 30 * DAY);
+      assert.equal((await store.findDevice("late", base))?.expiresAt, base + DAY);
+    },
+  );
+
+  contract(
+    "a new channel within the grace restores the nodes and the full lifetime",
+    async (store) => {
+      const base = Date.now();
+      const a = account("dev", "a");
+      await store.saveChannel("dev", CHANNEL, 2, base + 10 * DAY);
+      await store.replaceAccounts("dev", [a], base + 10 * DAY);
+      await store.forgetChannel("dev", CHANNEL, base + 2 * DAY);
+      await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 20 * DAY);
+      const node = await store.findNode(a.node, base + 15 * DAY);
+      assert.deepEqual([node?.channelUri, node?.expiresAt], [`${CHANNEL}-new`, base + 20 * DAY]);
+      assert.deepEqual((await store.findDevice("dev", base + 15 * DAY))?.accounts, [a]);
+    },
+  );
+
+  contract(
+    "renew extends a live device on its channel, with its accounts and nodes",
+    async (store) => {
+      const base = Date.now();
+      const [a, b] = ["a", "b"].map((label) => account("dev", label));
+      await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+      await store.replaceAccounts("dev", [a, b], base + DAY);
+      await store.renew("dev", CHANNEL, base + 5 * DAY);
+      const later = base + 4 * DAY;
+      assert.deepEqual((await store.findDevice("dev", later))?.accounts, [a, b]);
+      const node = await store.findNode(b.node, later);
+      assert.deepEqual([node?.channelUri, node?.expiresAt], [CHANNEL, base + 5 * DAY]);
+      // Never shortened; never for another channel; never for an unknown device.
+      await store.renew("dev", CHANNEL, base + 2 * DAY);
+      await store.renew("dev", `${CHANNEL}-other`, base + 9 * DAY);
+      await store.renew("nobody", CHANNEL, base + 9 * DAY);
+      assert.equal((await store.findDevice("dev", base))?.expiresAt, base + 5 * DAY);
+      assert.equal(await store.findDevice("nobody", base), null);
+      // A gone channel keeps its grace end: a late renewal must not undo it.
+      await store.forgetChannel("dev", CHANNEL, base + 3 * DAY);
+      await store.renew("dev", CHANNEL, base + 9 * DAY);
+      assert.equal((await store.findDevice("dev", base))?.expiresAt, base + 3 * DAY);
+      assert.equal(await store.findNode(a.node, base + 3 * DAY), null);
+    },
+  );
 
   contract("the WNS token round-trips and is overwritten", async (store) => {
     assert.equal(await store.loadWnsToken(), null);
@@ -359,7 +429,7 @@ export function storeContract(
     }
     // Change a few devices in different ways.
     await store.replaceAccounts("dev3", [], base + DAY + 3);
-    await store.forgetChannel("dev4", `${CHANNEL}4`);
+    await store.forgetChannel("dev4", `${CHANNEL}4`, LATER);
     await store.saveChannel("dev5", `${CHANNEL}five`, 1, base + DAY + 5);
     if (realTimeExpiry) {
       await sleep(expiryOf(1) - Date.now() + 50);
@@ -388,7 +458,13 @@ export function storeContract(
         if (i === 3) {
           assert.equal(target, null);
         } else {
-          assert.deepEqual(target, { ...a, deviceId, channelUri: channel, node: a.node });
+          assert.deepEqual(target, {
+            ...a,
+            deviceId,
+            channelUri: channel,
+            node: a.node,
+            expiresAt: base + DAY + i,
+          });
         }
       }
     }
@@ -416,6 +492,7 @@ export function storeContract(
         deviceId,
         secret: a.secret,
         channelUri: channel,
+        expiresAt: base + DAY,
       });
     }
     // Near-misses must not match (no normalisation, no pattern matching).
@@ -474,7 +551,7 @@ export function storeContract(
     await store.saveChannel("c", CHANNEL, 2, base + 2 * DAY);
     assert.deepEqual(await store.count(base), { devices: 3, accounts: 3 });
     // A device whose channel WNS forgot is still registered, with its accounts.
-    await store.forgetChannel("b", CHANNEL);
+    await store.forgetChannel("b", CHANNEL, LATER);
     await store.replaceAccounts("a", [account("a", "3")], base + DAY);
     assert.deepEqual(await store.count(base), { devices: 3, accounts: 2 });
     // Up to a's expiry it counts; at it and past it only b and c are live.

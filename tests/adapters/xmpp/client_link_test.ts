@@ -18,6 +18,7 @@ import {
 } from "../../support/prosody.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { startTcpProxy } from "../../support/tcp_proxy.ts";
+import { connectUser } from "../../support/xmpp_user.ts";
 
 const gate = serverTestGate("prosody");
 const PUSH_JID = "pushsvc@localhost";
@@ -423,4 +424,46 @@ Deno.test("ClientLink: iq() refuses at once while the link is down", async () =>
   assert.equal(push.pushBareJid, PUSH_JID);
   await assert.rejects(push.iq(ping(), 1000), /down/);
   await push.stop();
+});
+
+Deno.test({
+  name: "ClientLink: a stanza over maxStanzaBytes ends the stream, and the link comes back",
+  ...gate,
+  async fn() {
+    await withProsody({}, async (prosody) => {
+      const limits: string[] = [];
+      const { link: push, logger } = link(prosody, {
+        tls: { required: false },
+        maxStanzaBytes: 4096,
+        metrics: {
+          xmppLinkState() {},
+          xmppReconnected() {},
+          xmppConnectFailed() {},
+          limitHit: (limit) => limits.push(limit),
+        },
+      });
+      const sender = await connectUser({
+        port: prosody.c2sPort,
+        username: "bob",
+        password: "bob-pw",
+      });
+      try {
+        push.start();
+        await withTimeout(push.whenOnline(), 10_000, "push link online");
+        // A small message passes; one over the limit ends the stream (policy-violation).
+        await sender.sendMessage(`${PUSH_JID}/uwpx-push`, "small");
+        await sender.sendMessage(`${PUSH_JID}/uwpx-push`, "x".repeat(8000));
+        await until("the size limit hit", () => limits.includes("stanza_size"));
+        assert.deepEqual(limits, ["stanza_size"]);
+        await until(
+          "the link lost",
+          () => logger.lines.some((l) => l.message.startsWith("xmpp link lost")),
+        );
+        await withTimeout(push.whenOnline(), 15_000, "push link back");
+      } finally {
+        await sender.disconnect();
+        await push.stop();
+      }
+    });
+  },
 });

@@ -65,3 +65,10 @@ Deno.test("stanzaError: serializes as RFC 6120 stanza error XML", () => {
       `<text xmlns="${NS_STANZAS}">a&lt;b</text></error>`,
   );
 });
+
+Deno.test("errorFor: a gone channel is wait/recipient-unavailable: the registration stays", () => {
+  const described = describe(errorFor({ kind: "channel-gone" }));
+  assert.equal(described.type, "wait");
+  assert.equal(described.condition, "recipient-unavailable");
+  assert.match(described.text ?? "", /new one/);
+});

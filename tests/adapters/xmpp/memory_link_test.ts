@@ -160,15 +160,16 @@ Deno.test("MemoryXmppLink: WNS failure -> a wait error, never item-not-found", a
   assert.equal((await store.findNode("node123", clock.now()))?.channelUri, CHANNEL);
 });
 
-Deno.test("MemoryXmppLink: channel gone -> cancel/item-not-found, then the channel is forgotten", async () => {
+Deno.test("MemoryXmppLink: channel gone -> wait/recipient-unavailable, the node kept", async () => {
   const { link, wns, store, clock } = await setup();
   wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 410 });
   const first = await link.receive(publishIq("node123", "sekrit"));
-  assert.deepEqual(errorOf(first), { type: "cancel", condition: "item-not-found" });
-  assert.equal((await store.findNode("node123", clock.now()))?.channelUri, null);
-  // Later publishes are refused without asking WNS again.
+  assert.deepEqual(errorOf(first), { type: "wait", condition: "recipient-unavailable" });
+  const target = await store.findNode("node123", clock.now());
+  assert.equal(target?.channelUri, null, "the channel is forgotten; the node is not");
+  // Later publishes wait too, without asking WNS again.
   const second = await link.receive(publishIq("node123", "sekrit"));
-  assert.deepEqual(errorOf(second), { type: "cancel", condition: "item-not-found" });
+  assert.deepEqual(errorOf(second), { type: "wait", condition: "recipient-unavailable" });
   assert.equal(wns.sent.length, 1);
 });
 

@@ -152,15 +152,16 @@ Deno.test("PepProvisioner: a bare result to the subscribe is a success", async (
   assert.deepEqual([...await provisioner.provision([NODE_A], [])], [NODE_A]);
 });
 
-Deno.test("PepProvisioner: a failed subscribe, a timeout or an odd answer fail the node", async () => {
+Deno.test("PepProvisioner: a refused subscribe or an odd answer fail the node for good", async () => {
   const failures: Answer[] = [
     (iq) =>
       iq.getChildElements()[0].getChild("subscribe")
         ? stanzaError("forbidden", "auth")
         : result(iq),
-    () => Object.assign(new Error("timeout"), { name: "TimeoutError" }),
     (iq) => xml("iq", { type: "error", id: iq.attrs.id }),
     (iq) => xml("iq", { type: "get", id: iq.attrs.id }),
+    () => stanzaError("not-allowed", "cancel"),
+    () => stanzaError("bad-request", "modify"),
   ];
   for (const answer of failures) {
     const { provisioner } = setup(answer);
@@ -168,16 +169,44 @@ Deno.test("PepProvisioner: a failed subscribe, a timeout or an odd answer fail t
   }
 });
 
-Deno.test("PepProvisioner: with the link down nothing is ready and nothing throws", async () => {
-  const { provisioner, logger } = setup(() => new Error("the XMPP link is down"));
-  const ready = await provisioner.provision([NODE_A, NODE_B], [NODE_A]);
-  assert.equal(ready.size, 0);
-  assert.ok(
-    logger.lines.some((l) => l.message === "pep nodes provisioned" && l.fields.failed === 2),
+Deno.test("PepProvisioner: a failure that may pass fails the whole call, removing nothing", async () => {
+  const passing: [string, Answer][] = [
+    ["timeout", () => Object.assign(new Error("timeout"), { name: "TimeoutError" })],
+    ["link down", () => new Error("the XMPP link is down")],
+    ["wait error", () => stanzaError("resource-constraint", "wait")],
+    ["internal error", () => stanzaError("internal-server-error", "cancel")],
+  ];
+  for (const [what, failure] of passing) {
+    // Only NODE_B's subscribe fails: NODE_A was set up, and is torn down again.
+    const { sent, provisioner, logger } = setup((iq) => {
+      const subscribe = iq.getChildElements()[0].getChild("subscribe");
+      return subscribe?.attrs.node === NODE_B ? failure(iq) : serverAnswer(iq);
+    });
+    await assert.rejects(
+      provisioner.provision([NODE_A, NODE_B], ["old1"]),
+      (error: Error) => error.name === "NodeSetupUnavailableError",
+      what,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const steps = sent.map((s) => `${s.step} ${s.node}`);
+    assert.ok(!steps.some((step) => step.endsWith("old1")), `${what}: removed too early`);
+    assert.ok(steps.includes(`delete ${NODE_A}`), `${what}: the set-up node was left`);
+    assert.ok(
+      logger.lines.some((l) => l.message === "pep nodes not provisioned, try again later"),
+      what,
+    );
+  }
+});
+
+Deno.test("PepProvisioner: with the link down it rejects, as a failure that may pass", async () => {
+  const { provisioner } = setup(() => new Error("the XMPP link is down"));
+  await assert.rejects(
+    provisioner.provision([NODE_A, NODE_B], [NODE_A]),
+    (error: Error) => error.name === "NodeSetupUnavailableError",
   );
 });
 
-Deno.test("PepProvisioner: a link that throws synchronously does not make it throw", async () => {
+Deno.test("PepProvisioner: a link that throws synchronously is a failure that may pass", async () => {
   const logger = new RecordingLogger();
   const provisioner = new PepProvisioner({
     link: {
@@ -188,7 +217,12 @@ Deno.test("PepProvisioner: a link that throws synchronously does not make it thr
     },
     logger,
   });
-  assert.equal((await provisioner.provision([NODE_A], [NODE_B])).size, 0);
+  await assert.rejects(
+    provisioner.provision([NODE_A], [NODE_B]),
+    (error: Error) => error.name === "NodeSetupUnavailableError",
+  );
+  // With nothing to set up, removals alone never fail the call.
+  assert.equal((await provisioner.provision([], [NODE_B])).size, 0);
 });
 
 Deno.test("PepProvisioner: removed nodes are unsubscribed and deleted, errors or not", async () => {

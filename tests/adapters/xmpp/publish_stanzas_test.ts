@@ -4,9 +4,9 @@ import type { Element } from "@xmpp/xml";
 import { publishIq } from "../../../adapters/xmpp/publish_stanzas.ts";
 import { parsePublish } from "../../../adapters/xmpp/publish_stanza.ts";
 
-/** A stanza captured from a real server, in /work/shared/xmpp/. */
+/** A stanza captured from a real server, in tests/fixtures/xmpp/. */
 function fixture(name: string): Element {
-  const url = new URL(`../../../../shared/xmpp/${name}`, import.meta.url);
+  const url = new URL(`../../fixtures/xmpp/${name}`, import.meta.url);
   return parse(Deno.readTextFileSync(url).trim());
 }
 
