@@ -320,6 +320,7 @@ async function showNode(flags: Flags, args: string[], output: CliOutput): Promis
     if (target === null) throw new Failure("no live registration behind this node");
     output.out(`node: ${show ? target.node : mask(target.node)}`);
     output.out(`account: ${target.accountId}`);
+    // The device id, or the hash SQLite keeps instead: whole only when asked for.
     output.out(`device: ${show ? target.deviceId : shortId(target.deviceId)}`);
     output.out(`secret: ${show ? target.secret : mask(target.secret)}`);
     output.out(
