@@ -18,6 +18,7 @@ import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
 import { MemoryStore } from "../adapters/storage/memory_store.ts";
 import type { Logger, RegistrationStore } from "../domain/ports.ts";
 import { type Config, loadConfig } from "./config.ts";
+import { shortId } from "./log_ids.ts";
 import { errorText } from "./readiness.ts";
 import { openStore } from "./open_store.ts";
 import { createWnsDelivery } from "./wns_delivery.ts";
@@ -33,7 +34,8 @@ Commands that talk to a push server as a UWPX device does:
     --port PORT          its device port (default 1997)
     --ca FILE            trust this CA certificate (PEM) besides the system's
     --insecure           do not check the server's certificate (testing only)
-    --device-id ID       register: default a new random id; test-push: required
+    --device-id ID       register: default a new random id (shown in full only with
+                         --show-secrets); test-push: required
     --channel-uri URI    register: the device's WNS channel URI (required)
     --account ID         register: an account id; repeat for several (default: one random)
     --protocol 1|2       protocol version (default 2)
@@ -48,7 +50,9 @@ Commands that read the configured storage (what a running server uses):
                    a WNS access token and the XMPP server's port
     --config FILE        the server's configuration (default configuration.json)
 
-  --show-secrets   print node secrets, channel tokens and whole node names
+  --show-secrets   print node secrets, channel tokens, whole node names and whole device ids
+                   (a device id is its device's only credential; show-device never
+                   prints the one it was given)
   --verbose        also print the adapters' log lines (to standard error)
   --help           print this text`;
 
@@ -169,7 +173,8 @@ async function register(flags: Flags, args: string[], output: CliOutput): Promis
   const deviceId = flags["device-id"] ?? randomHex();
   const accountIds = flags.account ?? [randomHex()];
   const show = flags["show-secrets"] ?? false;
-  output.out(`device_id: ${deviceId}`);
+  // The device id is the device's only credential: shown in full only when asked for.
+  output.out(`device_id: ${show ? deviceId : shortId(deviceId)}`);
   const client = await connect(server, flags, output);
   try {
     output.err("set_channel_uri…");
@@ -285,8 +290,11 @@ async function showDevice(flags: Flags, args: string[], output: CliOutput): Prom
   const show = flags["show-secrets"] ?? false;
   await withStore(flags, output, async (store) => {
     const device = await store.findDevice(deviceId, Date.now());
-    if (device === null) throw new Failure(`no live registration for device ${deviceId}`);
-    output.out(`device: ${device.deviceId}`);
+    if (device === null) {
+      throw new Failure(`no live registration for device ${shortId(deviceId)}`);
+    }
+    // Never in full: the operator typed it, and whoever reads this should not learn it.
+    output.out(`device: ${shortId(device.deviceId)}`);
     output.out(
       `channel: ${
         device.channelUri === null ? "(gone: WNS said so)" : channel(device.channelUri, show)
@@ -312,7 +320,8 @@ async function showNode(flags: Flags, args: string[], output: CliOutput): Promis
     if (target === null) throw new Failure("no live registration behind this node");
     output.out(`node: ${show ? target.node : mask(target.node)}`);
     output.out(`account: ${target.accountId}`);
-    output.out(`device: ${target.deviceId}`);
+    // The device id, or the hash SQLite keeps instead: whole only when asked for.
+    output.out(`device: ${show ? target.deviceId : shortId(target.deviceId)}`);
     output.out(`secret: ${show ? target.secret : mask(target.secret)}`);
     output.out(
       `channel: ${

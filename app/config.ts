@@ -73,6 +73,11 @@ export const ConfigSchema = z.object({
     /** WNS requests in flight at once, and pushes waiting behind them. */
     maxInFlight: z.number().int().positive().default(64),
     maxQueued: z.number().int().nonnegative().default(10_000),
+    /** Requests to one WNS host, and to one channel, in flight at once. */
+    maxInFlightPerHost: z.number().int().positive().default(32),
+    maxInFlightPerChannel: z.number().int().positive().default(2),
+    /** A push waiting this long for a request slot is given up: its publish is answered wait. */
+    maxQueueWaitSeconds: z.number().positive().default(5),
     /** Attempts per push on WNS 5xx, network errors and timeouts (the first included). */
     maxAttempts: z.number().int().min(1).max(10).default(4),
     /** Pushes for one account within this window after a push are merged (0: off). */
@@ -113,8 +118,17 @@ export const ConfigSchema = z.object({
     device: z.object({
       /** Concurrent connections from one address (IPv6: one /64); 0: no such limit. */
       connectionsPerAddress: z.number().int().nonnegative().default(32),
+      /** Concurrent connections from one IPv4 /24 or IPv6 /56; 0: no such limit. */
+      connectionsPerPrefix: z.number().int().nonnegative().default(256),
       /** A connection that has not completed its TLS handshake by then is closed. */
       handshakeTimeoutSeconds: z.number().positive().default(10),
+      /** A request frame must be complete this long after its first byte. */
+      frameTimeoutSeconds: z.number().positive().default(10),
+      /**
+       * When all `tcp.maxConnections` are taken, a connection without a request for this
+       * long is closed to admit a new one; 0: the new one is refused instead.
+       */
+      evictIdleAfterSeconds: z.number().nonnegative().default(5),
       /** The largest request frame. */
       maxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
       requestsPerConnection: Rate(10, 2),
@@ -130,6 +144,19 @@ export const ConfigSchema = z.object({
       /** How long a node storage did not know is answered unknown without a lookup; 0: off. */
       unknownNodeCacheSeconds: z.number().nonnegative().max(60).default(5),
       unknownNodeCacheSize: z.number().int().positive().default(10_000),
+    }).prefault({}),
+    /**
+     * New registrations: rates per source network (IPv4 /24, IPv6 /56) and caps on live
+     * registrations. A known device registering again, or keeping its accounts, is not new.
+     */
+    registrations: z.object({
+      newDevicesPerPrefix: Rate(64, 0.1),
+      newAccountsPerPrefix: Rate(256, 0.5),
+      /** Live devices and accounts at most; 0: no cap. */
+      maxDevices: z.number().int().nonnegative().default(1_000_000),
+      maxAccounts: z.number().int().nonnegative().default(10_000_000),
+      /** How often live registrations are counted in storage for the caps; 0: only at start. */
+      countRefreshSeconds: z.number().nonnegative().default(300),
     }).prefault({}),
     /** Device ids, nodes and servers whose rates are tracked at once, per limit. */
     trackedKeys: z.number().int().positive().default(100_000),

@@ -53,7 +53,7 @@ export async function demo(): Promise<number> {
         clientSecret: wns.clientSecret,
         packetId: wns.packetId,
         tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
       },
       xmpp: {
         mode: "component",

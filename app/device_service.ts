@@ -16,6 +16,7 @@ import {
   StorageUnavailableError,
   type WnsSender,
 } from "../domain/ports.ts";
+import { isAllowedChannelUri } from "../domain/channel_uri.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
@@ -27,6 +28,7 @@ import { testPushPayload } from "../domain/wns_payload.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "./metrics.ts";
 import { shortId } from "./log_ids.ts";
+import type { RegistrationAdmission } from "./registration_limits.ts";
 
 /** A use case's answer: success, or an error message the device sees. */
 export type DeviceResult<T = undefined> =
@@ -52,7 +54,10 @@ export interface DeviceServiceDeps {
   readonly clock: Clock;
   readonly random: RandomBytes;
   readonly logger: Logger;
-  /** Channel URIs must match this, so a device can never make the server POST elsewhere. */
+  /**
+   * Channel URIs must match this whole (whatever its anchors) and be plain http(s) URLs, so
+   * a device can never make the server POST elsewhere.
+   */
   readonly channelUriPattern: RegExp;
   /** The JID the device gives its XMPP server as the push service. */
   readonly pushBareJid: string;
@@ -62,6 +67,8 @@ export interface DeviceServiceDeps {
   readonly policy?: RegistrationPolicy;
   /** Channels WNS called gone, shared with the publish use case; a private one by default. */
   readonly goneChannels?: GoneChannels;
+  /** Rates and caps on new devices and accounts; none by default. */
+  readonly admission?: RegistrationAdmission;
 }
 
 const UNAVAILABLE = "storage unavailable, try again later";
@@ -83,17 +90,32 @@ export class DeviceService {
     this.#gone = deps.goneChannels ?? new GoneChannels();
   }
 
-  /** `set_channel_uri`: creates the device or moves it to a new channel. */
-  setChannelUri(deviceId: string, channelUri: string, version: number): Promise<DeviceResult> {
-    return this.#counted("set_channel_uri", this.#setChannelUri(deviceId, channelUri, version));
+  /**
+   * `set_channel_uri`: creates the device or moves it to a new channel. `address`: the
+   * device's IP address, for the registration limits.
+   */
+  setChannelUri(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    address?: string,
+  ): Promise<DeviceResult> {
+    return this.#counted(
+      "set_channel_uri",
+      this.#setChannelUri(deviceId, channelUri, version, address),
+    );
   }
 
   /** `set_push_accounts`: the device's accounts become exactly `accountIds`. */
   setPushAccounts(
     deviceId: string,
     accountIds: readonly string[],
+    address?: string,
   ): Promise<DeviceResult<AccountsResult>> {
-    return this.#counted("set_push_accounts", this.#setPushAccounts(deviceId, accountIds));
+    return this.#counted(
+      "set_push_accounts",
+      this.#setPushAccounts(deviceId, accountIds, address),
+    );
   }
 
   /** `request_test_push`: succeeds only when WNS accepted the test notification. */
@@ -116,12 +138,22 @@ export class DeviceService {
     return result;
   }
 
-  #setChannelUri(deviceId: string, channelUri: string, version: number): Promise<DeviceResult> {
-    const { store, clock, logger, channelUriPattern } = this.#deps;
-    if (!channelUriPattern.test(channelUri)) {
+  #setChannelUri(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    address: string | undefined,
+  ): Promise<DeviceResult> {
+    const { store, clock, logger, channelUriPattern, admission } = this.#deps;
+    if (!isAllowedChannelUri(channelUri, channelUriPattern)) {
       return Promise.resolve({ ok: false, error: "channel_uri is not a WNS channel URI" });
     }
     return this.#guarded(deviceId, async () => {
+      // Only a device storage does not know counts against the registration limits.
+      if (admission && await store.findDevice(deviceId, clock.now()) === null) {
+        const refusal = admission.admitDevice(address);
+        if (refusal !== null) return { ok: false, error: refusal };
+      }
       // Keeps the accounts (of a device whose channel was gone too: they deliver again),
       // and restores the full lifetime.
       await store.saveChannel(
@@ -139,13 +171,17 @@ export class DeviceService {
   #setPushAccounts(
     deviceId: string,
     accountIds: readonly string[],
+    address: string | undefined,
   ): Promise<DeviceResult<AccountsResult>> {
-    const { store, clock, random, logger, provisioner, pushBareJid } = this.#deps;
+    const { store, clock, random, logger, provisioner, pushBareJid, admission } = this.#deps;
     return this.#guarded(deviceId, async () => {
       const now = clock.now();
       const device = await store.findDevice(deviceId, now);
       if (device === null) return { ok: false, error: UNKNOWN_DEVICE };
       const plan = planAccounts(device.accounts, accountIds, random);
+      // Only accounts the device did not have count against the registration limits.
+      const refusal = admission?.admitAccounts(address, plan.added.length) ?? null;
+      if (refusal !== null) return { ok: false, error: refusal };
       let ready: ReadonlySet<string>;
       try {
         ready = await provisioner.provision(
@@ -167,6 +203,7 @@ export class DeviceService {
         plan.accounts.filter((a) => works(a.node)),
         expiryFrom(now, this.#policy),
       );
+      admission?.accountsRemoved(plan.removed.length);
       logger.info("accounts registered", {
         device: shortId(deviceId),
         accounts: plan.accounts.length,

@@ -94,7 +94,10 @@ export interface TlsMetrics {
 export type LimitName =
   | "connections"
   | "connections_per_address"
+  | "connections_per_prefix"
+  | "connection_evicted"
   | "handshake_timeout"
+  | "frame_timeout"
   | "idle_timeout"
   | "frame_size"
   | "accounts_per_device"
@@ -102,6 +105,9 @@ export type LimitName =
   | "requests_per_device"
   | "publishes_per_node"
   | "publishes_per_server"
+  | "new_devices_per_prefix"
+  | "new_accounts_per_prefix"
+  | "registrations_full"
   | "stanza_size"
   | "unknown_node_cache";
 
@@ -109,7 +115,10 @@ export type LimitName =
 export const LIMIT_NAMES: readonly LimitName[] = [
   "connections",
   "connections_per_address",
+  "connections_per_prefix",
+  "connection_evicted",
   "handshake_timeout",
+  "frame_timeout",
   "idle_timeout",
   "frame_size",
   "accounts_per_device",
@@ -117,6 +126,9 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "requests_per_device",
   "publishes_per_node",
   "publishes_per_server",
+  "new_devices_per_prefix",
+  "new_accounts_per_prefix",
+  "registrations_full",
   "stanza_size",
   "unknown_node_cache",
 ];
@@ -125,6 +137,20 @@ export const LIMIT_NAMES: readonly LimitName[] = [
 export interface LimitMetrics {
   /** Something was refused, cut off or answered early because of `limit`. */
   limitHit(limit: LimitName): void;
+}
+
+/** Live registrations as counted for the global caps, and the caps (0: none). */
+export interface RegistrationLevels {
+  readonly devices: number;
+  readonly accounts: number;
+  readonly maxDevices: number;
+  readonly maxAccounts: number;
+}
+
+/** Registrations (`app/registration_limits.ts`). */
+export interface RegistrationMetrics {
+  /** Reads the registration levels when metrics are collected. */
+  observeRegistrations(read: () => RegistrationLevels): void;
 }
 
 /** Everything the server counts. */
@@ -136,7 +162,8 @@ export interface ServerMetrics
     XmppLinkMetrics,
     StorageMetrics,
     TlsMetrics,
-    LimitMetrics {}
+    LimitMetrics,
+    RegistrationMetrics {}
 
 /** Metrics that go nowhere. */
 export const NO_METRICS: ServerMetrics = Object.freeze({
@@ -152,4 +179,5 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   tlsReload() {},
   tlsCertificateExpiry() {},
   limitHit() {},
+  observeRegistrations() {},
 });

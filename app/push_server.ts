@@ -35,6 +35,8 @@ import { openStore } from "./open_store.ts";
 import { PublishLimits } from "./publish_limits.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
 import { PushService } from "./push_service.ts";
+import { RegistrationCounter, RegistrationLimits } from "./registration_limits.ts";
+import { SampledLog } from "./sampled_log.ts";
 import {
   Readiness,
   type ReadinessCheck,
@@ -176,7 +178,22 @@ export async function startPushServer(
     onPublish,
     metrics,
     limits.xmpp.maxStanzaBytes,
+    new SampledLog("malformed publish", { logger, clock }),
   );
+  const registrationCounter = new RegistrationCounter({
+    store,
+    clock,
+    logger,
+    refreshMs: limits.registrations.countRefreshSeconds * 1000,
+  });
+  const registrationLimits = new RegistrationLimits({
+    ...limits.registrations,
+    maxPrefixes: limits.trackedKeys,
+    counter: registrationCounter,
+    clock,
+    report: reportLimit,
+  });
+  metrics.observeRegistrations(() => registrationLimits.levels());
   const deviceService = new DeviceService({
     store,
     wns,
@@ -189,6 +206,7 @@ export async function startPushServer(
     metrics,
     policy,
     goneChannels,
+    admission: registrationLimits,
   });
   const readinessChecks: ReadinessCheck[] = [storageCheck(store), xmppLinkCheck(link)];
   if (delivery) readinessChecks.push(wnsTokenCheck(delivery.tokens, clock));
@@ -207,6 +225,9 @@ export async function startPushServer(
       logger,
       maxConnections: config.tcp.maxConnections,
       maxConnectionsPerAddress: limits.device.connectionsPerAddress,
+      maxConnectionsPerPrefix: limits.device.connectionsPerPrefix,
+      frameTimeoutMs: limits.device.frameTimeoutSeconds * 1000,
+      evictIdleAfterMs: limits.device.evictIdleAfterSeconds * 1000,
       maxAccounts: config.tcp.maxAccountsPerDevice,
       maxFrameBytes: limits.device.maxFrameBytes,
       idleTimeoutMs: config.tcp.idleTimeoutSeconds * 1000,
@@ -253,6 +274,8 @@ export async function startPushServer(
   const devicePort = devices;
   const certificates = reloader;
   link.start();
+  // In the background: counting a large Redis takes a while, and must not delay the start.
+  const firstCount = registrationCounter.start();
   logger.info("push server started", {
     devicePort: devices.addr.port,
     httpPort: ops?.addr.port,
@@ -291,6 +314,8 @@ export async function startPushServer(
         readiness.markShuttingDown();
         draining = true;
         clearInterval(purge);
+        registrationCounter.stop();
+        await firstCount;
         await certificates.close();
         const [, drained] = await Promise.all([
           devicePort.close(left()),
@@ -303,6 +328,7 @@ export async function startPushServer(
           });
         }
         await link.stop(left());
+        pushService.flushLogs();
         delivery?.close();
         await ops?.close();
         await store.close();
@@ -321,6 +347,7 @@ function createXmppLink(
   onPublish: PublishHandler,
   metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & LimitMetrics,
   maxStanzaBytes: number,
+  malformedLog: SampledLog,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
@@ -331,6 +358,7 @@ function createXmppLink(
       onPublish,
       metrics,
       maxStanzaBytes,
+      malformedLog,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };

@@ -19,6 +19,7 @@ import {
 import { GoneChannels } from "./gone_channels.ts";
 import { shortId } from "./log_ids.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
+import { SampledLog } from "./sampled_log.ts";
 
 /** What the publish use case needs. */
 export interface PushServiceDeps {
@@ -47,11 +48,22 @@ export class PushService {
   readonly #gone: GoneChannels;
   /** Devices whose renewal is being written: a burst of pushes renews once. */
   readonly #renewing = new Set<string>();
+  /** Refusals are a peer's to cause: a flood of them is logged as a few sampled lines. */
+  readonly #refused: SampledLog;
+  readonly #throttled: SampledLog;
 
   constructor(deps: PushServiceDeps) {
     this.#deps = deps;
     this.#policy = deps.policy ?? DEFAULT_REGISTRATION_POLICY;
     this.#gone = deps.goneChannels ?? new GoneChannels();
+    this.#refused = new SampledLog("publish refused", deps);
+    this.#throttled = new SampledLog("push throttled", deps);
+  }
+
+  /** Logs how many refusals the sampled lines left out (at shutdown). */
+  flushLogs(): void {
+    this.#refused.flush();
+    this.#throttled.flush();
   }
 
   /** Renewals being written (for tests and shutdown). */
@@ -72,7 +84,7 @@ export class PushService {
     }
     const decision = decidePublish(request, target);
     if (decision.kind === "refuse") {
-      logger.info("publish refused", { node, outcome: decision.outcome.kind });
+      this.#refused.record(decision.outcome.kind, { node });
       return decision.outcome;
     }
     // A push decision always has a target: only a found node is pushed.
@@ -114,7 +126,7 @@ export class PushService {
         );
         return { kind: "channel-gone" };
       case "throttled":
-        logger.info("push throttled", { node, device, reason: outcome.detail });
+        this.#throttled.record("throttled", { node, device, reason: outcome.detail });
         return { kind: "throttled", reason: "push rate limited, try later" };
       case "failed":
         // Never a cancel here: the user's server would drop a registration that still works.

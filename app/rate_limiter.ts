@@ -36,11 +36,11 @@ export class TokenBucket {
     this.#updatedAt = now;
   }
 
-  /** Takes a token if there is one at `now`; false: over the rate. */
-  take(now: number): boolean {
+  /** Takes `count` tokens (default 1) if there are that many at `now`; false: over the rate. */
+  take(now: number, count = 1): boolean {
     this.#refill(now);
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    if (this.#tokens < count) return false;
+    this.#tokens -= count;
     return true;
   }
 
@@ -88,8 +88,11 @@ export class KeyedRateLimiter<K = string> {
     return this.#buckets.size;
   }
 
-  /** Takes a token from `key`'s bucket; false: `key` is over the rate. */
-  take(key: K): boolean {
+  /**
+   * Takes `count` tokens (default 1) from `key`'s bucket; false: `key` is over the rate (and
+   * nothing is taken).
+   */
+  take(key: K, count = 1): boolean {
     const now = this.#options.clock.now();
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
@@ -99,7 +102,7 @@ export class KeyedRateLimiter<K = string> {
       this.#buckets.delete(key);
     }
     this.#buckets.set(key, bucket);
-    return bucket.take(now);
+    return bucket.take(now, count);
   }
 
   /** Drops the bucket used longest ago. */

@@ -5,7 +5,7 @@
  *
  * `{"url": ..., "tokenUrl": ..., "packetId": ..., "clientSecret": ...}`
  *
- * It records nothing (counters only) and accepts any channel under `/channel/`. Then it
+ * It records nothing (counters only) and accepts any channel under `/channel/.*`. Then it
  * reads commands from stdin, one per line: `stats` prints the counters as a JSON line;
  * `quit`, or the end of stdin, stops it.
  *

@@ -248,7 +248,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       clientSecret: wns.clientSecret,
       packetId: wns.packetId,
       tokenUrl: wns.tokenUrl,
-      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
       coalesceMs: 0,
       ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     },
@@ -265,10 +265,17 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     limits: {
       device: {
         connectionsPerAddress: 0,
+        connectionsPerPrefix: 0,
         requestsPerConnection: UNLIMITED,
         requestsPerDevice: UNLIMITED,
       },
       xmpp: { publishesPerNode: UNLIMITED, publishesPerServer: UNLIMITED },
+      registrations: {
+        newDevicesPerPrefix: UNLIMITED,
+        newAccountsPerPrefix: UNLIMITED,
+        maxDevices: 0,
+        maxAccounts: 0,
+      },
     },
   });
   if (!parsed.ok) throw new Error(parsed.problems.join("; "));

@@ -75,6 +75,10 @@ export interface DeviceRegistration {
 export interface NodeTarget {
   readonly node: string;
   readonly accountId: string;
+  /**
+   * The device's id, or what the store keeps in its place (a store that keeps ids hashed
+   * answers the hash): either way what the store's methods take to name this device.
+   */
   readonly deviceId: string;
   readonly secret: string;
   readonly channelUri: string | null;

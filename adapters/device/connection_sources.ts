@@ -1,5 +1,6 @@
 /**
- * Counting open device connections per source, for the per-address connection limit.
+ * Counting open device connections per source, for the per-address and per-prefix
+ * connection limits; {@link prefixOf} also keys the registration rate limits.
  *
  * @module
  */
@@ -10,10 +11,35 @@
  * commonly holds a whole /64.
  */
 export function sourceOf(hostname: string): string {
-  const address = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  const address = plainAddress(hostname);
   if (!address.includes(":")) return address;
+  return `${ipv6Groups(address).slice(0, 4).join(":")}::/64`;
+}
+
+/**
+ * The network a connection comes from, as one operator or site commonly holds it: an IPv4
+ * address's /24, an IPv6 address's /56 (what ISPs commonly delegate to one customer).
+ */
+export function prefixOf(hostname: string): string {
+  const address = plainAddress(hostname);
+  if (!address.includes(":")) {
+    const octets = address.split(".");
+    return octets.length === 4 ? `${octets.slice(0, 3).join(".")}.0/24` : address;
+  }
+  const groups = ipv6Groups(address);
+  const fourth = ((parseInt(groups[3] ?? "0", 16) || 0) & 0xff00).toString(16);
+  return `${groups.slice(0, 3).join(":")}:${fourth}::/56`;
+}
+
+/** The address without brackets or zone, lower case; IPv4-mapped IPv6 as IPv4. */
+function plainAddress(hostname: string): string {
+  const address = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (mapped) return mapped[1];
+  return mapped ? mapped[1] : address;
+}
+
+/** The eight groups of an IPv6 address, without leading zeros. */
+function ipv6Groups(address: string): string[] {
   const [head, tail = ""] = address.split("::", 2);
   const headGroups = head === "" ? [] : head.split(":");
   const tailGroups = address.includes("::") && tail !== "" ? tail.split(":") : [];
@@ -24,7 +50,7 @@ export function sourceOf(hostname: string): string {
       ...tailGroups,
     ]
     : headGroups;
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  return groups.map((group) => group.replace(/^0+(?=.)/, "") || "0");
 }
 
 /** Open connections per source, each source capped at `max` (0: no cap). */

@@ -1,8 +1,10 @@
 /**
  * The device port: TLS speaking the NUL-framed JSON protocol. Several requests per
  * connection are answered in order. Every defence lives here: caps on concurrent
- * connections (in all and per address), handshake and idle timeouts and a frame size limit,
- * so that no client can stall or crash the server or another client.
+ * connections (in all, per address and per network prefix), handshake, idle and frame
+ * timeouts and a frame size limit, so that no client can stall or crash the server or
+ * another client. A connection earns its slot: when all are taken, the one that went
+ * longest without a request gives its slot to the newcomer.
  *
  * Built on `node:net` and `node:tls` rather than `Deno.listenTls`, for two reasons measured
  * here: a `Deno.TlsConn` cannot be closed while its handshake is pending (a client that
@@ -25,17 +27,19 @@ import {
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
-import { ConnectionSources, sourceOf } from "./connection_sources.ts";
+import { ConnectionSources, prefixOf, sourceOf } from "./connection_sources.ts";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "./frame_decoder.ts";
 
 /** The use cases the device port calls (implemented by `app/device_service.ts`). */
 export interface DeviceUseCases {
+  /** `address`, here and below: the device's IP address (for registration limits). */
   setChannelUri(
     deviceId: string,
     channelUri: string,
     version: number,
+    address?: string,
   ): Promise<{ ok: true } | { ok: false; error: string }>;
-  setPushAccounts(deviceId: string, accountIds: readonly string[]): Promise<
+  setPushAccounts(deviceId: string, accountIds: readonly string[], address?: string): Promise<
     | {
       ok: true;
       value: { pushBareJid: string; accounts: readonly AccountAnswer[] };
@@ -75,6 +79,15 @@ export interface DeviceServerOptions {
   readonly maxConnections?: number;
   /** Concurrent connections from one address (IPv6: one /64); 0: no such limit. */
   readonly maxConnectionsPerAddress?: number;
+  /** Concurrent connections from one IPv4 /24 or IPv6 /56; 0: no such limit. */
+  readonly maxConnectionsPerPrefix?: number;
+  /** A frame must be complete this long after its first byte, or the connection closes. */
+  readonly frameTimeoutMs?: number;
+  /**
+   * When every slot is taken, a connection without a request for at least this long is
+   * closed to admit a new one (the one idle longest); 0: never, the new one is refused.
+   */
+  readonly evictIdleAfterMs?: number;
   readonly maxAccounts?: number;
   readonly maxFrameBytes?: number;
   readonly idleTimeoutMs?: number;
@@ -91,6 +104,9 @@ export interface DeviceServerOptions {
 export const DEVICE_SERVER_DEFAULTS = {
   maxConnections: 1024,
   maxConnectionsPerAddress: 0,
+  maxConnectionsPerPrefix: 0,
+  frameTimeoutMs: 10_000,
+  evictIdleAfterMs: 5_000,
   maxAccounts: 64,
   maxFrameBytes: 64 * 1024,
   idleTimeoutMs: 60_000,
@@ -107,6 +123,13 @@ interface Connection {
   answering: boolean;
   /** Ended on our side (close_notify and FIN sent); the socket goes once the peer closes. */
   ending: boolean;
+  /** What it counts against in the per-address and per-prefix caps. */
+  readonly source: string;
+  readonly prefix: string;
+  /** When it was accepted or last sent a request (epoch ms). */
+  lastRequestAt: number;
+  /** Still counted in the connection caps (false once closed or evicted). */
+  counted: boolean;
 }
 
 /** A running device port. */
@@ -116,7 +139,9 @@ export class DeviceServer {
   readonly #parse: ReturnType<typeof requestParser>;
   readonly #addr: Deno.NetAddr;
   readonly #sources: ConnectionSources;
+  readonly #prefixes: ConnectionSources;
   #context: SecureContext;
+  /** In order of their last request: the first is the one idle longest. */
   readonly #connections = new Set<Connection>();
   readonly #tasks = new Set<Promise<void>>();
   #closed = false;
@@ -132,6 +157,7 @@ export class DeviceServer {
     this.#options = options;
     this.#parse = requestParser(options.maxAccounts);
     this.#sources = new ConnectionSources(options.maxConnectionsPerAddress);
+    this.#prefixes = new ConnectionSources(options.maxConnectionsPerPrefix);
     const address = server.address();
     if (address === null || typeof address === "string") throw new Error("not a TCP listener");
     this.#addr = { transport: "tcp", hostname: address.address, port: address.port };
@@ -223,19 +249,29 @@ export class DeviceServer {
   #accept(socket: Socket): void {
     // Resets and the like; the "close" that follows does the cleaning up.
     socket.on("error", ignore);
-    const { maxConnections, maxConnectionsPerAddress } = this.#options;
+    const { maxConnections, maxConnectionsPerAddress, maxConnectionsPerPrefix } = this.#options;
     if (this.#closed) {
       socket.destroy();
       return;
     }
-    if (this.#connections.size >= maxConnections) {
-      this.#reportLimit("connections", { max: maxConnections });
+    // The per-source caps first: a refused newcomer must not cost anyone else a slot.
+    const source = sourceOf(socket.remoteAddress ?? "");
+    const prefix = prefixOf(socket.remoteAddress ?? "");
+    if (!this.#sources.tryAdd(source)) {
+      this.#reportLimit("connections_per_address", { max: maxConnectionsPerAddress });
       socket.destroy();
       return;
     }
-    const source = sourceOf(socket.remoteAddress ?? "");
-    if (!this.#sources.tryAdd(source)) {
-      this.#reportLimit("connections_per_address", { max: maxConnectionsPerAddress });
+    if (!this.#prefixes.tryAdd(prefix)) {
+      this.#sources.remove(source);
+      this.#reportLimit("connections_per_prefix", { max: maxConnectionsPerPrefix });
+      socket.destroy();
+      return;
+    }
+    if (this.#connections.size >= maxConnections && !this.#evictIdlest()) {
+      this.#sources.remove(source);
+      this.#prefixes.remove(prefix);
+      this.#reportLimit("connections", { max: maxConnections });
       socket.destroy();
       return;
     }
@@ -247,12 +283,13 @@ export class DeviceServer {
       decoder: new FrameDecoder(this.#options.maxFrameBytes),
       answering: false,
       ending: false,
+      source,
+      prefix,
+      lastRequestAt: Date.now(),
+      counted: true,
     };
     this.#connections.add(connection);
-    socket.once("close", () => {
-      this.#connections.delete(connection);
-      this.#sources.remove(source);
-    });
+    socket.once("close", () => this.#forget(connection));
     const task = this.#serve(connection)
       .catch((error) => {
         // A write to a peer that went away; nothing to do but drop the connection.
@@ -265,9 +302,48 @@ export class DeviceServer {
     this.#tasks.add(task);
   }
 
+  /** Takes a closed or evicted connection out of the caps; idempotent. */
+  #forget(connection: Connection): void {
+    if (!connection.counted) return;
+    connection.counted = false;
+    this.#connections.delete(connection);
+    this.#sources.remove(connection.source);
+    this.#prefixes.remove(connection.prefix);
+  }
+
+  /** A request arrived on `connection`: it moves to the end of the eviction order. */
+  #touch(connection: Connection): void {
+    if (!connection.counted) return;
+    connection.lastRequestAt = Date.now();
+    this.#connections.delete(connection);
+    this.#connections.add(connection);
+  }
+
+  /**
+   * Closes the connection idle longest, if it has been for `evictIdleAfterMs`, to make room;
+   * false when none may go. One being answered is never closed.
+   */
+  #evictIdlest(): boolean {
+    const { evictIdleAfterMs } = this.#options;
+    if (evictIdleAfterMs <= 0) return false;
+    const now = Date.now();
+    for (const connection of this.#connections) {
+      if (connection.answering) continue;
+      // The set is ordered by last request: if this one is too recent, so are the rest.
+      if (now - connection.lastRequestAt < evictIdleAfterMs) return false;
+      this.#options.reportLimit?.("connection_evicted", {
+        idleMs: now - connection.lastRequestAt,
+      });
+      connection.socket.destroy();
+      this.#forget(connection);
+      return true;
+    }
+    return false;
+  }
+
   async #serve(connection: Connection): Promise<void> {
     const { socket, decoder } = connection;
-    const { idleTimeoutMs, handshakeTimeoutMs } = this.#options;
+    const { idleTimeoutMs, handshakeTimeoutMs, frameTimeoutMs } = this.#options;
     const tls = new TLSSocket(socket, { isServer: true, secureContext: this.#context });
     tls.on("error", () => socket.destroy());
     const deadline = setTimeout(() => {
@@ -287,6 +363,12 @@ export class DeviceServer {
       socket.destroy();
     };
     let idle = setTimeout(onIdle, idleTimeoutMs);
+    // Armed by a frame's first byte: a frame trickled in byte by byte must still end in time.
+    let frameDeadline: ReturnType<typeof setTimeout> | undefined;
+    const onFrameTimeout = () => {
+      this.#options.reportLimit?.("frame_timeout", { timeoutMs: frameTimeoutMs });
+      socket.destroy();
+    };
     try {
       while (true) {
         const chunk = await nextChunk(tls);
@@ -303,6 +385,13 @@ export class DeviceServer {
           await write(tls, encodeFrame(errorResponse(2, error.message)));
           endConnection(connection);
           return;
+        }
+        if (frames.length > 0) {
+          clearTimeout(frameDeadline);
+          frameDeadline = undefined;
+        }
+        if (decoder.pendingBytes > 0 && frameDeadline === undefined) {
+          frameDeadline = setTimeout(onFrameTimeout, frameTimeoutMs);
         }
         connection.answering = frames.length > 0;
         for (const frame of frames) {
@@ -324,12 +413,17 @@ export class DeviceServer {
       }
     } finally {
       clearTimeout(idle);
+      clearTimeout(frameDeadline);
     }
   }
 
   /** Tells the configured reporter of a limit hit, or logs it. */
   #reportLimit(
-    limit: "connections" | "connections_per_address" | "handshake_timeout",
+    limit:
+      | "connections"
+      | "connections_per_address"
+      | "connections_per_prefix"
+      | "handshake_timeout",
     fields: LogFields,
   ): void {
     const { reportLimit, logger } = this.#options;
@@ -339,7 +433,10 @@ export class DeviceServer {
   }
 
   /** Answers one frame received on `connection`; never throws. */
-  async #answer(frame: Uint8Array, connection: object): Promise<{ text: string; close: boolean }> {
+  async #answer(
+    frame: Uint8Array,
+    connection: Connection,
+  ): Promise<{ text: string; close: boolean }> {
     const parsed = this.#parse(frame);
     const { requestLimiter: limiter, metrics } = this.#options;
     const refusal = limiter?.admitFrame(connection) ??
@@ -350,20 +447,23 @@ export class DeviceServer {
       return { text: errorResponse(version, refusal.error), close: refusal.close };
     }
     if (!parsed.ok) {
+      // Not a request: it earns the connection no slot (see #evictIdlest).
       metrics?.deviceRequest("invalid", "refused");
       if (parsed.limit) this.#options.reportLimit?.(parsed.limit);
       this.#options.logger.info("device request rejected", { reason: parsed.error });
       return { text: errorResponse(parsed.version, parsed.error), close: false };
     }
+    this.#touch(connection);
     try {
-      return { text: await this.#dispatch(parsed.request), close: false };
+      const address = connection.socket.remoteAddress;
+      return { text: await this.#dispatch(parsed.request, address), close: false };
     } catch (error) {
       this.#options.logger.error("device request failed", { reason: String(error) });
       return { text: errorResponse(parsed.request.version, "internal error"), close: false };
     }
   }
 
-  async #dispatch(request: DeviceRequest): Promise<string> {
+  async #dispatch(request: DeviceRequest, address: string | undefined): Promise<string> {
     const { useCases } = this.#options;
     const { version } = request;
     switch (request.action) {
@@ -372,11 +472,16 @@ export class DeviceServer {
           request.deviceId,
           request.channelUri,
           version,
+          address,
         );
         return result.ok ? successResponse(version) : errorResponse(version, result.error);
       }
       case "set_push_accounts": {
-        const result = await useCases.setPushAccounts(request.deviceId, request.accountIds);
+        const result = await useCases.setPushAccounts(
+          request.deviceId,
+          request.accountIds,
+          address,
+        );
         return result.ok
           ? accountsResponse(version, result.value.pushBareJid, result.value.accounts)
           : errorResponse(version, result.error);
@@ -407,6 +512,7 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
 const FALLBACK_MESSAGES = {
   connections: "device connection refused: too many connections",
   connections_per_address: "device connection refused: too many connections from its address",
+  connections_per_prefix: "device connection refused: too many connections from its network",
   handshake_timeout: "device connection closed: no TLS handshake in time",
 } as const;
 

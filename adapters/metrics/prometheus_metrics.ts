@@ -14,6 +14,7 @@ import {
   LIMIT_NAMES,
   type LimitName,
   type PublishMetricOutcome,
+  type RegistrationLevels,
   type ServerMetrics,
 } from "../../app/metrics.ts";
 import { CONTENT_TYPE, Counter, Gauge, Histogram, Registry } from "./exposition.ts";
@@ -60,6 +61,7 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #limitHits: Counter;
   readonly #connectionSources: (() => number)[] = [];
   readonly #queueSources: (() => number)[] = [];
+  #registrations: (() => RegistrationLevels) | undefined;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const r = this.registry;
@@ -162,6 +164,35 @@ export class PrometheusMetrics implements ServerMetrics {
         collect: () => sum(queueSources),
       }),
     );
+    const level = (pick: (levels: RegistrationLevels) => number) => () => {
+      try {
+        return this.#registrations ? pick(this.#registrations()) : 0;
+      } catch {
+        return 0;
+      }
+    };
+    for (
+      const [name, help, pick] of [
+        ["uwpx_push_registered_devices", "Live devices, as counted for the cap.", (l) => l.devices],
+        [
+          "uwpx_push_registered_accounts",
+          "Live accounts, as counted for the cap.",
+          (l) => l.accounts,
+        ],
+        [
+          "uwpx_push_registered_devices_max",
+          "The cap on live devices (0: none).",
+          (l) => l.maxDevices,
+        ],
+        [
+          "uwpx_push_registered_accounts_max",
+          "The cap on live accounts (0: none).",
+          (l) => l.maxAccounts,
+        ],
+      ] as const satisfies readonly (readonly [string, string, (l: RegistrationLevels) => number])[]
+    ) {
+      r.register(new Gauge({ name, help, collect: level(pick) }));
+    }
     if (options.processMetrics) registerProcessMetrics(r);
   }
 
@@ -222,6 +253,10 @@ export class PrometheusMetrics implements ServerMetrics {
 
   limitHit(limit: LimitName): void {
     this.#limitHits.inc({ limit });
+  }
+
+  observeRegistrations(read: () => RegistrationLevels): void {
+    this.#registrations = read;
   }
 }
 

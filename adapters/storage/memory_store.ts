@@ -11,6 +11,7 @@ import type {
   DeviceRegistration,
   NodeTarget,
 } from "../../domain/registration.ts";
+import { storedDeviceId } from "./device_key.ts";
 
 /** A device as held in memory. Mutable on purpose; it never leaves this module. */
 interface HeldDevice {
@@ -26,6 +27,7 @@ const systemClock: Clock = { now: () => Date.now() };
  * Keeps registrations in Maps, with an index from node to device so that `findNode` (run on
  * every push) is a couple of lookups. Every value handed in or out is copied, so callers
  * can neither change the store by accident nor see later writes through an old result.
+ * Devices are keyed by their stored key (`device_key.ts`), not by their ids.
  */
 export class MemoryStore implements RegistrationStore {
   readonly #devices = new Map<string, HeldDevice>();
@@ -50,8 +52,9 @@ export class MemoryStore implements RegistrationStore {
     version: number,
     expiresAt: number,
   ): Promise<void> {
+    const key = storedDeviceId(deviceId);
     return this.#run(() => {
-      const device = this.#liveDevice(deviceId, this.#clock.now());
+      const device = this.#liveDevice(key, this.#clock.now());
       if (device) {
         device.channelUri = channelUri;
         device.version = version;
@@ -59,15 +62,15 @@ export class MemoryStore implements RegistrationStore {
         return;
       }
       // An expired device's accounts died with it: start afresh, as a TTL-based store would.
-      this.#dropDevice(deviceId);
-      this.#devices.set(deviceId, { channelUri, version, expiresAt, accounts: [] });
+      this.#dropDevice(key);
+      this.#devices.set(key, { channelUri, version, expiresAt, accounts: [] });
     });
   }
 
   /** The device's live registration (a copy), or null. */
   findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
     return this.#run(() => {
-      const device = this.#liveDevice(deviceId, now);
+      const device = this.#liveDevice(storedDeviceId(deviceId), now);
       if (!device) return null;
       return {
         deviceId,
@@ -85,22 +88,23 @@ export class MemoryStore implements RegistrationStore {
     accounts: readonly AccountRegistration[],
     expiresAt: number,
   ): Promise<void> {
+    const key = storedDeviceId(deviceId);
     return this.#run(() => {
-      const device = this.#liveDevice(deviceId, this.#clock.now());
+      const device = this.#liveDevice(key, this.#clock.now());
       if (!device) {
         throw new Error("replaceAccounts: the device is not registered or has expired");
       }
       checkAccountList(accounts);
       for (const { node } of accounts) {
         const owner = this.#nodes.get(node);
-        if (owner !== undefined && owner !== deviceId) {
+        if (owner !== undefined && owner !== key) {
           throw new Error("replaceAccounts: a node already belongs to another device");
         }
       }
       // All checks passed: from here on nothing throws, so the write is all-or-nothing.
       for (const { node } of device.accounts) this.#nodes.delete(node);
       device.accounts = accounts.map(copyAccount);
-      for (const { node } of device.accounts) this.#nodes.set(node, deviceId);
+      for (const { node } of device.accounts) this.#nodes.set(node, key);
       device.expiresAt = expiresAt;
     });
   }
@@ -127,7 +131,7 @@ export class MemoryStore implements RegistrationStore {
   /** Nulls the device's channel if it is still `channelUri`, shortening its life. */
   forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
     return this.#run(() => {
-      const device = this.#devices.get(deviceId);
+      const device = this.#devices.get(storedDeviceId(deviceId));
       // Only the channel WNS rejected: the device may have registered a new one meanwhile.
       if (!device || device.channelUri !== channelUri) return;
       device.channelUri = null;
@@ -138,7 +142,7 @@ export class MemoryStore implements RegistrationStore {
   /** Extends a live device still on `channelUri` to `expiresAt`, if that is later. */
   renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
     return this.#run(() => {
-      const device = this.#liveDevice(deviceId, this.#clock.now());
+      const device = this.#liveDevice(storedDeviceId(deviceId), this.#clock.now());
       if (!device || device.channelUri !== channelUri) return;
       device.expiresAt = Math.max(device.expiresAt, expiresAt);
     });

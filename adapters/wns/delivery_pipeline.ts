@@ -1,15 +1,23 @@
 /**
  * WNS delivery that survives the real WNS: wraps a single-attempt {@link WnsSender} with a
- * bound on requests in flight and queued, per-channel backoff after throttling, and bounded
- * retries with capped exponential backoff and jitter for transient failures (5xx, network
- * errors, timeouts). Each concern is its own unit; this module only composes them.
+ * bound on requests in flight and queued (in all, per WNS host and per channel, with a
+ * longest wait for a slot), per-channel backoff after throttling, and bounded retries with
+ * capped exponential backoff and jitter for transient failures (5xx, network errors,
+ * timeouts). Each attempt takes a slot of its own: a retry's pause holds none, so a slow or
+ * failing channel cannot stall the others. Each concern is its own unit; this module only
+ * composes them.
  *
  * @module
  */
 
 import type { Logger, RawNotificationOptions, WnsOutcome, WnsSender } from "../../domain/ports.ts";
 import type { ChannelBackoff } from "./channel_backoff.ts";
-import { type ConcurrencyGate, QueueFullError } from "./concurrency_gate.ts";
+import {
+  type ConcurrencyGate,
+  type GateKey,
+  QueueFullError,
+  QueueWaitError,
+} from "./concurrency_gate.ts";
 
 /** Retry settings for transient failures. */
 export interface RetryOptions {
@@ -54,12 +62,26 @@ export class DeliveryPipeline implements WnsSender {
     if (blocked > 0) {
       return { kind: "throttled", status: null, detail: `channel backing off for ${blocked} ms` };
     }
+    return await this.#attempts(channelUri, payload, options);
+  }
+
+  /** One request, in a slot of the gate; or the reason no slot was had. */
+  async #attempt(
+    channelUri: string,
+    key: GateKey,
+    payload: string,
+    options: RawNotificationOptions,
+  ): Promise<WnsOutcome | QueueFullError | QueueWaitError> {
+    const { gate, sender, logger } = this.#parts;
     try {
-      return await this.#parts.gate.run(() => this.#attempts(channelUri, payload, options));
+      return await gate.run(() => sender.sendRaw(channelUri, payload, options), key);
     } catch (error) {
-      if (!(error instanceof QueueFullError)) throw error;
-      this.#parts.logger.warn("WNS queue full: push refused", { reason: error.message });
-      return { kind: "throttled", status: null, detail: error.message };
+      if (error instanceof QueueFullError) {
+        logger.warn("WNS queue full: push refused", { reason: error.message });
+        return error;
+      }
+      if (error instanceof QueueWaitError) return error;
+      throw error;
     }
   }
 
@@ -68,9 +90,14 @@ export class DeliveryPipeline implements WnsSender {
     payload: string,
     options: RawNotificationOptions,
   ): Promise<WnsOutcome> {
-    const { sender, backoff, retry, logger } = this.#parts;
+    const { backoff, retry, logger } = this.#parts;
+    const key = { host: hostOf(channelUri), channel: channelUri };
     for (let attempt = 1;; attempt++) {
-      const outcome = await sender.sendRaw(channelUri, payload, options);
+      const outcome = await this.#attempt(channelUri, key, payload, options);
+      // Our own limits: answered wait, the channel itself is not to blame.
+      if (outcome instanceof Error) {
+        return { kind: "throttled", status: null, detail: outcome.message };
+      }
       switch (outcome.kind) {
         case "delivered":
           backoff.clear(channelUri);
@@ -103,4 +130,9 @@ export class DeliveryPipeline implements WnsSender {
     const jittered = base / 2 + (base / 2) * this.#random();
     return Math.round(Math.max(jittered, retryAfterMs ?? 0));
   }
+}
+
+/** The host part of an http(s) URI, as the per-host bound counts it. */
+function hostOf(uri: string): string {
+  return /^https?:\/\/([^/?#]*)/i.exec(uri)?.[1].toLowerCase() ?? "";
 }

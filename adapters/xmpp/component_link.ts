@@ -7,13 +7,19 @@
  * @module
  */
 
-import { component } from "@xmpp/component";
+import { component, xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
 import type { Logger } from "../../domain/ports.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
-import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
+import {
+  answerPublish,
+  discoInfo,
+  type MalformedPublishLog,
+  NS_DISCO_INFO,
+  type PublishHandler,
+} from "./publish_iq.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
 import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
@@ -39,7 +45,23 @@ export interface ComponentLinkOptions {
   readonly metrics?: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & Partial<LimitMetrics>;
   /** The largest stanza accepted; a larger one ends the stream (default: 1 MiB). */
   readonly maxStanzaBytes?: number;
+  /** Where malformed publishes are logged; default: one info line each. */
+  readonly malformedLog?: MalformedPublishLog;
+  /**
+   * After this long without input, an XEP-0199 ping goes to the component's own domain (the
+   * server routes it back: the whole path is checked); 0: never. Default 30 s.
+   */
+  readonly pingIntervalMs?: number;
+  /**
+   * A ping with no input at all for this long means the server is not answering: the link
+   * counts as down (readiness says so) and reconnects. Default 10 s.
+   */
+  readonly pingTimeoutMs?: number;
 }
+
+const NS_PING = "urn:xmpp:ping";
+/** How long the server may take to close its side after we ended a closed stream. */
+const CLOSE_GRACE_MS = 1000;
 
 /** A running component connection. */
 export class ComponentLink {
@@ -49,6 +71,11 @@ export class ComponentLink {
   readonly #life: LinkLifecycle;
   /** Publish IQs being answered: `stop` lets their answers out first. */
   readonly #answering = new Set<Promise<unknown>>();
+  /** When the server last sent anything (epoch ms). */
+  #lastInputAt = Date.now();
+  /** When the unanswered ping went out, or null. */
+  #pingSentAt: number | null = null;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ComponentLinkOptions) {
     this.#options = options;
@@ -62,6 +89,17 @@ export class ComponentLink {
     guardXmlInput(xmpp, {
       maxStanzaBytes: options.maxStanzaBytes,
       onTooLarge: () => options.metrics?.limitHit?.("stanza_size"),
+    });
+    xmpp.on("input", () => {
+      this.#lastInputAt = Date.now();
+      this.#pingSentAt = null;
+    });
+    // The server closed its stream (`</stream:stream>`) without closing TCP: the library
+    // only detaches its parser, and every later publish would go unread. End the link.
+    let previousStatus = "offline";
+    xmpp.on("status", (status: string) => {
+      if (status === "close" && previousStatus !== "closing") this.#endClosedStream(xmpp);
+      previousStatus = status;
     });
     batchWrites(xmpp);
     xmpp.on("error", (error: Error) => {
@@ -79,8 +117,14 @@ export class ComponentLink {
       },
       cleanUp: () => Promise.resolve(),
     });
-    xmpp.on("online", () => this.#life.wentOnline({ jid: options.domain }));
-    xmpp.on("disconnect", () => this.#life.wentOffline());
+    xmpp.on("online", () => {
+      this.#startPings();
+      this.#life.wentOnline({ jid: options.domain });
+    });
+    xmpp.on("disconnect", () => {
+      this.#stopPings();
+      this.#life.wentOffline();
+    });
     xmpp.iqCallee.set(
       NS_PUBSUB,
       "pubsub",
@@ -91,7 +135,13 @@ export class ComponentLink {
           return options.onPublish(request);
         };
         return this.#tracked(
-          answerPublish(ctx.element, ctx.stanza.attrs.from, onPublish, options.logger).then(
+          answerPublish(
+            ctx.element,
+            ctx.stanza.attrs.from,
+            onPublish,
+            options.logger,
+            options.malformedLog,
+          ).then(
             (answer) => {
               // Not handed on: it was malformed, and answered bad-request.
               if (!handled) options.metrics?.publish("bad-request");
@@ -102,6 +152,8 @@ export class ComponentLink {
       },
     );
     xmpp.iqCallee.get(NS_DISCO_INFO, "query", () => discoInfo());
+    // Our own pings come back here through the server; the server's pings too.
+    xmpp.iqCallee.get(NS_PING, "ping", () => true);
     this.#xmpp = xmpp;
   }
 
@@ -110,9 +162,9 @@ export class ComponentLink {
     return this.#options.domain;
   }
 
-  /** Whether the link to the XMPP server is up. */
+  /** Whether the link to the XMPP server is up and answering. */
   get online(): boolean {
-    return this.#life.online;
+    return this.#life.online && !this.#pingOverdue(Date.now());
   }
 
   /** Starts connecting; keeps trying in the background until `stop`. */
@@ -131,6 +183,7 @@ export class ComponentLink {
    */
   async stop(answerWaitMs = 1000): Promise<void> {
     this.#life.stop();
+    this.#stopPings();
     if (this.#answering.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -148,6 +201,59 @@ export class ComponentLink {
       // Already down.
     }
     this.#life.stopped();
+  }
+
+  /** Replies to the server's stream close and makes sure the connection goes. */
+  // deno-lint-ignore no-explicit-any
+  #endClosedStream(xmpp: any): void {
+    const socket = xmpp.socket;
+    if (!socket || !this.#life.running) return;
+    this.#options.logger.warn("xmpp server closed the stream: reconnecting");
+    socket.end("</stream:stream>");
+    // A peer that keeps TCP open after that is not waited for.
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    socket.once("close", () => clearTimeout(timer));
+  }
+
+  #pingOverdue(now: number): boolean {
+    const { pingTimeoutMs = 10_000 } = this.#options;
+    return this.#pingSentAt !== null && now - this.#pingSentAt >= pingTimeoutMs;
+  }
+
+  #startPings(): void {
+    const { pingIntervalMs = 30_000, pingTimeoutMs = 10_000 } = this.#options;
+    this.#stopPings();
+    this.#lastInputAt = Date.now();
+    this.#pingSentAt = null;
+    if (pingIntervalMs <= 0) return;
+    const tick = Math.max(10, Math.min(pingIntervalMs, pingTimeoutMs) / 4);
+    this.#pingTimer = setInterval(() => this.#checkAnswering(), tick);
+  }
+
+  #stopPings(): void {
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = undefined;
+    this.#pingSentAt = null;
+  }
+
+  /** Pings after a silence; reconnects when a ping goes unanswered. */
+  #checkAnswering(): void {
+    const { pingIntervalMs = 30_000, pingTimeoutMs = 10_000, logger, domain } = this.#options;
+    const now = Date.now();
+    if (this.#pingOverdue(now)) {
+      logger.warn("xmpp server does not answer pings: reconnecting", { timeoutMs: pingTimeoutMs });
+      this.#stopPings();
+      this.#xmpp.socket?.destroy();
+      return;
+    }
+    if (this.#pingSentAt !== null || now - this.#lastInputAt < pingIntervalMs) return;
+    this.#pingSentAt = now;
+    const ping = xml(
+      "iq",
+      { type: "get", id: `ping-${now}`, from: domain, to: domain },
+      xml("ping", { xmlns: NS_PING }),
+    );
+    this.#xmpp.send(ping).catch(() => {});
   }
 
   #tracked<T>(answer: Promise<T>): Promise<T> {

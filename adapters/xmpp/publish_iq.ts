@@ -9,11 +9,19 @@
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { PublishOutcome, PublishRequest } from "../../domain/publish.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { LogFields, Logger } from "../../domain/ports.ts";
 import { errorFor, stanzaError } from "./iq_answers.ts";
 import { NS_PUBSUB, NS_PUSH, parsePublish } from "./publish_stanza.ts";
 
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+
+/**
+ * Where malformed publishes are logged when not one line each (a peer can send thousands):
+ * `app/sampled_log.ts`.
+ */
+export interface MalformedPublishLog {
+  record(kind: string, fields?: LogFields): void;
+}
 
 /** The publish use case, as the XMPP adapters see it. */
 export type PublishHandler = (request: PublishRequest) => Promise<PublishOutcome>;
@@ -27,10 +35,12 @@ export async function answerPublish(
   from: string | undefined,
   onPublish: PublishHandler,
   logger: Logger,
+  malformedLog?: MalformedPublishLog,
 ): Promise<Element> {
   const parsed = parsePublish(pubsub);
   if (!parsed.ok) {
-    logger.info("malformed publish", { from, reason: parsed.reason });
+    if (malformedLog) malformedLog.record("bad-request", { from, reason: parsed.reason });
+    else logger.info("malformed publish", { from, reason: parsed.reason });
     return stanzaError("modify", "bad-request", parsed.reason);
   }
   const domain = from === undefined ? undefined : jidDomain(from);

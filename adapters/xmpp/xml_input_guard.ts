@@ -28,8 +28,15 @@
  * after a slice in which a stanza ended: a stanza up to the limit always passes, one over
  * the limit by more than a slice never does.
  *
+ * ltx also takes any `<!` (a DOCTYPE, a comment) as the start of a comment and then
+ * swallows the stream up to a later `>`: a peer could make publishes vanish while the link
+ * looked up. RFC 6120 forbids such markup, so the guard ends the stream with
+ * `restricted-xml` as soon as it sees `<!` other than a CDATA section.
+ *
  * @module
  */
+
+import { MarkupDeclarationScanner } from "./markup_declaration_scanner.ts";
 
 /** What the guard needs of an `@xmpp/connection` entity (the library ships no types). */
 interface XmppConnection {
@@ -50,6 +57,8 @@ export interface XmlInputGuardOptions {
   readonly maxStanzaBytes?: number;
   /** Told when a stanza went over the limit (the stream is then ended). */
   readonly onTooLarge?: () => void;
+  /** Told when the peer sent `<!` markup other than CDATA (the stream is then ended). */
+  readonly onRestrictedXml?: () => void;
 }
 
 /**
@@ -61,12 +70,27 @@ export function guardXmlInput(xmpp: XmppConnection, options: XmlInputGuardOption
   const sliceBytes = Math.max(512, Math.floor(maxBytes / 8));
   /** Bytes received since the slice in which the last stanza ended. */
   let pending = 0;
+  const markup = new MarkupDeclarationScanner();
   xmpp.on("element", () => pending = 0);
-  xmpp.on("connect", () => pending = 0);
+  xmpp.on("connect", () => {
+    pending = 0;
+    markup.reset();
+  });
+  /** Ends the stream with `condition`, dropping what is buffered. */
+  const fail = (connection: XmppConnection, condition: string, reason: string): false => {
+    connection._streamError(condition).catch(() => {});
+    connection._detachParser();
+    connection.emit("error", new Error(reason));
+    return false;
+  };
   const onData = xmpp._onData;
   /** Hands one slice to the library; false once the stream has failed. */
   const feed = (connection: XmppConnection, piece: unknown, size: number): boolean => {
     pending += size;
+    if ((typeof piece === "string" || piece instanceof Uint8Array) && markup.push(piece)) {
+      options.onRestrictedXml?.();
+      return fail(connection, "restricted-xml", "the server sent <! markup: stream closed");
+    }
     try {
       onData.call(connection, piece);
     } catch (error) {
@@ -79,10 +103,11 @@ export function guardXmlInput(xmpp: XmppConnection, options: XmlInputGuardOption
     pending = 0;
     options.onTooLarge?.();
     // As the library does for malformed XML, with the condition for a size limit.
-    connection._streamError("policy-violation").catch(() => {});
-    connection._detachParser();
-    connection.emit("error", new Error(`stanza larger than ${maxBytes} bytes: stream closed`));
-    return false;
+    return fail(
+      connection,
+      "policy-violation",
+      `stanza larger than ${maxBytes} bytes: stream closed`,
+    );
   };
   xmpp._onData = function (this: XmppConnection, data: unknown): void {
     if (this.parser === null) return; // The stream already failed and is being closed.

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { mask } from "../../app/cli.ts";
+import { storedDeviceId } from "../../adapters/storage/device_key.ts";
 import { type LoopbackStack, randomHex, startLoopbackStack } from "../support/loopback_stack.ts";
 
 const CLI = new URL("../../app/cli.ts", import.meta.url).pathname;
@@ -64,9 +65,12 @@ Deno.test("cli: register, test-push, show-device, show-node, count, purge, check
     const config = ["--config", stack.configPath];
     const channelUri = stack.wns.channelUri();
     const accounts = [randomHex(), randomHex()];
+    const deviceId = randomHex();
     const registered = await run([
       "register",
       ...deviceFlags(stack),
+      "--device-id",
+      deviceId,
       "--channel-uri",
       channelUri,
       "--account",
@@ -79,8 +83,9 @@ Deno.test("cli: register, test-push, show-device, show-node, count, purge, check
     assert.match(registered.stdout, /^set_channel_uri: ok$/m);
     assert.match(registered.stdout, /^set_push_accounts: ok$/m);
     assert.match(registered.stdout, /^push_bare_jid: push\.localhost$/m);
-    const deviceId = /^device_id: ([0-9a-f]{64})$/m.exec(registered.stdout)?.[1];
-    assert.ok(deviceId);
+    // The device id is a credential: only its short form is printed.
+    assert.match(registered.stdout, new RegExp(`^device_id: ${deviceId.slice(0, 8)}…$`, "m"));
+    assert.ok(!registered.stdout.includes(deviceId) && !registered.stderr.includes(deviceId));
     const lines = [
       ...registered.stdout.matchAll(/^account (\S+): node (\S+) secret (\S+) ready$/gm),
     ];
@@ -98,7 +103,8 @@ Deno.test("cli: register, test-push, show-device, show-node, count, purge, check
 
     const shown = await run(["show-device", deviceId, ...config]);
     assert.equal(shown.code, 0, shown.stderr);
-    assert.match(shown.stdout, new RegExp(`^device: ${deviceId}$`, "m"));
+    assert.match(shown.stdout, new RegExp(`^device: ${deviceId.slice(0, 8)}…$`, "m"));
+    assert.ok(!shown.stdout.includes(deviceId) && !shown.stderr.includes(deviceId));
     assert.match(
       shown.stdout,
       /^channel: http:\/\/127\.0\.0\.1:\d+\/channel\/\S+\?token=\*\*\*\*$/m,
@@ -108,11 +114,17 @@ Deno.test("cli: register, test-push, show-device, show-node, count, purge, check
     assert.ok(!shown.stdout.includes(new URL(channelUri).searchParams.get("token")!));
     const revealed = await run(["show-device", deviceId, ...config, "--show-secrets"]);
     assert.ok(revealed.stdout.includes(stored.secret) && revealed.stdout.includes(channelUri));
+    assert.ok(!revealed.stdout.includes(deviceId), "show-device printed the id it was given");
 
     const byNode = await run(["show-node", node, ...config]);
     assert.equal(byNode.code, 0, byNode.stderr);
     assert.match(byNode.stdout, new RegExp(`^account: ${accounts[0]}$`, "m"));
-    assert.match(byNode.stdout, new RegExp(`^device: ${deviceId}$`, "m"));
+    // SQLite keeps only a hash of the device id: that is all a node can tell.
+    const key = storedDeviceId(deviceId);
+    assert.match(byNode.stdout, new RegExp(`^device: ${key.slice(0, 8)}…$`, "m"));
+    const byNodeRevealed = await run(["show-node", node, ...config, "--show-secrets"]);
+    assert.match(byNodeRevealed.stdout, new RegExp(`^device: ${key}$`, "m"));
+    for (const out of [byNode.stdout, byNodeRevealed.stdout]) assert.ok(!out.includes(deviceId));
     assert.equal((await run(["show-node", "no-such-node", ...config])).code, 1);
     const missing = await run(["show-device", "f00d", ...config]);
     assert.equal(missing.code, 1);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { storedDeviceId } from "../../adapters/storage/device_key.ts";
 import { MemoryStore } from "../../adapters/storage/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
@@ -129,13 +130,25 @@ Deno.test("setChannelUri: URIs outside WNS are refused and nothing is stored", a
 });
 
 Deno.test("setChannelUri: a configured pattern decides, and a new URI moves the device", async () => {
-  const { service, store, clock } = setup({ channelUriPattern: /^https:\/\/127\.0\.0\.1:\d+\// });
+  const { service, store, clock } = setup({ channelUriPattern: /^https:\/\/127\.0\.0\.1:\d+\/.*/ });
   assert.equal((await service.setChannelUri(DEVICE, CHANNEL, 2)).ok, false);
   assert.equal((await service.setChannelUri(DEVICE, "https://127.0.0.1:9/a", 2)).ok, true);
   assert.equal((await service.setChannelUri(DEVICE, "https://127.0.0.1:9/b", 1)).ok, true);
   const device = await store.findDevice(DEVICE, clock.now());
   assert.equal(device?.channelUri, "https://127.0.0.1:9/b");
   assert.equal(device?.version, 1);
+});
+
+Deno.test("setChannelUri: a pattern without anchors cannot send the WNS token elsewhere", async () => {
+  // Issue 13: this operator pattern, applied with test(), let the token go to the thief.
+  const { service, store, clock, wns } = setup({
+    channelUriPattern: /https:\/\/[a-z0-9.-]+\.notify\.windows\.com\//,
+  });
+  const steal = "http://127.0.0.1:18081/steal?https://x.notify.windows.com/";
+  assert.equal((await service.setChannelUri(DEVICE, steal, 2)).ok, false);
+  assert.equal(await store.findDevice(DEVICE, clock.now()), null);
+  assert.equal((await service.requestTestPush(DEVICE)).ok, false);
+  assert.equal(wns.sent.length, 0);
 });
 
 Deno.test("setPushAccounts: an unknown device is told to register its channel first", async () => {
@@ -158,7 +171,8 @@ Deno.test("setPushAccounts: answers a node and secret per account, which then re
     assert.deepEqual(target, {
       node: account.node,
       accountId: account.accountId,
-      deviceId: DEVICE,
+      // The memory store keeps a hash of the id, and answers it.
+      deviceId: storedDeviceId(DEVICE),
       secret: account.secret,
       channelUri: CHANNEL,
       expiresAt: clock.now() + LIFETIME_MS,

@@ -26,7 +26,7 @@ async function stack() {
       clientSecret: wns.clientSecret,
       packetId: wns.packetId,
       tokenUrl: wns.tokenUrl,
-      channelUriPattern: "^http://127\\.0\\.0\\.1:\\d+/channel/",
+      channelUriPattern: "^http://127\\.0\\.0\\.1:\\d+/channel/.*",
       maxAttempts: 2,
       coalesceMs: 0,
     },

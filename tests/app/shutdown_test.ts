@@ -94,7 +94,7 @@ Deno.test("shutdown: SIGTERM lets a publish in flight complete, then exits 0", a
           clientSecret: wns.clientSecret,
           packetId: wns.packetId,
           tokenUrl: wns.tokenUrl,
-          channelUriPattern: "^http://127\\.0\\.0\\.1:\\d+/channel/",
+          channelUriPattern: "^http://127\\.0\\.0\\.1:\\d+/channel/.*",
           coalesceMs: 0,
         },
         xmpp: {

@@ -41,7 +41,7 @@ function setup(ttlMs = 5000) {
     clock,
     random: seededRandom(),
     logger,
-    channelUriPattern: /^https:\/\/db5p\.notify\.windows\.com\//,
+    channelUriPattern: /^https:\/\/db5p\.notify\.windows\.com\/.*/,
     pushBareJid: "push.example.org",
   });
   const publish = (node: string, secret = "any") =>

@@ -82,7 +82,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
         clientSecret: wns.clientSecret,
         packetId: wns.packetId,
         tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
         requestTimeoutSeconds: 5,
       },
       xmpp: {

@@ -114,7 +114,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
         clientSecret: wns.clientSecret,
         packetId: wns.packetId,
         tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
         requestTimeoutSeconds: 5,
       },
       xmpp: {

@@ -290,10 +290,12 @@ export function liftClientLimits(json: Record<string, Record<string, unknown>>):
   json.limits = {
     device: {
       connectionsPerAddress: 0,
+      connectionsPerPrefix: 0,
       requestsPerConnection: unlimited,
       requestsPerDevice: unlimited,
     },
     xmpp: { publishesPerNode: unlimited, publishesPerServer: unlimited },
+    registrations: { newDevicesPerPrefix: unlimited, newAccountsPerPrefix: unlimited },
   };
 }
 

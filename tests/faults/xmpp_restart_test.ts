@@ -79,7 +79,7 @@ Deno.test({
           clientSecret: wns.clientSecret,
           packetId: wns.packetId,
           tokenUrl: wns.tokenUrl,
-          channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+          channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
           coalesceMs: 0,
         },
         xmpp: {

@@ -663,43 +663,45 @@ function billionLaughs(levels: number, fanOut: number): string {
  */
 type TrickOutcome = "rejected" | "ignored" | "parsed";
 
+// `<!` (a DOCTYPE, a comment) is a restricted-xml stream error (issue 13): ltx used to
+// skip it as a comment, swallowing what followed.
 const entityTricks: [string, string, TrickOutcome][] = [
-  ["billion laughs", `${billionLaughs(10, 10)}${STREAM_OPEN}<iq><x>&lol9;</x></iq>`, "ignored"],
+  ["billion laughs", `${billionLaughs(10, 10)}${STREAM_OPEN}<iq><x>&lol9;</x></iq>`, "rejected"],
   [
     "billion laughs inside the stream",
     `${STREAM_OPEN}${billionLaughs(10, 10)}<iq>&lol9;</iq>`,
-    "ignored",
+    "rejected",
   ],
   ["undeclared entity", `${STREAM_OPEN}<iq type='set'><x>&lol9;</x></iq><iq/>`, "rejected"],
   ["entity in an attribute", `${STREAM_OPEN}<iq id='&lol9;'/><iq/>`, "rejected"],
   [
     "external entity",
     `<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>${STREAM_OPEN}<iq>&xxe;</iq>`,
-    "ignored",
+    "rejected",
   ],
   [
     "external entity over HTTP",
     `<!DOCTYPE x [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]>${STREAM_OPEN}<iq>&xxe;</iq>`,
-    "ignored",
+    "rejected",
   ],
   [
     "parameter entity",
     `<!DOCTYPE x [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>${STREAM_OPEN}<iq>&p;</iq>`,
-    "ignored",
+    "rejected",
   ],
   [
     "quadratic blowup",
     `<!DOCTYPE x [<!ENTITY a "${"a".repeat(50_000)}">]>${STREAM_OPEN}<iq>${
       "&a;".repeat(5_000)
     }</iq>`,
-    "ignored",
+    "rejected",
   ],
   [
     "character references",
     `${STREAM_OPEN}<iq>&#0;&#x110000;&#xD800;&#99999999999999;</iq>`,
     "rejected",
   ],
-  ["unterminated comment", `${STREAM_OPEN}<iq><!-- ${"x".repeat(100_000)}`, "ignored"],
+  ["unterminated comment", `${STREAM_OPEN}<iq><!-- ${"x".repeat(100_000)}`, "rejected"],
   [
     "deep nesting",
     `${STREAM_OPEN}<iq>${"<a>".repeat(50_000)}${"</a>".repeat(50_000)}</iq>`,

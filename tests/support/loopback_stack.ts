@@ -98,7 +98,7 @@ export async function startLoopbackStack(
         clientSecret: wns.clientSecret,
         packetId: wns.packetId,
         tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/`,
+        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
         requestTimeoutSeconds: 5,
         coalesceMs: 0,
       },

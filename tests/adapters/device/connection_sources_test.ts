@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ConnectionSources, sourceOf } from "../../../adapters/device/connection_sources.ts";
+import {
+  ConnectionSources,
+  prefixOf,
+  sourceOf,
+} from "../../../adapters/device/connection_sources.ts";
 
 Deno.test("sourceOf: IPv4 addresses count alone, IPv6 ones by their /64", () => {
   assert.equal(sourceOf("203.0.113.7"), "203.0.113.7");
@@ -12,6 +16,18 @@ Deno.test("sourceOf: IPv4 addresses count alone, IPv6 ones by their /64", () => 
   assert.equal(sourceOf("fe80::1%eth0"), "fe80:0:0:0::/64");
   assert.equal(sourceOf("::1"), "0:0:0:0::/64");
   assert.notEqual(sourceOf("2001:db8:1:3::1"), sourceOf("2001:db8:1:2::1"));
+});
+
+Deno.test("prefixOf: IPv4 addresses by their /24, IPv6 ones by their /56", () => {
+  assert.equal(prefixOf("203.0.113.7"), "203.0.113.0/24");
+  assert.equal(prefixOf("::ffff:203.0.113.200"), "203.0.113.0/24");
+  assert.notEqual(prefixOf("203.0.114.7"), prefixOf("203.0.113.7"));
+  assert.equal(prefixOf("2001:db8:1:2aff::1"), "2001:db8:1:2a00::/56");
+  assert.equal(prefixOf("2001:db8:1:2a00:1::1"), prefixOf("2001:db8:1:2aff::9"));
+  assert.notEqual(prefixOf("2001:db8:1:2b00::1"), prefixOf("2001:db8:1:2a00::1"));
+  assert.equal(prefixOf("[2001:DB8::1]"), "2001:db8:0:0::/56");
+  assert.equal(prefixOf("::1"), "0:0:0:0::/56");
+  assert.equal(prefixOf("junk"), "junk");
 });
 
 Deno.test("ConnectionSources: a full source refuses until one of its connections ends", () => {

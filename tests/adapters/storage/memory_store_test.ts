@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
 import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
 import { storeContract } from "./store_contract.ts";
 
 storeContract("MemoryStore", () => {
   const store = new MemoryStore();
   return Promise.resolve({ store, cleanup: () => store.close() });
-});
+}, { storedId: storedDeviceId });
 
 Deno.test("MemoryStore: writes judge expiry by the injected clock", async () => {
   let now = 1_000;
@@ -37,7 +38,7 @@ Deno.test("MemoryStore: refuses account lists that break node ownership", async 
     ], 10),
     /twice/,
   );
-  assert.equal((await store.findNode("n", 0))?.deviceId, "one");
+  assert.equal((await store.findNode("n", 0))?.deviceId, storedDeviceId("one"));
   assert.deepEqual((await store.findDevice("two", 0))?.accounts, []);
   await store.close();
   await assert.rejects(store.findNode("n", 0), /closed/);

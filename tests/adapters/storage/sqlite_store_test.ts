@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../../adapters/storage/sqlite_store.ts";
 import { StorageUnavailableError } from "../../../domain/ports.ts";
 import { storeContract } from "./store_contract.ts";
@@ -25,12 +26,12 @@ storeContract("SqliteStore", async () => {
       await db.remove();
     },
   };
-});
+}, { storedId: storedDeviceId });
 
 storeContract("SqliteStore(:memory:)", () => {
   const store = SqliteStore.open(":memory:");
   return Promise.resolve({ store, cleanup: () => store.close() });
-});
+}, { storedId: storedDeviceId });
 
 Deno.test("SqliteStore: data survives close and reopen", async () => {
   const db = await tempDb();
@@ -157,7 +158,7 @@ Deno.test("SqliteStore: refused account lists are plain errors and change nothin
         (error) => error instanceof Error && !(error instanceof StorageUnavailableError),
       );
     }
-    assert.equal((await store.findNode("n", base))?.deviceId, "one");
+    assert.equal((await store.findNode("n", base))?.deviceId, storedDeviceId("one"));
     assert.deepEqual((await store.findDevice("two", base))?.accounts, []);
     // The refused transaction was rolled back, so the next write can begin its own.
     const fine = [{ accountId: "b", node: "m", secret: "t" }];
@@ -266,10 +267,11 @@ Deno.test("SqliteStore: writes sharing a commit fail alone and succeed together"
     // Committed: another connection sees every write that was answered with success.
     const devices = reader.prepare("SELECT device_id FROM devices ORDER BY device_id").all()
       .map((row) => row.device_id);
-    assert.deepEqual(devices, ["dev-1", "dev-2", "dev-3", "known"]);
+    const keys = ["dev-1", "dev-2", "dev-3", "known"].map(storedDeviceId).sort();
+    assert.deepEqual(devices, keys);
     const owners = reader.prepare("SELECT node, device_id FROM accounts").all()
       .map((row) => `${row.node}:${row.device_id}`);
-    assert.deepEqual(owners, ["n-known:known"]);
+    assert.deepEqual(owners, [`n-known:${storedDeviceId("known")}`]);
   } finally {
     reader.close();
     await store.close();
@@ -331,7 +333,10 @@ Deno.test("SqliteStore: lookups sharing a read transaction each get their own an
     const answers = await Promise.all(nodes.map((node) => store.findNode(node, now)));
     answers.forEach((answer, i) => {
       if (i % 2 === 1) assert.equal(answer, null, nodes[i]);
-      else assert.deepEqual([answer?.deviceId, answer?.secret], [`dev-${i / 2}`, `s-${i / 2}-1`]);
+      else {assert.deepEqual([answer?.deviceId, answer?.secret], [
+          storedDeviceId(`dev-${i / 2}`),
+          `s-${i / 2}-1`,
+        ]);}
     });
     writer.exec("ROLLBACK");
     // A lookup right after a write sees it.
@@ -345,7 +350,7 @@ Deno.test("SqliteStore: lookups sharing a read transaction each get their own an
       store.findNode("n-new", now),
     ]);
     assert.equal(gone, null);
-    assert.equal(fresh?.deviceId, "dev-0");
+    assert.equal(fresh?.deviceId, storedDeviceId("dev-0"));
   } finally {
     writer.close();
     await store.close();

@@ -52,6 +52,11 @@ export interface StoreContractOptions {
   readonly realTimeExpiry?: boolean;
   /** Registers every case as ignored (e.g. the backend's server is not installed). */
   readonly ignore?: boolean;
+  /**
+   * What the store answers as `NodeTarget.deviceId` for a device id: the id itself
+   * (default), or the key a store that keeps ids hashed holds in its place.
+   */
+  readonly storedId?: (deviceId: string) => string;
 }
 
 /** An expiry short enough to wait for in a test, long enough to write a few devices first. */
@@ -71,6 +76,7 @@ export function storeContract(
   options: StoreContractOptions = {},
 ): void {
   const realTimeExpiry = options.realTimeExpiry ?? false;
+  const storedId = options.storedId ?? ((deviceId: string) => deviceId);
 
   /** One test with its own store, cleaned up however the test ends. */
   function contract(title: string, body: (store: RegistrationStore) => Promise<void>): void {
@@ -146,7 +152,7 @@ export function storeContract(
     assert.deepEqual(await store.findNode(a.node, base), {
       node: a.node,
       accountId: a.accountId,
-      deviceId: "dev",
+      deviceId: storedId("dev"),
       secret: a.secret,
       channelUri: CHANNEL,
       expiresAt: base + DAY,
@@ -227,7 +233,10 @@ export function storeContract(
         assert.equal(await store.findNode(account(deviceId, "a").node, base), null);
       }
       assert.deepEqual((await store.findDevice("live", soon))?.accounts, [account("live", "a")]);
-      assert.equal((await store.findNode(account("live", "a").node, soon))?.deviceId, "live");
+      assert.equal(
+        (await store.findNode(account("live", "a").node, soon))?.deviceId,
+        storedId("live"),
+      );
       assert.equal(await store.purgeExpired(soon), 0, "a second purge finds nothing");
     },
   );
@@ -241,7 +250,10 @@ export function storeContract(
       await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
     }
     assert.equal(await store.purgeExpired(Date.now()), 0, "nothing expired yet");
-    assert.equal((await store.findNode(account("x1", "a").node, Date.now()))?.deviceId, "x1");
+    assert.equal(
+      (await store.findNode(account("x1", "a").node, Date.now()))?.deviceId,
+      storedId("x1"),
+    );
     await sleep(soon - Date.now() + 50);
     assertPurged(await store.purgeExpired(Date.now()), 2);
     // Not even a read with a `now` before the expiry brings them back.
@@ -252,7 +264,10 @@ export function storeContract(
     assert.deepEqual((await store.findDevice("live", Date.now()))?.accounts, [
       account("live", "a"),
     ]);
-    assert.equal((await store.findNode(account("live", "a").node, Date.now()))?.deviceId, "live");
+    assert.equal(
+      (await store.findNode(account("live", "a").node, Date.now()))?.deviceId,
+      storedId("live"),
+    );
     assert.equal(await store.purgeExpired(Date.now()), 0, "a second purge finds nothing");
   });
 
@@ -303,7 +318,7 @@ export function storeContract(
     assert.deepEqual(await store.findNode(a.node, base), {
       node: a.node,
       accountId: a.accountId,
-      deviceId: "dev",
+      deviceId: storedId("dev"),
       secret: a.secret,
       channelUri: null,
       expiresAt: base + DAY,
@@ -365,6 +380,23 @@ export function storeContract(
       const node = await store.findNode(a.node, base + 15 * DAY);
       assert.deepEqual([node?.channelUri, node?.expiresAt], [`${CHANNEL}-new`, base + 20 * DAY]);
       assert.deepEqual((await store.findDevice("dev", base + 15 * DAY))?.accounts, [a]);
+    },
+  );
+
+  contract(
+    "the device id a node answers names its device to renew and forgetChannel",
+    async (store) => {
+      // The publish use case only has what findNode answered (a stored key, for some stores).
+      const base = Date.now();
+      const a = account("dev", "a");
+      await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+      await store.replaceAccounts("dev", [a], base + DAY);
+      const { deviceId } = (await store.findNode(a.node, base))!;
+      await store.renew(deviceId, CHANNEL, base + 5 * DAY);
+      assert.equal((await store.findDevice("dev", base))?.expiresAt, base + 5 * DAY);
+      await store.forgetChannel(deviceId, CHANNEL, base + 2 * DAY);
+      const device = await store.findDevice("dev", base);
+      assert.deepEqual([device?.channelUri, device?.expiresAt], [null, base + 2 * DAY]);
     },
   );
 
@@ -460,7 +492,7 @@ export function storeContract(
         } else {
           assert.deepEqual(target, {
             ...a,
-            deviceId,
+            deviceId: storedId(deviceId),
             channelUri: channel,
             node: a.node,
             expiresAt: base + DAY + i,
@@ -489,7 +521,7 @@ export function storeContract(
       assert.deepEqual(await store.findNode(a.node, base), {
         node: a.node,
         accountId: a.accountId,
-        deviceId,
+        deviceId: storedId(deviceId),
         secret: a.secret,
         channelUri: channel,
         expiresAt: base + DAY,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { answerPublish, jidDomain } from "../../../adapters/xmpp/publish_iq.ts";
+import { SampledLog } from "../../../app/sampled_log.ts";
 import { NS_PUBSUB } from "../../../adapters/xmpp/publish_stanza.ts";
 import { publishIq } from "../../../adapters/xmpp/publish_stanzas.ts";
 import type { PublishOutcome, PublishRequest } from "../../../domain/publish.ts";
@@ -36,4 +37,21 @@ Deno.test("answerPublish: the request carries the sending server's domain", asyn
   // Over a limit: wait/resource-constraint, so the user's server keeps the registration.
   assert.equal(answer.attrs.type, "wait");
   assert.ok(answer.getChild("resource-constraint"));
+});
+
+Deno.test("answerPublish: a flood of malformed publishes goes to the sampled log, not a line each", async () => {
+  const logger = new RecordingLogger();
+  const sampled = new SampledLog("malformed publish", { logger, clock: { now: () => 0 } });
+  const malformed = publishIq({ node: "", secret: "s", to: "push.example.org" }).getChild(
+    "pubsub",
+    NS_PUBSUB,
+  )!;
+  const handler = () => Promise.reject(new Error("a malformed publish reached the use case"));
+  for (let i = 0; i < 1000; i++) {
+    const answer = await answerPublish(malformed, "evil.example", handler, logger, sampled);
+    assert.equal(answer.attrs.type, "modify");
+  }
+  assert.equal(logger.lines.length, 1, logger.text());
+  sampled.flush();
+  assert.equal(logger.lines[1].fields?.notLogged, 999);
 });

@@ -212,3 +212,110 @@ Deno.test("component link: a stanza over the size limit ends the stream with pol
     await link.stop(100);
   }
 });
+
+/** A component link on `server`, reconnecting fast; `extra` overrides its options. */
+function fastLink(
+  server: RawServer,
+  logger: RecordingLogger,
+  extra: Partial<ConstructorParameters<typeof ComponentLink>[0]> = {},
+): ComponentLink {
+  return new ComponentLink({
+    service: server.service,
+    domain: DOMAIN,
+    password: "secret",
+    logger,
+    onPublish: () => Promise.resolve({ kind: "pushed" }),
+    backoff: { initialMs: 20, maxMs: 50 },
+    ...extra,
+  });
+}
+
+const DISCO = (id: string) =>
+  `<iq type='get' id='${id}' from='localhost' to='${DOMAIN}'>` +
+  `<query xmlns='http://jabber.org/protocol/disco#info'/></iq>`;
+
+/** Resolves once `condition` holds, polling; rejects after `ms`. */
+async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("component link: <!DOCTYPE ends the stream with restricted-xml instead of hiding what follows", async () => {
+  for (const markup of ["<!DOCTYPE x [<!ENTITY a 'b'>]>", "<!-- swallowed -->"]) {
+    const server = new RawServer();
+    const logger = new RecordingLogger();
+    const link = fastLink(server, logger);
+    try {
+      link.start();
+      const first = await server.acceptComponent();
+      await link.whenOnline();
+      // Split so that the marker straddles two reads.
+      await server.write(first, markup.slice(0, 1));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await server.write(first, markup.slice(1) + DISCO("hidden"));
+      const ending = await server.readUntil(first, /<\/stream:stream>/);
+      assert.match(ending, /<restricted-xml xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/>/);
+      assert.doesNotMatch(ending, /id="hidden"/);
+      first.close();
+      // It reconnects and works; CDATA is fine.
+      const second = await server.acceptComponent();
+      await server.write(second, `<message to='${DOMAIN}'><body><![CDATA[<!x>]]></body></message>`);
+      await server.write(second, DISCO("again"));
+      assert.match(await server.readUntil(second, /<\/iq>/), /id="again"/);
+    } finally {
+      server.close();
+      await link.stop(100);
+    }
+  }
+});
+
+Deno.test("component link: a server that closes its stream but keeps TCP open is left, and reconnected", async () => {
+  const server = new RawServer();
+  const logger = new RecordingLogger();
+  const link = fastLink(server, logger);
+  try {
+    link.start();
+    const first = await server.acceptComponent();
+    await link.whenOnline();
+    await server.write(first, "</stream:stream>");
+    // Never closing `first`: the link must not wait for it.
+    const second = await server.acceptComponent();
+    await link.whenOnline();
+    await server.write(second, DISCO("after"));
+    assert.match(await server.readUntil(second, /<\/iq>/), /id="after"/);
+    assert.ok(logger.text().includes("closed the stream"), logger.text());
+  } finally {
+    server.close();
+    await link.stop(100);
+  }
+});
+
+Deno.test("component link: a server that stops answering makes the link down, then reconnects", async () => {
+  const server = new RawServer();
+  const logger = new RecordingLogger();
+  const link = fastLink(server, logger, { pingIntervalMs: 100, pingTimeoutMs: 300 });
+  try {
+    link.start();
+    const first = await server.acceptComponent();
+    await link.whenOnline();
+    // The ping arrives, to our own domain; nothing answers it.
+    assert.match(await server.readUntil(first, /urn:xmpp:ping/), /to="push\.localhost"/);
+    await until(() => !link.online, 5000, "the link to count as down");
+    const second = await server.acceptComponent();
+    await link.whenOnline();
+    assert.ok(link.online);
+    // A server that answers (any input) keeps it up.
+    const ping = await server.readUntil(second, /urn:xmpp:ping[\s\S]*?<\/iq>/);
+    const id = /id="([^"]+)"/.exec(ping)![1];
+    await server.write(second, `<iq type='result' id='${id}' from='${DOMAIN}' to='${DOMAIN}'/>`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.ok(link.online);
+    assert.ok(logger.text().includes("does not answer pings"), logger.text());
+  } finally {
+    server.close();
+    await link.stop(100);
+  }
+});
