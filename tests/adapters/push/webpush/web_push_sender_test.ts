@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import selfsigned from "selfsigned";
 import * as jose from "jose";
+import webpush from "web-push";
 import { WebPushSender } from "../../../../adapters/push/webpush/web_push_sender.ts";
 import type { WebPushMessage } from "../../../../adapters/push/webpush/web_push_sender.ts";
 import {
@@ -41,6 +42,7 @@ async function setup(
     allowHttp?: boolean;
     tls?: boolean;
     timeoutMs?: number;
+    maxSocketsPerHost?: number;
     fakeHostname?: string;
     cert?: { cert: string; key: string };
   } = {},
@@ -56,6 +58,7 @@ async function setup(
     }),
     authorizer,
     timeoutMs: options.timeoutMs ?? 5000,
+    maxSocketsPerHost: options.maxSocketsPerHost,
     caCerts: tls ? [tls.cert] : undefined,
   });
   return {
@@ -430,4 +433,48 @@ Deno.test("sender: concurrent pushes to many subscriptions all arrive intact", a
   const messages = await s.fake.waitForMessages(40, 10_000);
   const byEndpoint = new Map(messages.map((m) => [m.endpoint, m.text]));
   subs.forEach(({ made }, i) => assert.equal(byEndpoint.get(made.endpoint), `{"n":${i}}`));
+});
+
+Deno.test("sender: VAPID keys made by web-push's generateVAPIDKeys sign accepted pushes", async () => {
+  const made = webpush.generateVAPIDKeys();
+  const tls = await testCertificate();
+  await using fake = await startFakePushService({ tls, hostname: "localhost" });
+  const sender = new WebPushSender({
+    policy: new EndpointPolicy({ allowPrivate: true, resolve: LOOPBACK_DNS }),
+    authorizer: new VapidAuthorizer({
+      keys: await VapidKeys.load(made),
+      subject: "https://push.example/contact",
+    }),
+    caCerts: [tls.cert],
+  });
+  try {
+    const bound = fake.subscribe({ vapidKey: made.publicKey });
+    const outcome = await sender.send({
+      subscription: await loadSubscription(bound.json),
+      payload: PAYLOAD,
+      ttlSeconds: 60,
+    });
+    assert.deepEqual(outcome, { kind: "delivered", status: 201 });
+    assert.equal(
+      (await fake.waitForMessages(1, 5000))[0].claims.sub,
+      "https://push.example/contact",
+    );
+  } finally {
+    sender.close();
+  }
+});
+
+Deno.test("sender: at most maxSocketsPerHost requests in flight to one push service", async () => {
+  await using s = await setup({ maxSocketsPerHost: 2 });
+  const subs = await Promise.all(Array.from({ length: 6 }, () => subscribed(s.fake)));
+  for (const { made } of subs) s.fake.delayNext(made.endpoint, 300);
+  const started = performance.now();
+  const outcomes = await Promise.all(
+    subs.map(({ subscription }) =>
+      s.sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 })
+    ),
+  );
+  assert.ok(outcomes.every((o) => o.kind === "delivered"));
+  // Six 300 ms answers over two connections take at least three rounds.
+  assert.ok(performance.now() - started >= 850, `${performance.now() - started} ms`);
 });
