@@ -219,15 +219,14 @@ Deno.test("sender: real refusals of the fake map too (unsubscribed, wrong VAPID 
 Deno.test("sender: a slow push service times out, a cut answer and a closed port are network failures", async () => {
   await using s = await setup({ timeoutMs: 300 });
   const { made, subscription } = await subscribed(s.fake);
-  s.fake.delayNext(made.endpoint, 3000);
-  const started = performance.now();
+  // Answered only after 10 s: a timeout outcome proves the 300 ms bound held.
+  s.fake.delayNext(made.endpoint, 10_000);
   assert.deepEqual(await s.sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 }), {
     kind: "retryable",
     status: null,
     reason: "timeout",
     retryAfterMs: null,
   });
-  assert.ok(performance.now() - started < 2500);
 
   s.fake.resetNext(made.endpoint);
   const cut = await s.sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 });
@@ -256,16 +255,14 @@ Deno.test("sender: a slow push service times out, a cut answer and a closed port
 });
 
 Deno.test("sender: the answer body is read only up to the bound", async () => {
-  await using s = await setup({ timeoutMs: 3000 });
+  await using s = await setup({ timeoutMs: 10_000 });
   const { made, subscription } = await subscribed(s.fake);
   // An endless body: reading it all would end in the timeout instead of the status.
   s.fake.answerNext(made.endpoint, { status: 201, body: "endless" });
-  const started = performance.now();
   assert.deepEqual(await s.sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 }), {
     kind: "delivered",
     status: 201,
   });
-  assert.ok(performance.now() - started < 2000);
   s.fake.answerNext(made.endpoint, { status: 500, body: new Uint8Array(200_000) });
   assert.equal(
     (await s.sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 })).kind,
