@@ -9,7 +9,7 @@
  * the hostname. Measured on loopback it also costs less CPU per request than fetch (see
  * bench/webpush_encrypt.ts).
  *
- * Bounds: one timeout per request (connecting included); at most `maxResponseBytes` of an
+ * Bounds: one timeout per push (resolving and connecting included); at most `maxResponseBytes` of an
  * answer's body are read (the rest is cut off with the connection); redirects are answers
  * like any other, never followed; at most `maxSocketsPerHost` concurrent connections per
  * push service origin and `maxSockets` in all (further requests queue in the agent). Retry,
@@ -42,6 +42,20 @@ const NETWORK_FAILURE: PushOutcome = {
   reason: "network",
   retryAfterMs: null,
 };
+
+const TIMED_OUT: PushOutcome = {
+  kind: "retryable",
+  status: null,
+  reason: "timeout",
+  retryAfterMs: null,
+};
+
+/** `promise`'s value, or null when it takes longer than `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
 
 /** One message to one subscription. */
 export interface WebPushMessage {
@@ -118,15 +132,21 @@ export class WebPushSender {
       throw new RangeError("a topic is 1 to 32 base64url characters");
     }
 
-    let target: CheckedEndpoint;
+    const started = performance.now();
+    let target: CheckedEndpoint | null;
     try {
-      target = await this.#policy.check(message.subscription.endpoint);
+      // A resolver that never answers must not hold the push: the timeout covers DNS too.
+      target = await withTimeout(
+        this.#policy.check(message.subscription.endpoint),
+        this.#timeoutMs,
+      );
     } catch (error) {
       if (!(error instanceof EndpointRefusedError)) throw error;
       return error.reason === "unresolvable"
         ? { kind: "retryable", status: null, reason: "unresolvable", retryAfterMs: null }
         : { kind: "refused", reason: error.reason };
     }
+    if (target === null) return TIMED_OUT;
 
     let body: Uint8Array;
     try {
@@ -145,7 +165,12 @@ export class WebPushSender {
       "Authorization": authorization,
     };
     if (message.topic !== undefined) headers["Topic"] = message.topic;
-    return this.#post(target, headers, body);
+    return this.#post(
+      target,
+      headers,
+      body,
+      Math.max(1, this.#timeoutMs - (performance.now() - started)),
+    );
   }
 
   /** Closes idle kept-alive connections and stops keeping new ones. */
@@ -158,6 +183,7 @@ export class WebPushSender {
     target: CheckedEndpoint,
     headers: Record<string, string>,
     body: Uint8Array,
+    timeoutMs: number,
   ): Promise<PushOutcome> {
     // Hands the agent the address the policy checked instead of resolving the name again.
     const lookup = ((_hostname: string, options: { all?: boolean }, callback: unknown) => {
@@ -207,9 +233,9 @@ export class WebPushSender {
         response.on("close", cut);
       });
       const timer = setTimeout(() => {
-        settle({ kind: "retryable", status: null, reason: "timeout", retryAfterMs: null });
+        settle(TIMED_OUT);
         request.destroy();
-      }, this.#timeoutMs);
+      }, timeoutMs);
       request.on("error", () => settle(NETWORK_FAILURE));
       request.end(body);
     });

@@ -475,3 +475,25 @@ Deno.test("sender: at most maxSocketsPerHost requests in flight to one push serv
   // Six 300 ms answers over two connections take at least three rounds.
   assert.ok(performance.now() - started >= 850, `${performance.now() - started} ms`);
 });
+
+Deno.test("sender: a resolver that never answers ends in the timeout", async () => {
+  await using fake = await startFakePushService();
+  const sender = new WebPushSender({
+    policy: new EndpointPolicy({ resolve: () => new Promise(() => {}) }),
+    authorizer: new VapidAuthorizer({ keys, subject: "mailto:a@b.c" }),
+    timeoutMs: 200,
+  });
+  try {
+    const { keys: receiver } = await loadSubscription(fake.subscribe().json);
+    assert.deepEqual(
+      await sender.send({
+        subscription: { endpoint: "https://slow-dns.example/p", keys: receiver },
+        payload: PAYLOAD,
+        ttlSeconds: 60,
+      }),
+      { kind: "retryable", status: null, reason: "timeout", retryAfterMs: null },
+    );
+  } finally {
+    sender.close();
+  }
+});
