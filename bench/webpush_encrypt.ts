@@ -8,7 +8,8 @@
  * 2. Encryptions per second with many in flight.
  * 3. Whole pushes (policy check + encrypt + cached VAPID + HTTPS POST over kept-alive
  *    connections) against the fake push service running in its own process (its jose and
- *    http_ece work is not counted): pushes per second and sender CPU per push.
+ *    http_ece work is not counted): pushes per second and sender CPU per push; once against
+ *    a fake that verifies everything, once against one that checks headers only.
  * 4. The transport alone, node:https (what the sender uses) vs fetch, same body and headers.
  * 5. For comparison only (not used by the sender): the same steps with node:crypto.
  *
@@ -70,7 +71,7 @@ async function throughput(total: number, concurrency: number, op: (i: number) =>
 
 const fmt = (x: number) => x.toFixed(1).padStart(8);
 
-async function startFakeProcess(vapidKey: string, count: number) {
+async function startFakeProcess(vapidKey: string, count: number, verify: boolean) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -80,6 +81,7 @@ async function startFakeProcess(vapidKey: string, count: number) {
       new URL("./webpush_fake_process.ts", import.meta.url).pathname,
       vapidKey,
       String(count),
+      verify ? "verify" : "no-verify",
     ],
     stdin: "piped",
     stdout: "piped",
@@ -132,7 +134,7 @@ if (import.meta.main) {
   const subscriptionCount = Number(values.subscriptions);
 
   const vapid = await VapidKeys.generate();
-  const fake = await startFakeProcess(vapid.publicKey, subscriptionCount);
+  const fake = await startFakeProcess(vapid.publicKey, subscriptionCount, true);
   const subscriptions = await Promise.all(fake.subscriptions.map((s) => loadSubscription(s)));
   const receiver: ReceiverKeys = subscriptions[0].keys;
 
@@ -190,37 +192,52 @@ if (import.meta.main) {
       `${enc.cpuUs.toFixed(1)} µs CPU each`,
   );
 
-  // 3. Whole pushes against the fake push service in its own process.
-  const sender = new WebPushSender({
-    policy: new EndpointPolicy({ allowPrivate: true }),
-    authorizer: new VapidAuthorizer({ keys: vapid, subject: "mailto:bench@push.example" }),
-    caCerts: [fake.cert],
-    maxSocketsPerHost: concurrency,
-  });
-  const before = await fake.stats();
-  let failures = 0;
-  const send = async (i: number) => {
-    const outcome = await sender.send({
-      subscription: subscriptions[i % subscriptions.length],
-      payload: PAYLOAD,
-      ttlSeconds: 3600,
-    });
-    if (outcome.kind !== "delivered") failures++;
-  };
-  await throughput(Math.min(1000, pushes), concurrency, send); // warm-up: connections, JIT
-  const push = await throughput(pushes, concurrency, send);
-  const after = await fake.stats();
-  console.log(
-    `3. pushes (encrypt + cached VAPID + HTTPS POST): ${push.perSecond.toFixed(0)}/s with ` +
-      `${concurrency} in flight, ${push.cpuUs.toFixed(1)} µs sender CPU each; ` +
-      `fake accepted ${after.accepted - before.accepted}, failures ${failures}`,
+  // 3. Whole pushes against the fake push service in its own process: first one that
+  // verifies and decrypts everything (on two cores it competes with the sender for CPU),
+  // then one that only checks headers, so that the sender is what limits the rate.
+  const fast = await startFakeProcess(vapid.publicKey, subscriptionCount, false);
+  const fastSubscriptions = await Promise.all(
+    fast.subscriptions.map((s) => loadSubscription(s)),
   );
+  for (
+    const [label, service, targets] of [
+      ["verifying fake", fake, subscriptions],
+      ["header-only fake", fast, fastSubscriptions],
+    ] as const
+  ) {
+    const sender = new WebPushSender({
+      policy: new EndpointPolicy({ allowPrivate: true }),
+      authorizer: new VapidAuthorizer({ keys: vapid, subject: "mailto:bench@push.example" }),
+      caCerts: [service.cert],
+      maxSocketsPerHost: concurrency,
+    });
+    let failures = 0;
+    const send = async (i: number) => {
+      const outcome = await sender.send({
+        subscription: targets[i % targets.length],
+        payload: PAYLOAD,
+        ttlSeconds: 3600,
+      });
+      if (outcome.kind !== "delivered") failures++;
+    };
+    await throughput(Math.min(1000, pushes), concurrency, send); // warm-up: connections, JIT
+    const before = await service.stats();
+    const push = await throughput(pushes, concurrency, send);
+    const after = await service.stats();
+    console.log(
+      `3. pushes, ${label.padEnd(16)} (encrypt + cached VAPID + HTTPS POST): ` +
+        `${push.perSecond.toFixed(0)}/s with ${concurrency} in flight, ` +
+        `${push.cpuUs.toFixed(1)} µs sender CPU each; ` +
+        `accepted ${after.accepted - before.accepted}/${pushes}, failures ${failures}`,
+    );
+    sender.close();
+  }
 
   // 4. The transport alone: one encrypted body and header set, node:https vs fetch.
   const authorization = await new VapidAuthorizer({ keys: vapid, subject: "mailto:a@b.c" })
-    .authorization(fake.origin);
-  const body = await encryptAes128gcm(PAYLOAD, receiver);
-  const endpoint = new URL(fake.subscriptions[0].endpoint);
+    .authorization(fast.origin);
+  const body4 = await encryptAes128gcm(PAYLOAD, fastSubscriptions[0].keys);
+  const endpoint = new URL(fast.subscriptions[0].endpoint);
   const headers = {
     "TTL": "60",
     "Urgency": "normal",
@@ -236,9 +253,9 @@ if (import.meta.main) {
         hostname: endpoint.hostname,
         port: Number(endpoint.port),
         path: endpoint.pathname,
-        headers: { ...headers, "Content-Length": String(body.byteLength) },
+        headers: { ...headers, "Content-Length": String(body4.byteLength) },
         agent,
-        ca: [fake.cert],
+        ca: [fast.cert],
         lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) =>
           o?.all
             ? cb(null, [{ address: "127.0.0.1", family: 4 }])
@@ -248,14 +265,14 @@ if (import.meta.main) {
         response.on("end", () => resolve(response.statusCode ?? 0));
       });
       request.on("error", reject);
-      request.end(body);
+      request.end(body4);
     });
-  const client = Deno.createHttpClient({ caCerts: [fake.cert] });
+  const client = Deno.createHttpClient({ caCerts: [fast.cert] });
   const viaFetch = async () => {
     const response = await fetch(endpoint, {
       method: "POST",
       headers,
-      body,
+      body: body4,
       client,
       redirect: "manual",
     });
@@ -300,6 +317,6 @@ if (import.meta.main) {
 
   agent.destroy();
   client.close();
-  sender.close();
   await fake.stop();
+  await fast.stop();
 }

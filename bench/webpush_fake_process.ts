@@ -5,10 +5,10 @@
  * `{"origin": ..., "cert": <PEM>, "subscriptions": [<PushSubscription JSON>...]}`
  *
  * with `count` subscriptions bound to the VAPID public key given. It records nothing
- * (counters only). Then reads commands from stdin, one per line: `stats` prints the counters
+ * (counters only); with `no-verify` it does not verify JWTs nor decrypt (sender-bound runs). Then reads commands from stdin, one per line: `stats` prints the counters
  * as a JSON line; `quit`, or the end of stdin, stops it.
  *
- * `deno run --allow-net bench/webpush_fake_process.ts <vapidPublicKey> <count>`
+ * `deno run --allow-net bench/webpush_fake_process.ts <vapidPublicKey> <count> [no-verify]`
  *
  * @module
  */
@@ -17,9 +17,14 @@ import { startFakePushService } from "../adapters/push/webpush/fake_push_service
 import { testCertificate } from "../tests/support/tls_cert.ts";
 
 if (import.meta.main) {
-  const [vapidKey, count] = Deno.args;
+  const [vapidKey, count, verify] = Deno.args;
   const tls = await testCertificate();
-  const fake = await startFakePushService({ tls, hostname: "localhost", record: false });
+  const fake = await startFakePushService({
+    tls,
+    hostname: "localhost",
+    record: false,
+    verify: verify !== "no-verify",
+  });
   const subscriptions = Array.from(
     { length: Number(count ?? 1) },
     () => fake.subscribe({ vapidKey }).json,

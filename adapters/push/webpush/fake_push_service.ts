@@ -39,6 +39,11 @@ export interface FakePushServiceOptions {
   readonly hostname?: string;
   /** Keep every request and message; false keeps counters only (benchmarks). Default true. */
   readonly record?: boolean;
+  /**
+   * Verify the JWT and decrypt each body. Default true. False (benchmarks of the sender only)
+   * checks the headers and the size, and records an empty plaintext and no claims.
+   */
+  readonly verify?: boolean;
 }
 
 /** A subscription the fake made, with the receiver's private key (as a phone would hold it). */
@@ -211,6 +216,7 @@ export function startFakePushService(
 
 function createFakePushService(options: FakePushServiceOptions): FakePushService {
   const recording = options.record ?? true;
+  const verifying = options.verify ?? true;
   const subscriptions = new Map<string, SubscriptionState>();
   const received: FakePushMessage[] = [];
   const requests: FakePushRequest[] = [];
@@ -266,7 +272,7 @@ function createFakePushService(options: FakePushServiceOptions): FakePushService
     if (state.gone) return refuse(410, "subscription gone");
     const vapid = parseVapid(request.headers.get("authorization"));
     if (vapid === null) return refuse(401, "missing or malformed vapid Authorization");
-    const verified = await verifyVapid(vapid, origin);
+    const verified = verifying ? await verifyVapid(vapid, origin) : { claims: {} };
     if ("error" in verified) return refuse(401, verified.error);
     if (state.vapidKey !== null && vapid.k !== state.vapidKey) {
       return refuse(403, "VAPID key differs from the subscription's");
@@ -284,15 +290,17 @@ function createFakePushService(options: FakePushServiceOptions): FakePushService
       return refuse(400, "Content-Type is not application/octet-stream");
     }
     if (bytes.byteLength > MAX_BODY_BYTES) return refuse(413, "payload too large");
-    let plaintext: Uint8Array;
+    let plaintext = new Uint8Array(0);
     try {
-      plaintext = new Uint8Array(
-        ece.decrypt(Buffer.from(bytes), {
-          version: "aes128gcm",
-          privateKey: state.ecdh,
-          authSecret: state.auth,
-        }),
-      );
+      if (verifying) {
+        plaintext = new Uint8Array(
+          ece.decrypt(Buffer.from(bytes), {
+            version: "aes128gcm",
+            privateKey: state.ecdh,
+            authSecret: state.auth,
+          }),
+        );
+      }
     } catch (error) {
       return refuse(400, `decryption failed: ${(error as Error).message}`);
     }

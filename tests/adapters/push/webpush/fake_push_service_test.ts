@@ -114,3 +114,28 @@ Deno.test("fake push service: checks the JWT audience and the headers", async ()
   client.close();
   assert.ok(fake.requests.every((r) => r.error !== null));
 });
+
+Deno.test("fake push service: verify false checks headers only (benchmarks)", async () => {
+  await using fake = await startFakePushService({ verify: false });
+  const subscription = fake.subscribe();
+  const post = async (headers: Record<string, string>) => {
+    const response = await fetch(subscription.endpoint, {
+      method: "POST",
+      headers,
+      body: new Uint8Array(100),
+    });
+    await response.body?.cancel();
+    return response.status;
+  };
+  const headers = {
+    "TTL": "10",
+    "Content-Encoding": "aes128gcm",
+    "Content-Type": "application/octet-stream",
+    "Authorization": "vapid t=a.b.c, k=xyz",
+  };
+  assert.equal(await post(headers), 201);
+  assert.equal(await post({ ...headers, Authorization: "Bearer x" }), 401);
+  assert.equal(await post({ ...headers, TTL: "x" }), 400);
+  assert.equal(fake.received.length, 1);
+  assert.equal(fake.received[0].plaintext.byteLength, 0);
+});
