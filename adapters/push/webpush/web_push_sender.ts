@@ -6,8 +6,8 @@
  * Why node:https and not fetch: fetch cannot be told which address to connect to, so it
  * would resolve the host a second time after the policy checked it (DNS rebinding). Here the
  * agent's `lookup` hands back the checked address while SNI, certificate check and Host stay
- * the hostname. Measured on loopback it also costs less CPU per request than fetch (see
- * bench/webpush_encrypt.ts).
+ * the hostname. It is also cheaper: against a fast loopback server (bench/webpush_encrypt.ts,
+ * part 4) a POST cost about 95–110 µs of CPU with node:https and 150–165 µs with fetch.
  *
  * Bounds: one timeout per push (resolving and connecting included); at most `maxResponseBytes` of an
  * answer's body are read (the rest is cut off with the connection); redirects are answers
