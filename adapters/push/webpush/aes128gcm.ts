@@ -1,0 +1,179 @@
+/**
+ * RFC 8291 message encryption for Web Push: ECDH P-256 with the subscription's key and auth
+ * secret, HKDF-SHA-256, and one RFC 8188 `aes128gcm` record, all with WebCrypto (no
+ * hand-written primitives).
+ *
+ * Body layout: salt (16) || rs (uint32 BE) || idlen (1) = 65 || sender public key (65) ||
+ * AES-128-GCM(plaintext || 0x02 || zero padding) with its 16-byte tag. Header 86 bytes; the
+ * body stays within 4096 bytes (RFC 8030's minimum a push service must accept, and
+ * UnifiedPush's maximum), hence at most 3993 bytes of plaintext.
+ *
+ * @module
+ */
+
+import { exportRawPublicKey, importEcdhPublicKey, isUncompressedPoint } from "./p256_keys.ts";
+
+/** The record size written in the header; one record always fits. */
+export const RECORD_SIZE = 4096;
+/** salt (16) + rs (4) + idlen (1) + key id (65). */
+export const HEADER_BYTES = 86;
+/** AES-GCM tag length. */
+const TAG_BYTES = 16;
+/** Largest body we send (RFC 8030 §7.2: push services accept at least this). */
+export const MAX_BODY_BYTES = 4096;
+/** Largest plaintext (plus padding) that fits: 4096 − 86 − 16 − 1 (delimiter) = 3993. */
+export const MAX_PLAINTEXT_BYTES = MAX_BODY_BYTES - HEADER_BYTES - TAG_BYTES - 1;
+const SALT_BYTES = 16;
+const AUTH_SECRET_BYTES = 16;
+
+const encoder = new TextEncoder();
+const KEY_INFO_PREFIX = encoder.encode("WebPush: info\0");
+const CEK_INFO = encoder.encode("Content-Encoding: aes128gcm\0");
+const NONCE_INFO = encoder.encode("Content-Encoding: nonce\0");
+
+/** Thrown when the plaintext (with padding) does not fit one 4096-byte body. */
+export class PlaintextTooLargeError extends RangeError {
+  override name = "PlaintextTooLargeError";
+  constructor(readonly bytes: number) {
+    super(`Web Push plaintext of ${bytes} bytes exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
+  }
+}
+
+/**
+ * A subscription's receiving keys, imported once and reused for every message to it (the
+ * import checks the point is on the curve).
+ */
+export class ReceiverKeys {
+  private constructor(
+    /** The user agent's public key as an ECDH key. */
+    readonly publicKey: CryptoKey,
+    /** The same key as an uncompressed point (65 bytes). */
+    readonly publicKeyBytes: Uint8Array<ArrayBuffer>,
+    /** The 16-byte auth secret. */
+    readonly authSecret: Uint8Array<ArrayBuffer>,
+  ) {}
+
+  /** Imports `p256dh` (65-byte point) and `auth` (16 bytes); rejects malformed keys. */
+  static async import(
+    p256dh: Uint8Array<ArrayBuffer>,
+    auth: Uint8Array<ArrayBuffer>,
+  ): Promise<ReceiverKeys> {
+    if (!isUncompressedPoint(p256dh)) {
+      throw new RangeError("p256dh must be a 65-byte uncompressed P-256 point");
+    }
+    if (auth.byteLength !== AUTH_SECRET_BYTES) {
+      throw new RangeError("auth must be 16 bytes");
+    }
+    return new ReceiverKeys(await importEcdhPublicKey(p256dh), p256dh.slice(), auth.slice());
+  }
+}
+
+/** The sender's ephemeral ECDH key pair for one message. */
+export interface EphemeralKey {
+  readonly privateKey: CryptoKey;
+  /** Uncompressed point, 65 bytes: it becomes the record's key id. */
+  readonly publicKeyBytes: Uint8Array<ArrayBuffer>;
+}
+
+/** Options of {@link encryptAes128gcm}; the injections exist for the RFC test vector. */
+export interface EncryptOptions {
+  /** The ephemeral key pair; default a fresh one per message (RFC 8291 requires that). */
+  readonly ephemeralKey?: EphemeralKey;
+  /** The 16-byte salt; default random. */
+  readonly salt?: Uint8Array<ArrayBuffer>;
+  /** Zero bytes after the delimiter, to hide the plaintext's length. Default 0. */
+  readonly paddingBytes?: number;
+}
+
+/** A fresh ephemeral P-256 key pair. */
+export async function generateEphemeralKey(): Promise<EphemeralKey> {
+  const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, [
+    "deriveBits",
+  ]) as CryptoKeyPair;
+  return { privateKey: pair.privateKey, publicKeyBytes: await exportRawPublicKey(pair.publicKey) };
+}
+
+/** HKDF-SHA-256 (extract and expand) of `lengthBytes` bytes. */
+async function hkdf(
+  salt: Uint8Array<ArrayBuffer>,
+  ikm: Uint8Array<ArrayBuffer> | ArrayBuffer,
+  info: Uint8Array<ArrayBuffer>,
+  lengthBytes: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+  return new Uint8Array(
+    await crypto.subtle.deriveBits(
+      { name: "HKDF", hash: "SHA-256", salt, info },
+      key,
+      lengthBytes * 8,
+    ),
+  );
+}
+
+/**
+ * The content-encryption key and nonce of one message (RFC 8291 §3.3–3.4, RFC 8188 §2.2):
+ * exported for tests that check intermediate values.
+ */
+export async function deriveContentKeys(
+  receiver: ReceiverKeys,
+  ephemeral: EphemeralKey,
+  salt: Uint8Array<ArrayBuffer>,
+): Promise<{ ikm: Uint8Array; cek: Uint8Array<ArrayBuffer>; nonce: Uint8Array<ArrayBuffer> }> {
+  const ecdhSecret = await crypto.subtle.deriveBits(
+    { name: "ECDH", public: receiver.publicKey },
+    ephemeral.privateKey,
+    256,
+  );
+  const keyInfo = new Uint8Array(KEY_INFO_PREFIX.byteLength + 130);
+  keyInfo.set(KEY_INFO_PREFIX);
+  keyInfo.set(receiver.publicKeyBytes, KEY_INFO_PREFIX.byteLength);
+  keyInfo.set(ephemeral.publicKeyBytes, KEY_INFO_PREFIX.byteLength + 65);
+  const ikm = await hkdf(receiver.authSecret, ecdhSecret, keyInfo, 32);
+  const [cek, nonce] = await Promise.all([
+    hkdf(salt, ikm, CEK_INFO, 16),
+    hkdf(salt, ikm, NONCE_INFO, 12),
+  ]);
+  return { ikm, cek, nonce };
+}
+
+/**
+ * Encrypts `plaintext` for one subscription into an `aes128gcm` body (one record, rs 4096).
+ * Throws {@link PlaintextTooLargeError} when plaintext and padding exceed 3993 bytes.
+ */
+export async function encryptAes128gcm(
+  plaintext: Uint8Array,
+  receiver: ReceiverKeys,
+  options: EncryptOptions = {},
+): Promise<Uint8Array<ArrayBuffer>> {
+  const padding = options.paddingBytes ?? 0;
+  if (!Number.isSafeInteger(padding) || padding < 0) {
+    throw new RangeError("paddingBytes must be a non-negative integer");
+  }
+  if (plaintext.byteLength + padding > MAX_PLAINTEXT_BYTES) {
+    throw new PlaintextTooLargeError(plaintext.byteLength + padding);
+  }
+  const salt = options.salt ?? crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+  if (salt.byteLength !== SALT_BYTES) throw new RangeError("salt must be 16 bytes");
+  const ephemeral = options.ephemeralKey ?? await generateEphemeralKey();
+  if (!isUncompressedPoint(ephemeral.publicKeyBytes)) {
+    throw new RangeError("the ephemeral public key must be a 65-byte uncompressed point");
+  }
+  const { cek, nonce } = await deriveContentKeys(receiver, ephemeral, salt);
+
+  // plaintext || 0x02 (last record) || zero padding; the array is zero-filled already.
+  const record = new Uint8Array(plaintext.byteLength + 1 + padding);
+  record.set(plaintext);
+  record[plaintext.byteLength] = 0x02;
+  const aesKey = await crypto.subtle.importKey("raw", cek, "AES-GCM", false, ["encrypt"]);
+  const sealed = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, aesKey, record),
+  );
+
+  const body = new Uint8Array(HEADER_BYTES + sealed.byteLength);
+  body.set(salt, 0);
+  new DataView(body.buffer).setUint32(16, RECORD_SIZE);
+  body[20] = ephemeral.publicKeyBytes.byteLength;
+  body.set(ephemeral.publicKeyBytes, 21);
+  body.set(sealed, HEADER_BYTES);
+  return body;
+}

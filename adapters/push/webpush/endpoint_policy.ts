@@ -1,0 +1,204 @@
+/**
+ * The rules a Web Push endpoint must pass before the server sends anything to it, and the
+ * address to send to. Endpoints come from users, so:
+ *
+ * - at most 1000 bytes (UnifiedPush's limit), parsed with URL;
+ * - `https:` only (plain `http:` only with `allowHttp`, for tests); no user name or password,
+ *   no fragment;
+ * - the host is resolved and EVERY address must be global unicast (see address_ranges.ts),
+ *   unless `allowPrivate`; IP literals in any spelling URL accepts (`0x7f.1`, `2130706433`,
+ *   `[::ffff:127.0.0.1]`) are judged after URL normalizes them;
+ * - the caller connects to the returned address (no second resolution, so DNS rebinding
+ *   cannot swap it), with SNI and Host still the hostname.
+ *
+ * Resolutions are cached briefly (bounded), so a burst of pushes to one push service costs one
+ * lookup.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { judgeAddress } from "./address_ranges.ts";
+
+/** UnifiedPush: endpoints are at most 1000 bytes. */
+export const MAX_ENDPOINT_BYTES = 1000;
+
+/** One address a hostname resolved to. */
+export interface ResolvedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/** Resolves a hostname to its addresses; injectable so tests need no DNS. */
+export type AddressResolver = (hostname: string) => Promise<readonly ResolvedAddress[]>;
+
+/** The system resolver (getaddrinfo, like every other client on the host). */
+export const systemResolver: AddressResolver = async (hostname) =>
+  (await lookup(hostname, { all: true, verbatim: true })).map((entry) => ({
+    address: entry.address,
+    family: entry.family === 6 ? 6 : 4,
+  }));
+
+/** Why an endpoint was refused. */
+export type EndpointRefusal =
+  | "too-long"
+  | "malformed"
+  | "not-https"
+  | "credentials"
+  | "fragment"
+  | "unresolvable"
+  | "forbidden-address";
+
+/** Thrown for an endpoint the policy refuses; the message never quotes the endpoint. */
+export class EndpointRefusedError extends Error {
+  override name = "EndpointRefusedError";
+  constructor(readonly reason: EndpointRefusal, detail: string) {
+    super(`Web Push endpoint refused (${reason}): ${detail}`);
+  }
+}
+
+/** An endpoint that passed the policy, with the address to connect to. */
+export interface CheckedEndpoint {
+  readonly url: URL;
+  /** `scheme://host[:port]`: the VAPID audience. */
+  readonly origin: string;
+  /** The hostname for SNI and Host, without IPv6 brackets. */
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls: boolean;
+  /** The checked address to connect to. */
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/** Options of {@link EndpointPolicy}. */
+export interface EndpointPolicyOptions {
+  /** Allow loopback, private, ULA, link-local and CGNAT addresses. Default false. */
+  readonly allowPrivate?: boolean;
+  /** Allow `http:` endpoints. Default false; for tests against a plain-HTTP fake. */
+  readonly allowHttp?: boolean;
+  /** Default {@link systemResolver}. */
+  readonly resolve?: AddressResolver;
+  /** How long a resolution is reused. Default 30 s; 0 disables the cache. */
+  readonly cacheMs?: number;
+  /** Hostnames cached at most. Default 1024. */
+  readonly maxCachedHosts?: number;
+  /** Epoch milliseconds; injectable for tests. */
+  readonly now?: () => number;
+}
+
+interface CachedResolution {
+  readonly until: number;
+  readonly address: ResolvedAddress;
+}
+
+const encoder = new TextEncoder();
+
+/** Checks endpoints and finds the address to connect to. */
+export class EndpointPolicy {
+  readonly #allowPrivate: boolean;
+  readonly #allowHttp: boolean;
+  readonly #resolve: AddressResolver;
+  readonly #cacheMs: number;
+  readonly #maxCachedHosts: number;
+  readonly #now: () => number;
+  readonly #cache = new Map<string, CachedResolution>();
+
+  constructor(options: EndpointPolicyOptions = {}) {
+    this.#allowPrivate = options.allowPrivate ?? false;
+    this.#allowHttp = options.allowHttp ?? false;
+    this.#resolve = options.resolve ?? systemResolver;
+    this.#cacheMs = options.cacheMs ?? 30_000;
+    this.#maxCachedHosts = options.maxCachedHosts ?? 1024;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * The syntax rules only (no DNS): for checking an endpoint when it is registered. Throws
+   * {@link EndpointRefusedError}.
+   */
+  parse(endpoint: string): URL {
+    if (encoder.encode(endpoint).byteLength > MAX_ENDPOINT_BYTES) {
+      throw new EndpointRefusedError("too-long", `longer than ${MAX_ENDPOINT_BYTES} bytes`);
+    }
+    // URL silently drops tabs and newlines and trims spaces: refuse them instead.
+    // deno-lint-ignore no-control-regex
+    if (/[\s\x00-\x1f\x7f]/.test(endpoint)) {
+      throw new EndpointRefusedError("malformed", "whitespace or control characters");
+    }
+    const url = URL.parse(endpoint);
+    if (url === null || url.hostname === "") {
+      throw new EndpointRefusedError("malformed", "not an absolute URL with a host");
+    }
+    if (url.protocol !== "https:" && !(this.#allowHttp && url.protocol === "http:")) {
+      throw new EndpointRefusedError("not-https", `scheme ${url.protocol} is not allowed`);
+    }
+    if (url.username !== "" || url.password !== "") {
+      throw new EndpointRefusedError("credentials", "user name or password in the URL");
+    }
+    // `#` alone leaves url.hash empty: look at the text too.
+    if (url.hash !== "" || endpoint.includes("#")) {
+      throw new EndpointRefusedError("fragment", "the URL has a fragment");
+    }
+    return url;
+  }
+
+  /**
+   * All rules, DNS included: the endpoint and the checked address to connect to. Throws
+   * {@link EndpointRefusedError}.
+   */
+  async check(endpoint: string): Promise<CheckedEndpoint> {
+    const url = this.parse(endpoint);
+    const tls = url.protocol === "https:";
+    const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
+    const chosen = await this.#addressOf(hostname);
+    return { url, origin: url.origin, hostname, port, tls, ...chosen };
+  }
+
+  async #addressOf(hostname: string): Promise<ResolvedAddress> {
+    const literal = judgeAddress(hostname, this.#allowPrivate);
+    if (literal !== null) {
+      if (!literal.allowed) {
+        throw new EndpointRefusedError("forbidden-address", `${literal.range} address`);
+      }
+      return { address: literal.address, family: literal.family };
+    }
+    const now = this.#now();
+    const cached = this.#cache.get(hostname);
+    if (cached !== undefined && now < cached.until) return cached.address;
+
+    let resolved: readonly ResolvedAddress[];
+    try {
+      resolved = await this.#resolve(hostname);
+    } catch {
+      throw new EndpointRefusedError("unresolvable", "the host does not resolve");
+    }
+    if (resolved.length === 0) {
+      throw new EndpointRefusedError("unresolvable", "the host has no address");
+    }
+    let first: ResolvedAddress | null = null;
+    // Every address must pass: a name with one public and one private address is refused.
+    for (const entry of resolved) {
+      const verdict = judgeAddress(entry.address, this.#allowPrivate);
+      if (verdict === null) {
+        throw new EndpointRefusedError("unresolvable", "the resolver returned a non-address");
+      }
+      if (!verdict.allowed) {
+        throw new EndpointRefusedError(
+          "forbidden-address",
+          `resolves to a ${verdict.range} address`,
+        );
+      }
+      first ??= { address: verdict.address, family: verdict.family };
+    }
+    if (this.#cacheMs > 0) {
+      this.#cache.delete(hostname);
+      this.#cache.set(hostname, { until: now + this.#cacheMs, address: first! });
+      if (this.#cache.size > this.#maxCachedHosts) {
+        this.#cache.delete(this.#cache.keys().next().value!);
+      }
+    }
+    return first!;
+  }
+}
