@@ -12,10 +12,10 @@
 
 import type { Logger } from "../../../domain/ports.ts";
 import {
+  FCM_DATA_LIMIT_BYTES,
   type FcmAndroidPriority,
   type FcmData,
   fcmDataBytes,
-  FCM_DATA_LIMIT_BYTES,
   fcmTtl,
   isReservedFcmDataKey,
 } from "../../../domain/payloads/fcm_payload.ts";
@@ -272,7 +272,13 @@ export class FcmSender {
       );
     }
     if (code === "THIRD_PARTY_AUTH_ERROR") {
-      return this.#final(status, "configuration", code, "FCM's APNs/web push credentials are invalid", fields);
+      return this.#final(
+        status,
+        "configuration",
+        code,
+        "FCM's APNs/web push credentials are invalid",
+        fields,
+      );
     }
     if (status === 403) {
       return this.#final(

@@ -13,7 +13,7 @@
 
 import { z } from "zod";
 import type { Clock, Logger } from "../../../domain/ports.ts";
-import { type HttpTransport, HttpTimeoutError } from "./http_transport.ts";
+import { HttpTimeoutError, type HttpTransport } from "./http_transport.ts";
 import { FCM_SCOPE, importServiceAccountKey, signAssertion } from "./jwt_assertion.ts";
 import type { ServiceAccount } from "./service_account.ts";
 
@@ -142,7 +142,9 @@ export class FcmTokenSource implements FcmTokenProvider {
   /** See {@link FcmTokenProvider.get}. */
   get(): Promise<FcmAccessToken> {
     const cached = this.#cached;
-    if (cached !== null && this.#clock.now() < cached.refreshAt) return Promise.resolve(cached.token);
+    if (cached !== null && this.#clock.now() < cached.refreshAt) {
+      return Promise.resolve(cached.token);
+    }
     if (this.#refused !== null && this.#clock.now() < this.#refused.until) {
       return Promise.reject(this.#refused.error);
     }

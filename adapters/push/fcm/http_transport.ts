@@ -178,7 +178,12 @@ export function nodeHttpTransport(options: NodeHttpTransportOptions = {}): NodeH
           },
         };
         const done = () =>
-          finish(null, { status: res.statusCode ?? 0, headers, body: decode(chunks, size), truncated });
+          finish(null, {
+            status: res.statusCode ?? 0,
+            headers,
+            body: decode(chunks, size),
+            truncated,
+          });
         res.on("data", (chunk: Uint8Array) => {
           if (truncated) return;
           if (size + chunk.byteLength > request.maxResponseBytes) {

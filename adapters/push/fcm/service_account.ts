@@ -42,7 +42,9 @@ export function parseServiceAccount(json: unknown): ServiceAccount {
   const parsed = serviceAccountSchema.safeParse(json);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((issue) =>
-      `${issue.path.join(".") || "(file)"}: ${issue.code === "invalid_type" ? "missing or not a string" : issue.message}`
+      `${issue.path.join(".") || "(file)"}: ${
+        issue.code === "invalid_type" ? "missing or not a string" : issue.message
+      }`
     );
     throw new ServiceAccountError(`invalid service-account key file (${fields.join("; ")})`);
   }
@@ -60,7 +62,9 @@ export async function readServiceAccountFile(path: string): Promise<ServiceAccou
     text = await Deno.readTextFile(path);
   } catch (error) {
     throw new ServiceAccountError(
-      `cannot read the service-account key file ${path}: ${error instanceof Error ? error.name : "error"}`,
+      `cannot read the service-account key file ${path}: ${
+        error instanceof Error ? error.name : "error"
+      }`,
     );
   }
   let json: unknown;
