@@ -11,7 +11,12 @@ export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
 export function parseRetryAfter(value: string | null, now: number): number | null {
   if (value === null) return null;
   const text = value.trim();
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  // HTTP dates start with the day name; Date.parse alone would take "-5" as a year.
+  const ms = /^\d+$/.test(text)
+    ? Number(text) * 1000
+    : /^[A-Za-z]{3}/.test(text)
+    ? Date.parse(text) - now
+    : Number.NaN;
   if (!Number.isFinite(ms)) return null;
   return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }
