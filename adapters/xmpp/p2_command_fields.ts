@@ -74,6 +74,7 @@ export function parseP2CommandNode(node: string): P2CommandResult<P2CommandNode>
 
 const notBlank = (s: string) => s.trim().length > 0;
 /** No control characters: they have no place in an id and would blur the hash input. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const NO_CONTROLS = /^[^\x00-\x1f\x7f]*$/;
 /** A bare JID, loosely: `[local@]domain`, no resource, no spaces. */
 const BARE_JID = /^(?:[^@/\s]{1,1023}@)?[^@/\s]{1,1023}$/;
