@@ -176,6 +176,19 @@ Deno.test("FcmSender: an expired access token is refreshed once and the push ret
   assert.equal(fake.messages[1].accessToken, fake.issuedTokens[1]);
 });
 
+Deno.test("FcmSender: many pushes meeting an expired token share one refresh", async () => {
+  await using fake = await startFakeFcm();
+  const { fcm } = sender(fake, fetchTransport());
+  assert.equal((await fcm.send(fake.deviceToken(), WAKEUP.data)).kind, "delivered");
+  fake.expireTokens();
+  const outcomes = await Promise.all(
+    Array.from({ length: 20 }, () => fcm.send(fake.deviceToken(), WAKEUP.data)),
+  );
+  assert.ok(outcomes.every((o) => o.kind === "delivered"));
+  assert.equal(fake.counters.tokenRequests, 2);
+  assert.equal(fake.messages.length, 21);
+});
+
 Deno.test("FcmSender: 401 after the refresh too is a configuration failure, not a loop", async () => {
   await using fake = await startFakeFcm();
   const { fcm, logger } = sender(fake, fetchTransport());
