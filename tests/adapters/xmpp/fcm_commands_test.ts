@@ -37,7 +37,7 @@ function conversationsReads(answer: Element): { jid?: string; node?: string; sec
 }
 
 Deno.test("readP2Command: Conversations' register IQ yields the token and android-id; the key is p2's test vector", async () => {
-  const iq = fixture("register_request.xml");
+  const iq = fixture("register_request.stanza");
   assert.ok(isCommandSet(iq));
   const command = readP2Command(iq);
   assert.ok(command.ok);
@@ -56,7 +56,7 @@ Deno.test("readP2Command: Conversations' register IQ yields the token and androi
 });
 
 Deno.test("registerAnswer: the same stanza as p2's answer, and Conversations finds jid, node, secret", () => {
-  const answer = registerAnswer(fixture("register_request.xml"), {
+  const answer = registerAnswer(fixture("register_request.stanza"), {
     jid: "p2.example.org",
     node: "eKxTS5n3bOe0",
     secret: "KK4+H5WMfpRG/2zCbuKq6wpX",
@@ -64,7 +64,7 @@ Deno.test("registerAnswer: the same stanza as p2's answer, and Conversations fin
   });
   assert.deepEqual(
     canonical(parseXml(answer.toString())),
-    canonical(fixture("register_result.xml")),
+    canonical(fixture("register_result.stanza")),
   );
   assert.deepEqual(conversationsReads(parseXml(answer.toString())), {
     jid: "p2.example.org",
