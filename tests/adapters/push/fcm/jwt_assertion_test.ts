@@ -8,6 +8,7 @@ import {
 } from "../../../../adapters/push/fcm/jwt_assertion.ts";
 import {
   parseServiceAccount,
+  readServiceAccountFile,
   ServiceAccountError,
 } from "../../../../adapters/push/fcm/service_account.ts";
 import {
@@ -121,4 +122,25 @@ Deno.test("importServiceAccountKey: refuses what is not an RSA PKCS#8 key, witho
   const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", ec.privateKey));
   const pem = `-----BEGIN PRIVATE KEY-----\n${der.toBase64()}\n-----END PRIVATE KEY-----\n`;
   await assert.rejects(importServiceAccountKey(pem), /not an RSA PKCS#8 key/);
+});
+
+Deno.test("readServiceAccountFile: reads a key file; unreadable or non-JSON files say so without content", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/ok.json`, JSON.stringify(json));
+    assert.equal((await readServiceAccountFile(`${dir}/ok.json`)).project_id, "demo-project");
+    await Deno.writeTextFile(
+      `${dir}/bad.json`,
+      `{"private_key": "${key.privateKeyPem.slice(30, 60)}`,
+    );
+    await assert.rejects(readServiceAccountFile(`${dir}/bad.json`), (error: Error) => {
+      assert.ok(error instanceof ServiceAccountError);
+      assert.match(error.message, /is not JSON/);
+      assert.ok(!error.message.includes(key.privateKeyPem.slice(30, 60)));
+      return true;
+    });
+    await assert.rejects(readServiceAccountFile(`${dir}/missing.json`), /cannot read .* NotFound/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
