@@ -49,7 +49,7 @@ export type FakeApnsAnswer =
   }
   /** Reset the stream with REFUSED_STREAM (the push was not processed). */
   | { readonly reset: "refused" }
-  /** Send GOAWAY (last stream id before this one) and leave this stream unanswered. */
+  /** Send GOAWAY, leave this stream unanswered and drop the connection. */
   | { readonly goaway: true };
 
 /** Options of {@link startFakeApns}. */
@@ -351,7 +351,12 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
       return;
     }
     if ("goaway" in scripted) {
-      stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, (stream.id ?? 1) - 2);
+      // GOAWAY, then the connection drops with this stream unanswered (Deno's HTTP/2 server
+      // does not send a last stream id below the streams it has seen, so closing is the
+      // reliable way to leave the stream unprocessed).
+      const session = stream.session;
+      session?.goaway(http2.constants.NGHTTP2_NO_ERROR, Math.max(0, (stream.id ?? 1) - 2));
+      setTimeout(() => session?.destroy(), 20);
       return;
     }
     if (scripted.delayMs) await new Promise((resolve) => setTimeout(resolve, scripted.delayMs));

@@ -99,6 +99,8 @@ interface Attempt {
 interface Connection {
   readonly session: http2.ClientHttp2Session;
   usable: boolean;
+  /** Streams without an answer yet, and how to give up on one. */
+  readonly pending: Map<http2.ClientHttp2Stream, () => void>;
 }
 
 /** The APNs sender of one app: one multiplexed HTTP/2 connection. */
@@ -249,6 +251,7 @@ export class Http2ApnsSender {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (stream !== undefined) connection.pending.delete(stream);
         resolve(attempt);
       };
       const timer = setTimeout(() => {
@@ -270,6 +273,11 @@ export class Http2ApnsSender {
         finish({ outcome: failed(true, describe(error)), unprocessed: true });
         return;
       }
+      connection.pending.set(stream, () => {
+        // Beyond the GOAWAY's last stream id: the server will not process it.
+        finish({ outcome: failed(true, "APNs went away before answering"), unprocessed: true });
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      });
       stream.on("response", (responseHeaders) => {
         status = Number(responseHeaders[":status"]);
         const id = responseHeaders["apns-id"];
@@ -332,7 +340,7 @@ export class Http2ApnsSender {
   #open(): Promise<Connection> {
     return new Promise<Connection>((resolve, reject) => {
       const session = http2.connect(this.#authority, this.#tls);
-      const connection: Connection = { session, usable: true };
+      const connection: Connection = { session, usable: true, pending: new Map() };
       this.#connections++;
       const timer = setTimeout(() => {
         session.destroy();
@@ -346,9 +354,13 @@ export class Http2ApnsSender {
       session.once("error", failOpen);
       session.on("error", () => this.#retire(connection));
       session.on("close", () => this.#retire(connection));
-      session.on("goaway", () => {
+      session.on("goaway", (_code: number, lastStreamId: number) => {
         this.#goaways++;
         this.#retire(connection);
+        // Not every HTTP/2 stack fails the streams the GOAWAY left out; do it here.
+        for (const [stream, abandon] of [...connection.pending]) {
+          if (stream.id === undefined || stream.id > lastStreamId) abandon();
+        }
       });
       session.on("remoteSettings", () => this.#wake());
       session.setTimeout(this.#options.idleTimeoutMs, () => {
