@@ -1,16 +1,10 @@
 /**
  * A fake APNs on 127.0.0.1 for tests and benchmarks: HTTP/2 over TLS (`node:http2`) with a
  * leaf certificate signed by a generated test CA (rustls, under Deno's TLS, refuses a CA
- * certificate used as the server's own). It checks a push the way APNs does (apns.md §3–5):
- * method, path, the provider JWT (verified with `jose`: ES256 with the key's public half,
- * `kid`, `iss`, `iat` no older than an hour, renewals no closer than 20 minutes on one
- * connection), topic, push type against the payload, priority, expiration, collapse id,
- * payload size; it records every request; and it can be told per device token to answer any
- * status and reason, late, by resetting the stream, or by sending GOAWAY.
- *
- * Stricter than Apple in two places, to catch our own bugs: a background push must be
- * priority 5 and carry `content-available` only-style payloads, and a non-zero
- * `apns-expiration` in the past is refused (BadExpirationDate) — fpush's "1970" bug.
+ * certificate used as the server's own). It judges every push like APNs
+ * ({@link FakeApnsChecker}: the JWT verified with `jose`, headers, payload), records every
+ * request, and can be told per device token to answer any status and reason of apns.md,
+ * late, by resetting the stream, or with GOAWAY.
  *
  * Quiet: it never logs.
  *
@@ -18,17 +12,16 @@
  */
 
 import http2 from "node:http2";
-import { importSPKI, jwtVerify } from "jose";
 import selfsigned from "selfsigned";
 import type { Clock } from "../../../domain/ports.ts";
+import {
+  type ConnectionTokenState,
+  FakeApnsChecker,
+  type FakeApnsKey,
+  type VerifiedJwt,
+} from "./fake_apns_checks.ts";
 
-/** A provider key the fake trusts. */
-export interface FakeApnsKey {
-  readonly keyId: string;
-  readonly teamId: string;
-  /** The public half of the `.p8`, SPKI PEM. */
-  readonly publicKeyPem: string;
-}
+export type { FakeApnsKey } from "./fake_apns_checks.ts";
 
 /** A test CA and the fake's leaf certificate, PEM. */
 export interface FakeApnsCertificates {
@@ -80,7 +73,7 @@ export interface FakeApnsRequest {
   /** Request headers, names lower-case (pseudo-headers and authorization left out). */
   readonly headers: Readonly<Record<string, string>>;
   /** The verified JWT's header and claims, or null when it did not verify. */
-  readonly jwt: { readonly kid: string; readonly iss: string; readonly iat: number } | null;
+  readonly jwt: VerifiedJwt | null;
   readonly body: string;
   readonly status: number | null;
   readonly reason: string | null;
@@ -117,21 +110,8 @@ export interface FakeApns {
   close(): Promise<void>;
 }
 
-const PAYLOAD_LIMIT = 4096;
-const PUSH_TYPES = new Set([
-  "alert",
-  "background",
-  "voip",
-  "location",
-  "complication",
-  "fileprovider",
-  "mdm",
-  "liveactivity",
-  "pushtotalk",
-]);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const HOUR_S = 3600;
-const MIN_RENEWAL_S = 20 * 60;
+/** Request bodies are kept up to this size (APNs's limit is 4096; more is refused anyway). */
+const MAX_BODY_KEPT = 8192;
 
 /** A new test CA and a leaf certificate (not a CA) for `localhost` and `127.0.0.1`. */
 export async function generateFakeApnsCertificates(): Promise<FakeApnsCertificates> {
@@ -189,40 +169,25 @@ interface Script {
   remaining: number;
 }
 
-interface SessionState {
+interface SessionState extends ConnectionTokenState {
   readonly id: number;
   active: number;
-  /** iat of the last JWT seen on this connection. */
-  lastIat: number | null;
-  lastJwt: string | null;
 }
-
-type Verified = { readonly kid: string; readonly iss: string; readonly iat: number };
 
 /** Starts a fake APNs on 127.0.0.1. */
 export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns> {
   const certificates = options.certificates ?? await generateFakeApnsCertificates();
   const clock = options.clock ?? { now: () => Date.now() };
   const record = options.record ?? true;
-  const topics = new Set(options.topics);
-  const keys = new Map<string, { teamId: string; key: CryptoKey }>();
-  for (const key of options.keys) {
-    keys.set(key.keyId, {
-      teamId: key.teamId,
-      key: await importSPKI(key.publicKeyPem, "ES256") as CryptoKey,
-    });
-  }
+  const checker = await FakeApnsChecker.create(options.keys, options.topics, clock);
   const scripts = new Map<string, Script[]>();
   const requests: FakeApnsRequest[] = [];
   const sessions = new Set<http2.ServerHttp2Session>();
-  /** Verified JWTs, so a benchmark does not measure ECDSA verification 10,000 times. */
-  const verifiedJwts = new Map<string, Verified>();
   const counters = {
     requests: 0,
     delivered: 0,
     connections: 0,
     maxConcurrentStreamsSeen: 0,
-    jwtVerifications: 0,
   };
   const states = new WeakMap<http2.Http2Session, SessionState>();
 
@@ -250,7 +215,7 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
     let size = 0;
     stream.on("data", (chunk: Uint8Array) => {
       size += chunk.length;
-      if (size <= PAYLOAD_LIMIT + 1) chunks.push(chunk);
+      if (size <= MAX_BODY_KEPT) chunks.push(chunk);
     });
     stream.on("end", () => {
       const body = new TextDecoder().decode(concat(chunks));
@@ -270,19 +235,23 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
     counters.requests++;
     const method = String(headers[":method"]);
     const path = String(headers[":path"]);
-    const token = /^\/3\/device\/([^/?]*)$/.exec(path)?.[1] ?? null;
     const plain: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) {
-      if (name.startsWith(":") || name === "authorization" || value === undefined) continue;
+      if (name.startsWith(":") || value === undefined) continue;
       plain[name] = Array.isArray(value) ? value.join(",") : String(value);
     }
+    const verdict = await checker.check(
+      { method, path, headers: plain, body, bytes: size },
+      state,
+    );
+    const { authorization: _secret, ...recorded } = plain;
     const entry = {
       connection: state.id,
       method,
       path,
-      token,
-      headers: plain,
-      jwt: null as Verified | null,
+      token: verdict.token,
+      headers: recorded,
+      jwt: verdict.jwt,
       body,
       status: null as number | null,
       reason: null as string | null,
@@ -296,53 +265,8 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
       stream.respond({ ":status": status, "apns-id": plain["apns-id"] ?? crypto.randomUUID() });
       stream.end(reason === null ? undefined : JSON.stringify({ reason, ...extra }));
     };
-
-    if (method !== "POST") return answer(405, "MethodNotAllowed");
-    if (token === null) return answer(404, "BadPath");
-    if (token === "") return answer(400, "MissingDeviceToken");
-    const authorization = headers.authorization;
-    if (typeof authorization !== "string" || !authorization.startsWith("bearer ")) {
-      return answer(403, "MissingProviderToken");
-    }
-    const jwt = authorization.slice("bearer ".length);
-    const verified = await verify(jwt);
-    if (verified === null) return answer(403, "InvalidProviderToken");
-    entry.jwt = verified;
-    const nowS = Math.floor(clock.now() / 1000);
-    if (nowS - verified.iat > HOUR_S) return answer(403, "ExpiredProviderToken");
-    if (jwt !== state.lastJwt) {
-      if (state.lastIat !== null && verified.iat - state.lastIat < MIN_RENEWAL_S) {
-        return answer(429, "TooManyProviderTokenUpdates");
-      }
-      state.lastJwt = jwt;
-      state.lastIat = verified.iat;
-    }
-    const topic = plain["apns-topic"];
-    if (topic === undefined) return answer(400, "MissingTopic");
-    if (!topics.has(topic)) return answer(400, "TopicDisallowed");
-    const pushType = plain["apns-push-type"] ?? "alert";
-    if (!PUSH_TYPES.has(pushType)) return answer(400, "InvalidPushType");
-    const priority = plain["apns-priority"] ?? "10";
-    if (!["10", "5", "1"].includes(priority)) return answer(400, "BadPriority");
-    if (pushType === "background" && priority !== "5") return answer(400, "BadPriority");
-    const expiration = plain["apns-expiration"];
-    if (expiration !== undefined) {
-      if (!/^\d{1,12}$/.test(expiration)) return answer(400, "BadExpirationDate");
-      if (expiration !== "0" && Number(expiration) < nowS) {
-        return answer(400, "BadExpirationDate");
-      }
-    }
-    const collapseId = plain["apns-collapse-id"];
-    if (collapseId !== undefined && new TextEncoder().encode(collapseId).length > 64) {
-      return answer(400, "BadCollapseId");
-    }
-    if (plain["apns-id"] !== undefined && !UUID.test(plain["apns-id"])) {
-      return answer(400, "BadMessageId");
-    }
-    if (size === 0) return answer(400, "PayloadEmpty");
-    if (size > PAYLOAD_LIMIT) return answer(413, "PayloadTooLarge");
-    if (!/^[0-9a-f]{64,512}$/i.test(token)) return answer(400, "BadDeviceToken");
-    if (!payloadMatches(pushType, body)) return answer(400, "InvalidPushType");
+    if (verdict.status !== 200) return answer(verdict.status, verdict.reason);
+    const token = verdict.token!;
 
     const scripted = nextScript(token);
     if (scripted === null) return answer(200, null);
@@ -367,32 +291,6 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
     );
   }
 
-  async function verify(jwt: string): Promise<Verified | null> {
-    const cached = verifiedJwts.get(jwt);
-    if (cached !== undefined) return cached;
-    try {
-      counters.jwtVerifications++;
-      const [headerPart] = jwt.split(".");
-      const header = JSON.parse(atob(headerPart.replaceAll("-", "+").replaceAll("_", "/")));
-      const key = typeof header.kid === "string" ? keys.get(header.kid) : undefined;
-      if (key === undefined) return null;
-      const { payload, protectedHeader } = await jwtVerify(jwt, key.key, {
-        algorithms: ["ES256"],
-        issuer: key.teamId,
-        // Ages are checked against the fake's own clock, not jose's.
-        currentDate: new Date(clock.now()),
-        clockTolerance: HOUR_S * 24 * 365,
-      });
-      if (typeof payload.iat !== "number" || protectedHeader.kid !== header.kid) return null;
-      const verified = { kid: header.kid, iss: key.teamId, iat: payload.iat };
-      if (verifiedJwts.size > 100) verifiedJwts.clear();
-      verifiedJwts.set(jwt, verified);
-      return verified;
-    } catch {
-      return null;
-    }
-  }
-
   function nextScript(token: string): FakeApnsAnswer | null {
     const list = scripts.get(token.toLowerCase());
     const first = list?.[0];
@@ -413,7 +311,7 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
     caCert: certificates.caCert,
     requests,
     get counters() {
-      return { ...counters };
+      return { ...counters, jwtVerifications: checker.verifications };
     },
     script(token, answer, times = Infinity) {
       const key = token.toLowerCase();
@@ -434,21 +332,6 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
       });
     },
   };
-}
-
-/** Whether the JSON payload fits the push type: alerts show something, background is silent. */
-function payloadMatches(pushType: string, body: string): boolean {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return false;
-  }
-  const aps = (parsed as { aps?: Record<string, unknown> } | null)?.aps;
-  if (typeof aps !== "object" || aps === null) return false;
-  if (pushType === "alert") return "alert" in aps || "sound" in aps || "badge" in aps;
-  if (pushType === "background") return aps["content-available"] === 1 && !("alert" in aps);
-  return true;
 }
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
