@@ -4,7 +4,8 @@
  * share this event loop). Prints pushes/s and the client's CPU µs per push, plus the fake's
  * counters (one connection, JWT verified once). Not part of `deno task bench`.
  *
- * `deno run --allow-all bench/apns_send.ts [--pushes N] [--concurrency C] [--streams S]`
+ * `deno run --allow-all bench/apns_send.ts [--pushes N] [--concurrency C] [--streams S]
+ *   [--engine node|deno]`
  *
  * With `--serve-fake '<json>'` this file is the fake's process instead: it prints
  * `{"url", "caCert"}` on stdout, then answers `stats` (its counters and CPU time) and
@@ -20,8 +21,10 @@ import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../domain/apns_payload.ts";
 import {
   type FakeApnsKey,
   generateApnsTestKey,
+  generateFakeApnsCertificates,
   startFakeApns,
 } from "../adapters/push/apns/fake_apns_server.ts";
+import { FakeApnsChecker } from "../adapters/push/apns/fake_apns_checks.ts";
 import { Http2ApnsSender } from "../adapters/push/apns/http2_apns_sender.ts";
 import { ApnsProviderToken } from "../adapters/push/apns/provider_token.ts";
 
@@ -29,9 +32,19 @@ const KEY_ID = "BENCHKEY01";
 const TEAM_ID = "BENCHTEAM1";
 const TOPIC = "im.monal.bench";
 
-/** The fake's process: serves until `quit` or the end of stdin. */
-async function serveFake(key: FakeApnsKey): Promise<void> {
-  const fake = await startFakeApns({ keys: [key], topics: [TOPIC], record: false });
+/** Which HTTP/2 server answers in the fake's process. */
+type Engine = "node" | "deno";
+
+/**
+ * The fake's process: serves until `quit` or the end of stdin. `node`: the test fake
+ * (`node:http2`); `deno`: a lean responder on `Deno.serve` (hyper) with the same checks,
+ * for measuring the sender rather than the fake (Deno's `node:http2` server costs about as
+ * much CPU per push as the client).
+ */
+async function serveFake(key: FakeApnsKey, engine: Engine): Promise<void> {
+  const fake = engine === "node"
+    ? await startFakeApns({ keys: [key], topics: [TOPIC], record: false })
+    : await startLeanFake(key);
   const encoder = new TextEncoder();
   const say = (value: unknown) =>
     Deno.stdout.writeSync(encoder.encode(JSON.stringify(value) + "\n"));
@@ -53,15 +66,69 @@ async function serveFake(key: FakeApnsKey): Promise<void> {
   Deno.exit(0);
 }
 
+/** The lean responder: {@link FakeApnsChecker}'s verdicts over `Deno.serve`. */
+async function startLeanFake(key: FakeApnsKey) {
+  const certificates = await generateFakeApnsCertificates();
+  const checker = await FakeApnsChecker.create([key], [TOPIC], { now: () => Date.now() });
+  const counters = { requests: 0, delivered: 0 };
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: certificates.cert,
+    key: certificates.key,
+    onListen: ({ port }) => resolve(port),
+  }, async (request) => {
+    const body = new Uint8Array(await request.arrayBuffer());
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => headers[name] = value);
+    const verdict = await checker.check({
+      method: request.method,
+      path: new URL(request.url).pathname,
+      headers,
+      body: new TextDecoder().decode(body),
+      bytes: body.length,
+    }, null);
+    counters.requests++;
+    if (verdict.status === 200) counters.delivered++;
+    return new Response(
+      verdict.reason === null ? null : JSON.stringify({ reason: verdict.reason }),
+      { status: verdict.status, headers: { "apns-id": crypto.randomUUID() } },
+    );
+  });
+  const port = await listening;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    caCert: certificates.caCert,
+    get counters() {
+      return {
+        ...counters,
+        connections: null,
+        maxConcurrentStreamsSeen: null,
+        jwtVerifications: checker.verifications,
+      };
+    },
+    close: () => server.shutdown(),
+  };
+}
+
 /** A line-oriented conversation with the fake's process. */
 class FakeProcess {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: AsyncIterator<string>;
 
-  constructor(key: FakeApnsKey) {
+  constructor(key: FakeApnsKey, engine: Engine) {
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", import.meta.filename!, "--serve-fake", JSON.stringify(key)],
+      args: [
+        "run",
+        "--allow-all",
+        import.meta.filename!,
+        "--serve-fake",
+        JSON.stringify(key),
+        "--engine",
+        engine,
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -82,8 +149,12 @@ class FakeProcess {
   }
 
   async quit(): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode("quit\n"));
-    await this.#writer.close();
+    try {
+      await this.#writer.write(new TextEncoder().encode("quit\n"));
+      await this.#writer.close();
+    } catch {
+      // Already gone: Deno 2.9.6's node:http2 server can abort when a client disconnects.
+    }
     await this.#child.status;
   }
 }
@@ -133,19 +204,21 @@ if (import.meta.main) {
       pushes: { type: "string", default: "50000" },
       concurrency: { type: "string", default: "500" },
       streams: { type: "string", default: "1000" },
+      engine: { type: "string", default: "node" },
     },
   });
   if (values["serve-fake"] !== undefined) {
-    await serveFake(JSON.parse(values["serve-fake"]));
+    await serveFake(JSON.parse(values["serve-fake"]), values.engine as Engine);
   } else {
     const pushes = Number(values.pushes);
     const concurrency = Number(values.concurrency);
     const key = await generateApnsTestKey();
-    const fake = new FakeProcess({
-      keyId: KEY_ID,
-      teamId: TEAM_ID,
-      publicKeyPem: key.publicKeyPem,
-    });
+    const engine = values.engine as Engine;
+    if (engine !== "node" && engine !== "deno") throw new Error("--engine is node or deno");
+    const fake = new FakeProcess(
+      { keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem },
+      engine,
+    );
     const { url, caCert } = await fake.next() as { url: string; caCert: string };
     const sender = new Http2ApnsSender({
       environment: "production",
@@ -168,6 +241,7 @@ if (import.meta.main) {
     const fakeAfter = await fake.stats();
     console.log(JSON.stringify({
       scenario: "apns-send",
+      fake: engine === "node" ? "node:http2 test fake" : "Deno.serve lean responder",
       pushes,
       concurrency,
       failures,
