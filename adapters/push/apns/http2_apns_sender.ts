@@ -145,6 +145,11 @@ export class Http2ApnsSender {
     };
   }
 
+  /** The APNs origin this sender talks to (the environment's host, or the override). */
+  get origin(): string {
+    return this.#authority;
+  }
+
   /** Counters for metrics. */
   get counters(): Http2ApnsSenderCounters {
     return {
@@ -286,7 +291,7 @@ export class Http2ApnsSender {
       stream.on("data", (chunk: Uint8Array) => {
         received += chunk.length;
         if (received > MAX_RESPONSE_BYTES) {
-          finish({ outcome: failed(true, "APNs answer too large", status) });
+          finish({ outcome: failed(true, "APNs answer too large", status || null) });
           stream.close(http2.constants.NGHTTP2_CANCEL);
           return;
         }

@@ -417,3 +417,33 @@ Deno.test("Http2ApnsSender: the fake refuses fpush's 1970 expiration and unknown
     await rig.close();
   }
 });
+
+Deno.test("Http2ApnsSender: an answer body larger than APNs ever sends is cut off", async () => {
+  const rig = await startRig();
+  try {
+    const { payload, headers } = monalPush(rig.clock.now());
+    rig.fake.script(deviceToken(21), { status: 400, reason: "Bad".repeat(2000) });
+    const outcome = await rig.sender.send(deviceToken(21), payload, headers);
+    assert.equal(outcome.kind, "failed");
+    assert.equal((outcome as { reason: string }).reason, "APNs answer too large");
+    assert.equal((outcome as { retryable: boolean }).retryable, true);
+    // The connection is still good for the next push.
+    assert.equal((await rig.sender.send(deviceToken(22), payload, headers)).kind, "delivered");
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("Http2ApnsSender: production and sandbox hosts, https only", () => {
+  const providerToken = {
+    current: () => Promise.resolve(""),
+    renewAfterExpired: () => Promise.resolve(null),
+  };
+  const origin = (options: Partial<ConstructorParameters<typeof Http2ApnsSender>[0]>) =>
+    new Http2ApnsSender({ environment: "production", providerToken, ...options }).origin;
+  assert.equal(origin({}), "https://api.push.apple.com");
+  assert.equal(origin({ environment: "sandbox" }), "https://api.sandbox.push.apple.com");
+  assert.equal(origin({ baseUrl: "https://127.0.0.1:8443/" }), "https://127.0.0.1:8443");
+  assert.throws(() => origin({ baseUrl: "http://127.0.0.1:8080" }), RangeError);
+  assert.throws(() => origin({ maxConcurrentStreams: 0 }), RangeError);
+});
