@@ -110,9 +110,11 @@ export class Http2ApnsSender {
   readonly #tls: http2.SecureClientSessionOptions;
   #connection: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
+  /** Every connection not closed yet, retired ones with streams still running included. */
+  readonly #open = new Set<Connection>();
   #closed = false;
   #inFlight = 0;
-  readonly #waiters: Array<() => void> = [];
+  readonly #waiters = new WaitQueue();
   #connections = 0;
   #goaways = 0;
   #requests = 0;
@@ -159,7 +161,7 @@ export class Http2ApnsSender {
       retries: this.#retries,
       timeouts: this.#timeouts,
       inFlight: this.#inFlight,
-      queued: this.#waiters.length,
+      queued: this.#waiters.size,
     };
   }
 
@@ -172,7 +174,9 @@ export class Http2ApnsSender {
       return { kind: "token-gone", status: null, reason: "BadDeviceToken" };
     }
     if (this.#closed) return failed(true, "sender closed");
-    if (!(await this.#acquire())) return failed(true, "too many pushes waiting for APNs");
+    if (!(await this.#acquire())) {
+      return failed(true, this.#closed ? "sender closed" : "too many pushes waiting for APNs");
+    }
     try {
       let jwt = await this.#options.providerToken.current();
       let first = await this.#attempt(token, payload, headers, jwt);
@@ -196,21 +200,26 @@ export class Http2ApnsSender {
     }
   }
 
-  /** Closes the connection; pushes after this fail at once. */
+  /** Closes every connection (streams running get a second to finish); later pushes fail. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of this.#waiters.splice(0)) wake();
-    const connection = this.#connection ?? await this.#connecting?.catch(() => null) ?? null;
+    this.#wake();
+    await this.#connecting?.catch(() => null);
     this.#connection = null;
-    if (connection === null || connection.session.closed) return;
-    await new Promise<void>((resolve) => {
-      connection.session.close(() => resolve());
-      // A peer that never finishes its streams must not hold the close up for long.
-      setTimeout(() => {
-        connection.session.destroy();
-        resolve();
-      }, 1000).unref?.();
-    });
+    await Promise.all([...this.#open].map(({ session }) =>
+      new Promise<void>((resolve) => {
+        if (session.closed || session.destroyed) return resolve();
+        // A peer that never finishes its streams must not hold the close up for long.
+        const timer = setTimeout(() => {
+          session.destroy();
+          resolve();
+        }, 1000);
+        session.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      })
+    ));
   }
 
   async #attempt(
@@ -338,15 +347,16 @@ export class Http2ApnsSender {
   #connect(): Promise<Connection> {
     const current = this.#connection;
     if (current !== null && current.usable) return Promise.resolve(current);
-    this.#connecting ??= this.#open().finally(() => this.#connecting = null);
+    this.#connecting ??= this.#openConnection().finally(() => this.#connecting = null);
     return this.#connecting;
   }
 
-  #open(): Promise<Connection> {
+  #openConnection(): Promise<Connection> {
     return new Promise<Connection>((resolve, reject) => {
       const session = http2.connect(this.#authority, this.#tls);
       const connection: Connection = { session, usable: true, pending: new Map() };
       this.#connections++;
+      this.#open.add(connection);
       const timer = setTimeout(() => {
         session.destroy();
         reject(new Error("timed out"));
@@ -358,7 +368,10 @@ export class Http2ApnsSender {
       };
       session.once("error", failOpen);
       session.on("error", () => this.#retire(connection));
-      session.on("close", () => this.#retire(connection));
+      session.on("close", () => {
+        this.#open.delete(connection);
+        this.#retire(connection);
+      });
       session.on("goaway", (_code: number, lastStreamId: number) => {
         this.#goaways++;
         this.#retire(connection);
@@ -407,11 +420,11 @@ export class Http2ApnsSender {
 
   /** Waits for a stream slot; false when the queue is full or the sender closed. */
   #acquire(): Promise<boolean> {
-    if (this.#inFlight < this.#limit() && this.#waiters.length === 0) {
+    if (this.#inFlight < this.#limit() && this.#waiters.size === 0) {
       this.#inFlight++;
       return Promise.resolve(true);
     }
-    if (this.#waiters.length >= this.#options.maxQueued) return Promise.resolve(false);
+    if (this.#waiters.size >= this.#options.maxQueued) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       this.#waiters.push(() => {
         if (this.#closed) return resolve(false);
@@ -427,9 +440,34 @@ export class Http2ApnsSender {
   }
 
   #wake(): void {
-    while (this.#waiters.length > 0 && (this.#closed || this.#inFlight < this.#limit())) {
+    while (this.#waiters.size > 0 && (this.#closed || this.#inFlight < this.#limit())) {
       this.#waiters.shift()!();
     }
+  }
+}
+
+/** A FIFO of waiters with O(1) shift (an array shift is O(n) on a 10,000-long queue). */
+class WaitQueue {
+  #items: Array<(() => void) | undefined> = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: () => void): void {
+    this.#items.push(item);
+  }
+
+  shift(): (() => void) | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
   }
 }
 

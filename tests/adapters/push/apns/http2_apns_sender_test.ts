@@ -447,3 +447,32 @@ Deno.test("Http2ApnsSender: production and sandbox hosts, https only", () => {
   assert.throws(() => origin({ baseUrl: "http://127.0.0.1:8080" }), RangeError);
   assert.throws(() => origin({ maxConcurrentStreams: 0 }), RangeError);
 });
+
+Deno.test("Http2ApnsSender: close lets the running push finish and fails the waiting ones", async () => {
+  const rig = await startRig({ sender: { maxConcurrentStreams: 1 } });
+  try {
+    const { payload, headers } = monalPush(rig.clock.now());
+    rig.fake.script(deviceToken(23), { status: 200, delayMs: 200 });
+    const running = rig.sender.send(deviceToken(23), payload, headers);
+    const waiting = [1, 2].map(() => rig.sender.send(deviceToken(23), payload, headers));
+    await sleep(50);
+    await rig.sender.close();
+    assert.equal((await running).kind, "delivered");
+    for (const outcome of await Promise.all(waiting)) {
+      assert.deepEqual(outcome, {
+        kind: "failed",
+        retryable: true,
+        status: null,
+        reason: "sender closed",
+      });
+    }
+    assert.equal(
+      (await rig.sender.send(deviceToken(23), payload, headers) as { reason: string })
+        .reason,
+      "sender closed",
+    );
+    assert.equal(rig.fake.counters.requests, 1);
+  } finally {
+    await rig.close();
+  }
+});
