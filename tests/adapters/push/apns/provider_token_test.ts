@@ -130,3 +130,16 @@ Deno.test("ApnsProviderToken: bad keys and ids are refused without quoting the k
     RangeError,
   );
 });
+
+Deno.test("ApnsProviderToken: inspecting or serializing it shows neither key nor JWT", async () => {
+  const { key, token } = await setup();
+  const jwt = await token.current();
+  const signature = jwt.split(".")[2];
+  const keyLine = key.p8.split("\n")[1];
+  for (
+    const text of [Deno.inspect(token, { depth: 10, showHidden: true }), JSON.stringify(token)]
+  ) {
+    assert.ok(!text.includes(signature));
+    assert.ok(!text.includes(keyLine));
+  }
+});
