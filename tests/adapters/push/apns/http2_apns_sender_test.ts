@@ -266,8 +266,8 @@ Deno.test("Http2ApnsSender: the server's SETTINGS_MAX_CONCURRENT_STREAMS and our
       for (const token of tokens) rig.fake.script(token, { status: 200, delayMs: 30 });
       const outcomes = await Promise.all(tokens.map((t) => rig.sender.send(t, payload, headers)));
       assert.ok(outcomes.every((o) => o.kind === "delivered"), JSON.stringify(outcomes));
-      // Up to the limit, never above (the fake may see a stream close a moment late, so the
-      // limit itself or one less); nothing refused, nothing sent twice.
+      // The limit is used (one less allowed when a loaded machine staggers the pushes) and
+      // never exceeded; nothing refused, nothing sent twice.
       const seen = rig.fake.counters.maxConcurrentStreamsSeen;
       assert.ok(seen <= expected && seen >= expected - 1, `${seen} streams at once`);
       assert.equal(rig.sender.counters.retries, 0);
