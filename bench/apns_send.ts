@@ -1,0 +1,261 @@
+/**
+ * apns-send: how fast one {@link Http2ApnsSender} pushes over ONE multiplexed HTTP/2
+ * connection to the fake APNs running in another process (so the fake's work does not
+ * share this event loop). Prints pushes/s and the client's CPU µs per push, plus the fake's
+ * counters (one connection, JWT verified once). Not part of `deno task bench`.
+ *
+ * `deno run --allow-all bench/apns_send.ts [--pushes N] [--concurrency C] [--streams S]
+ *   [--engine node|deno]`
+ *
+ * With `--serve-fake '<json>'` this file is the fake's process instead: it prints
+ * `{"url", "caCert"}` on stdout, then answers `stats` (its counters and CPU time) and
+ * `quit` on stdin.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { apnsHeaders } from "../domain/apns_headers.ts";
+import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../domain/apns_payload.ts";
+import {
+  type FakeApnsKey,
+  generateApnsTestKey,
+  generateFakeApnsCertificates,
+  startFakeApns,
+} from "../adapters/push/apns/fake_apns_server.ts";
+import { FakeApnsChecker } from "../adapters/push/apns/fake_apns_checks.ts";
+import { Http2ApnsSender } from "../adapters/push/apns/http2_apns_sender.ts";
+import { ApnsProviderToken } from "../adapters/push/apns/provider_token.ts";
+
+const KEY_ID = "BENCHKEY01";
+const TEAM_ID = "BENCHTEAM1";
+const TOPIC = "im.monal.bench";
+
+/** Which HTTP/2 server answers in the fake's process. */
+type Engine = "node" | "deno";
+
+/**
+ * The fake's process: serves until `quit` or the end of stdin. `node`: the test fake
+ * (`node:http2`); `deno`: a lean responder on `Deno.serve` (hyper) with the same checks,
+ * for measuring the sender rather than the fake (Deno's `node:http2` server costs about as
+ * much CPU per push as the client).
+ */
+async function serveFake(key: FakeApnsKey, engine: Engine): Promise<void> {
+  const fake = engine === "node"
+    ? await startFakeApns({ keys: [key], topics: [TOPIC], record: false })
+    : await startLeanFake(key);
+  const encoder = new TextEncoder();
+  const say = (value: unknown) =>
+    Deno.stdout.writeSync(encoder.encode(JSON.stringify(value) + "\n"));
+  say({ url: fake.url, caCert: fake.caCert });
+  let pending = "";
+  readLoop: for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      const command = line.trim();
+      if (command === "stats") {
+        const cpu = process.cpuUsage();
+        say({ ...fake.counters, cpuUs: cpu.user + cpu.system });
+      } else if (command === "quit") break readLoop;
+    }
+  }
+  await fake.close();
+  Deno.exit(0);
+}
+
+/** The lean responder: {@link FakeApnsChecker}'s verdicts over `Deno.serve`. */
+async function startLeanFake(key: FakeApnsKey) {
+  const certificates = await generateFakeApnsCertificates();
+  const checker = await FakeApnsChecker.create([key], [TOPIC], { now: () => Date.now() });
+  const counters = { requests: 0, delivered: 0 };
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: certificates.cert,
+    key: certificates.key,
+    onListen: ({ port }) => resolve(port),
+  }, async (request) => {
+    const body = new Uint8Array(await request.arrayBuffer());
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => headers[name] = value);
+    const verdict = await checker.check({
+      method: request.method,
+      path: new URL(request.url).pathname,
+      headers,
+      body: new TextDecoder().decode(body),
+      bytes: body.length,
+    }, null);
+    counters.requests++;
+    if (verdict.status === 200) counters.delivered++;
+    return new Response(
+      verdict.reason === null ? null : JSON.stringify({ reason: verdict.reason }),
+      { status: verdict.status, headers: { "apns-id": crypto.randomUUID() } },
+    );
+  });
+  const port = await listening;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    caCert: certificates.caCert,
+    get counters() {
+      return {
+        ...counters,
+        connections: null,
+        maxConcurrentStreamsSeen: null,
+        jwtVerifications: checker.verifications,
+      };
+    },
+    close: () => server.shutdown(),
+  };
+}
+
+/** A line-oriented conversation with the fake's process. */
+class FakeProcess {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: AsyncIterator<string>;
+
+  constructor(key: FakeApnsKey, engine: Engine) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        import.meta.filename!,
+        "--serve-fake",
+        JSON.stringify(key),
+        "--engine",
+        engine,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = lines(this.#child.stdout)[Symbol.asyncIterator]();
+  }
+
+  async next(): Promise<Record<string, unknown>> {
+    const line = await this.#lines.next();
+    if (line.done) throw new Error("the fake APNs process ended");
+    return JSON.parse(line.value);
+  }
+
+  async stats(): Promise<Record<string, number>> {
+    await this.#writer.write(new TextEncoder().encode("stats\n"));
+    return await this.next() as Record<string, number>;
+  }
+
+  async quit(): Promise<void> {
+    try {
+      await this.#writer.write(new TextEncoder().encode("quit\n"));
+      await this.#writer.close();
+    } catch {
+      // Already gone: Deno 2.9.6's node:http2 server can abort when a client disconnects.
+    }
+    await this.#child.status;
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    const parts = pending.split("\n");
+    pending = parts.pop() ?? "";
+    yield* parts;
+  }
+}
+
+/** Sends `count` pushes with `concurrency` callers; returns the wall time in ms. */
+async function run(
+  sender: Http2ApnsSender,
+  count: number,
+  concurrency: number,
+  offset: number,
+): Promise<{ ms: number; failures: number }> {
+  const payload = apnsPayload(MONAL_PAYLOAD_SETTINGS, null);
+  const headers = apnsHeaders(
+    payload,
+    { topic: TOPIC, ttlSeconds: 3600, collapseId: null },
+    Date.now(),
+  );
+  let next = 0;
+  let failures = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      const i = offset + next++;
+      const token = i.toString(16).padStart(64, "0");
+      const outcome = await sender.send(token, payload.json, headers);
+      if (outcome.kind !== "delivered") failures++;
+    }
+  }));
+  return { ms: performance.now() - started, failures };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      "serve-fake": { type: "string" },
+      pushes: { type: "string", default: "50000" },
+      concurrency: { type: "string", default: "500" },
+      streams: { type: "string", default: "1000" },
+      engine: { type: "string", default: "node" },
+    },
+  });
+  if (values["serve-fake"] !== undefined) {
+    await serveFake(JSON.parse(values["serve-fake"]), values.engine as Engine);
+  } else {
+    const pushes = Number(values.pushes);
+    const concurrency = Number(values.concurrency);
+    const key = await generateApnsTestKey();
+    const engine = values.engine as Engine;
+    if (engine !== "node" && engine !== "deno") throw new Error("--engine is node or deno");
+    const fake = new FakeProcess(
+      { keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem },
+      engine,
+    );
+    const { url, caCert } = await fake.next() as { url: string; caCert: string };
+    const sender = new Http2ApnsSender({
+      environment: "production",
+      providerToken: await ApnsProviderToken.create({
+        keyId: KEY_ID,
+        teamId: TEAM_ID,
+        privateKeyPem: key.p8,
+        clock: { now: () => Date.now() },
+      }),
+      baseUrl: url,
+      caCerts: [caCert],
+      maxConcurrentStreams: Number(values.streams),
+      maxQueued: concurrency,
+    });
+    await run(sender, Math.min(5000, pushes), concurrency, 1_000_000_000); // warm-up
+    const fakeBefore = await fake.stats();
+    const cpuBefore = process.cpuUsage();
+    const { ms, failures } = await run(sender, pushes, concurrency, 0);
+    const cpu = process.cpuUsage(cpuBefore);
+    const fakeAfter = await fake.stats();
+    console.log(JSON.stringify({
+      scenario: "apns-send",
+      fake: engine === "node" ? "node:http2 test fake" : "Deno.serve lean responder",
+      pushes,
+      concurrency,
+      failures,
+      "pushes/s": Math.round(pushes / ms * 1000),
+      "client cpu us/push": Math.round((cpu.user + cpu.system) / pushes),
+      "fake cpu us/push": Math.round((fakeAfter.cpuUs - fakeBefore.cpuUs) / pushes),
+      "connections (client)": sender.counters.connections,
+      "connections (fake)": fakeAfter.connections,
+      "max streams at once (fake)": fakeAfter.maxConcurrentStreamsSeen,
+      "jwt verifications (fake)": fakeAfter.jwtVerifications,
+      cores: navigator.hardwareConcurrency,
+      loadavg: Deno.loadavg().map((x) => Math.round(x * 100) / 100),
+    }));
+    await sender.close();
+    await fake.quit();
+  }
+}
