@@ -14,6 +14,7 @@ import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limi
 import type { LimitName } from "../../../app/metrics.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { serverTestGate } from "../../support/prosody.ts";
+import { findBinary } from "../../support/server_kit.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
 
@@ -635,7 +636,7 @@ Deno.test("device server: frame size, account count, idle and handshake timeouts
 
 /** Runs `openssl s_client` against the device port with `args`; its exit code and output. */
 async function opensslClient(port: number, args: string[]) {
-  const output = await new Deno.Command("openssl", {
+  const output = await new Deno.Command(findBinary("openssl") ?? "openssl", {
     args: ["s_client", "-connect", `127.0.0.1:${port}`, ...args],
     stdin: "null",
     stdout: "piped",
