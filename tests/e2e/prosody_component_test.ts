@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { serverTestGate } from "../support/prosody.ts";
+import { type RunningProsody, serverTestGate } from "../support/prosody.ts";
 import { connectUser } from "../support/xmpp_user.ts";
 import {
   assertRawPush,
@@ -97,11 +97,47 @@ e2e("message bodies, senders and secrets never reach WNS or the logs", async (s)
   assert.ok(!s.logger.text().includes(account.node), "a whole node name was logged");
 });
 
-e2e("a wrong secret is refused with auth/forbidden and pushes nothing", async (s) => {
+/** Waits until Prosody's log has a line matching `pattern`; returns the whole log. */
+async function waitForProsodyLog(stack: PushStack, pattern: RegExp): Promise<string> {
+  const path = (stack.xmppServer as RunningProsody).logPath;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const log = await Deno.readTextFile(path).catch(() => "");
+    if (pattern.test(log)) return log;
+    if (Date.now() > deadline) throw new Error(`prosody never logged ${pattern}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+e2e("a wrong secret is refused with auth/forbidden; Prosody keeps the registration", async (s) => {
   const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
   const [account] = answer.accounts as AccountAnswer[];
   await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: "guessed" }, "hi");
   await s.waitForLog("publish refused", { outcome: "forbidden" });
+  // mod_cloud_notify counts the error and keeps the registration (it drops one only after
+  // push_max_errors, 16, errors that are not of type wait)...
+  await waitForProsodyLog(
+    s,
+    /Got error <auth:forbidden:[^>]*> for identifier '[^']+': error count for this identifier is now at 1\b/,
+  );
+  // ...so the next offline message is published again, and refused again.
+  const bob = await connectUser({
+    port: s.xmppServer.c2sPort,
+    username: "bob",
+    password: "bob-pw",
+  });
+  try {
+    await bob.sendMessage("alice@localhost", "again");
+  } finally {
+    await bob.disconnect();
+  }
+  const log = await waitForProsodyLog(
+    s,
+    /Got error <auth:forbidden:[^>]*> for identifier '[^']+': error count for this identifier is now at 2\b/,
+  );
+  assert.ok(!log.includes("Disabling push notifications"), "Prosody dropped the registration");
+  await s.waitForLog("publish refused", { outcome: "forbidden" });
+  assert.equal(s.logger.lines.filter((l) => l.message === "publish refused").length, 2);
   assert.equal(s.wns.received.length, 0);
 });
 
