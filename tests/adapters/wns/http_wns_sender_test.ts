@@ -554,3 +554,33 @@ senderTest(
     }
   },
 );
+
+senderTest("a channel of another app (403) fails for good", async (transport) => {
+  await using fake = await startFakeWns();
+  const { sender } = setup(transport, fake);
+  const uri = fake.channelUri();
+  fake.giveChannelToOtherApp(uri);
+  assertFailed(await sender.sendRaw(uri, PAYLOAD, NO_CACHE), false, 403);
+  assert.equal(channelRequests(fake).length, 1, "no retry");
+});
+
+senderTest(
+  "an offline device: a cached push waits for it, an uncached one is dropped",
+  async (transport) => {
+    await using fake = await startFakeWns();
+    const { sender } = setup(transport, fake);
+    const uri = fake.channelUri();
+    fake.setDeviceOffline(uri, true);
+    // The fake checks the cache policy and TTL headers the sender writes.
+    assert.deepEqual(await sender.sendRaw(uri, PAYLOAD, NO_CACHE), {
+      kind: "delivered",
+      status: 200,
+      wnsStatus: "dropped",
+    });
+    assert.equal((await sender.sendRaw(uri, PAYLOAD, CACHE)).kind, "delivered");
+    assert.equal(fake.received.length, 0);
+    fake.setDeviceOffline(uri, false);
+    assert.deepEqual(fake.received.map((p) => p.body), [PAYLOAD], "the cached push arrives");
+    assert.equal(fake.dropped.length, 1);
+  },
+);
