@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import { type RunningProsody, serverTestGate } from "../support/prosody.ts";
 import { connectUser } from "../support/xmpp_user.ts";
 import {
+  assertBurstCoalesced,
   assertRawPush,
   PUSH_DOMAIN,
   type PushStack,
   randomHexId,
+  sendBurst,
   startPushStack,
 } from "./push_stack.ts";
 
@@ -187,6 +189,21 @@ e2e("request_test_push reaches the device's channel", async (s) => {
   assert.equal(s.wns.received.length, 1);
   assert.equal(s.wns.received[0].channelUri, channelUri);
   assert.deepEqual(JSON.parse(s.wns.received[0].body), { version: 2, action: "test_push" });
+});
+
+e2e("a burst of offline messages: every publish answered, merged into fewer pushes", async (s) => {
+  const accountId = randomHexId();
+  const { answer } = await s.registerDevice(randomHexId(), [accountId]);
+  const [account] = answer.accounts as AccountAnswer[];
+  const port = s.xmppServer.c2sPort;
+  const alice = await connectUser({ port, username: "alice", password: "alice-pw" });
+  await alice.enablePush({ jid: PUSH_DOMAIN, node: account.node, secret: account.secret });
+  await alice.disconnect();
+  await sendBurst(s, "bob", "alice@localhost");
+  await assertBurstCoalesced(s, accountId);
+  // Prosody heard a result for every publish: no error counted against the registration.
+  const log = await Deno.readTextFile((s.xmppServer as RunningProsody).logPath);
+  assert.ok(!/Got error </.test(log), "Prosody got an error answer");
 });
 
 e2e("the component reconnects by itself after Prosody restarts", async (s) => {
