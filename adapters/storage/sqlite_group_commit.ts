@@ -19,9 +19,9 @@ export type ErrorMapper = (what: string, error: unknown) => unknown;
 
 /**
  * Runs one turn's writes (synchronous SQLite statements) in one transaction, for a
- * `TurnBatch` (turn_batch.ts). Each resolves with its result after the `COMMIT`, or rejects with what
- * it threw (its changes undone, the others' kept), or with the error that undid the whole
- * transaction.
+ * `TurnBatch` (turn_batch.ts). Each resolves with its result after the `COMMIT`, or rejects
+ * with what it threw (its changes undone, the others' kept), or with the error that undid
+ * the whole transaction.
  */
 export function commitTogether(
   db: DatabaseSync,

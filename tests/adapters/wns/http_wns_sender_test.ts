@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Clock, RawNotificationOptions, WnsOutcome, WnsToken } from "../../../domain/ports.ts";
 import { HttpWnsSender } from "../../../adapters/wns/http_wns_sender.ts";
 import { Http1Client } from "../../../adapters/wns/http1_client.ts";
-import type { WnsTokenProvider } from "../../../adapters/wns/http_wns_sender.ts";
+import type { WnsPost, WnsTokenProvider } from "../../../adapters/wns/http_wns_sender.ts";
 import { WnsTokenError, WnsTokenSource } from "../../../adapters/wns/wns_token_source.ts";
 import type { WnsTokenStore } from "../../../adapters/wns/wns_token_source.ts";
 import { startFakeWns } from "../../../adapters/wns/fake_wns_server.ts";
@@ -89,7 +89,7 @@ function setup(
     logger,
     requestTimeoutMs: overrides.timeoutMs ?? 2000,
   });
-  let post;
+  let post: WnsPost | undefined;
   if (transport === "http1") {
     const client = new Http1Client();
     openClients.push(client);
