@@ -67,16 +67,25 @@ function answers(from: number, to: number): string {
 
 Deno.test("batchWrites: answers written in quick succession leave in one write", async () => {
   const expected = answers(0, 20);
-  const plain = await countingServer();
-  try {
-    await trickle(plain.entity.write, 20);
-    const got = await plain.received(expected.length);
-    assert.equal(got.text, expected);
-    // Without batching most answers are a segment, and a read, of their own (the control).
-    assert.ok(got.reads >= 6, `${got.reads} reads without batching`);
-  } finally {
-    plain.close();
+  // The control: without batching most answers are a segment, and a read, of their own. On a
+  // loaded machine the reader may be descheduled and read several segments at once, which
+  // says nothing about batching: measure again (up to 5 times) until the control shows.
+  const controlReads: number[] = [];
+  while (controlReads.length < 5 && !controlReads.some((reads) => reads >= 6)) {
+    const plain = await countingServer();
+    try {
+      await trickle(plain.entity.write, 20);
+      const got = await plain.received(expected.length);
+      assert.equal(got.text, expected);
+      controlReads.push(got.reads);
+    } finally {
+      plain.close();
+    }
   }
+  assert.ok(
+    controlReads.some((reads) => reads >= 6),
+    `reads without batching: ${controlReads.join(", ")}; the reader never saw separate segments`,
+  );
   const batched = await countingServer();
   try {
     batchWrites(batched.entity);
