@@ -12,21 +12,39 @@ import type { WnsOutcome } from "../domain/ports.ts";
 
 type Send = (payload: string) => Promise<WnsOutcome>;
 
+/** Ends windows; tests pass a manual one to step time instead of sleeping. */
+export interface WindowTimer {
+  /** Calls `callback` once after `ms`; returns a handle for {@link WindowTimer.clear}. */
+  set(callback: () => void, ms: number): unknown;
+  /** Cancels a callback that has not run yet. */
+  clear(handle: unknown): void;
+}
+
+/** The event loop's timers. */
+export const EVENT_LOOP_TIMER: WindowTimer = {
+  set: (callback, ms) => setTimeout(callback, ms),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 interface Burst {
   readonly send: Send;
   /** The send in flight (leading or trailing); trailing sends wait for it, keeping order. */
   inFlight: Promise<WnsOutcome>;
   /** The latest payload waiting for the trailing send, with whoever waits on it. */
   pending: { payload: string; waiters: ((outcome: WnsOutcome) => void)[] } | null;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: unknown;
 }
 
 /** Merges pushes per key (channel and account) within a window. */
 export class PushCoalescer {
   readonly #bursts = new Map<string, Burst>();
 
+  readonly #timer: WindowTimer;
+
   /** @param windowMs 0 turns coalescing off. */
-  constructor(readonly windowMs: number) {}
+  constructor(readonly windowMs: number, timer: WindowTimer = EVENT_LOOP_TIMER) {
+    this.#timer = timer;
+  }
 
   /** Bursts currently open. */
   get openBursts(): number {
@@ -40,7 +58,7 @@ export class PushCoalescer {
     if (burst === undefined) {
       const opened: Burst = { send, inFlight: send(payload), pending: null, timer: undefined };
       this.#bursts.set(key, opened);
-      opened.timer = setTimeout(() => this.#close(key, opened, true), this.windowMs);
+      opened.timer = this.#timer.set(() => this.#close(key, opened, true), this.windowMs);
       return opened.inFlight;
     }
     return new Promise<WnsOutcome>((resolve) => {
@@ -58,7 +76,7 @@ export class PushCoalescer {
 
   /** Ends a burst's window: sends its trailing push, if any, and maybe opens a new window. */
   async #close(key: string, burst: Burst, reopen: boolean): Promise<void> {
-    clearTimeout(burst.timer);
+    this.#timer.clear(burst.timer);
     const pending = burst.pending;
     if (pending === null) {
       if (this.#bursts.get(key) === burst) this.#bursts.delete(key);
@@ -69,7 +87,7 @@ export class PushCoalescer {
     burst.inFlight = burst.inFlight.catch(() => {}).then(() => burst.send(pending.payload));
     if (reopen) {
       // This send starts a new window: later pushes merge into the next trailing one.
-      burst.timer = setTimeout(() => this.#close(key, burst, true), this.windowMs);
+      burst.timer = this.#timer.set(() => this.#close(key, burst, true), this.windowMs);
     } else if (this.#bursts.get(key) === burst) {
       this.#bursts.delete(key);
     }

@@ -12,16 +12,16 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import type { BatchedWork, TurnBatch } from "./turn_batch.ts";
+import type { BatchedWork } from "./turn_batch.ts";
 
 /** Turns what a statement threw into what its caller is told. */
 export type ErrorMapper = (what: string, error: unknown) => unknown;
 
 /**
  * Runs one turn's writes (synchronous SQLite statements) in one transaction, for a
- * {@link TurnBatch}. Each resolves with its result after the `COMMIT`, or rejects with what
- * it threw (its changes undone, the others' kept), or with the error that undid the whole
- * transaction.
+ * `TurnBatch` (turn_batch.ts). Each resolves with its result after the `COMMIT`, or rejects
+ * with what it threw (its changes undone, the others' kept), or with the error that undid
+ * the whole transaction.
  */
 export function commitTogether(
   db: DatabaseSync,

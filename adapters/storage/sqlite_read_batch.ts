@@ -12,9 +12,9 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import type { ErrorMapper } from "./sqlite_group_commit.ts";
-import type { BatchedWork, TurnBatch } from "./turn_batch.ts";
+import type { BatchedWork } from "./turn_batch.ts";
 
-/** Runs one turn's read-only statements, for a {@link TurnBatch}. */
+/** Runs one turn's read-only statements, for a `TurnBatch` (turn_batch.ts). */
 export function readTogether(
   db: DatabaseSync,
   mapError: ErrorMapper,

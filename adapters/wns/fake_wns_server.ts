@@ -4,6 +4,11 @@
  * headers, size), with a record of every request (or, for long benchmark runs, counters
  * only: see {@link FakeWnsOptions.record}). Quiet: it never logs.
  *
+ * Channels have WNS's states (protocol notes, wns.md): valid; unknown (404); expired (410);
+ * of another app (403: the token is not for the app that owns the channel); and offline,
+ * where a `no-cache` (raw's default) notification is answered 200 `dropped` and lost, and a
+ * `cache` one is kept, the latest only, until its TTL runs out or the device comes back.
+ *
  * Deno.serve merges repeated request headers into one comma-separated value; bearer tokens
  * cannot contain commas, so {@link FakeWnsRequest.authorizationHeaders} is still an exact
  * count of Authorization headers.
@@ -46,7 +51,7 @@ export interface FakeWnsOptions {
 export interface FakeWnsCounters {
   /** Every request, token requests included. */
   readonly requests: number;
-  /** Accepted notifications (answered 200). */
+  /** Notifications that reached their device (answered 200 `received`, online). */
   readonly pushes: number;
   /** Requests to a token endpoint. */
   readonly tokenRequests: number;
@@ -71,7 +76,10 @@ export interface FakeWnsRequest {
   readonly status: number;
 }
 
-/** A raw notification the fake accepted (answered 200). */
+/**
+ * A raw notification that reached its device: answered 200 `received` while the device was
+ * online, or cached while it was offline and handed over when it came back.
+ */
 export interface FakeWnsPush {
   readonly channelUri: string;
   readonly body: string;
@@ -104,6 +112,20 @@ export interface FakeWns {
   expireTokens(): void;
   /** Marks a channel expired: WNS then answers 410. */
   expireChannel(channelUri: string): void;
+  /**
+   * Makes a channel belong to another app: WNS then answers 403 (our token is for our app).
+   */
+  giveChannelToOtherApp(channelUri: string): void;
+  /**
+   * Takes the channel's device offline (`true`) or brings it back (`false`). Offline, a
+   * `no-cache` notification is answered 200 `dropped` and lost; a `cache` one is answered 200
+   * `received` (device `disconnected`) and kept, replacing any earlier one, for its
+   * X-WNS-TTL; back online, a kept one still alive reaches the device (and
+   * {@link FakeWns.received}).
+   */
+  setDeviceOffline(channelUri: string, offline: boolean): void;
+  /** Notifications answered `dropped` (device offline, not cached), in order. */
+  readonly dropped: readonly FakeWnsPush[];
   /** Answers the next POST to the channel with `status` (and `headers`), before any check. */
   failNext(channelUri: string, status: number, headers?: Record<string, string>): void;
   /** Answers the next token request with `status` and `body`. */
@@ -124,7 +146,20 @@ export interface FakeWns {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-type ChannelState = "valid" | "expired";
+type ChannelState = "valid" | "expired" | "other-app";
+
+/** A notification kept for an offline device: the latest only, until `until`. */
+interface Cached {
+  readonly push: FakeWnsPush;
+  readonly until: number;
+}
+
+interface Channel {
+  readonly uri: string;
+  state: ChannelState;
+  offline: boolean;
+  cached: Cached | null;
+}
 
 interface Injected {
   readonly status: number;
@@ -153,7 +188,8 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
   const tokenType = options.tokenType ?? "bearer";
 
   /** Channel path+query -> state; the path and query are the channel's identity. */
-  const channels = new Map<string, { uri: string; state: ChannelState }>();
+  const channels = new Map<string, Channel>();
+  const dropped: FakeWnsPush[] = [];
   /** Access token -> epoch ms at which it stops working. */
   const tokens = new Map<string, number>();
   const issuedTokens: string[] = [];
@@ -202,7 +238,7 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
       ? "entra"
       : null;
     if (tokenFlow !== null) {
-      const response = answerToken(request.method, bytes, tokenFlow);
+      const response = answerToken(request.method, request.headers, bytes, tokenFlow);
       counters.tokenRequests++;
       const entry = record(response.status, null);
       if (entry) tokenRequests.push(entry);
@@ -211,7 +247,7 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
 
     const channel = channels.get(path) ??
       (options.acceptAnyChannel && path.startsWith(CHANNEL_PREFIX)
-        ? { uri: `${url}${path}`, state: "valid" as const }
+        ? { uri: `${url}${path}`, state: "valid" as const, offline: false, cached: null }
         : undefined);
     const delay = channel ? delays.get(path)?.shift() : undefined;
     if (delay !== undefined) await sleep(delay, closing.signal);
@@ -241,12 +277,21 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
       if (expiresAt === undefined || Date.now() >= expiresAt) {
         return [401, "Token is invalid or expired"];
       }
+      if (channel?.state === "other-app") return [403, "Token not valid for this channel"];
       if (!channel) return [404, "Channel not found"];
       if (channel.state === "expired") return [410, "Channel expired"];
       if (request.headers.get("x-wns-type") !== "wns/raw") return [400, "Invalid X-WNS-Type"];
       if (request.headers.get("content-type") !== "application/octet-stream") {
         return [400, "Raw notifications need Content-Type application/octet-stream"];
       }
+      const cachePolicy = request.headers.get("x-wns-cache-policy");
+      if (cachePolicy !== null && cachePolicy !== "cache" && cachePolicy !== "no-cache") {
+        return [400, "Invalid X-WNS-Cache-Policy"];
+      }
+      const ttl = request.headers.get("x-wns-ttl");
+      if (ttl !== null && !/^[0-9]{1,10}$/.test(ttl)) return [400, "Invalid X-WNS-TTL"];
+      const priority = request.headers.get("x-wns-priority");
+      if (priority !== null && !/^[1-4]$/.test(priority)) return [400, "Invalid X-WNS-PRIORITY"];
       if (bytes.byteLength === 0 || bytes.byteLength > WNS_RAW_LIMIT_BYTES) {
         return [413, "Payload size not accepted"];
       }
@@ -257,20 +302,36 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     if (status !== 200) {
       return wnsAnswer(status, description ? { "X-WNS-Error-Description": description } : {});
     }
-    counters.pushes++;
-    if (recording) {
-      received.push({ channelUri: channel!.uri, body: new TextDecoder().decode(bytes), headers });
+    const push = { channelUri: channel!.uri, body: new TextDecoder().decode(bytes), headers };
+    if (channel!.offline) {
+      // Raw notifications default to no-cache: dropped while the device is away.
+      if (request.headers.get("x-wns-cache-policy") !== "cache") {
+        if (recording) dropped.push(push);
+        return offlineAnswer("dropped");
+      }
+      const ttl = request.headers.get("x-wns-ttl");
+      const seconds = ttl === null ? DEFAULT_CACHE_TTL_SECONDS : Number(ttl);
+      channel!.cached = { push, until: Date.now() + seconds * 1000 };
+      return offlineAnswer("received");
     }
+    deliver(push);
+    return receivedAnswer();
+  };
+
+  /** A notification reaches its device. */
+  const deliver = (push: FakeWnsPush) => {
+    counters.pushes++;
+    if (recording) received.push(push);
     if (waiters.length > 0) {
       const ready = waiters.filter((w) => counters.pushes >= w.n);
       waiters = waiters.filter((w) => counters.pushes < w.n);
       for (const waiter of ready) waiter.resolve(received.slice());
     }
-    return receivedAnswer();
   };
 
   const answerToken = (
     method: string,
+    headers: Headers,
     bytes: Uint8Array,
     flow: "classic" | "entra",
   ): Response => {
@@ -281,6 +342,11 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
         status: injection.status,
         headers: { "Content-Type": "application/json" },
       });
+    }
+    // An OAuth token request is a form; a JSON or bare body is refused like a bad request.
+    const contentType = (headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (contentType !== "application/x-www-form-urlencoded") {
+      return Response.json({ error: "invalid_request" }, { status: 400 });
     }
     const form = new URLSearchParams(new TextDecoder().decode(bytes));
     let error: string | null = null;
@@ -345,7 +411,7 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
       const id = encodeURIComponent(name ?? `c${++nextChannel}-${randomToken(6)}`);
       const path = `${CHANNEL_PREFIX}${id}?token=${wnsStyleToken()}`;
       const uri = `${url}${path}`;
-      channels.set(path, { uri, state: "valid" });
+      channels.set(path, { uri, state: "valid", offline: false, cached: null });
       return uri;
     },
     received,
@@ -359,6 +425,19 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     expireChannel(channelUri: string): void {
       channels.get(channelPath(channelUri))!.state = "expired";
     },
+    giveChannelToOtherApp(channelUri: string): void {
+      channels.get(channelPath(channelUri))!.state = "other-app";
+    },
+    setDeviceOffline(channelUri: string, offline: boolean): void {
+      const channel = channels.get(channelPath(channelUri))!;
+      channel.offline = offline;
+      if (!offline && channel.cached !== null) {
+        const { push, until } = channel.cached;
+        channel.cached = null;
+        if (Date.now() < until) deliver(push);
+      }
+    },
+    dropped,
     failNext(channelUri: string, status: number, headers: Record<string, string> = {}): void {
       enqueue(injected, channelPath(channelUri), { status, headers });
     },
@@ -409,6 +488,22 @@ function wnsAnswer(status: number, headers: Record<string, string>): Response {
   if (!all.has("X-WNS-Msg-ID")) all.set("X-WNS-Msg-ID", nextMsgId());
   if (status !== 200 && !all.has("X-WNS-Debug-Trace")) all.set("X-WNS-Debug-Trace", "FAKEWNS");
   return new Response(null, { status, headers: all });
+}
+
+/** How long WNS keeps a cached notification without an X-WNS-TTL (it says: a few days). */
+const DEFAULT_CACHE_TTL_SECONDS = 3 * 24 * 60 * 60;
+
+/** WNS's answer to a notification for an offline device: `received` (cached) or `dropped`. */
+function offlineAnswer(status: "received" | "dropped"): Response {
+  return new Response(null, {
+    status: 200,
+    headers: [
+      ["X-WNS-Status", status],
+      ["X-WNS-NotificationStatus", status],
+      ["X-WNS-DeviceConnectionStatus", "disconnected"],
+      ["X-WNS-Msg-ID", nextMsgId()],
+    ],
+  });
 }
 
 /** The answer to an accepted notification: built without a Headers object (the hot path). */

@@ -17,10 +17,10 @@ function recorder() {
 Deno.test("coalescer: a lone push goes out at once", async () => {
   const coalescer = new PushCoalescer(100);
   const { sent, send } = recorder();
-  const started = performance.now();
-  assert.equal((await coalescer.submit("k", "p1", send)).kind, "delivered");
-  assert.ok(performance.now() - started < 50);
+  const answer = coalescer.submit("k", "p1", send);
+  // Sent before submit returned: no timer, however busy the machine, stands in between.
   assert.deepEqual(sent, ["p1"]);
+  assert.equal((await answer).kind, "delivered");
   await coalescer.flush();
 });
 

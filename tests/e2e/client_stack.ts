@@ -38,6 +38,8 @@ export interface ClientStack {
   ): Promise<{ channelUri: string; answer: Record<string, unknown> }>;
   /** Sends `set_push_accounts` for an already registered device. */
   setAccounts(deviceId: string, accountIds: string[]): Promise<Record<string, unknown>>;
+  /** Sends `request_test_push` for a registered device; resolves with the answer. */
+  testPush(deviceId: string): Promise<Record<string, unknown>>;
   /** Connects `alice` or `bob` (password `<name>-pw`) over STARTTLS. */
   user(name: "alice" | "bob"): Promise<XmppUser>;
   /** Waits until a log line with `message` (and `fields`, if given) was written. */
@@ -142,6 +144,18 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
         return { channelUri, answer: await setAccounts(deviceId, accountIds) };
       },
       setAccounts,
+      async testPush(deviceId) {
+        const client = await device();
+        try {
+          return await client.request({
+            version: 2,
+            action: "request_test_push",
+            device_id: deviceId,
+          });
+        } finally {
+          client.close();
+        }
+      },
       user: (name) =>
         connectUser({
           port: prosody.c2sPort,

@@ -14,10 +14,12 @@ import assert from "node:assert/strict";
 import { serverTestGate, withTimeout } from "../support/prosody.ts";
 import { connectUser } from "../support/xmpp_user.ts";
 import {
+  assertBurstCoalesced,
   assertRawPush,
   PUSH_DOMAIN,
   type PushStack,
   randomHexId,
+  sendBurst,
   startPushStack,
   startXmppServer,
 } from "./push_stack.ts";
@@ -115,6 +117,88 @@ e2e("an unknown node is refused with item-not-found and pushes nothing", async (
   await s.waitForLog("publish refused", { outcome: "unknown-node" });
   await waitForDisabled(s, alice, "item-not-found (cancel)");
   assert.equal(s.wns.received.length, 0);
+});
+
+/** Waits until ejabberd's log has a line for `alice` that `matches`. */
+async function waitForEjabberdLog(
+  stack: PushStack,
+  alice: string,
+  matches: (line: string) => boolean,
+  what: string,
+) {
+  const deadline = Date.now() + 15_000;
+  const found = async () =>
+    (await stack.xmppServer.logTail()).split("\n").some((line) =>
+      line.includes(`${PUSH_DOMAIN} rejected notification for ${alice}@localhost (`) &&
+      matches(line)
+    );
+  while (!(await found())) {
+    if (Date.now() > deadline) throw new Error(`ejabberd never logged ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Whether ejabberd logged that it dropped `alice`'s registration. */
+async function disabled(stack: PushStack, alice: string): Promise<boolean> {
+  return (await stack.xmppServer.logTail()).split("\n").some((line) =>
+    line.includes(`rejected notification for ${alice}@localhost (`) &&
+    line.includes("disabling push")
+  );
+}
+
+e2e(
+  "a burst of offline messages: every publish answered, merged into fewer pushes",
+  async (s, alice) => {
+    const accountId = randomHexId();
+    const { answer } = await s.registerDevice(randomHexId(), [accountId]);
+    const [account] = answer.accounts as AccountAnswer[];
+    const user = await connectUser({
+      port: s.xmppServer.c2sPort,
+      username: alice,
+      password: `${alice}-pw`,
+    });
+    await user.enablePush({ jid: PUSH_DOMAIN, node: account.node, secret: account.secret });
+    await user.disconnect();
+    await sendBurst(s, "bob", `${alice}@localhost`);
+    await assertBurstCoalesced(s, accountId);
+    assert.ok(!(await disabled(s, alice)), "ejabberd dropped the registration");
+  },
+);
+
+e2e("a WNS outage (503) is answered wait: ejabberd keeps the registration", async (s, alice) => {
+  const accountId = randomHexId();
+  const { channelUri, answer } = await s.registerDevice(randomHexId(), [accountId]);
+  const [account] = answer.accounts as AccountAnswer[];
+  // Every POST to a channel is answered 503 until the outage is ended below.
+  s.wns.outage(503, 120_000);
+  await offlineMessage(
+    s,
+    alice,
+    { jid: PUSH_DOMAIN, node: account.node, secret: account.secret },
+    "during the outage",
+  );
+  await s.waitForLog("push failed", undefined, 20_000);
+  // ejabberd heard our answer and kept the registration: a wait error is "temporarily".
+  await waitForEjabberdLog(s, alice, (line) => line.includes("temporarily"), "a wait answer");
+  assert.ok(!(await disabled(s, alice)), "ejabberd dropped the registration on our answer");
+  assert.equal(s.wns.received.length, 0);
+
+  // WNS is back: the next message still reaches the device through the same registration.
+  s.wns.outage(503, 0);
+  const bob = await connectUser({
+    port: s.xmppServer.c2sPort,
+    username: "bob",
+    password: "bob-pw",
+  });
+  try {
+    await bob.sendMessage(`${alice}@localhost`, "after the outage");
+  } finally {
+    await bob.disconnect();
+  }
+  const [push] = await s.wns.waitForPushes(1, 15_000);
+  assert.equal(push.channelUri, channelUri);
+  assertRawPush(push, accountId, 1);
+  assert.ok(!(await disabled(s, alice)));
 });
 
 e2e("the component reconnects by itself after ejabberd restarts", async (s, alice) => {

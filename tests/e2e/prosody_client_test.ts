@@ -95,7 +95,17 @@ async function waitForProsodyLog(stack: ClientStack, pattern: RegExp, timeoutMs 
   throw new Error(`prosody never logged ${pattern}`);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Asserts that what came before pushed nothing to the device: a test push requested now
+ * (answered only once WNS took it, behind anything already on its way to the same channel)
+ * is the only push the fake WNS ever got. An event with a deadline, not a fixed sleep.
+ */
+async function assertNothingPushedBefore(stack: ClientStack, deviceId: string) {
+  const answer = await withTimeout(stack.testPush(deviceId), 10_000, "the test push");
+  assert.equal(answer.status, 1, JSON.stringify(answer));
+  const actions = stack.wns.received.map((p) => (JSON.parse(p.body) as { action: string }).action);
+  assert.deepEqual(actions, ["test_push"], "something was pushed before the test push");
+}
 
 e2e("an offline message becomes a WNS push with the account id and count 1", async (s) => {
   const accountId = randomHexId();
@@ -115,7 +125,7 @@ e2e("an offline message becomes a WNS push with the account id and count 1", asy
 });
 
 e2e("the push account's own publish to a node never becomes a push", async (s) => {
-  const { account } = await registerOne(s);
+  const { deviceId, account } = await registerOne(s);
   // Publishing the setup item again to the subscribed node makes Prosody send the account
   // the event of its own publish (publisher = pushsvc@localhost), as in the fixture.
   const link = s.server.link as ClientLink;
@@ -125,8 +135,7 @@ e2e("the push account's own publish to a node never becomes a push", async (s) =
   );
   assert.equal(answer.attrs.type, "result");
   await s.waitForLog("pubsub event ignored", { reason: "published by the push account itself" });
-  await sleep(300);
-  assert.equal(s.wns.received.length, 0);
+  await assertNothingPushedBefore(s, deviceId);
 });
 
 e2e("a publish to a node the push server does not know never becomes a push", async (s) => {
@@ -158,8 +167,7 @@ e2e("removing the account deletes its node: a later publish pushes nothing", asy
   // mod_cloud_notify's publish to the deleted node is refused (Prosody: only the owner may
   // create a node, so auth/forbidden).
   await waitForProsodyLog(s, /Got error <(auth:forbidden|cancel:item-not-found):/);
-  await sleep(300);
-  assert.equal(s.wns.received.length, 0);
+  await assertNothingPushedBefore(s, deviceId);
   // The node is gone from Prosody, not only from the store: no event arrived at all.
   assert.ok(!s.logger.lines.some((l) => l.message === "publish refused"), s.logger.text());
 });

@@ -5,13 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { serverTestGate } from "../support/prosody.ts";
+import { type RunningProsody, serverTestGate } from "../support/prosody.ts";
 import { connectUser } from "../support/xmpp_user.ts";
 import {
+  assertBurstCoalesced,
   assertRawPush,
   PUSH_DOMAIN,
   type PushStack,
   randomHexId,
+  sendBurst,
   startPushStack,
 } from "./push_stack.ts";
 
@@ -97,11 +99,47 @@ e2e("message bodies, senders and secrets never reach WNS or the logs", async (s)
   assert.ok(!s.logger.text().includes(account.node), "a whole node name was logged");
 });
 
-e2e("a wrong secret is refused with auth/forbidden and pushes nothing", async (s) => {
+/** Waits until Prosody's log has a line matching `pattern`; returns the whole log. */
+async function waitForProsodyLog(stack: PushStack, pattern: RegExp): Promise<string> {
+  const path = (stack.xmppServer as RunningProsody).logPath;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const log = await Deno.readTextFile(path).catch(() => "");
+    if (pattern.test(log)) return log;
+    if (Date.now() > deadline) throw new Error(`prosody never logged ${pattern}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+e2e("a wrong secret is refused with auth/forbidden; Prosody keeps the registration", async (s) => {
   const { answer } = await s.registerDevice(randomHexId(), [randomHexId()]);
   const [account] = answer.accounts as AccountAnswer[];
   await offlineMessage(s, { jid: PUSH_DOMAIN, node: account.node, secret: "guessed" }, "hi");
   await s.waitForLog("publish refused", { outcome: "forbidden" });
+  // mod_cloud_notify counts the error and keeps the registration (it drops one only after
+  // push_max_errors, 16, errors that are not of type wait)...
+  await waitForProsodyLog(
+    s,
+    /Got error <auth:forbidden:[^>]*> for identifier '[^']+': error count for this identifier is now at 1\b/,
+  );
+  // ...so the next offline message is published again, and refused again.
+  const bob = await connectUser({
+    port: s.xmppServer.c2sPort,
+    username: "bob",
+    password: "bob-pw",
+  });
+  try {
+    await bob.sendMessage("alice@localhost", "again");
+  } finally {
+    await bob.disconnect();
+  }
+  const log = await waitForProsodyLog(
+    s,
+    /Got error <auth:forbidden:[^>]*> for identifier '[^']+': error count for this identifier is now at 2\b/,
+  );
+  assert.ok(!log.includes("Disabling push notifications"), "Prosody dropped the registration");
+  await s.waitForLog("publish refused", { outcome: "forbidden" });
+  assert.equal(s.logger.lines.filter((l) => l.message === "publish refused").length, 2);
   assert.equal(s.wns.received.length, 0);
 });
 
@@ -151,6 +189,21 @@ e2e("request_test_push reaches the device's channel", async (s) => {
   assert.equal(s.wns.received.length, 1);
   assert.equal(s.wns.received[0].channelUri, channelUri);
   assert.deepEqual(JSON.parse(s.wns.received[0].body), { version: 2, action: "test_push" });
+});
+
+e2e("a burst of offline messages: every publish answered, merged into fewer pushes", async (s) => {
+  const accountId = randomHexId();
+  const { answer } = await s.registerDevice(randomHexId(), [accountId]);
+  const [account] = answer.accounts as AccountAnswer[];
+  const port = s.xmppServer.c2sPort;
+  const alice = await connectUser({ port, username: "alice", password: "alice-pw" });
+  await alice.enablePush({ jid: PUSH_DOMAIN, node: account.node, secret: account.secret });
+  await alice.disconnect();
+  await sendBurst(s, "bob", "alice@localhost");
+  await assertBurstCoalesced(s, accountId);
+  // Prosody heard a result for every publish: no error counted against the registration.
+  const log = await Deno.readTextFile((s.xmppServer as RunningProsody).logPath);
+  assert.ok(!/Got error </.test(log), "Prosody got an error answer");
 });
 
 e2e("the component reconnects by itself after Prosody restarts", async (s) => {

@@ -15,6 +15,7 @@ import type { Clock } from "../../domain/ports.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
+import { connectUser } from "../support/xmpp_user.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
 
 export const PUSH_DOMAIN = "push.localhost";
@@ -200,4 +201,59 @@ export function assertRawPush(
 /** A random 64-hex device id, as the UWPX client makes. */
 export function randomHexId(): string {
   return crypto.getRandomValues(new Uint8Array(32)).toHex();
+}
+
+/** How many publishes a burst test sends: enough that some must fall in one window. */
+export const BURST = 10;
+
+/**
+ * `from` (password `${from}-pw`) sends `to` {@link BURST} messages at once, as a chatty
+ * contact does while the user is offline: one publish each, within milliseconds.
+ */
+export async function sendBurst(stack: PushStack, from: string, to: string): Promise<void> {
+  const port = stack.xmppServer.c2sPort;
+  const sender = await connectUser({ port, username: from, password: `${from}-pw` });
+  try {
+    await Promise.all(
+      Array.from({ length: BURST }, (_, i) => sender.sendMessage(to, `burst ${i}`)),
+    );
+  } finally {
+    await sender.disconnect();
+  }
+}
+
+/** Waits until the push server logged `message` at least `count` times; returns the count. */
+export async function waitForLogCount(
+  stack: PushStack,
+  message: string,
+  count: number,
+  timeoutMs = 15_000,
+): Promise<number> {
+  const counted = () => stack.logger.lines.filter((l) => l.message === message).length;
+  const deadline = Date.now() + timeoutMs;
+  while (counted() < count) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `logged "${message}" ${counted()} times, not ${count}, within ${timeoutMs} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return counted();
+}
+
+/**
+ * Asserts a burst of {@link BURST} publishes for `accountId` was coalesced as a user should
+ * see it: every publish answered as pushed, fewer pushes than publishes but at least the
+ * leading and a trailing one, each for the account.
+ */
+export async function assertBurstCoalesced(stack: PushStack, accountId: string): Promise<void> {
+  const publishes = await waitForLogCount(stack, "pushed", BURST);
+  assert.equal(publishes, BURST, "every publish is answered once");
+  const pushes = stack.wns.received;
+  assert.ok(
+    pushes.length >= 2 && pushes.length < BURST,
+    `${BURST} publishes became ${pushes.length} pushes`,
+  );
+  for (const push of pushes) assert.equal(JSON.parse(push.body).account_id, accountId);
 }

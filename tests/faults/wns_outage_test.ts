@@ -91,6 +91,8 @@ for (const variant of variants) {
     const stack = await startLoopbackStack({
       logger: new CountingLogger(),
       fakeWns: { record: false },
+      // ejabberd's rule: one error answer not of type wait and the registration is gone.
+      dropOnNonWaitError: true,
       configure(json) {
         liftClientLimits(json);
         Object.assign(json.wns, variant.wns);
@@ -174,6 +176,11 @@ async function run(stack: LoopbackStack, variant: Variant): Promise<void> {
   );
 
   tally.assertNothingLost(`publishes during the WNS outage (${variant.name})`);
+  assert.deepEqual(
+    [...stack.droppedNodes],
+    [],
+    "an answer during the outage made the users' server drop a registration",
+  );
   variant.check(tally, { maxDepth, refusedSlowestMs });
   after.assertNothingLost("publishes after the WNS outage");
   assert.equal(after.pushed, DEVICES, "every registration pushes after the outage");

@@ -11,7 +11,7 @@ import {
   type ParsedFrame,
   requestParser,
 } from "../../adapters/device/device_protocol.ts";
-import { check } from "./fuzz_params.ts";
+import { CaseTally, check } from "./fuzz_params.ts";
 
 const MAX_ACCOUNTS = 8;
 const parse = requestParser(MAX_ACCOUNTS);
@@ -216,6 +216,7 @@ Deno.test("fuzz requestParser: valid requests round-trip, with extra fields and 
 
 Deno.test("fuzz requestParser: one wrong field is refused, naming that field", () => {
   const fieldsOf = (request: DeviceRequest) => Object.keys(wire(request));
+  const tally = new CaseTally();
   check(
     fc.property(
       validRequest.chain((request) =>
@@ -228,8 +229,10 @@ Deno.test("fuzz requestParser: one wrong field is refused, naming that field", (
           // Only a value that happens to be valid for the field may pass, and then it is used.
           const again = parse(bytes(JSON.stringify(wire(parsed.request))));
           assert.deepEqual(again, parsed);
+          tally.count("valid by chance");
           return;
         }
+        tally.count("refused");
         if (field === "action") {
           assert.match(parsed.error, /^(unknown action |invalid field action: )/);
         } else {
@@ -240,6 +243,8 @@ Deno.test("fuzz requestParser: one wrong field is refused, naming that field", (
     ),
     1000,
   );
+  // Most odd values are wrong for any field: the refusal checks must be what ran.
+  tally.assertShare(["refused"], 0.8, "wrong fields refused");
 });
 
 Deno.test("fuzz requestParser: prototype keys and odd keys change nothing", () => {

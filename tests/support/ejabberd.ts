@@ -299,7 +299,7 @@ function signal(pid: number, sig: Deno.Signal): void {
  */
 export async function startEjabberd(opts: EjabberdOptions): Promise<RunningEjabberd> {
   const ejabberdctl = findBinary("ejabberdctl");
-  if (!ejabberdctl) throw new Error("ejabberdctl not found on PATH");
+  if (!ejabberdctl) throw new Error("ejabberdctl not found on PATH nor in /usr/sbin");
 
   const dir = await Deno.makeTempDir({ prefix: "ejabberd-test-" });
   const dataDir = `${dir}/spool`;

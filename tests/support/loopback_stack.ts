@@ -41,6 +41,12 @@ export interface LoopbackStackOptions {
   readonly overrides?: PushServerOverrides;
   /** Options of the fake WNS (e.g. `record: false` for long runs). */
   readonly fakeWns?: FakeWnsOptions;
+  /**
+   * Model a users' server that drops a push registration at the first error answer not of
+   * type `wait`, as ejabberd's mod_push does: {@link LoopbackStack.publish} to such a node
+   * then rejects, as the real server would never publish there again.
+   */
+  readonly dropOnNonWaitError?: boolean;
 }
 
 /** A registered device: its channel and its accounts' nodes and secrets. */
@@ -64,8 +70,13 @@ export interface LoopbackStack {
   device(): Promise<DeviceClient>;
   /** Registers a device with a fresh channel and `accounts` accounts. */
   register(accounts?: number): Promise<RegisteredDevice>;
-  /** The users' server publishes to a node; resolves with the IQ answer. */
+  /**
+   * The users' server publishes to a node; resolves with the IQ answer. With
+   * `dropOnNonWaitError`, rejects for a node whose registration the users' server dropped.
+   */
   publish(node: string, secret: string, summary?: Record<string, string>): Promise<Element>;
+  /** Nodes whose registration the users' server dropped (only with `dropOnNonWaitError`). */
+  readonly droppedNodes: ReadonlySet<string>;
   /** GET on the operations port. */
   get(path: string): Promise<{ status: number; body: string }>;
   stop(): Promise<void>;
@@ -81,6 +92,7 @@ export async function startLoopbackStack(
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   };
   try {
+    const droppedNodes = new Set<string>();
     const wns = await startFakeWns(options.fakeWns);
     cleanups.push(() => wns.close());
     const componentSecret = crypto.randomUUID();
@@ -168,9 +180,21 @@ export async function startLoopbackStack(
           client.close();
         }
       },
-      publish(node, secret, summary = { "message-count": "1" }) {
-        return xmpp.sendIq(publishIq({ to: PUSH_DOMAIN, node, secret, summary }), 10_000);
+      async publish(node, secret, summary = { "message-count": "1" }) {
+        if (droppedNodes.has(node)) {
+          throw new Error(`the users' server dropped the registration of ${node}: no publish`);
+        }
+        const answer = await xmpp.sendIq(
+          publishIq({ to: PUSH_DOMAIN, node, secret, summary }),
+          10_000,
+        );
+        const errorType = answer.getChild("error")?.attrs.type;
+        if (options.dropOnNonWaitError && answer.attrs.type === "error" && errorType !== "wait") {
+          droppedNodes.add(node);
+        }
+        return answer;
       },
+      droppedNodes,
       async get(path) {
         const port = server.ops?.addr.port;
         if (port === undefined) throw new Error("no operations port");

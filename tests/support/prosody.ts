@@ -50,6 +50,8 @@ export interface RunningProsody {
   stop(): Promise<void>;
   /** Last lines of Prosody's log and console output, for error messages. */
   logTail(): Promise<string>;
+  /** Prosody's whole log file (level debug unless {@link ProsodyOptions.logLevel} says otherwise). */
+  readonly logPath: string;
 }
 
 /** Options for {@link startProsody}. */
@@ -322,6 +324,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<RunningProsody
     componentPort,
     dataDir,
     logTail,
+    logPath,
     stop,
     async restart() {
       if (stopped) throw new Error("prosody was stopped for good; cannot restart");

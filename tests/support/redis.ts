@@ -12,7 +12,7 @@
  * @module
  */
 
-import { withTimeout } from "./server_kit.ts";
+import { findBinary, withTimeout } from "./server_kit.ts";
 
 const LOOPBACK = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
@@ -103,7 +103,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
     );
     if (password !== undefined) args.push("--requirepass", password);
     args.push(...(options.args ?? []));
-    const proc = new Deno.Command("redis-server", {
+    const proc = new Deno.Command(findBinary("redis-server") ?? "redis-server", {
       args,
       stdin: "null",
       stdout: "null",
@@ -241,7 +241,7 @@ export async function startSentinel(options: SentinelOptions): Promise<RunningSe
   ].join("\n");
   // Sentinel rewrites its config file, so it must be writable: it lives in the temp dir.
   await Deno.writeTextFile(`${dir}/sentinel.conf`, config);
-  const child = new Deno.Command("redis-server", {
+  const child = new Deno.Command(findBinary("redis-server") ?? "redis-server", {
     args: [`${dir}/sentinel.conf`, "--sentinel"],
     stdin: "null",
     stdout: "null",

@@ -5,11 +5,22 @@
  * @module
  */
 
-/** The absolute path of `name` on PATH (or `name` itself if it is a path), else undefined. */
-export function findBinary(name: string): string | undefined {
-  const candidates = name.includes("/")
-    ? [name]
-    : (Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((dir) => `${dir}/${name}`);
+/**
+ * Where Debian installs administrator commands (ejabberdctl, prosodyctl, redis-server live in
+ * /usr/sbin), which are often not on a user's PATH.
+ */
+export const ADMIN_BIN_DIRS: readonly string[] = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/**
+ * The absolute path of `name` on PATH or, failing that, in {@link ADMIN_BIN_DIRS} (or `name`
+ * itself if it is a path), else undefined.
+ */
+export function findBinary(
+  name: string,
+  path: string = Deno.env.get("PATH") ?? "",
+): string | undefined {
+  const dirs = [...path.split(":").filter(Boolean), ...ADMIN_BIN_DIRS];
+  const candidates = name.includes("/") ? [name] : dirs.map((dir) => `${dir}/${name}`);
   for (const path of candidates) {
     try {
       if (Deno.statSync(path).isFile) return path;
@@ -34,7 +45,7 @@ export function serverTestGate(binary: string): { ignore: boolean } {
         `Install it (apt-get install prosody prosody-modules ejabberd redis-server openssl).`,
     );
   }
-  console.warn(`${binary} not found on PATH: ignoring tests that need it`);
+  console.warn(`${binary} not found on PATH nor in /usr/sbin: ignoring tests that need it`);
   return { ignore: true };
 }
 

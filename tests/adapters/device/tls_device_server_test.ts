@@ -14,6 +14,8 @@ import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limi
 import type { LimitName } from "../../../app/metrics.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { serverTestGate } from "../../support/prosody.ts";
+import { findBinary } from "../../support/server_kit.ts";
+import { scaledMs } from "../../support/timing.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
 
@@ -359,17 +361,24 @@ Deno.test("device server: a frame of exactly the limit is still read", async () 
 });
 
 Deno.test("device server: an idle connection is closed, an active one is not", async () => {
-  await using ctx = await start({ idleTimeoutMs: 150 });
+  // A pause between requests far below the timeout, so a loaded machine cannot stretch one
+  // past it; the active connection stays busy for longer than the timeout in all.
+  const idleTimeoutMs = 600;
+  const pauseMs = 100;
+  await using ctx = await start({ idleTimeoutMs });
+  // Timed from before connecting: the server's timer cannot start earlier than this.
+  const connecting = performance.now();
   const idle = await ctx.connect();
   const active = await ctx.connect();
-  const idleClosed = closedWithin(idle, 2000);
-  // Requests every 60 ms keep a connection open for longer than the idle timeout.
-  for (let i = 0; i < 5; i++) {
+  const idleClosed = closedWithin(idle, scaledMs(5000));
+  const activeSince = performance.now();
+  while (performance.now() - activeSince < idleTimeoutMs + 2 * pauseMs) {
     assert.deepEqual(await active.request(setChannel()), OK);
-    await sleep(60);
+    await sleep(pauseMs);
   }
-  const elapsed = await idleClosed;
-  assert.ok(elapsed >= 100, `closed after ${elapsed} ms, before the idle timeout`);
+  await idleClosed;
+  const elapsed = performance.now() - connecting;
+  assert.ok(elapsed >= idleTimeoutMs - 5, `closed after ${elapsed} ms, before the idle timeout`);
   assert.deepEqual(await active.request(testPush()), OK);
   await closedWithin(active, 2000);
 });
@@ -406,11 +415,13 @@ Deno.test({
   name: "device server: a plain TCP client that never handshakes is disconnected",
   async fn() {
     await using ctx = await start({ handshakeTimeoutMs: 150 });
-    const conn = await ctx.connectTcp();
+    // Timed from before connecting: the server's timer cannot start earlier than this, so
+    // no margin is needed below (5 ms: timer rounding), however late this code runs.
     const started = performance.now();
-    assert.equal(await tcpClosedWithin(conn, 2000), "closed");
+    const conn = await ctx.connectTcp();
+    assert.equal(await tcpClosedWithin(conn, scaledMs(2000)), "closed");
     const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 100, `closed after ${elapsed} ms, before the handshake timeout`);
+    assert.ok(elapsed >= 145, `closed after ${elapsed} ms, before the handshake timeout`);
   },
 });
 
@@ -426,6 +437,9 @@ Deno.test("device server: a client that never handshakes loses its slot after th
   });
   // ...and once the handshake timeout has passed, devices are served again.
   await sleep(250);
+  // The slot is freed by the timeout's close, an I/O event or two later on a busy machine.
+  const freeBy = performance.now() + scaledMs(2000);
+  while (ctx.server.connectionCount > 0 && performance.now() < freeBy) await sleep(10);
   assert.equal(ctx.server.connectionCount, 0);
   const client = await ctx.connect();
   assert.deepEqual(await client.request(setChannel()), OK);
@@ -640,7 +654,7 @@ Deno.test("device server: frame size, account count, idle and handshake timeouts
 
 /** Runs `openssl s_client` against the device port with `args`; its exit code and output. */
 async function opensslClient(port: number, args: string[]) {
-  const output = await new Deno.Command("openssl", {
+  const output = await new Deno.Command(findBinary("openssl") ?? "openssl", {
     args: ["s_client", "-connect", `127.0.0.1:${port}`, ...args],
     stdin: "null",
     stdout: "piped",

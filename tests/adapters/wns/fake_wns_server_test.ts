@@ -218,3 +218,100 @@ Deno.test("fake WNS without recording keeps counters only, and may accept any ch
   assert.deepEqual(strict.counters, { requests: 2, pushes: 0, tokenRequests: 1 });
   assert.equal(strict.requests.length, 2);
 });
+
+Deno.test("fake WNS: a token request that is not a form is refused", async () => {
+  await using fake = await startFakeWns();
+  const form = new URLSearchParams({
+    grant_type: "client_credentials",
+    client_id: fake.packetId,
+    client_secret: fake.clientSecret,
+    scope: "notify.windows.com",
+  }).toString();
+  for (const contentType of [null, "application/json", "text/plain"]) {
+    const response = await fetch(fake.tokenUrl, {
+      method: "POST",
+      headers: contentType === null ? {} : { "Content-Type": contentType },
+      body: contentType === "application/json"
+        ? JSON.stringify(Object.fromEntries(new URLSearchParams(form)))
+        : new TextEncoder().encode(form),
+    });
+    assert.equal(response.status, 400, String(contentType));
+    assert.deepEqual(await response.json(), { error: "invalid_request" });
+  }
+  assert.equal(fake.issuedTokens.length, 0);
+  assert.equal((await requestToken(fake)).status, 200, "a form still gets a token");
+});
+
+Deno.test("fake WNS: a channel of another app is 403, after the token check", async () => {
+  await using fake = await startFakeWns();
+  const accessToken = await token(fake);
+  const uri = fake.channelUri();
+  fake.giveChannelToOtherApp(uri);
+  assert.equal((await push(uri, accessToken)).status, 403);
+  assert.equal((await push(uri, "not-a-token")).status, 401, "authorization is checked first");
+  assert.equal(fake.received.length, 0);
+});
+
+Deno.test("fake WNS: cache policy, TTL and priority headers are checked", async () => {
+  await using fake = await startFakeWns();
+  const accessToken = await token(fake);
+  const uri = fake.channelUri();
+  const bad: Record<string, string>[] = [
+    { "X-WNS-Cache-Policy": "sometimes" },
+    { "X-WNS-TTL": "-1" },
+    { "X-WNS-TTL": "1.5" },
+    { "X-WNS-TTL": "soon" },
+    { "X-WNS-PRIORITY": "0" },
+    { "X-WNS-PRIORITY": "5" },
+  ];
+  for (const headers of bad) {
+    const response = await push(uri, accessToken, { headers });
+    assert.equal(response.status, 400, JSON.stringify(headers));
+    assert.match(response.headers.get("X-WNS-Error-Description") ?? "", /^Invalid X-WNS-/);
+  }
+  const good: Record<string, string>[] = [
+    { "X-WNS-Cache-Policy": "cache", "X-WNS-TTL": "86400" },
+    { "X-WNS-Cache-Policy": "no-cache" },
+    { "X-WNS-PRIORITY": "1" },
+  ];
+  for (const headers of good) {
+    assert.equal((await push(uri, accessToken, { headers })).status, 200, JSON.stringify(headers));
+  }
+  assert.equal(fake.received.length, good.length);
+});
+
+Deno.test("fake WNS: an offline device drops no-cache pushes and keeps the latest cached one", async () => {
+  await using fake = await startFakeWns();
+  const accessToken = await token(fake);
+  const uri = fake.channelUri();
+  const body = (n: number) => new TextEncoder().encode(`{"n":${n}}`);
+  fake.setDeviceOffline(uri, true);
+
+  const droppedAnswer = await push(uri, accessToken, { body: body(1) });
+  assert.equal(droppedAnswer.status, 200);
+  assert.equal(droppedAnswer.headers.get("X-WNS-Status"), "dropped");
+  assert.equal(droppedAnswer.headers.get("X-WNS-DeviceConnectionStatus"), "disconnected");
+  for (const n of [2, 3]) {
+    const cached = await push(uri, accessToken, {
+      headers: { "X-WNS-Cache-Policy": "cache", "X-WNS-TTL": "60" },
+      body: body(n),
+    });
+    assert.equal(cached.headers.get("X-WNS-Status"), "received");
+    assert.equal(cached.headers.get("X-WNS-DeviceConnectionStatus"), "disconnected");
+  }
+  assert.deepEqual(fake.dropped.map((p) => p.body), ['{"n":1}']);
+  assert.equal(fake.received.length, 0, "nothing reached the device while it was away");
+
+  fake.setDeviceOffline(uri, false);
+  assert.deepEqual(fake.received.map((p) => p.body), ['{"n":3}'], "only the latest cached one");
+  assert.equal(fake.counters.pushes, 1);
+
+  // A cached push whose TTL ran out is gone when the device comes back.
+  fake.setDeviceOffline(uri, true);
+  await push(uri, accessToken, {
+    headers: { "X-WNS-Cache-Policy": "cache", "X-WNS-TTL": "0" },
+    body: body(4),
+  });
+  fake.setDeviceOffline(uri, false);
+  assert.equal(fake.received.length, 1);
+});
