@@ -10,8 +10,8 @@ import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/port
 import { ChannelBackoff } from "../adapters/wns/channel_backoff.ts";
 import { ConcurrencyGate } from "../adapters/wns/concurrency_gate.ts";
 import { DeliveryPipeline } from "../adapters/wns/delivery_pipeline.ts";
-import { Http1Client } from "../adapters/wns/http1_client.ts";
 import { HttpWnsSender } from "../adapters/wns/http_wns_sender.ts";
+import { UndiciWnsTransport } from "../adapters/wns/undici_transport.ts";
 import {
   CLASSIC_SCOPE,
   DEFAULT_WNS_TOKEN_URL,
@@ -55,7 +55,10 @@ export function createWnsDelivery(
     requestTimeoutMs,
   });
   // Our own HTTP/1.1 client rather than fetch: a push costs a fraction of the CPU.
-  const client = new Http1Client({ maxIdlePerOrigin: config.maxInFlight });
+  const client = new UndiciWnsTransport({
+    maxConnectionsPerOrigin: config.maxInFlight,
+    timeoutMs: requestTimeoutMs,
+  });
   const post = client.post.bind(client);
   const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued);
   const sender = new DeliveryPipeline({
@@ -69,5 +72,5 @@ export function createWnsDelivery(
     retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
     logger,
   });
-  return { sender, gate, tokens, close: () => client.close() };
+  return { sender, gate, tokens, close: () => void client.close() };
 }
