@@ -1,7 +1,8 @@
 /**
  * Builds the WNS side from the configuration: token source (classic or Entra flow), the
  * single-attempt HTTP sender on a kept-alive HTTP/1.1 client, and the delivery pipeline
- * around it (in-flight and queue bounds, per-channel backoff, bounded retries).
+ * around it (in-flight bounds in all, per host and per channel, a bounded queue with a
+ * longest wait, per-channel backoff, bounded retries).
  *
  * @module
  */
@@ -10,8 +11,8 @@ import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/port
 import { ChannelBackoff } from "../adapters/wns/channel_backoff.ts";
 import { ConcurrencyGate } from "../adapters/wns/concurrency_gate.ts";
 import { DeliveryPipeline } from "../adapters/wns/delivery_pipeline.ts";
+import { Http1Client } from "../adapters/wns/http1_client.ts";
 import { HttpWnsSender } from "../adapters/wns/http_wns_sender.ts";
-import { UndiciWnsTransport } from "../adapters/wns/undici_transport.ts";
 import {
   CLASSIC_SCOPE,
   DEFAULT_WNS_TOKEN_URL,
@@ -55,12 +56,13 @@ export function createWnsDelivery(
     requestTimeoutMs,
   });
   // Our own HTTP/1.1 client rather than fetch: a push costs a fraction of the CPU.
-  const client = new UndiciWnsTransport({
-    maxConnectionsPerOrigin: config.maxInFlight,
-    timeoutMs: requestTimeoutMs,
-  });
+  const client = new Http1Client({ maxIdlePerOrigin: config.maxInFlight });
   const post = client.post.bind(client);
-  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued);
+  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued, {
+    maxPerHost: config.maxInFlightPerHost,
+    maxPerChannel: config.maxInFlightPerChannel,
+    maxWaitMs: config.maxQueueWaitSeconds * 1000,
+  });
   const sender = new DeliveryPipeline({
     // Metered per HTTP request: each attempt's status and latency, retries included.
     sender: new MeteredWnsSender(
@@ -72,5 +74,5 @@ export function createWnsDelivery(
     retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
     logger,
   });
-  return { sender, gate, tokens, close: () => void client.close() };
+  return { sender, gate, tokens, close: () => client.close() };
 }

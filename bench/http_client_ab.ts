@@ -11,7 +11,7 @@
  */
 
 import { Http1Client } from "../adapters/wns/http1_client.ts";
-import { UndiciWnsTransport } from "../adapters/wns/undici_transport.ts";
+import { UndiciWnsTransport } from "./undici_transport.ts";
 import { startFakeWnsProcess } from "./fake_wns.ts";
 import { cpuMicros } from "./push_driver.ts";
 import { Flags } from "./scenario.ts";
