@@ -1,8 +1,7 @@
 /**
  * Builds the WNS side from the configuration: token source (classic or Entra flow), the
  * single-attempt HTTP sender on a kept-alive HTTP/1.1 client, and the delivery pipeline
- * around it (in-flight bounds in all, per host and per channel, a bounded queue with a
- * longest wait, per-channel backoff, bounded retries).
+ * around it (in-flight and queue bounds, per-channel backoff, bounded retries).
  *
  * @module
  */
@@ -58,11 +57,7 @@ export function createWnsDelivery(
   // Our own HTTP/1.1 client rather than fetch: a push costs a fraction of the CPU.
   const client = new Http1Client({ maxIdlePerOrigin: config.maxInFlight });
   const post = client.post.bind(client);
-  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued, {
-    maxPerHost: config.maxInFlightPerHost,
-    maxPerChannel: config.maxInFlightPerChannel,
-    maxWaitMs: config.maxQueueWaitSeconds * 1000,
-  });
+  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued);
   const sender = new DeliveryPipeline({
     // Metered per HTTP request: each attempt's status and latency, retries included.
     sender: new MeteredWnsSender(
