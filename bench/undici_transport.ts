@@ -1,8 +1,9 @@
 /**
- * The WNS sender's POSTs over undici (npm), the candidate to replace `http1_client.ts`:
- * an undici `Agent` keeps a pool of kept-alive HTTP/1.1 connections per origin. Bodies go
- * with a Content-Length (a Uint8Array, never chunked), redirects are answers (undici's
- * `request` follows none), the request target is sent as given (split off the URL without
+ * The WNS sender's POSTs over undici (npm), measured against `adapters/wns/http1_client.ts`
+ * by `http_client_ab.ts` (benchmarks only: it cost 2.3 times the CPU, so the server keeps
+ * its own client; see BENCHMARKS.md). An undici `Agent` keeps kept-alive HTTP/1.1
+ * connections per origin. Bodies go with a Content-Length (a Uint8Array, never chunked),
+ * redirects are answers (`dispatch` follows none), the request target is sent as given (split off the URL without
  * re-encoding: WNS answers 404 to a re-encoded channel token), answer bodies are dropped.
  * Timeouts: connecting, waiting for the head and reading the body are each bounded by the
  * request's timeout (Http1Client bounds their sum), and any of them rejects with a
