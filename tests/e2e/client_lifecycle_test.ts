@@ -14,6 +14,7 @@ import { startRedis } from "../support/redis.ts";
 import { clientAccountId, UwpxClient } from "../support/uwpx_client.ts";
 import { connectUser } from "../support/xmpp_user.ts";
 import { PUSH_DOMAIN, type PushStack, startPushStack, type XmppServerKind } from "./push_stack.ts";
+import { sample } from "../support/prometheus_text.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -75,11 +76,10 @@ async function lifecycle(stack: PushStack, clock: FakeClock, server: XmppServerK
   const pushes = async (n: number) => await stack.wns.waitForPushes(n, 15_000);
   const refused = async (outcome: string, count: number) => {
     const deadline = Date.now() + 15_000;
-    const matching = () =>
-      stack.logger.lines.filter((l) =>
-        l.message === "publish refused" && l.fields.outcome === outcome
-      ).length;
-    while (matching() < count) {
+    // The publish metric, not the log: refusal log lines are sampled.
+    const matching = async () =>
+      sample(await stack.server.metrics.text(), "uwpx_push_publishes_total", { outcome }) ?? 0;
+    while (await matching() < count) {
       if (Date.now() > deadline) throw new Error(`no ${count} publish refused ${outcome}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
