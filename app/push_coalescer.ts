@@ -53,7 +53,7 @@ export class PushCoalescer {
 
   /**
    * Sends `payload` with `unsafeSend`, or merges it into the key's open burst. Never rejects: a
-   * `send` that throws is a retryable failure for every publish it carried (a rejection
+   * `unsafeSend` that throws is a retryable failure for every publish it carried (a rejection
    * would leave merged publishes unanswered, and end a window with an unhandled rejection).
    */
   submit(key: string, payload: string, unsafeSend: Send): Promise<WnsOutcome> {
