@@ -52,7 +52,7 @@ export class PushCoalescer {
   }
 
   /**
-   * Sends `payload` with `unsafeSend`, or merges it into the key's open burst. Never rejects: a
+   * Sends `payload` with `unsafeSend`, or merges it into the key's open burst. Never rejects: an
    * `unsafeSend` that throws is a retryable failure for every publish it carried (a rejection
    * would leave merged publishes unanswered, and end a window with an unhandled rejection).
    */
