@@ -51,8 +51,19 @@ export class PushCoalescer {
     return this.#bursts.size;
   }
 
-  /** Sends `payload` with `send`, or merges it into the key's open burst. */
-  submit(key: string, payload: string, send: Send): Promise<WnsOutcome> {
+  /**
+   * Sends `payload` with `unsafeSend`, or merges it into the key's open burst. Never rejects: an
+   * `unsafeSend` that throws is a retryable failure for every publish it carried (a rejection
+   * would leave merged publishes unanswered, and end a window with an unhandled rejection).
+   */
+  submit(key: string, payload: string, unsafeSend: Send): Promise<WnsOutcome> {
+    const send = (body: string) => {
+      try {
+        return unsafeSend(body).catch(sendFailure);
+      } catch (error) {
+        return Promise.resolve(sendFailure(error));
+      }
+    };
     if (this.windowMs <= 0) return send(payload);
     const burst = this.#bursts.get(key);
     if (burst === undefined) {
@@ -94,4 +105,9 @@ export class PushCoalescer {
     const outcome = await burst.inFlight;
     for (const resolve of pending.waiters) resolve(outcome);
   }
+}
+
+/** A send that threw, as an outcome: the user's server hears `wait`, so it tries again. */
+function sendFailure(error: unknown): WnsOutcome {
+  return { kind: "failed", retryable: true, status: null, detail: `send failed: ${error}` };
 }

@@ -45,7 +45,15 @@ export async function answerPublish(
   }
   const domain = from === undefined ? undefined : jidDomain(from);
   const request = domain ? { ...parsed.request, from: domain } : parsed.request;
-  const outcome = await onPublish(request);
+  let outcome: PublishOutcome;
+  try {
+    outcome = await onPublish(request);
+  } catch (error) {
+    // Left to the library, a throw is answered `cancel/internal-server-error`, and the
+    // user's server drops a registration that may well work next time: a `wait` instead.
+    logger.error("publish failed unexpectedly", { reason: String(error) });
+    return stanzaError("wait", "internal-server-error", "push server error, try later");
+  }
   return errorFor(outcome) ?? xml("pubsub", { xmlns: NS_PUBSUB });
 }
 

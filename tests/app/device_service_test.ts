@@ -414,6 +414,18 @@ Deno.test("requestTestPush: channel gone forgets the channel until the device se
   assert.equal(wns.sent[1].channelUri, fresh);
 });
 
+Deno.test("setChannelUri: the channel WNS called gone, registered again by the device, is tried again", async () => {
+  const { service, wns, store, clock } = await registered();
+  wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 410 });
+  assert.equal((await service.requestTestPush(DEVICE)).ok, false);
+  // WNS hands the device the same URI again (a reinstall, a channel that was not dead).
+  wns.setOutcome(CHANNEL, { kind: "delivered", status: 200, wnsStatus: "received" });
+  assert.equal((await service.setChannelUri(DEVICE, CHANNEL, 2)).ok, true);
+  assert.equal((await store.findDevice(DEVICE, clock.now()))?.channelUri, CHANNEL);
+  assert.deepEqual(await service.requestTestPush(DEVICE), { ok: true, value: undefined });
+  assert.deepEqual(wns.sent.map((s) => s.channelUri), [CHANNEL, CHANNEL]);
+});
+
 Deno.test("requestTestPush: channel gone still answers when forgetting fails", async () => {
   const { service, wns, store } = await registered();
   wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 404 });

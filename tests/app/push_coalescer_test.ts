@@ -74,3 +74,28 @@ Deno.test("coalescer: flush sends what waits at once (shutdown)", async () => {
   assert.equal((await second).kind, "delivered");
   assert.equal(coalescer.openBursts, 0);
 });
+
+Deno.test("coalescer: a send that throws is a failed outcome for every publish it carried; nothing hangs or crashes", async () => {
+  // Windows end when the test says so.
+  const windows: (() => void)[] = [];
+  const coalescer = new PushCoalescer(250, {
+    set: (callback) => windows.push(callback),
+    clear: () => {},
+  });
+  const send = (payload: string): Promise<WnsOutcome> =>
+    payload === "p1" ? Promise.resolve(DELIVERED) : Promise.reject(new Error("a bug"));
+  const first = coalescer.submit("k", "p1", send);
+  const merged = [coalescer.submit("k", "p2", send), coalescer.submit("k", "p3", send)];
+  assert.equal((await first).kind, "delivered");
+  windows.shift()!();
+  // Before: the merged publishes were never answered, and the window's end rejected unhandled.
+  for (const outcome of await Promise.all(merged)) {
+    assert.equal(outcome.kind, "failed");
+    assert.equal(outcome.kind === "failed" && outcome.retryable, true);
+  }
+  // A throwing leading send too.
+  windows.shift()!();
+  assert.equal(coalescer.openBursts, 0);
+  assert.equal((await coalescer.submit("k", "p2", send)).kind, "failed");
+  await coalescer.flush();
+});

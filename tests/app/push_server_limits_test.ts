@@ -142,3 +142,40 @@ Deno.test("limits: connections per address and a stanza over the size limit, as 
     await stack.stop();
   }
 });
+
+Deno.test("limits: the metrics tell how close live registrations are to the caps", async () => {
+  const stack = await startLoopbackStack({
+    configure: (json) => {
+      json.limits = { registrations: { maxDevices: 3, maxAccounts: 5 } };
+    },
+  });
+  try {
+    const gauges = async () => {
+      const text = (await stack.get("/metrics")).body;
+      return [
+        "uwpx_push_registered_devices",
+        "uwpx_push_registered_accounts",
+        "uwpx_push_registered_devices_max",
+        "uwpx_push_registered_accounts_max",
+      ].map((name) => sample(text, name));
+    };
+    assert.deepEqual(await gauges(), [0, 0, 3, 5]);
+    await stack.register(2);
+    await stack.register(3);
+    assert.deepEqual(await gauges(), [2, 5, 3, 5]);
+    // A third device fills the device cap; a fourth is refused, with a clear error.
+    const client = await stack.device();
+    const third = await client.request({
+      version: 2,
+      action: "set_channel_uri",
+      device_id: "ef".repeat(32),
+      channel_uri: stack.wns.channelUri(),
+    });
+    client.close();
+    assert.equal(third.status, 1, "a third device still fits");
+    await assert.rejects(stack.register(1), /set_channel_uri.*push server full/);
+    assert.deepEqual(await gauges(), [3, 5, 3, 5]);
+  } finally {
+    await stack.stop();
+  }
+});

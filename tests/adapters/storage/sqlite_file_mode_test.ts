@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { prepareDatabaseFile } from "../../../adapters/storage/sqlite_file_mode.ts";
 import { SqliteStore } from "../../../adapters/storage/sqlite_store.ts";
 
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
@@ -54,6 +55,31 @@ Deno.test("SqliteStore: an existing 0644 database is made 0600 when opened", asy
       assert.equal(modeOf(file).toString(8), "600", file);
     }
     await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("prepareDatabaseFile: the file exists 0600 before SQLite opens it, so its -wal and -shm are born 0600", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "uwpx-sqlite-mode-" });
+  const path = `${dir}/push.db`;
+  try {
+    await withUmask(0o000, () => {
+      prepareDatabaseFile(path);
+      assert.equal(modeOf(path).toString(8), "600");
+      assert.equal(Deno.statSync(path).size, 0, "an empty file: SQLite writes the schema");
+      // SQLite gives its companions the database's mode as it creates them: no window at 0666.
+      const db = new DatabaseSync(path);
+      db.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+      for (const file of [`${path}-wal`, `${path}-shm`]) {
+        assert.equal(modeOf(file).toString(8), "600", file);
+      }
+      db.close();
+      // Nothing to create for SQLite's in-memory database.
+      prepareDatabaseFile(":memory:");
+      assert.throws(() => Deno.statSync(":memory:"));
+      return Promise.resolve();
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
