@@ -5,17 +5,14 @@
  * @module
  */
 
+import type { DeviceUseCases } from "../domain/ports/device_use_cases.ts";
 import { planAccounts } from "../domain/account_plan.ts";
 import type { RandomBytes } from "../domain/minting.ts";
-import {
-  type Clock,
-  type Logger,
-  type NodeProvisioner,
-  NodeSetupUnavailableError,
-  type RegistrationStore,
-  StorageUnavailableError,
-  type WnsSender,
-} from "../domain/ports.ts";
+import { type Clock } from "../domain/ports/clock.ts";
+import { type Logger } from "../domain/ports/logging.ts";
+import { type WnsSender } from "../domain/ports/push_delivery.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../domain/ports/storage.ts";
+import { type NodeProvisioner, NodeSetupUnavailableError } from "../domain/ports/xmpp_link.ts";
 import { isAllowedChannelUri } from "../domain/channel_uri.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
@@ -26,7 +23,7 @@ import {
 import { GoneChannels } from "./gone_channels.ts";
 import { testPushPayload } from "../domain/wns_payload.ts";
 import { KeyedLock } from "./keyed_lock.ts";
-import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "./metrics.ts";
+import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "../domain/ports/metrics.ts";
 import { shortId } from "./log_ids.ts";
 import type { RegistrationAdmission } from "./registration_limits.ts";
 
@@ -78,7 +75,7 @@ const UNKNOWN_DEVICE = "unknown device: send set_channel_uri first";
 const INTERNAL_ERROR = "internal error";
 
 /** The device use cases. */
-export class DeviceService {
+export class DeviceService implements DeviceUseCases {
   readonly #deps: DeviceServiceDeps;
   readonly #lock = new KeyedLock();
   readonly #policy: RegistrationPolicy;

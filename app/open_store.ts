@@ -4,7 +4,9 @@
  * @module
  */
 
-import type { Clock, Logger, RegistrationStore } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 import { MemoryStore } from "../adapters/storage/memory_store.ts";
 import { parseRedisUrl, RedisStore } from "../adapters/storage/redis_store.ts";
 import { SqliteStore } from "../adapters/storage/sqlite_store.ts";

@@ -6,13 +6,12 @@
  * @module
  */
 
-import type {
-  Clock,
-  Logger,
-  NodeProvisioner,
-  RegistrationStore,
-  WnsSender,
-} from "../domain/ports.ts";
+import type { XmppLink } from "../domain/ports/xmpp_link.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { WnsSender } from "../domain/ports/push_delivery.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
+import type { NodeProvisioner } from "../domain/ports/xmpp_link.ts";
 import type { RandomBytes } from "../domain/minting.ts";
 import { registrationPolicy } from "../domain/registration.ts";
 import { DeviceServer } from "../adapters/device/tls_device_server.ts";
@@ -21,7 +20,7 @@ import { PrometheusMetrics } from "../adapters/metrics/prometheus_metrics.ts";
 import { ComponentLink } from "../adapters/xmpp/component_link.ts";
 import { ClientLink } from "../adapters/xmpp/client_link.ts";
 import { PepProvisioner } from "../adapters/xmpp/pep_provisioner.ts";
-import type { PublishHandler } from "../adapters/xmpp/publish_iq.ts";
+import type { PublishHandler } from "../domain/ports/xmpp_link.ts";
 import { CertificateReloader } from "./certificate_reloader.ts";
 import type { Config } from "./config.ts";
 import { DeviceService } from "./device_service.ts";
@@ -30,7 +29,7 @@ import { GoneChannels } from "./gone_channels.ts";
 import { InFlight } from "./in_flight.ts";
 import { LimitReporter } from "./limit_reporter.ts";
 import { meteredStore, MeteredWnsSender } from "./metered.ts";
-import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "./metrics.ts";
+import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../domain/ports/metrics.ts";
 import { openStore } from "./open_store.ts";
 import { PublishLimits } from "./publish_limits.ts";
 import { PushCoalescer } from "./push_coalescer.ts";
@@ -70,23 +69,6 @@ export interface PushServer {
    * `shutdownTimeoutSeconds`) is cut off.
    */
   close(timeoutMs?: number): Promise<void>;
-}
-
-/** The XMPP side, in either mode: a component connection or a client account. */
-export interface XmppLink {
-  /** The JID devices give their XMPP servers as the push service (`push_bare_jid`). */
-  readonly pushBareJid: string;
-  /** Whether the link to the XMPP server is up. */
-  readonly online: boolean;
-  /** Resolves once the link is up. */
-  whenOnline(): Promise<void>;
-  /** Starts connecting; keeps reconnecting in the background until `stop`. */
-  start(): void;
-  /**
-   * Closes the link and stops reconnecting; publishes being answered get up to
-   * `answerWaitMs` to get their answers out first.
-   */
-  stop(answerWaitMs?: number): Promise<void>;
 }
 
 /** Replaceable parts, for tests. */

@@ -7,7 +7,10 @@
  */
 
 import { decidePublish, type PublishOutcome, type PublishRequest } from "../domain/publish.ts";
-import type { Clock, Logger, RegistrationStore, WnsOutcome, WnsSender } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { WnsOutcome, WnsSender } from "../domain/ports/push_delivery.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,

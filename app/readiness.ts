@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Clock, RegistrationStore } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 
 /** One named check: resolves when fine, rejects (the reason) when not. */
 export interface ReadinessCheck {

@@ -7,7 +7,10 @@
  * @module
  */
 
-import type { Clock, Logger, RegistrationStore, WnsSender } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { WnsSender } from "../domain/ports/push_delivery.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 import { ChannelBackoff } from "../adapters/wns/channel_backoff.ts";
 import { ConcurrencyGate } from "../adapters/wns/concurrency_gate.ts";
 import { DeliveryPipeline } from "../adapters/wns/delivery_pipeline.ts";
@@ -22,7 +25,7 @@ import {
 } from "../adapters/wns/wns_token_source.ts";
 import type { Config } from "./config.ts";
 import { MeteredWnsSender } from "./metered.ts";
-import { NO_METRICS, type WnsMetrics } from "./metrics.ts";
+import { NO_METRICS, type WnsMetrics } from "../domain/ports/metrics.ts";
 
 /** The WNS sender the use cases get, and what it holds open. */
 export interface WnsDelivery {

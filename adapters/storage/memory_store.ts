@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Clock, RegistrationCount, RegistrationStore, WnsToken } from "../../domain/ports.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
+import type { RegistrationCount, RegistrationStore, WnsToken } from "../../domain/ports/storage.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,

@@ -42,13 +42,13 @@
 
 import { createHash } from "node:crypto";
 import { Redis, type RedisOptions, ReplyError } from "ioredis";
+import { type Logger } from "../../domain/ports/logging.ts";
 import {
-  type Logger,
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
   type WnsToken,
-} from "../../domain/ports.ts";
+} from "../../domain/ports/storage.ts";
 import type {
   AccountRegistration,
   DeviceRegistration,

@@ -15,13 +15,13 @@
  */
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import { type Clock } from "../../domain/ports/clock.ts";
 import {
-  type Clock,
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
   type WnsToken,
-} from "../../domain/ports.ts";
+} from "../../domain/ports/storage.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
 import { storedDeviceId } from "./device_key.ts";
 import { prepareDatabaseFile, restrictDatabaseFiles } from "./sqlite_file_mode.ts";

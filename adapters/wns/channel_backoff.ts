@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Clock } from "../../domain/ports.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
 
 /** Backoff settings. */
 export interface ChannelBackoffOptions {

@@ -10,7 +10,12 @@
  * @module
  */
 
-import type { Logger, RawNotificationOptions, WnsOutcome, WnsSender } from "../../domain/ports.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type {
+  RawNotificationOptions,
+  WnsOutcome,
+  WnsSender,
+} from "../../domain/ports/push_delivery.ts";
 import type { ChannelBackoff } from "./channel_backoff.ts";
 import {
   type ConcurrencyGate,

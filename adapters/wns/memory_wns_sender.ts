@@ -5,7 +5,11 @@
  * @module
  */
 
-import type { RawNotificationOptions, WnsOutcome, WnsSender } from "../../domain/ports.ts";
+import type {
+  RawNotificationOptions,
+  WnsOutcome,
+  WnsSender,
+} from "../../domain/ports/push_delivery.ts";
 import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
 
 /** One recorded {@link MemoryWnsSender.sendRaw} call. */

@@ -7,19 +7,15 @@
  * @module
  */
 
+import type { XmppLink } from "../../domain/ports/xmpp_link.ts";
 import { component, xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
-import {
-  answerPublish,
-  discoInfo,
-  type MalformedPublishLog,
-  NS_DISCO_INFO,
-  type PublishHandler,
-} from "./publish_iq.ts";
+import { answerPublish, discoInfo, type MalformedPublishLog, NS_DISCO_INFO } from "./publish_iq.ts";
+import { type PublishHandler } from "../../domain/ports/xmpp_link.ts";
 import { NS_PUBSUB } from "./publish_stanza.ts";
 import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
@@ -64,7 +60,7 @@ const NS_PING = "urn:xmpp:ping";
 const CLOSE_GRACE_MS = 1000;
 
 /** A running component connection. */
-export class ComponentLink {
+export class ComponentLink implements XmppLink {
   readonly #options: ComponentLinkOptions;
   // deno-lint-ignore no-explicit-any
   readonly #xmpp: any;

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { XmppLinkMetrics } from "../../app/metrics.ts";
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import type { XmppLinkMetrics } from "../../domain/ports/metrics.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 
 /** What a link plugs into its lifecycle. */

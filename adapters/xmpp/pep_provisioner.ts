@@ -19,11 +19,8 @@
 
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
-import {
-  type Logger,
-  type NodeProvisioner,
-  NodeSetupUnavailableError,
-} from "../../domain/ports.ts";
+import { type Logger } from "../../domain/ports/logging.ts";
+import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
 import { NODE_SETUP_ITEM_ID, nodeForLog } from "./pep_event.ts";
 import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_stanza.ts";
 

@@ -5,12 +5,8 @@ import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService, type DeviceServiceDeps } from "../../app/device_service.ts";
 import { PushService } from "../../app/push_service.ts";
-import {
-  type NodeProvisioner,
-  NodeSetupUnavailableError,
-  type RegistrationStore,
-  StorageUnavailableError,
-} from "../../domain/ports.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
+import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
 import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

@@ -16,7 +16,7 @@ import { CONFIG_TEMPLATE } from "../../app/config.ts";
 import { PushCoalescer } from "../../app/push_coalescer.ts";
 import { PushService } from "../../app/push_service.ts";
 import type { PublishOutcome, PublishRequest } from "../../domain/publish.ts";
-import type { WnsOutcome } from "../../domain/ports.ts";
+import type { WnsOutcome } from "../../domain/ports/push_delivery.ts";
 import { expiryFrom } from "../../domain/registration.ts";
 import { ManualTimer, settle } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

@@ -3,7 +3,7 @@ import { MemoryStore } from "../../adapters/storage/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { PUSH_CACHE_TTL_SECONDS, PushService } from "../../app/push_service.ts";
 import type { PublishRequest } from "../../domain/publish.ts";
-import { StorageUnavailableError } from "../../domain/ports.ts";
+import { StorageUnavailableError } from "../../domain/ports/storage.ts";
 import { expiryFrom, registrationPolicy } from "../../domain/registration.ts";
 import { PushCoalescer } from "../../app/push_coalescer.ts";
 import { FakeClock } from "../support/fakes.ts";

@@ -7,7 +7,7 @@ import {
   wnsTokenCheck,
   xmppLinkCheck,
 } from "../../app/readiness.ts";
-import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
 import { FakeClock } from "../support/fakes.ts";
 
 Deno.test("Readiness: ready when every check passes; each failure named with its reason", async () => {

@@ -7,7 +7,7 @@ import { MemoryStore } from "../../adapters/storage/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService } from "../../app/device_service.ts";
-import type { LimitName } from "../../app/metrics.ts";
+import type { LimitName } from "../../domain/ports/metrics.ts";
 import {
   RegistrationCounter,
   RegistrationLimits,

@@ -16,7 +16,7 @@ import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService } from "../../app/device_service.ts";
 import { PushService } from "../../app/push_service.ts";
-import type { RegistrationStore } from "../../domain/ports.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 

@@ -4,7 +4,7 @@ import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../app/device_service.ts";
 import { PushService } from "../../app/push_service.ts";
 import { UnknownNodeCache, withUnknownNodeCache } from "../../app/unknown_node_cache.ts";
-import type { RegistrationStore } from "../../domain/ports.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import type { NodeTarget } from "../../domain/registration.ts";
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

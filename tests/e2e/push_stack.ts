@@ -11,7 +11,7 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { type PushServer, startPushServer } from "../../app/push_server.ts";
-import type { Clock } from "../../domain/ports.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

@@ -25,7 +25,7 @@ import {
   type PushServerOverrides,
   startPushServer,
 } from "../../app/push_server.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
 import { RecordingLogger } from "./recording_logger.ts";
 import { writeTestCertificate } from "./tls_cert.ts";
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Logger } from "../../../domain/ports.ts";
+import type { Logger } from "../../../domain/ports/logging.ts";
 import {
   FCM_DATA_LIMIT_BYTES,
   type FcmAndroidPriority,

@@ -5,13 +5,13 @@ import {
   DEVICE_SERVER_DEFAULTS,
   DeviceServer,
   type DeviceServerOptions,
-  type DeviceUseCases,
 } from "../../../adapters/device/tls_device_server.ts";
+import { type DeviceUseCases } from "../../../domain/ports/device_use_cases.ts";
 import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../../app/device_service.ts";
 import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limits.ts";
-import type { LimitName } from "../../../app/metrics.ts";
+import type { LimitName } from "../../../domain/ports/metrics.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { serverTestGate } from "../../support/prosody.ts";
 import { findBinary } from "../../support/server_kit.ts";

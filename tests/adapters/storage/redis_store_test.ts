@@ -4,7 +4,7 @@ import { accountKey, parseRedisUrl, RedisStore } from "../../../adapters/storage
 import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../../app/device_service.ts";
 import { PushService } from "../../../app/push_service.ts";
-import { StorageUnavailableError } from "../../../domain/ports.ts";
+import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
 import {
   type AccountRegistration,
   DEFAULT_REGISTRATION_POLICY,

@@ -11,7 +11,7 @@ import { type FakeWns, startFakeWns } from "../../../adapters/wns/fake_wns_serve
 import { HttpWnsSender } from "../../../adapters/wns/http_wns_sender.ts";
 import { ENTRA_SCOPE, WnsTokenSource } from "../../../adapters/wns/wns_token_source.ts";
 import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
-import type { WnsOutcome } from "../../../domain/ports.ts";
+import type { WnsOutcome } from "../../../domain/ports/push_delivery.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 
 const PAYLOAD = JSON.stringify({ version: 2, action: "push", account_id: "A", message_count: 1 });

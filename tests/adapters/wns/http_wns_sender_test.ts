@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import type { Clock, RawNotificationOptions, WnsOutcome, WnsToken } from "../../../domain/ports.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
+import type { RawNotificationOptions, WnsOutcome } from "../../../domain/ports/push_delivery.ts";
+import type { WnsToken } from "../../../domain/ports/storage.ts";
 import { HttpWnsSender } from "../../../adapters/wns/http_wns_sender.ts";
 import { Http1Client } from "../../../adapters/wns/http1_client.ts";
 import type { WnsPost, WnsTokenProvider } from "../../../adapters/wns/http_wns_sender.ts";

@@ -7,7 +7,7 @@ import { MemoryXmppLink } from "../../../adapters/xmpp/memory_link.ts";
 import { NS_DISCO_INFO } from "../../../adapters/xmpp/publish_iq.ts";
 import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../../adapters/xmpp/publish_stanza.ts";
 import { PushService } from "../../../app/push_service.ts";
-import { StorageUnavailableError } from "../../../domain/ports.ts";
+import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { fixtureStanza } from "../../support/parse_xml.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";

@@ -1,5 +1,5 @@
 /**
- * What the server counts, as the use cases and adapters see it: one method per event, no
+ * The metrics port: what the server counts, as the use cases and adapters see it: one method per event, no
  * metric library in sight. `adapters/metrics/prometheus_metrics.ts` turns these calls into
  * Prometheus metrics; {@link NO_METRICS} ignores them (tests, and every constructor's
  * default, so that code built without metrics keeps working).

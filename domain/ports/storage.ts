@@ -1,11 +1,11 @@
 /**
- * The ports: what the domain and the use cases need from the outside world. Adapters in
- * `adapters/` implement them; `app/` wires one implementation of each.
+ * The storage port: where registrations (and the cached access tokens of push services)
+ * live. `adapters/storage/` implements it: memory, SQLite and Redis.
  *
  * @module
  */
 
-import type { AccountRegistration, DeviceRegistration, NodeTarget } from "./registration.ts";
+import type { AccountRegistration, DeviceRegistration, NodeTarget } from "../registration.ts";
 
 /** Thrown by adapters when their backend cannot be reached or failed: a transient error. */
 export class StorageUnavailableError extends Error {
@@ -89,89 +89,4 @@ export interface WnsToken {
   readonly tokenType: string;
   /** Epoch milliseconds at which WNS stops accepting it. */
   readonly expiresAt: number;
-}
-
-/** How WNS answered one raw notification. */
-export type WnsOutcome =
-  | { readonly kind: "delivered"; readonly status: number; readonly wnsStatus: string | null }
-  /** 404/410: the channel is unknown or expired; the device must register again. */
-  | { readonly kind: "channel-gone"; readonly status: number }
-  /**
-   * 406/429, a 200 saying `channelthrottled`, or our own limits (a channel backing off, a
-   * full queue): not sent now; the user's server should hear `wait/resource-constraint`.
-   */
-  | {
-    readonly kind: "throttled";
-    readonly status: number | null;
-    readonly detail: string;
-    /** How long to leave the channel alone, when known (WNS's Retry-After). */
-    readonly retryAfterMs?: number;
-  }
-  /** Anything else: `retryable` says whether trying later may work. */
-  | {
-    readonly kind: "failed";
-    readonly retryable: boolean;
-    readonly status: number | null;
-    readonly detail: string;
-    /** WNS's Retry-After, in milliseconds, when it sent one. */
-    readonly retryAfterMs?: number;
-  };
-
-/** Options of one raw notification. */
-export interface RawNotificationOptions {
-  /** Ask WNS to keep the latest notification while the device is offline. */
-  readonly cache: boolean;
-  /** Seconds WNS keeps it, when cached. */
-  readonly ttlSeconds: number;
-}
-
-/** Sends raw notifications to WNS channels. Never throws: failures are outcomes. */
-export interface WnsSender {
-  sendRaw(
-    channelUri: string,
-    payload: string,
-    options: RawNotificationOptions,
-  ): Promise<WnsOutcome>;
-}
-
-/**
- * Thrown by a {@link NodeProvisioner} when a node could not be set up for a reason that may
- * pass (the XMPP link is down, an answer timed out, the server said `wait` or had an
- * internal error): the whole request should be tried again later, not answered as final.
- */
-export class NodeSetupUnavailableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "NodeSetupUnavailableError";
-  }
-}
-
-/**
- * Sets up and tears down the nodes behind accounts on the XMPP side. A component needs
- * nothing (nodes are virtual); a client account creates and deletes PEP nodes.
- */
-export interface NodeProvisioner {
-  /**
-   * Makes `added` nodes ready, then removes `removed` ones; returns the added nodes that are
-   * ready (the others failed for good: the server refused them). Rejects with
-   * {@link NodeSetupUnavailableError}, having removed nothing and undone what it set up,
-   * when an added node failed for a reason that may pass.
-   */
-  provision(added: readonly string[], removed: readonly string[]): Promise<ReadonlySet<string>>;
-}
-
-/** The current time. */
-export interface Clock {
-  now(): number;
-}
-
-/** Structured fields of a log line. Never put secrets, tokens or message content here. */
-export type LogFields = Record<string, string | number | boolean | null | undefined>;
-
-/** A leveled logger. */
-export interface Logger {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
 }
