@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { DeviceClient } from "../adapters/device/device_client.ts";
 import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
-import { MemoryStore } from "../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../adapters/storage/memory/memory_store.ts";
 import type { Logger } from "../domain/ports/logging.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
 import { type Config, loadConfig } from "./config.ts";

@@ -10,8 +10,8 @@ import { DatabaseSync } from "node:sqlite";
 import { Redis } from "ioredis";
 import type { Element } from "@xmpp/xml";
 import { ConsoleLogger, type LogLevel } from "../adapters/logging/console_logger.ts";
-import { accountKey } from "../adapters/storage/redis_store.ts";
-import { SqliteStore } from "../adapters/storage/sqlite_store.ts";
+import { accountKey } from "../adapters/storage/redis/redis_keys.ts";
+import { SqliteStore } from "../adapters/storage/sqlite/sqlite_store.ts";
 import {
   type FakeComponentServer,
   startFakeComponentServer,
@@ -122,7 +122,7 @@ async function settleDisk(): Promise<void> {
 
 /**
  * Writes registrations `from` to `to - 1` straight into the SQLite file, in the schema of
- * `adapters/storage/sqlite_store.ts`: one transaction per 50,000 devices, prepared statements.
+ * `adapters/storage/sqlite/sqlite_store.ts`: one transaction per 50,000 devices, prepared statements.
  */
 export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: string): void {
   const db = new DatabaseSync(path);
@@ -154,7 +154,7 @@ export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: s
 
 /**
  * Writes registrations `from` to `to - 1` into Redis in the original server's layout (see
- * `adapters/storage/redis_store.ts`), pipelined: 5 commands per device, 4,000 devices a
+ * `adapters/storage/redis/redis_keys.ts`), pipelined: 5 commands per device, 4,000 devices a
  * batch, two batches in flight.
  */
 export async function bulkLoadRedis(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { storedDeviceId } from "../../adapters/storage/device_key.ts";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService, type DeviceServiceDeps } from "../../app/device_service.ts";

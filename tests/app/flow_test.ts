@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { MemoryXmppLink } from "../../adapters/xmpp/memory_link.ts";
 import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_stanza.ts";

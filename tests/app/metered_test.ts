@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { DELIVERED, MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { meteredStore, MeteredWnsSender } from "../../app/metered.ts";
 import { NO_METRICS } from "../../domain/ports/metrics.ts";

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { DELIVERED, MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { parseConfig } from "../../app/config.ts";
 import { CONFIG_TEMPLATE } from "../../app/config.ts";

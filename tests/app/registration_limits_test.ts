@@ -3,7 +3,7 @@ import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { encodeFrame } from "../../adapters/device/frame_decoder.ts";
 import { DeviceServer } from "../../adapters/device/tls_device_server.ts";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService } from "../../app/device_service.ts";

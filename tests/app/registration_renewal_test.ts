@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { SqliteStore } from "../../adapters/storage/sqlite_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { SqliteStore } from "../../adapters/storage/sqlite/sqlite_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
 import { DeviceService } from "../../app/device_service.ts";

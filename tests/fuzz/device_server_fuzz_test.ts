@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { errorResponse, requestParser } from "../../adapters/device/device_protocol.ts";
 import { DeviceServer } from "../../adapters/device/tls_device_server.ts";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../app/device_service.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

@@ -7,7 +7,7 @@ import {
   type DeviceServerOptions,
 } from "../../../adapters/device/tls_device_server.ts";
 import { type DeviceUseCases } from "../../../domain/ports/device_use_cases.ts";
-import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../../app/device_service.ts";
 import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limits.ts";

@@ -10,7 +10,7 @@ import { DeliveryPipeline } from "../../../adapters/wns/delivery_pipeline.ts";
 import { type FakeWns, startFakeWns } from "../../../adapters/wns/fake_wns_server.ts";
 import { HttpWnsSender } from "../../../adapters/wns/http_wns_sender.ts";
 import { ENTRA_SCOPE, WnsTokenSource } from "../../../adapters/wns/wns_token_source.ts";
-import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import type { WnsOutcome } from "../../../domain/ports/push_delivery.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 

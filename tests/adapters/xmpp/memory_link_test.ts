@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
 import { MemoryXmppLink } from "../../../adapters/xmpp/memory_link.ts";
 import { NS_DISCO_INFO } from "../../../adapters/xmpp/publish_iq.ts";

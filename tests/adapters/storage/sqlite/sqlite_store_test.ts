@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
-import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../../adapters/storage/sqlite_store.ts";
-import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
-import { storeContract } from "./store_contract.ts";
+import { storedDeviceId } from "../../../../adapters/storage/device_key.ts";
+import {
+  SQLITE_SCHEMA_VERSION,
+  SqliteStore,
+} from "../../../../adapters/storage/sqlite/sqlite_store.ts";
+import { StorageUnavailableError } from "../../../../domain/ports/storage.ts";
+import { storeContract } from "../store_contract.ts";
 
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
 

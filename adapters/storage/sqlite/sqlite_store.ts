@@ -15,24 +15,25 @@
  */
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
-import { type Clock } from "../../domain/ports/clock.ts";
+import { type Clock } from "../../../domain/ports/clock.ts";
 import {
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
   type WnsToken,
-} from "../../domain/ports/storage.ts";
+} from "../../../domain/ports/storage.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
-import { storedDeviceId } from "./device_key.ts";
+import { storedDeviceId } from "../device_key.ts";
 import { prepareDatabaseFile, restrictDatabaseFiles } from "./sqlite_file_mode.ts";
 import { commitTogether } from "./sqlite_group_commit.ts";
 import { readTogether } from "./sqlite_read_batch.ts";
 import { type BatchedWork, TurnBatch } from "./turn_batch.ts";
-import type {
-  AccountRegistration,
-  DeviceRegistration,
-  NodeTarget,
-} from "../../domain/registration.ts";
+import {
+  type AccountRegistration,
+  checkAccountList,
+  type DeviceRegistration,
+  type NodeTarget,
+} from "../../../domain/registration.ts";
 
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -552,16 +553,4 @@ function num(value: SQLOutputValue | undefined): number {
   if (typeof value === "number") return value;
   if (typeof value === "bigint") return Number(value);
   throw new Error(`expected a numeric column, got ${typeof value}`);
-}
-
-/** Rejects lists that would break the one-node-one-account and one-id-per-device rules. */
-function checkAccountList(accounts: readonly AccountRegistration[]): void {
-  const nodes = new Set<string>();
-  const ids = new Set<string>();
-  for (const { accountId, node } of accounts) {
-    if (nodes.has(node)) throw new Error("replaceAccounts: the same node appears twice");
-    if (ids.has(accountId)) throw new Error("replaceAccounts: the same account id appears twice");
-    nodes.add(node);
-    ids.add(accountId);
-  }
 }

@@ -5,14 +5,19 @@
  * @module
  */
 
-import type { Clock } from "../../domain/ports/clock.ts";
-import type { RegistrationCount, RegistrationStore, WnsToken } from "../../domain/ports/storage.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
 import type {
-  AccountRegistration,
-  DeviceRegistration,
-  NodeTarget,
-} from "../../domain/registration.ts";
-import { storedDeviceId } from "./device_key.ts";
+  RegistrationCount,
+  RegistrationStore,
+  WnsToken,
+} from "../../../domain/ports/storage.ts";
+import {
+  type AccountRegistration,
+  checkAccountList,
+  type DeviceRegistration,
+  type NodeTarget,
+} from "../../../domain/registration.ts";
+import { storedDeviceId } from "../device_key.ts";
 
 /** A device as held in memory. Mutable on purpose; it never leaves this module. */
 interface HeldDevice {
@@ -230,16 +235,4 @@ export class MemoryStore implements RegistrationStore {
 
 function copyAccount(account: AccountRegistration): AccountRegistration {
   return { accountId: account.accountId, node: account.node, secret: account.secret };
-}
-
-/** Rejects lists that would break the one-node-one-account and one-id-per-device rules. */
-function checkAccountList(accounts: readonly AccountRegistration[]): void {
-  const nodes = new Set<string>();
-  const ids = new Set<string>();
-  for (const { accountId, node } of accounts) {
-    if (nodes.has(node)) throw new Error("replaceAccounts: the same node appears twice");
-    if (ids.has(accountId)) throw new Error("replaceAccounts: the same account id appears twice");
-    nodes.add(node);
-    ids.add(accountId);
-  }
 }

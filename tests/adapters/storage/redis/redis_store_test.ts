@@ -1,23 +1,25 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { accountKey, parseRedisUrl, RedisStore } from "../../../adapters/storage/redis_store.ts";
-import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../../app/device_service.ts";
-import { PushService } from "../../../app/push_service.ts";
-import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
+import { accountKey } from "../../../../adapters/storage/redis/redis_keys.ts";
+import { RedisStore } from "../../../../adapters/storage/redis/redis_store.ts";
+import { parseRedisUrl } from "../../../../adapters/storage/redis/redis_url.ts";
+import { MemoryWnsSender } from "../../../../adapters/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../../../app/device_service.ts";
+import { PushService } from "../../../../app/push_service.ts";
+import { StorageUnavailableError } from "../../../../domain/ports/storage.ts";
 import {
   type AccountRegistration,
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
-} from "../../../domain/registration.ts";
+} from "../../../../domain/registration.ts";
 
 const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
-import { serverTestGate } from "../../support/prosody.ts";
-import { RecordingLogger } from "../../support/recording_logger.ts";
-import { testCertificate } from "../../support/tls_cert.ts";
-import { type RunningRedis, startRedis, startSentinel } from "../../support/redis.ts";
-import { storeContract } from "./store_contract.ts";
-import { scaledMs } from "../../support/timing.ts";
+import { serverTestGate } from "../../../support/prosody.ts";
+import { RecordingLogger } from "../../../support/recording_logger.ts";
+import { testCertificate } from "../../../support/tls_cert.ts";
+import { type RunningRedis, startRedis, startSentinel } from "../../../support/redis.ts";
+import { storeContract } from "../store_contract.ts";
+import { scaledMs } from "../../../support/timing.ts";
 
 const gate = serverTestGate("redis-server");
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { SqliteStore } from "../../../adapters/storage/sqlite_store.ts";
+import { SqliteStore } from "../../../../adapters/storage/sqlite/sqlite_store.ts";
 
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
-import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
-import { storeContract } from "./store_contract.ts";
+import { storedDeviceId } from "../../../../adapters/storage/device_key.ts";
+import { MemoryStore } from "../../../../adapters/storage/memory/memory_store.ts";
+import { storeContract } from "../store_contract.ts";
 
 storeContract("MemoryStore", () => {
   const store = new MemoryStore();
