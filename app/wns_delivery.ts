@@ -11,18 +11,18 @@ import type { Clock } from "../domain/ports/clock.ts";
 import type { Logger } from "../domain/ports/logging.ts";
 import type { WnsSender } from "../domain/ports/push_delivery.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
-import { ChannelBackoff } from "../adapters/wns/channel_backoff.ts";
-import { ConcurrencyGate } from "../adapters/wns/concurrency_gate.ts";
-import { DeliveryPipeline } from "../adapters/wns/delivery_pipeline.ts";
-import { Http1Client } from "../adapters/wns/http1_client.ts";
-import { HttpWnsSender } from "../adapters/wns/http_wns_sender.ts";
+import { ChannelBackoff } from "./delivery/channel_backoff.ts";
+import { ConcurrencyGate } from "./delivery/concurrency_gate.ts";
+import { DeliveryPipeline } from "./delivery/delivery_pipeline.ts";
+import { Http1Client } from "../adapters/push/wns/http1_client.ts";
+import { HttpWnsSender } from "../adapters/push/wns/http_wns_sender.ts";
 import {
   CLASSIC_SCOPE,
   DEFAULT_WNS_TOKEN_URL,
   ENTRA_SCOPE,
   entraTokenUrl,
   WnsTokenSource,
-} from "../adapters/wns/wns_token_source.ts";
+} from "../adapters/push/wns/wns_token_source.ts";
 import type { Config } from "./config.ts";
 import { MeteredWnsSender } from "./metered.ts";
 import { NO_METRICS, type WnsMetrics } from "../domain/ports/metrics.ts";

@@ -17,7 +17,7 @@ import {
   startFakeComponentServer,
 } from "../adapters/xmpp/fake_component_server.ts";
 import { MemoryXmppLink } from "../adapters/xmpp/memory_link.ts";
-import { publishIq } from "../adapters/xmpp/publish_stanzas.ts";
+import { publishIq } from "../adapters/xmpp/publish_builder.ts";
 import { parseConfig } from "../app/config.ts";
 import { type PushServer, startPushServer } from "../app/push_server.ts";
 import { type RunningRedis, startRedis } from "../tests/support/redis.ts";

@@ -8,7 +8,7 @@
 import type { NodeTarget } from "./registration.ts";
 import { countsFromSummary, type SummaryFields } from "./push_summary.ts";
 import { secretMatches } from "./secret_check.ts";
-import { pushPayload } from "./wns_payload.ts";
+import { pushPayload } from "./payloads/wns_payload.ts";
 
 /**
  * How a publish reached the push server, which decides whether its secret is checked.

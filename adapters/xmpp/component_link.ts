@@ -16,7 +16,7 @@ import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
 import { answerPublish, discoInfo, type MalformedPublishLog, NS_DISCO_INFO } from "./publish_iq.ts";
 import { type PublishHandler } from "../../domain/ports/xmpp_link.ts";
-import { NS_PUBSUB } from "./publish_stanza.ts";
+import { NS_PUBSUB } from "./publish_parser.ts";
 import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
 

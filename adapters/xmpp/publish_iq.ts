@@ -11,7 +11,7 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 import { errorFor, stanzaError } from "./iq_answers.ts";
-import { NS_PUBSUB, NS_PUSH, parsePublish } from "./publish_stanza.ts";
+import { NS_PUBSUB, NS_PUSH, parsePublish } from "./publish_parser.ts";
 
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 

@@ -1,7 +1,7 @@
 /**
  * The device side's ports: the use cases the device port (a front door such as the UWPX TLS
  * protocol in `adapters/device/`) calls, and the request-rate limiter it consults first.
- * `app/device_service.ts` and `app/device_limits.ts` implement them.
+ * `app/use_cases/device_service.ts` and `app/device_limits.ts` implement them.
  *
  * @module
  */
@@ -14,7 +14,7 @@ export interface AccountAnswer {
   readonly success: boolean;
 }
 
-/** The use cases the device port calls (implemented by `app/device_service.ts`). */
+/** The use cases the device port calls (implemented by `app/use_cases/device_service.ts`). */
 export interface DeviceUseCases {
   /** `address`, here and below: the device's IP address (for registration limits). */
   setChannelUri(

@@ -36,7 +36,7 @@ export type PublishMetricOutcome =
   | "unavailable"
   | "throttled";
 
-/** Device-side events (`app/device_service.ts`, `adapters/device/`). */
+/** Device-side events (`app/use_cases/device_service.ts`, `adapters/device/`). */
 export interface DeviceMetrics {
   /** One device request answered. */
   deviceRequest(action: DeviceAction, outcome: DeviceRequestOutcome): void;

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { MemoryXmppLink } from "../../adapters/xmpp/memory_link.ts";
-import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_stanza.ts";
+import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_parser.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { DeviceService } from "../../app/device_service.ts";
-import { PushService } from "../../app/push_service.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
 
 const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;

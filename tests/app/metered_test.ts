@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { DELIVERED, MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { DELIVERED, MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { meteredStore, MeteredWnsSender } from "../../app/metered.ts";
 import { NO_METRICS } from "../../domain/ports/metrics.ts";
 import { StorageUnavailableError } from "../../domain/ports/storage.ts";

@@ -10,11 +10,11 @@
 
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { DELIVERED, MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { DELIVERED, MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { parseConfig } from "../../app/config.ts";
 import { CONFIG_TEMPLATE } from "../../app/config.ts";
-import { PushCoalescer } from "../../app/push_coalescer.ts";
-import { PushService } from "../../app/push_service.ts";
+import { PushCoalescer } from "../../app/delivery/push_coalescer.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import type { PublishOutcome, PublishRequest } from "../../domain/publish.ts";
 import type { WnsOutcome } from "../../domain/ports/push_delivery.ts";
 import { expiryFrom } from "../../domain/registration.ts";

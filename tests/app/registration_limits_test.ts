@@ -4,9 +4,9 @@ import { connect as tlsConnect } from "node:tls";
 import { encodeFrame } from "../../adapters/device/frame_decoder.ts";
 import { DeviceServer } from "../../adapters/device/tls_device_server.ts";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { DeviceService } from "../../app/device_service.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
 import type { LimitName } from "../../domain/ports/metrics.ts";
 import {
   RegistrationCounter,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { PushService } from "../../app/push_service.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { SampledLog } from "../../app/sampled_log.ts";
 import { FakeClock } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

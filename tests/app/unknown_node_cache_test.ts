@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../app/device_service.ts";
-import { PushService } from "../../app/push_service.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { UnknownNodeCache, withUnknownNodeCache } from "../../app/unknown_node_cache.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import type { NodeTarget } from "../../domain/registration.ts";

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
-import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { type PushServer, startPushServer } from "../../app/push_server.ts";
 import type { Clock } from "../../domain/ports/clock.ts";

@@ -10,7 +10,7 @@ import { decidePublish } from "../../domain/publish.ts";
 import { countsFromSummary, MAX_COUNT } from "../../domain/push_summary.ts";
 import type { NodeTarget } from "../../domain/registration.ts";
 import { secretMatches } from "../../domain/secret_check.ts";
-import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+import { WNS_RAW_LIMIT_BYTES } from "../../domain/payloads/wns_payload.ts";
 import { check } from "./fuzz_params.ts";
 
 /** Count-like text: digits, signs, spaces, exponents, other scripts' digits, huge ones. */

@@ -13,12 +13,12 @@ import {
   type FakeWns,
   type FakeWnsOptions,
   startFakeWns,
-} from "../../adapters/wns/fake_wns_server.ts";
+} from "../../adapters/push/wns/fake_wns_server.ts";
 import {
   type FakeComponentServer,
   startFakeComponentServer,
 } from "../../adapters/xmpp/fake_component_server.ts";
-import { publishIq } from "../../adapters/xmpp/publish_stanzas.ts";
+import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import { type Config, parseConfig } from "../../app/config.ts";
 import {
   type PushServer,

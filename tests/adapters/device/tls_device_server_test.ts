@@ -8,8 +8,8 @@ import {
 } from "../../../adapters/device/tls_device_server.ts";
 import { type DeviceUseCases } from "../../../domain/ports/device_use_cases.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../../app/device_service.ts";
+import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../../app/use_cases/device_service.ts";
 import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limits.ts";
 import type { LimitName } from "../../../domain/ports/metrics.ts";
 import { FakeClock } from "../../support/fakes.ts";

@@ -3,9 +3,9 @@ import { Redis } from "ioredis";
 import { accountKey } from "../../../../adapters/storage/redis/redis_keys.ts";
 import { RedisStore } from "../../../../adapters/storage/redis/redis_store.ts";
 import { parseRedisUrl } from "../../../../adapters/storage/redis/redis_url.ts";
-import { MemoryWnsSender } from "../../../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../../../app/device_service.ts";
-import { PushService } from "../../../../app/push_service.ts";
+import { MemoryWnsSender } from "../../../../adapters/push/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../../../app/use_cases/device_service.ts";
+import { PushService } from "../../../../app/use_cases/push_service.ts";
 import { StorageUnavailableError } from "../../../../domain/ports/storage.ts";
 import {
   type AccountRegistration,

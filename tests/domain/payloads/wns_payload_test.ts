@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
-import { countsFromSummary } from "../../domain/push_summary.ts";
-import { pushPayload, testPushPayload, WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+import { countsFromSummary } from "../../../domain/push_summary.ts";
+import {
+  pushPayload,
+  testPushPayload,
+  WNS_RAW_LIMIT_BYTES,
+} from "../../../domain/payloads/wns_payload.ts";
 
 const shared = (name: string) =>
   JSON.parse(
-    Deno.readTextFileSync(new URL(`../fixtures/protocol/${name}`, import.meta.url)),
+    Deno.readTextFileSync(new URL(`../../fixtures/protocol/${name}`, import.meta.url)),
   ) as Record<string, unknown>;
 
 Deno.test("pushPayload: exactly the shape of the seed's push.wns-raw.json", () => {

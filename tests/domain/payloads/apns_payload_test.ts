@@ -4,7 +4,7 @@ import {
   apnsPayload,
   type ApnsPayloadSettings,
   MONAL_PAYLOAD_SETTINGS,
-} from "../../domain/apns_payload.ts";
+} from "../../../domain/payloads/apns_payload.ts";
 
 const summary = (fields: Record<string, string>) => new Map(Object.entries(fields));
 const bytes = (text: string) => new TextEncoder().encode(text).length;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startFakeWns } from "../../../adapters/wns/fake_wns_server.ts";
-import type { FakeWns } from "../../../adapters/wns/fake_wns_server.ts";
+import { startFakeWns } from "../../../../adapters/push/wns/fake_wns_server.ts";
+import type { FakeWns } from "../../../../adapters/push/wns/fake_wns_server.ts";
 
 /** Gets a token the way the classic flow does; returns the parsed answer. */
 async function requestToken(

@@ -4,7 +4,7 @@ import {
   apnsHeaders,
   apnsPriority,
   isValidCollapseId,
-} from "../../domain/apns_headers.ts";
+} from "../../../domain/payloads/apns_headers.ts";
 
 const NOW = Date.UTC(2026, 10, 25, 22, 40, 0, 750);
 const FOUR_WEEKS = 4 * 7 * 24 * 3600;

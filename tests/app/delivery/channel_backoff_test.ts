@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ChannelBackoff } from "../../../adapters/wns/channel_backoff.ts";
+import { ChannelBackoff } from "../../../app/delivery/channel_backoff.ts";
 
 function setup(maxEntries = 100) {
   let now = 1_000_000;

@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
-import { storedDeviceId } from "../../adapters/storage/device_key.ts";
-import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { DeviceService, type DeviceServiceDeps } from "../../app/device_service.ts";
-import { PushService } from "../../app/push_service.ts";
-import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
-import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
-import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
-import { FakeClock, seededRandom } from "../support/fakes.ts";
-import { RecordingLogger } from "../support/recording_logger.ts";
+import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
+import { DEFAULT_CHANNEL_URI_PATTERN } from "../../../app/config.ts";
+import { DeviceService, type DeviceServiceDeps } from "../../../app/use_cases/device_service.ts";
+import { PushService } from "../../../app/use_cases/push_service.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../../domain/ports/storage.ts";
+import {
+  type NodeProvisioner,
+  NodeSetupUnavailableError,
+} from "../../../domain/ports/xmpp_link.ts";
+import { DEFAULT_REGISTRATION_POLICY } from "../../../domain/registration.ts";
+import { FakeClock, seededRandom } from "../../support/fakes.ts";
+import { RecordingLogger } from "../../support/recording_logger.ts";
 
 const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
 

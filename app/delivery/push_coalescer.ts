@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { WnsOutcome } from "../domain/ports/push_delivery.ts";
+import type { WnsOutcome } from "../../domain/ports/push_delivery.ts";
 
 type Send = (payload: string) => Promise<WnsOutcome>;
 

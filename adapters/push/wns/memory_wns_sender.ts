@@ -9,8 +9,8 @@ import type {
   RawNotificationOptions,
   WnsOutcome,
   WnsSender,
-} from "../../domain/ports/push_delivery.ts";
-import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+} from "../../../domain/ports/push_delivery.ts";
+import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 
 /** One recorded {@link MemoryWnsSender.sendRaw} call. */
 export interface SentRawNotification {

@@ -7,9 +7,9 @@
  */
 
 import { z } from "zod";
-import type { Clock } from "../../domain/ports/clock.ts";
-import type { Logger } from "../../domain/ports/logging.ts";
-import type { RegistrationStore, WnsToken } from "../../domain/ports/storage.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
+import type { Logger } from "../../../domain/ports/logging.ts";
+import type { RegistrationStore, WnsToken } from "../../../domain/ports/storage.ts";
 
 /** The classic (UWP) token endpoint. */
 export const DEFAULT_WNS_TOKEN_URL = "https://login.live.com/accesstoken.srf";

@@ -5,27 +5,27 @@
  * @module
  */
 
-import type { DeviceUseCases } from "../domain/ports/device_use_cases.ts";
-import { planAccounts } from "../domain/account_plan.ts";
-import type { RandomBytes } from "../domain/minting.ts";
-import { type Clock } from "../domain/ports/clock.ts";
-import { type Logger } from "../domain/ports/logging.ts";
-import { type WnsSender } from "../domain/ports/push_delivery.ts";
-import { type RegistrationStore, StorageUnavailableError } from "../domain/ports/storage.ts";
-import { type NodeProvisioner, NodeSetupUnavailableError } from "../domain/ports/xmpp_link.ts";
-import { isAllowedChannelUri } from "../domain/channel_uri.ts";
+import type { DeviceUseCases } from "../../domain/ports/device_use_cases.ts";
+import { planAccounts } from "../../domain/account_plan.ts";
+import type { RandomBytes } from "../../domain/minting.ts";
+import { type Clock } from "../../domain/ports/clock.ts";
+import { type Logger } from "../../domain/ports/logging.ts";
+import { type WnsSender } from "../../domain/ports/push_delivery.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
+import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
+import { isAllowedChannelUri } from "../../domain/channel_uri.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
   goneChannelExpiry,
   type RegistrationPolicy,
-} from "../domain/registration.ts";
-import { GoneChannels } from "./gone_channels.ts";
-import { testPushPayload } from "../domain/wns_payload.ts";
-import { KeyedLock } from "./keyed_lock.ts";
-import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "../domain/ports/metrics.ts";
-import { shortId } from "./log_ids.ts";
-import type { RegistrationAdmission } from "./registration_limits.ts";
+} from "../../domain/registration.ts";
+import { GoneChannels } from "../gone_channels.ts";
+import { testPushPayload } from "../../domain/payloads/wns_payload.ts";
+import { KeyedLock } from "../keyed_lock.ts";
+import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "../../domain/ports/metrics.ts";
+import { shortId } from "../log_ids.ts";
+import type { RegistrationAdmission } from "../registration_limits.ts";
 
 /** A use case's answer: success, or an error message the device sees. */
 export type DeviceResult<T = undefined> =

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { PUSH_CACHE_TTL_SECONDS, PushService } from "../../app/push_service.ts";
-import type { PublishRequest } from "../../domain/publish.ts";
-import { StorageUnavailableError } from "../../domain/ports/storage.ts";
-import { expiryFrom, registrationPolicy } from "../../domain/registration.ts";
-import { PushCoalescer } from "../../app/push_coalescer.ts";
-import { FakeClock } from "../support/fakes.ts";
-import { RecordingLogger } from "../support/recording_logger.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
+import { PUSH_CACHE_TTL_SECONDS, PushService } from "../../../app/use_cases/push_service.ts";
+import type { PublishRequest } from "../../../domain/publish.ts";
+import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
+import { expiryFrom, registrationPolicy } from "../../../domain/registration.ts";
+import { PushCoalescer } from "../../../app/delivery/push_coalescer.ts";
+import { FakeClock } from "../../support/fakes.ts";
+import { RecordingLogger } from "../../support/recording_logger.ts";
 
 const CHANNEL = "https://db5p.notify.windows.com/?token=SECRETTOKEN";
 const NODE = "nodeNodeNodeNodeNode";

@@ -4,12 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { ChannelBackoff } from "../../../adapters/wns/channel_backoff.ts";
-import { ConcurrencyGate } from "../../../adapters/wns/concurrency_gate.ts";
-import { DeliveryPipeline } from "../../../adapters/wns/delivery_pipeline.ts";
-import { type FakeWns, startFakeWns } from "../../../adapters/wns/fake_wns_server.ts";
-import { HttpWnsSender } from "../../../adapters/wns/http_wns_sender.ts";
-import { ENTRA_SCOPE, WnsTokenSource } from "../../../adapters/wns/wns_token_source.ts";
+import { ChannelBackoff } from "../../../app/delivery/channel_backoff.ts";
+import { ConcurrencyGate } from "../../../app/delivery/concurrency_gate.ts";
+import { DeliveryPipeline } from "../../../app/delivery/delivery_pipeline.ts";
+import { type FakeWns, startFakeWns } from "../../../adapters/push/wns/fake_wns_server.ts";
+import { HttpWnsSender } from "../../../adapters/push/wns/http_wns_sender.ts";
+import { ENTRA_SCOPE, WnsTokenSource } from "../../../adapters/push/wns/wns_token_source.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import type { WnsOutcome } from "../../../domain/ports/push_delivery.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";

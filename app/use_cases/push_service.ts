@@ -6,11 +6,11 @@
  * @module
  */
 
-import { decidePublish, type PublishOutcome, type PublishRequest } from "../domain/publish.ts";
-import type { Clock } from "../domain/ports/clock.ts";
-import type { Logger } from "../domain/ports/logging.ts";
-import type { WnsOutcome, WnsSender } from "../domain/ports/push_delivery.ts";
-import type { RegistrationStore } from "../domain/ports/storage.ts";
+import { decidePublish, type PublishOutcome, type PublishRequest } from "../../domain/publish.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type { WnsOutcome, WnsSender } from "../../domain/ports/push_delivery.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
@@ -18,11 +18,11 @@ import {
   type NodeTarget,
   pushRenews,
   type RegistrationPolicy,
-} from "../domain/registration.ts";
-import { GoneChannels } from "./gone_channels.ts";
-import { shortId } from "./log_ids.ts";
-import { PushCoalescer } from "./push_coalescer.ts";
-import { SampledLog } from "./sampled_log.ts";
+} from "../../domain/registration.ts";
+import { GoneChannels } from "../gone_channels.ts";
+import { shortId } from "../log_ids.ts";
+import { PushCoalescer } from "../delivery/push_coalescer.ts";
+import { SampledLog } from "../sampled_log.ts";
 
 /** What the publish use case needs. */
 export interface PushServiceDeps {

@@ -6,14 +6,14 @@
  * @module
  */
 
-import type { LogFields, Logger } from "../../domain/ports/logging.ts";
+import type { LogFields, Logger } from "../../../domain/ports/logging.ts";
 import type {
   RawNotificationOptions,
   WnsOutcome,
   WnsSender,
-} from "../../domain/ports/push_delivery.ts";
-import type { WnsToken } from "../../domain/ports/storage.ts";
-import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+} from "../../../domain/ports/push_delivery.ts";
+import type { WnsToken } from "../../../domain/ports/storage.ts";
+import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 import { describeFetchError, WnsTokenError } from "./wns_token_source.ts";
 
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 
 const TOKEN_PATH = "/accesstoken.srf";
 const CHANNEL_PREFIX = "/channel/";

@@ -7,7 +7,7 @@ import {
   NS_PUSH,
   parsePublish,
   summaryOf,
-} from "../../../adapters/xmpp/publish_stanza.ts";
+} from "../../../adapters/xmpp/publish_parser.ts";
 import { fixtureStanza, parseXml } from "../../support/parse_xml.ts";
 
 const OPTIONS_FORM = "http://jabber.org/protocol/pubsub#publish-options";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import parse from "@xmpp/xml/lib/parse.js";
 import type { Element } from "@xmpp/xml";
-import { publishIq } from "../../../adapters/xmpp/publish_stanzas.ts";
-import { parsePublish } from "../../../adapters/xmpp/publish_stanza.ts";
+import { publishIq } from "../../../adapters/xmpp/publish_builder.ts";
+import { parsePublish } from "../../../adapters/xmpp/publish_parser.ts";
 
 /** A stanza captured from a real server, in tests/fixtures/xmpp/. */
 function fixture(name: string): Element {

@@ -3,7 +3,7 @@ import {
   ConcurrencyGate,
   QueueFullError,
   QueueWaitError,
-} from "../../../adapters/wns/concurrency_gate.ts";
+} from "../../../app/delivery/concurrency_gate.ts";
 
 Deno.test("gate: at most maxInFlight run at once, the rest queue in order", async () => {
   const gate = new ConcurrencyGate(2, 10);

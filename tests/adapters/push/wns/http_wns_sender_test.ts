@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import type { Clock } from "../../../domain/ports/clock.ts";
-import type { RawNotificationOptions, WnsOutcome } from "../../../domain/ports/push_delivery.ts";
-import type { WnsToken } from "../../../domain/ports/storage.ts";
-import { HttpWnsSender } from "../../../adapters/wns/http_wns_sender.ts";
-import { Http1Client } from "../../../adapters/wns/http1_client.ts";
-import type { WnsPost, WnsTokenProvider } from "../../../adapters/wns/http_wns_sender.ts";
-import { WnsTokenError, WnsTokenSource } from "../../../adapters/wns/wns_token_source.ts";
-import type { WnsTokenStore } from "../../../adapters/wns/wns_token_source.ts";
-import { startFakeWns } from "../../../adapters/wns/fake_wns_server.ts";
-import type { FakeWns, FakeWnsRequest } from "../../../adapters/wns/fake_wns_server.ts";
-import { RecordingLogger } from "../../support/recording_logger.ts";
+import type { Clock } from "../../../../domain/ports/clock.ts";
+import type { RawNotificationOptions, WnsOutcome } from "../../../../domain/ports/push_delivery.ts";
+import type { WnsToken } from "../../../../domain/ports/storage.ts";
+import { HttpWnsSender } from "../../../../adapters/push/wns/http_wns_sender.ts";
+import { Http1Client } from "../../../../adapters/push/wns/http1_client.ts";
+import type { WnsPost, WnsTokenProvider } from "../../../../adapters/push/wns/http_wns_sender.ts";
+import { WnsTokenError, WnsTokenSource } from "../../../../adapters/push/wns/wns_token_source.ts";
+import type { WnsTokenStore } from "../../../../adapters/push/wns/wns_token_source.ts";
+import { startFakeWns } from "../../../../adapters/push/wns/fake_wns_server.ts";
+import type { FakeWns, FakeWnsRequest } from "../../../../adapters/push/wns/fake_wns_server.ts";
+import { RecordingLogger } from "../../../support/recording_logger.ts";
 
 const PAYLOAD = '{"version":2,"action":"push","account_id":"é","message_count":1}';
 const NO_CACHE: RawNotificationOptions = { cache: false, ttlSeconds: 0 };

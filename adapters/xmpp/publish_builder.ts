@@ -9,7 +9,7 @@
 
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_stanza.ts";
+import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_parser.ts";
 
 const SUMMARY_FORM = "urn:xmpp:push:summary";
 const PUBLISH_OPTIONS_FORM = "http://jabber.org/protocol/pubsub#publish-options";

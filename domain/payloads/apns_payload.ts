@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { SummaryFields } from "./push_summary.ts";
+import type { SummaryFields } from "../push_summary.ts";
 
 /** APNs refuses larger payloads with 413 PayloadTooLarge (apns.md §4; VoIP is not used). */
 export const APNS_PAYLOAD_LIMIT_BYTES = 4096;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PushCounts } from "./push_summary.ts";
+import type { PushCounts } from "../push_summary.ts";
 
 /** WNS refuses raw notifications above this many bytes. */
 export const WNS_RAW_LIMIT_BYTES = 5000;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { Http1Client, Http1ProtocolError } from "../../../adapters/wns/http1_client.ts";
-import { startFakeWns } from "../../../adapters/wns/fake_wns_server.ts";
-import { testCertificate } from "../../support/tls_cert.ts";
+import { Http1Client, Http1ProtocolError } from "../../../../adapters/push/wns/http1_client.ts";
+import { startFakeWns } from "../../../../adapters/push/wns/fake_wns_server.ts";
+import { testCertificate } from "../../../support/tls_cert.ts";
 
 const BODY = new TextEncoder().encode('{"a":1}');
 
