@@ -14,6 +14,7 @@
  * @module
  */
 
+import { settlesWithin } from "../../lib/timeout.ts";
 import type { DeviceRequestLimiter, DeviceUseCases } from "../../domain/ports/device_use_cases.ts";
 import type { DeviceMetrics, LimitName } from "../../domain/ports/metrics.ts";
 import type { LogFields, Logger } from "../../domain/ports/logging.ts";
@@ -464,12 +465,7 @@ const ABANDON_AFTER_MS = 1000;
 /** Waits until every promise settled, or `ms` passed. */
 async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
   if (promises.length === 0) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.allSettled(promises),
-    new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, ms))),
-  ]);
-  clearTimeout(timer);
+  await settlesWithin(Promise.allSettled(promises), ms);
 }
 
 /** What is logged of a connection limit when nobody is told of them. */

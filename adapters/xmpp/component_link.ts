@@ -7,6 +7,7 @@
  * @module
  */
 
+import { settlesWithin } from "../../lib/timeout.ts";
 import type { XmppLink } from "../../domain/ports/xmpp_link.ts";
 import { component, xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
@@ -181,12 +182,7 @@ export class ComponentLink implements XmppLink {
     this.#life.stop();
     this.#stopPings();
     if (this.#answering.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#answering]),
-        new Promise((resolve) => timer = setTimeout(resolve, answerWaitMs)),
-      ]);
-      clearTimeout(timer);
+      await settlesWithin(Promise.allSettled([...this.#answering]), answerWaitMs);
     }
     // The library sends an answer a few promise steps after our handler returns it, and the
     // socket holds it for up to the write window.

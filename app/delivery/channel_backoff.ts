@@ -5,6 +5,7 @@
  * @module
  */
 
+import { exponentialBackoff } from "../../lib/backoff.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 
 /** Backoff settings. */
@@ -48,7 +49,11 @@ export class ChannelBackoff {
     const { initialMs, maxMs, maxEntries } = this.options;
     const previous = this.#entries.get(channel);
     const strikes = (previous?.strikes ?? 0) + 1;
-    const pause = Math.min(maxMs, Math.max(retryAfterMs ?? 0, initialMs * 2 ** (strikes - 1)));
+    // Retry-After when it asks for longer than the doubling; the cap either way.
+    const pause = Math.max(
+      Math.min(maxMs, retryAfterMs ?? 0),
+      exponentialBackoff(strikes - 1, initialMs, maxMs),
+    );
     // Re-insert so Map order is "least recently throttled first" for eviction.
     this.#entries.delete(channel);
     this.#entries.set(channel, { until: this.clock.now() + pause, strikes });

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { exponentialBackoff } from "../../lib/backoff.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type {
   RawNotificationOptions,
@@ -130,7 +131,7 @@ export class DeliveryPipeline implements WnsSender {
   #delay(attempt: number, retryAfterMs: number | undefined): number | null {
     const { initialDelayMs, maxDelayMs } = this.#parts.retry;
     if (retryAfterMs !== undefined && retryAfterMs > maxDelayMs) return null;
-    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1));
+    const base = exponentialBackoff(attempt - 1, initialDelayMs, maxDelayMs);
     // Full jitter on the upper half: spreads a burst's retries without shortening them much.
     const jittered = base / 2 + (base / 2) * this.#random();
     return Math.round(Math.max(jittered, retryAfterMs ?? 0));

@@ -72,18 +72,22 @@ export async function readImportGraph(
 
 const topFolder = (path: string): string => path.split("/", 1)[0];
 const isRelativeTarget = (edge: ImportEdge): boolean =>
-  ["domain", "app", "adapters", "tests", "bench"].includes(topFolder(edge.to)) ||
+  ["domain", "app", "adapters", "lib", "tests", "bench"].includes(topFolder(edge.to)) ||
   edge.to.startsWith("..");
 
 /**
  * The edges that break a rule: nothing in `adapters/` imports `app/` (adapters implement
  * the ports, which live in `domain/ports/`); nothing in `domain/` imports a file outside
- * `domain/`, nor a package other than {@link DOMAIN_PACKAGES}.
+ * `domain/`, nor a package other than {@link DOMAIN_PACKAGES}; nothing in `lib/` (helpers
+ * that know nothing of push: timeouts, backoff) imports a file outside `lib/`.
  */
 export function violations(edges: readonly ImportEdge[]): Violation[] {
   const found: Violation[] = [];
   for (const edge of edges) {
     const from = topFolder(edge.from);
+    if (from === "lib" && isRelativeTarget(edge) && topFolder(edge.to) !== "lib") {
+      found.push({ edge, rule: "lib/ must import only lib/" });
+    }
     if (from === "adapters" && topFolder(edge.to) === "app") {
       found.push({ edge, rule: "adapters/ must not import app/" });
     }

@@ -22,6 +22,8 @@
  * @module
  */
 
+import { withTimeout } from "../../../lib/timeout.ts";
+
 /** The headers of an answer, names case-insensitive; repeated ones comma-joined. */
 export class AnswerHeaders {
   readonly #map: Map<string, string>;
@@ -243,19 +245,13 @@ export class Http1Client {
     const connecting = origin.tls
       ? Deno.connectTls({ hostname: origin.hostname, port: origin.port, caCerts: this.#caCerts })
       : Deno.connect({ hostname: origin.hostname, port: origin.port });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(timeoutError(timeoutMs)), leftMs);
-    });
     let conn: Deno.Conn;
     try {
-      conn = await Promise.race([connecting, timeout]);
+      conn = await withTimeout<Deno.Conn>(connecting, leftMs, () => timeoutError(timeoutMs));
     } catch (error) {
       // A connection that comes up after the timeout is closed at once.
       connecting.then((late) => late.close(), () => {});
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
     if (!origin.tls) (conn as Deno.TcpConn).setNoDelay(true);
     const connection = new Connection(conn);

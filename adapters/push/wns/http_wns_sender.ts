@@ -6,6 +6,7 @@
  * @module
  */
 
+import { parseRetryAfter } from "../retry_after.ts";
 import type { LogFields, Logger } from "../../../domain/ports/logging.ts";
 import type {
   RawNotificationOptions,
@@ -218,7 +219,7 @@ export class HttpWnsSender implements WnsSender {
   }
 
   #map(host: string, status: number, headers: WnsAnswerHeaders): WnsOutcome {
-    const retryAfterMs = parseRetryAfter(headers.get("Retry-After"), Date.now());
+    const retryAfterMs = parseRetryAfter(headers.get("Retry-After"), Date.now()) ?? undefined;
     if (status === 200) {
       // X-WNS-NotificationStatus is the legacy duplicate; absence of both is not throttling.
       const wnsStatus = headers.get("X-WNS-Status") ?? headers.get("X-WNS-NotificationStatus");
@@ -293,18 +294,6 @@ function wnsDiagnostics(headers: WnsAnswerHeaders): LogFields {
     wnsStatus: headers.get("X-WNS-Status"),
     retryAfter: headers.get("Retry-After"),
   };
-}
-
-/**
- * Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110). Undefined when
- * absent or unreadable; capped at an hour so a bad header cannot park a channel for days.
- */
-export function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (value === null) return undefined;
-  const text = value.trim();
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
-  if (!Number.isFinite(ms)) return undefined;
-  return Math.min(Math.max(ms, 0), 60 * 60 * 1000);
 }
 
 function statusMeaning(status: number): string {

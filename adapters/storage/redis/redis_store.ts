@@ -33,6 +33,7 @@
  * @module
  */
 
+import { settlesWithin, withTimeout } from "../../../lib/timeout.ts";
 import { Redis, ReplyError } from "ioredis";
 import { type Logger } from "../../../domain/ports/logging.ts";
 import {
@@ -152,23 +153,18 @@ export class RedisStore implements RegistrationStore {
       state.down = false;
     });
 
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${connectTimeoutMs} ms`)),
-        connectTimeoutMs,
-      );
-    });
     try {
-      await Promise.race([redis.connect(), timeout]);
+      await withTimeout(
+        redis.connect(),
+        connectTimeoutMs,
+        () => new Error(`no answer within ${connectTimeoutMs} ms`),
+      );
     } catch (error) {
       // Stop the reconnect loop ioredis started.
       state.closed = true;
       redis.disconnect();
       const reason = state.lastError || scrub(messageOf(error), target.password);
       throw new StorageUnavailableError(`cannot connect to Redis at ${target.display}: ${reason}`);
-    } finally {
-      clearTimeout(timer);
     }
     logger?.info("redis connected", { redis: target.display, db: target.db });
     return new RedisStore(
@@ -379,18 +375,9 @@ export class RedisStore implements RegistrationStore {
     if (this.#state.closed) return;
     this.#state.closed = true;
     this.#deadlines.stop();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.#redis.quit(),
-        new Promise((resolve) => timer = setTimeout(resolve, 1000)),
-      ]);
-    } catch {
-      // Not connected: nothing to say goodbye to.
-    } finally {
-      clearTimeout(timer);
-      this.#redis.disconnect();
-    }
+    // A failed quit means not connected: nothing to say goodbye to.
+    await settlesWithin(this.#redis.quit(), 1000);
+    this.#redis.disconnect();
   }
 
   #checkOpen(): void {

@@ -14,6 +14,7 @@
  */
 
 import type { RedisOptions } from "ioredis";
+import { exponentialBackoff } from "../../../lib/backoff.ts";
 
 /** A parsed Redis URL. The password is kept out of {@link RedisTarget.display}. */
 export interface RedisTarget {
@@ -131,8 +132,8 @@ export function clientOptions(target: RedisTarget, options: ClientSettings): Red
     // one system call and one Redis read for many lookups instead of one each.
     enableAutoPipelining: true,
     // Reconnect forever, backing off to 2 s; sentinel lookups the same way.
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    sentinelRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: (times) => exponentialBackoff(times, 50, 2000),
+    sentinelRetryStrategy: (times) => exponentialBackoff(times, 50, 2000),
     // After a Sentinel failover the old master turns replica and refuses writes: reconnect
     // (which asks the Sentinels again) instead of failing every write from then on.
     reconnectOnError: (error) => error.message.startsWith("READONLY"),

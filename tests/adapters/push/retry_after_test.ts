@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRetryAfter } from "../../../../adapters/push/webpush/retry_after.ts";
+import { parseRetryAfter } from "../../../adapters/push/retry_after.ts";
 
 Deno.test("Retry-After: delay-seconds and HTTP-dates, never negative, null when malformed", () => {
   const now = Date.UTC(2026, 10, 25, 22, 0, 0);
