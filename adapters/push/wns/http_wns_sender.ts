@@ -36,8 +36,8 @@ export interface HttpWnsSenderOptions {
   /** Timeout of one POST, answer included; defaults to 10 s. */
   readonly requestTimeoutMs?: number;
   /**
-   * The fetch HTTP client to send with (see {@link createWnsHttpClient}); the caller owns
-   * and closes it. Without one, fetch's default client is used. Not used with `post`.
+   * The fetch HTTP client to send with (`Deno.createHttpClient`); the caller owns and
+   * closes it. Without one, fetch's default client is used. Not used with `post`.
    */
   readonly client?: Deno.HttpClient;
   /**
@@ -62,14 +62,6 @@ export type WnsPost = (
   body: Uint8Array<ArrayBuffer>,
   timeoutMs: number,
 ) => Promise<{ readonly status: number; readonly headers: WnsAnswerHeaders }>;
-
-/**
- * An HTTP client fit for WNS: HTTP/1.1 only (WNS's HTTP/2 support is unverified), keeping
- * idle connections alive per channel host so pushes do not pay a TLS handshake each.
- */
-export function createWnsHttpClient(maxIdlePerHost = 64): Deno.HttpClient {
-  return Deno.createHttpClient({ http1: true, http2: false, poolMaxIdlePerHost: maxIdlePerHost });
-}
 
 /** One POST's result: an answer's status and headers, or why there was none. */
 type Attempt =
