@@ -10,7 +10,7 @@ import {
   type RawNotificationOptions,
   type WnsOutcome,
   type WnsSender,
-} from "../domain/ports/push_delivery.ts";
+} from "../adapters/push/wns/wns_sender.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../domain/ports/storage.ts";
 import type { StorageMetrics, WnsMetrics } from "../domain/ports/metrics.ts";
 

@@ -6,10 +6,16 @@
  * @module
  */
 
+import {
+  WNS_SERVICE,
+  WNS_TARGETS,
+  WnsPushDelivery,
+} from "../adapters/push/wns/wns_push_delivery.ts";
+import { ServiceRouter } from "./delivery/service_router.ts";
 import type { XmppLink } from "../domain/ports/xmpp_link.ts";
 import type { Clock } from "../domain/ports/clock.ts";
 import type { Logger } from "../domain/ports/logging.ts";
-import type { WnsSender } from "../domain/ports/push_delivery.ts";
+import type { WnsSender } from "../adapters/push/wns/wns_sender.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
 import type { NodeProvisioner } from "../domain/ports/xmpp_link.ts";
 import type { RandomBytes } from "../domain/minting.ts";
@@ -123,9 +129,11 @@ export async function startPushServer(
     config.registration.goneChannelGraceDays,
   );
   const goneChannels = new GoneChannels();
+  const pushDelivery = new ServiceRouter({ [WNS_SERVICE]: new WnsPushDelivery(wns) });
   const pushService = new PushService({
     store,
-    wns,
+    delivery: pushDelivery,
+    targets: WNS_TARGETS,
     clock,
     logger,
     coalescer,
@@ -178,7 +186,8 @@ export async function startPushServer(
   metrics.observeRegistrations(() => registrationLimits.levels());
   const deviceService = new DeviceService({
     store,
-    wns,
+    delivery: pushDelivery,
+    targets: WNS_TARGETS,
     provisioner,
     clock,
     random,

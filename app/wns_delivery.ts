@@ -9,7 +9,7 @@
 
 import type { Clock } from "../domain/ports/clock.ts";
 import type { Logger } from "../domain/ports/logging.ts";
-import type { WnsSender } from "../domain/ports/push_delivery.ts";
+import type { WnsSender } from "../adapters/push/wns/wns_sender.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
 import { ChannelBackoff } from "./delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "./delivery/concurrency_gate.ts";

@@ -16,7 +16,7 @@ import type {
   RawNotificationOptions,
   WnsOutcome,
   WnsSender,
-} from "../../domain/ports/push_delivery.ts";
+} from "../../adapters/push/wns/wns_sender.ts";
 import type { ChannelBackoff } from "./channel_backoff.ts";
 import {
   type ConcurrencyGate,

@@ -8,9 +8,8 @@
  * @module
  */
 
-import type { WnsOutcome } from "../../domain/ports/push_delivery.ts";
-
-type Send = (payload: string) => Promise<WnsOutcome>;
+/** Sends one payload; a burst keeps the `send` of its first push. */
+type Send<P, O> = (payload: P) => Promise<O>;
 
 /** Ends windows; tests pass a manual one to step time instead of sleeping. */
 export interface WindowTimer {
@@ -27,11 +26,11 @@ export const EVENT_LOOP_TIMER: WindowTimer = {
 };
 
 interface Burst {
-  readonly send: Send;
+  readonly send: Send<unknown, unknown>;
   /** The send in flight (leading or trailing); trailing sends wait for it, keeping order. */
-  inFlight: Promise<WnsOutcome>;
+  inFlight: Promise<unknown>;
   /** The latest payload waiting for the trailing send, with whoever waits on it. */
-  pending: { payload: string; waiters: ((outcome: WnsOutcome) => void)[] } | null;
+  pending: { payload: unknown; waiters: ((outcome: unknown) => void)[] } | null;
   timer: unknown;
 }
 
@@ -51,20 +50,29 @@ export class PushCoalescer {
     return this.#bursts.size;
   }
 
-  /** Sends `payload` with `send`, or merges it into the key's open burst. */
-  submit(key: string, payload: string, send: Send): Promise<WnsOutcome> {
+  /**
+   * Sends `payload` with `send`, or merges it into the key's open burst. Every push of one
+   * key has the same payload and outcome types (a key is one target and account).
+   */
+  submit<P, O>(key: string, payload: P, send: Send<P, O>): Promise<O> {
     if (this.windowMs <= 0) return send(payload);
     const burst = this.#bursts.get(key);
     if (burst === undefined) {
-      const opened: Burst = { send, inFlight: send(payload), pending: null, timer: undefined };
+      const inFlight = send(payload);
+      const opened: Burst = {
+        send: send as Send<unknown, unknown>,
+        inFlight,
+        pending: null,
+        timer: undefined,
+      };
       this.#bursts.set(key, opened);
       opened.timer = this.#timer.set(() => this.#close(key, opened, true), this.windowMs);
-      return opened.inFlight;
+      return inFlight;
     }
-    return new Promise<WnsOutcome>((resolve) => {
+    return new Promise<O>((resolve) => {
       burst.pending ??= { payload, waiters: [] };
       burst.pending.payload = payload;
-      burst.pending.waiters.push(resolve);
+      burst.pending.waiters.push(resolve as (outcome: unknown) => void);
     });
   }
 

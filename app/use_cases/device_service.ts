@@ -10,7 +10,8 @@ import { planAccounts } from "../../domain/account_plan.ts";
 import type { RandomBytes } from "../../domain/minting.ts";
 import { type Clock } from "../../domain/ports/clock.ts";
 import { type Logger } from "../../domain/ports/logging.ts";
-import { type WnsSender } from "../../domain/ports/push_delivery.ts";
+import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
+import { pushTargetOf, type TargetDefaults } from "../../domain/push_target.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
 import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
 import { isAllowedChannelUri } from "../../domain/channel_uri.ts";
@@ -21,7 +22,6 @@ import {
   type RegistrationPolicy,
 } from "../../domain/registration.ts";
 import { GoneChannels } from "../gone_channels.ts";
-import { testPushPayload } from "../../domain/payloads/wns_payload.ts";
 import { KeyedLock } from "../keyed_lock.ts";
 import { type DeviceAction, type DeviceMetrics, NO_METRICS } from "../../domain/ports/metrics.ts";
 import { shortId } from "../log_ids.ts";
@@ -46,7 +46,10 @@ export interface AccountsResult {
 /** What the device use cases need. */
 export interface DeviceServiceDeps {
   readonly store: RegistrationStore;
-  readonly wns: WnsSender;
+  /** Sends the test pushes, whatever the target's push service. */
+  readonly delivery: PushDelivery;
+  /** The service and app of the targets this front door registers (addresses alone). */
+  readonly targets: TargetDefaults;
   readonly provisioner: NodeProvisioner;
   readonly clock: Clock;
   readonly random: RandomBytes;
@@ -221,7 +224,7 @@ export class DeviceService implements DeviceUseCases {
   }
 
   async #requestTestPush(deviceId: string): Promise<DeviceResult> {
-    const { store, clock, wns, logger } = this.#deps;
+    const { store, clock, delivery, targets, logger } = this.#deps;
     let channelUri: string | null;
     let expiresAt: number;
     try {
@@ -235,15 +238,16 @@ export class DeviceService implements DeviceUseCases {
     if (channelUri === null || this.#gone.has(channelUri)) {
       return { ok: false, error: "channel expired: send set_channel_uri again" };
     }
-    const outcome = await wns.sendRaw(channelUri, testPushPayload(), {
-      cache: false,
-      ttlSeconds: 0,
-    });
+    const outcome = await delivery.deliver(
+      pushTargetOf({ channelUri }, targets),
+      { kind: "test" },
+      { ttlSeconds: 0 },
+    );
     logger.info("test push", { device: shortId(deviceId), outcome: outcome.kind });
     switch (outcome.kind) {
       case "delivered":
         return { ok: true, value: undefined };
-      case "channel-gone":
+      case "target-gone":
         this.#gone.add(channelUri);
         await store.forgetChannel(
           deviceId,

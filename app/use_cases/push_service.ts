@@ -9,8 +9,13 @@
 import { decidePublish, type PublishOutcome, type PublishRequest } from "../../domain/publish.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
-import type { WnsOutcome, WnsSender } from "../../domain/ports/push_delivery.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
+import type {
+  DeliveryOutcome,
+  Notification,
+  PushDelivery,
+} from "../../domain/ports/push_delivery.ts";
+import { pushTargetOf, type TargetDefaults } from "../../domain/push_target.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
@@ -27,7 +32,10 @@ import { SampledLog } from "../sampled_log.ts";
 /** What the publish use case needs. */
 export interface PushServiceDeps {
   readonly store: RegistrationStore;
-  readonly wns: WnsSender;
+  /** Sends the pushes, whatever the target's push service. */
+  readonly delivery: PushDelivery;
+  /** The service and app of registrations stored with an address alone. */
+  readonly targets: TargetDefaults;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Merges bursts for one account; without it every publish is sent on its own. */
@@ -39,7 +47,7 @@ export interface PushServiceDeps {
 }
 
 /**
- * Pushes are cached by WNS while the device is offline (only the latest is kept), for a
+ * Pushes are kept by the push service while the device is offline (only the latest is kept), for a
  * day: a device that was briefly away still learns it has messages.
  */
 export const PUSH_CACHE_TTL_SECONDS = 24 * 60 * 60;
@@ -76,7 +84,7 @@ export class PushService {
 
   /** Handles one publish; never throws. */
   async handlePublish(request: PublishRequest): Promise<PublishOutcome> {
-    const { store, wns, clock, logger } = this.#deps;
+    const { store, delivery, targets, clock, logger } = this.#deps;
     const node = shortId(request.node);
     let target: NodeTarget | null;
     try {
@@ -93,27 +101,28 @@ export class PushService {
     // A push decision always has a target: only a found node is pushed.
     const found = target as NodeTarget;
     const { channelUri } = decision;
+    const pushTarget = pushTargetOf({ channelUri }, targets);
     const gone = this.#gone;
     // Checked again at sending: a merged trailing push must not follow a 404/410 either.
-    const send = (payload: string): Promise<WnsOutcome> =>
+    const send = (notification: Notification): Promise<DeliveryOutcome> =>
       gone.has(channelUri)
-        ? Promise.resolve({ kind: "channel-gone", status: 410 })
-        : wns.sendRaw(channelUri, payload, { cache: true, ttlSeconds: PUSH_CACHE_TTL_SECONDS });
+        ? Promise.resolve({ kind: "target-gone", status: 410 })
+        : delivery.deliver(pushTarget, notification, { ttlSeconds: PUSH_CACHE_TTL_SECONDS });
     const outcome = this.#deps.coalescer
       ? await this.#deps.coalescer.submit(
         `${found.accountId}\n${channelUri}`,
-        decision.payload,
+        decision.notification,
         send,
       )
-      : await send(decision.payload);
+      : await send(decision.notification);
     const device = shortId(found.deviceId);
     switch (outcome.kind) {
       case "delivered":
         // Debug: one line per push is the busiest line of the server (info logs what fails).
-        logger.debug("pushed", { node, device, wnsStatus: outcome.wnsStatus });
+        logger.debug("pushed", { node, device, wnsStatus: outcome.detail });
         this.#renew(found, channelUri);
         return { kind: "pushed" };
-      case "channel-gone":
+      case "target-gone":
         // A pause, not an end: the device sends a new channel by itself, and its nodes
         // deliver again. Until then (or the end of the grace period) the answer is `wait`.
         if (!gone.has(channelUri)) {

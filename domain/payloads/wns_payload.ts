@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Notification } from "../ports/push_delivery.ts";
 import type { PushCounts } from "../push_summary.ts";
 
 /** WNS refuses raw notifications above this many bytes. */
@@ -24,4 +25,11 @@ export function pushPayload(accountId: string, counts: PushCounts): string {
 /** The JSON text of a test push, sent on the device's `request_test_push`. */
 export function testPushPayload(): string {
   return JSON.stringify({ version: 2, action: "test_push" });
+}
+
+/** The raw payload the UWPX app reads, for one notification: a push or a test push. */
+export function wnsPayload(notification: Notification): string {
+  return notification.kind === "push"
+    ? pushPayload(notification.accountId, notification.counts)
+    : testPushPayload();
 }

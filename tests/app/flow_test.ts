@@ -3,6 +3,7 @@
  * user's XMPP server publishes through the in-memory XMPP link, and WNS is recorded.
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
@@ -33,7 +34,7 @@ function server(seed: number) {
   const logger = new RecordingLogger();
   const devices = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(seed),
@@ -41,7 +42,7 @@ function server(seed: number) {
     channelUriPattern: new RegExp(DEFAULT_CHANNEL_URI_PATTERN),
     pushBareJid: PUSH_JID,
   });
-  const pushes = new PushService({ store, wns, clock, logger });
+  const pushes = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink(PUSH_JID, (request) => pushes.handlePublish(request), logger);
   return { clock, store, wns, logger, devices, link };
 }

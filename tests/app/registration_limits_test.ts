@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -46,7 +47,7 @@ async function setup(
   });
   const service = new DeviceService({
     store,
-    wns: new MemoryWnsSender(),
+    ...wnsDelivery(new MemoryWnsSender()),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(3),

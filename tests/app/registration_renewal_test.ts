@@ -9,6 +9,7 @@
  * @module
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { SqliteStore } from "../../adapters/storage/sqlite/sqlite_store.ts";
@@ -40,7 +41,7 @@ async function registeredDevice(makeStore: (clock: FakeClock) => RegistrationSto
   const logger = new RecordingLogger();
   const devices = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(3),
@@ -48,7 +49,7 @@ async function registeredDevice(makeStore: (clock: FakeClock) => RegistrationSto
     channelUriPattern: new RegExp(DEFAULT_CHANNEL_URI_PATTERN),
     pushBareJid: "push.example.org",
   });
-  const pushes = new PushService({ store, wns, clock, logger });
+  const pushes = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   assert.equal((await devices.setChannelUri(DEVICE, CHANNEL, 2)).ok, true);
   const answer = await devices.setPushAccounts(DEVICE, [ACC_A]);
   assert.ok(answer.ok);

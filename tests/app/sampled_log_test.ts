@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
@@ -36,7 +37,7 @@ Deno.test("PushService: a flood of refused publishes writes a few log lines, not
   const logger = new RecordingLogger();
   const service = new PushService({
     store: new MemoryStore(clock),
-    wns: new MemoryWnsSender(),
+    ...wnsDelivery(new MemoryWnsSender()),
     clock,
     logger,
   });

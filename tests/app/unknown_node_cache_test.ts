@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
@@ -33,10 +34,10 @@ function setup(ttlMs = 5000) {
   const store = withUnknownNodeCache(inner, cache, () => hits++);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const push = new PushService({ store, wns, clock, logger });
+  const push = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const devices = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(),

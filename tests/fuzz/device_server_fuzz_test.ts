@@ -7,6 +7,7 @@
  * connection that should have closed is closed and the server still serves.
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
@@ -54,7 +55,7 @@ async function start() {
   const logger = new RecordingLogger();
   const service = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock: { now: () => Date.now() },
     random: (n) => crypto.getRandomValues(new Uint8Array(n)),

@@ -7,6 +7,7 @@
  * and never push.
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { xml } from "@xmpp/component";
@@ -42,7 +43,7 @@ async function setup() {
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const service = new PushService({ store, wns, clock, logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
   await store.saveChannel("dev1", CHANNEL, 2, expiresAt);

@@ -79,12 +79,16 @@ const isRelativeTarget = (edge: ImportEdge): boolean =>
  * The edges that break a rule: nothing in `adapters/` imports `app/` (adapters implement
  * the ports, which live in `domain/ports/`); nothing in `domain/` imports a file outside
  * `domain/`, nor a package other than {@link DOMAIN_PACKAGES}; nothing in `lib/` (helpers
- * that know nothing of push: timeouts, backoff) imports a file outside `lib/`.
+ * that know nothing of push: timeouts, backoff) imports a file outside `lib/`; the use
+ * cases (`app/use_cases/`) reach the world through the ports only, never an adapter.
  */
 export function violations(edges: readonly ImportEdge[]): Violation[] {
   const found: Violation[] = [];
   for (const edge of edges) {
     const from = topFolder(edge.from);
+    if (edge.from.startsWith("app/use_cases/") && topFolder(edge.to) === "adapters") {
+      found.push({ edge, rule: "app/use_cases/ must depend on ports, not adapters/" });
+    }
     if (from === "lib" && isRelativeTarget(edge) && topFolder(edge.to) !== "lib") {
       found.push({ edge, rule: "lib/ must import only lib/" });
     }

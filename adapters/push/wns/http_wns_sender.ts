@@ -8,11 +8,7 @@
 
 import { parseRetryAfter } from "../retry_after.ts";
 import type { LogFields, Logger } from "../../../domain/ports/logging.ts";
-import type {
-  RawNotificationOptions,
-  WnsOutcome,
-  WnsSender,
-} from "../../../domain/ports/push_delivery.ts";
+import type { RawNotificationOptions, WnsOutcome, WnsSender } from "./wns_sender.ts";
 import type { WnsToken } from "../../../domain/ports/storage.ts";
 import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 import { describeFetchError, WnsTokenError } from "./wns_token_source.ts";

@@ -5,11 +5,7 @@
  * @module
  */
 
-import type {
-  RawNotificationOptions,
-  WnsOutcome,
-  WnsSender,
-} from "../../../domain/ports/push_delivery.ts";
+import type { RawNotificationOptions, WnsOutcome, WnsSender } from "./wns_sender.ts";
 import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 
 /** One recorded {@link MemoryWnsSender.sendRaw} call. */

@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../../adapters/device/device_client.ts";
 import { encodeFrame } from "../../../adapters/device/frame_decoder.ts";
@@ -54,7 +55,7 @@ async function start(
   const logger = new RecordingLogger();
   const service = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock: { now: () => Date.now() },
     random: (n) => crypto.getRandomValues(new Uint8Array(n)),

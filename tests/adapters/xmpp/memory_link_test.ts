@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
@@ -22,7 +23,7 @@ async function setup() {
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const service = new PushService({ store, wns, clock, logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
   await store.saveChannel("dev1", CHANNEL, 2, expiresAt);
@@ -178,7 +179,7 @@ Deno.test("MemoryXmppLink: storage down -> a wait error", async () => {
   const store = new MemoryStore();
   store.findNode = () => Promise.reject(new StorageUnavailableError("redis down"));
   const wns = new MemoryWnsSender();
-  const service = new PushService({ store, wns, clock: new FakeClock(), logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock: new FakeClock(), logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const answer = await link.receive(publishIq("node123", "sekrit"));
   assert.equal(errorOf(answer).type, "wait");

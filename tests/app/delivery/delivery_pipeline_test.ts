@@ -11,7 +11,7 @@ import { type FakeWns, startFakeWns } from "../../../adapters/push/wns/fake_wns_
 import { HttpWnsSender } from "../../../adapters/push/wns/http_wns_sender.ts";
 import { ENTRA_SCOPE, WnsTokenSource } from "../../../adapters/push/wns/wns_token_source.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
-import type { WnsOutcome } from "../../../domain/ports/push_delivery.ts";
+import type { WnsOutcome } from "../../../adapters/push/wns/wns_sender.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 
 const PAYLOAD = JSON.stringify({ version: 2, action: "push", account_id: "A", message_count: 1 });

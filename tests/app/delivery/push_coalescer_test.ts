@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PushCoalescer } from "../../../app/delivery/push_coalescer.ts";
-import type { WnsOutcome } from "../../../domain/ports/push_delivery.ts";
+import type { WnsOutcome } from "../../../adapters/push/wns/wns_sender.ts";
 
 const DELIVERED: WnsOutcome = { kind: "delivered", status: 200, wnsStatus: "received" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

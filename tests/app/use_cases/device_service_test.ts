@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
@@ -33,7 +34,7 @@ function setup(overrides: Partial<DeviceServiceDeps> = {}) {
   const logger = new RecordingLogger();
   const deps: DeviceServiceDeps = {
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: readyProvisioner,
     clock,
     random: seededRandom(7),
@@ -43,7 +44,7 @@ function setup(overrides: Partial<DeviceServiceDeps> = {}) {
     ...overrides,
   };
   const service = new DeviceService(deps);
-  const push = new PushService({ store: deps.store, wns, clock, logger });
+  const push = new PushService({ store: deps.store, ...wnsDelivery(wns), clock, logger });
   return { clock, store, wns, logger, service, push };
 }
 

@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
@@ -20,7 +21,7 @@ async function setup() {
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const service = new PushService({ store, wns, clock, logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   await store.saveChannel("dev1", CHANNEL, 2, clock.now() + 1000);
   await store.replaceAccounts(
     "dev1",
@@ -106,7 +107,13 @@ Deno.test("PushService: a gone channel shortens the registration to the grace pe
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const policy = registrationPolicy(210, 30);
-  const service = new PushService({ store, wns, clock, logger: new RecordingLogger(), policy });
+  const service = new PushService({
+    store,
+    ...wnsDelivery(wns),
+    clock,
+    logger: new RecordingLogger(),
+    policy,
+  });
   await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now(), policy));
   await store.replaceAccounts(
     "dev1",
@@ -127,7 +134,7 @@ Deno.test("PushService: merged pushes of a burst are not posted after a 404/410"
   const { store, wns, clock } = await setup();
   const service = new PushService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     clock,
     logger: new RecordingLogger(),
     coalescer: new PushCoalescer(50),
@@ -150,7 +157,12 @@ Deno.test("PushService: delivered pushes renew the registration about once a day
   const clock = new FakeClock();
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
-  const service = new PushService({ store, wns, clock, logger: new RecordingLogger() });
+  const service = new PushService({
+    store,
+    ...wnsDelivery(wns),
+    clock,
+    logger: new RecordingLogger(),
+  });
   await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now()));
   await store.replaceAccounts(
     "dev1",
@@ -179,7 +191,7 @@ Deno.test("PushService: a failed renewal is logged, the push still counts", asyn
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const service = new PushService({ store, wns, clock, logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now()));
   await store.replaceAccounts(
     "dev1",

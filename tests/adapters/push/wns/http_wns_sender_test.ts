@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import type { Clock } from "../../../../domain/ports/clock.ts";
-import type { RawNotificationOptions, WnsOutcome } from "../../../../domain/ports/push_delivery.ts";
+import type {
+  RawNotificationOptions,
+  WnsOutcome,
+} from "../../../../adapters/push/wns/wns_sender.ts";
 import type { WnsToken } from "../../../../domain/ports/storage.ts";
 import { HttpWnsSender } from "../../../../adapters/push/wns/http_wns_sender.ts";
 import { Http1Client } from "../../../../adapters/push/wns/http1_client.ts";

@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { accountKey } from "../../../../adapters/storage/redis/redis_keys.ts";
@@ -263,7 +264,7 @@ redisTest("set_push_accounts on an original device keeps node and secret", async
     let seed = 0;
     const devices = new DeviceService({
       store,
-      wns: new MemoryWnsSender(),
+      ...wnsDelivery(new MemoryWnsSender()),
       provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
       clock: { now: () => Date.now() },
       random: (length) => new Uint8Array(length).fill(++seed),
@@ -312,7 +313,12 @@ redisTest("a push reaches a device the original server registered", async (redis
     await writeLikeOriginal(raw, DEVICE, CHANNEL, "2", [accountA]);
     const wns = new MemoryWnsSender();
     const logger = new RecordingLogger();
-    const pushes = new PushService({ store, wns, clock: { now: () => Date.now() }, logger });
+    const pushes = new PushService({
+      store,
+      ...wnsDelivery(wns),
+      clock: { now: () => Date.now() },
+      logger,
+    });
     const summary = new Map([["message-count", "3"], ["last-message-body", "hi"]]);
 
     const pushed = await pushes.handlePublish({ node: accountA.node, secret: "secret-a", summary });
@@ -466,7 +472,7 @@ redisTest(
       const before = await store.findDevice(DEVICE, Date.now());
       const pushes = new PushService({
         store,
-        wns: new MemoryWnsSender(),
+        ...wnsDelivery(new MemoryWnsSender()),
         clock: { now: () => Date.now() },
         logger,
       });
