@@ -2,10 +2,13 @@
  * A {@link RegistrationStore} on SQLite (Deno's built-in `node:sqlite`): registrations
  * survive restarts, and several processes on one host can share the file (WAL mode).
  *
- * Schema (version 2, kept in `PRAGMA user_version`):
- * - `devices(device_id PK, channel_uri NULL, version, expires_at)`: `device_id` is the
- *   stored key of `device_key.ts` (`h:` and the SHA-256 of the id), never the id itself;
- *   version 1 held the ids, and the step to version 2 replaces them by their keys.
+ * Schema (version 3, kept in `PRAGMA user_version`; the steps are in
+ * `sqlite_migrations.ts`):
+ * - `devices(device_id PK, channel_uri NULL, version, expires_at, push_service, push_app)`:
+ *   `device_id` is the stored key of `device_key.ts` (`h:` and the SHA-256 of the id), never
+ *   the id itself; version 1 held the ids, and the step to version 2 replaces them by their
+ *   keys. `channel_uri` is the push target's address; `push_service` and `push_app` (from
+ *   version 3, `wns` by default) name its service and app.
  * - `accounts(node PK, device_id FK -> devices ON DELETE CASCADE, account_id, secret,
  *   position, UNIQUE(device_id, account_id))`: accounts have no expiry of their own; they
  *   live as long as their device.
@@ -23,6 +26,7 @@ import {
   type WnsToken,
 } from "../../../domain/ports/storage.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
+import { migrate } from "./sqlite_migrations.ts";
 import { storedDeviceId } from "../device_key.ts";
 import { prepareDatabaseFile, restrictDatabaseFiles } from "./sqlite_file_mode.ts";
 import { commitTogether } from "./sqlite_group_commit.ts";
@@ -34,6 +38,8 @@ import {
   type DeviceRegistration,
   type NodeTarget,
 } from "../../../domain/registration.ts";
+
+export { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -51,54 +57,6 @@ export interface SqliteStoreOptions {
    * on the server's thread.
    */
   readonly checkpointIntervalMs?: number;
-}
-
-/** The schema version this code reads and writes. */
-export const SQLITE_SCHEMA_VERSION = 2;
-
-/**
- * `MIGRATIONS[v]` takes a database from schema version `v` to `v + 1`. Version 0 is a fresh
- * (or foreign, table-less) file. Append new steps; never edit shipped ones.
- */
-const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
-  `
-  CREATE TABLE IF NOT EXISTS devices (
-    device_id   TEXT PRIMARY KEY NOT NULL,
-    channel_uri TEXT,
-    version     INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS devices_expires_at ON devices (expires_at);
-  CREATE TABLE IF NOT EXISTS accounts (
-    node       TEXT PRIMARY KEY NOT NULL,
-    device_id  TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
-    account_id TEXT NOT NULL,
-    secret     TEXT NOT NULL,
-    position   INTEGER NOT NULL,
-    UNIQUE (device_id, account_id)
-  );
-  CREATE TABLE IF NOT EXISTS kv (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
-  );
-  `,
-  hashDeviceIds,
-];
-
-/**
- * Version 1 to 2: device ids become their stored keys, in both tables, in the migration's
- * transaction (foreign keys checked at its commit). Measured: 2.2 s for 100,000 devices with
- * two accounts each, once.
- */
-function hashDeviceIds(db: DatabaseSync): void {
-  db.exec("PRAGMA defer_foreign_keys = ON");
-  db.function("stored_device_id", { deterministic: true }, (id) => storedDeviceId(String(id)));
-  for (const table of ["devices", "accounts"]) {
-    db.exec(
-      `UPDATE ${table} SET device_id = stored_device_id(device_id) ` +
-        `WHERE device_id NOT LIKE 'h:%'`,
-    );
-  }
 }
 
 const WNS_TOKEN_KEY = "wns_token";
@@ -389,26 +347,6 @@ function whileOpen(
   };
 }
 
-function inTransaction<T>(db: DatabaseSync, body: () => T): T {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const result = body();
-    db.exec("COMMIT");
-    return result;
-  } catch (error) {
-    // SQLite rolls back by itself after some errors (e.g. I/O, full); only roll back if
-    // a transaction is still open, and never let a ROLLBACK failure hide the cause.
-    if (db.isTransaction) {
-      try {
-        db.exec("ROLLBACK");
-      } catch {
-        // The original error says more.
-      }
-    }
-    throw error;
-  }
-}
-
 function prepareAll(db: DatabaseSync) {
   const prepare = (sql: string): StatementSync => db.prepare(sql);
   return {
@@ -459,32 +397,6 @@ function prepareAll(db: DatabaseSync) {
       "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),
   };
-}
-
-/** Brings the schema to {@link SQLITE_SCHEMA_VERSION}, one migration step at a time. */
-function migrate(db: DatabaseSync): void {
-  if (userVersion(db) === SQLITE_SCHEMA_VERSION) return;
-  inTransaction(db, () => {
-    // Read again under the write lock: another process may have migrated meanwhile.
-    const found = userVersion(db);
-    if (found > SQLITE_SCHEMA_VERSION) {
-      throw new Error(
-        `SQLite schema version ${found} is newer than this server's ${SQLITE_SCHEMA_VERSION}`,
-      );
-    }
-    for (let version = found; version < SQLITE_SCHEMA_VERSION; version++) {
-      const step = MIGRATIONS[version];
-      if (typeof step === "string") db.exec(step);
-      else step(db);
-    }
-    // PRAGMA takes no bound parameters; the value is our own integer constant.
-    db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
-  });
-}
-
-function userVersion(db: DatabaseSync): number {
-  const row = db.prepare("PRAGMA user_version").get();
-  return row ? num(row.user_version) : 0;
 }
 
 /** Primary SQLite result codes that mean "the backend failed", not "the caller erred". */
