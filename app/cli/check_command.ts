@@ -11,7 +11,8 @@ import type { Logger } from "../../domain/ports/logging.ts";
 import type { Config } from "../config.ts";
 import { openStore } from "../open_store.ts";
 import { errorText } from "../readiness.ts";
-import { createWnsDelivery } from "../wns_delivery.ts";
+import { createWnsDelivery } from "../wiring/wns_wiring.ts";
+import { xmppEndpoint } from "../wiring/xmpp_wiring.ts";
 import {
   cliLogger,
   type CliOutput,
@@ -90,10 +91,7 @@ async function checkWns(config: Config, logger: Logger): Promise<string> {
  * session with the same resource) would replace the running server's.
  */
 async function checkXmpp(config: Config): Promise<string> {
-  const { xmpp } = config;
-  const component = xmpp.mode === "component";
-  const host = xmpp.host ?? (component ? "127.0.0.1" : xmpp.bareJid.split("@")[1] ?? "");
-  const port = xmpp.port ?? (component ? 5347 : xmpp.tls?.direct ? 5223 : 5222);
+  const { host, port } = xmppEndpoint(config.xmpp);
   const conn = await within(Deno.connect({ hostname: host, port }), 10, `connecting`);
   conn.close();
   return `${host}:${port} accepts connections; not logged in`;

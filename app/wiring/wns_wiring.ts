@@ -7,25 +7,25 @@
  * @module
  */
 
-import type { Clock } from "../domain/ports/clock.ts";
-import type { Logger } from "../domain/ports/logging.ts";
-import type { WnsSender } from "../adapters/push/wns/wns_sender.ts";
-import type { RegistrationStore } from "../domain/ports/storage.ts";
-import { ChannelBackoff } from "./delivery/channel_backoff.ts";
-import { ConcurrencyGate } from "./delivery/concurrency_gate.ts";
-import { DeliveryPipeline } from "./delivery/delivery_pipeline.ts";
-import { Http1Client } from "../adapters/push/wns/http1_client.ts";
-import { HttpWnsSender } from "../adapters/push/wns/http_wns_sender.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
+import { ChannelBackoff } from "../delivery/channel_backoff.ts";
+import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
+import { DeliveryPipeline } from "../delivery/delivery_pipeline.ts";
+import { Http1Client } from "../../adapters/push/wns/http1_client.ts";
+import { HttpWnsSender } from "../../adapters/push/wns/http_wns_sender.ts";
 import {
   CLASSIC_SCOPE,
   DEFAULT_WNS_TOKEN_URL,
   ENTRA_SCOPE,
   entraTokenUrl,
   WnsTokenSource,
-} from "../adapters/push/wns/wns_token_source.ts";
-import type { Config } from "./config.ts";
-import { MeteredWnsSender } from "./metered.ts";
-import { NO_METRICS, type WnsMetrics } from "../domain/ports/metrics.ts";
+} from "../../adapters/push/wns/wns_token_source.ts";
+import type { Config } from "../config.ts";
+import { MeteredWnsSender } from "../metered.ts";
+import { NO_METRICS, type WnsMetrics } from "../../domain/ports/metrics.ts";
 
 /** The WNS sender the use cases get, and what it holds open. */
 export interface WnsDelivery {
@@ -46,13 +46,12 @@ export function createWnsDelivery(
   metrics: WnsMetrics = NO_METRICS,
 ): WnsDelivery {
   const requestTimeoutMs = config.requestTimeoutSeconds * 1000;
-  const entra = config.entra;
+  const flow = wnsTokenFlow(config);
   const tokens = new WnsTokenSource({
-    tokenUrl: config.tokenUrl ??
-      (entra ? entraTokenUrl(entra.tenantId) : DEFAULT_WNS_TOKEN_URL),
-    packetId: entra ? entra.appId : config.packetId!,
+    tokenUrl: flow.tokenUrl,
+    packetId: flow.clientId,
     clientSecret: config.clientSecret,
-    scope: entra ? ENTRA_SCOPE : CLASSIC_SCOPE,
+    scope: flow.scope,
     store,
     clock,
     logger,
@@ -78,4 +77,33 @@ export function createWnsDelivery(
     logger,
   });
   return { sender, gate, tokens, close: () => client.close() };
+}
+
+/** The WNS OAuth flow a configuration names: where to ask, as whom, for what. */
+export interface WnsTokenFlow {
+  readonly tokenUrl: string;
+  /** The classic flow's package SID, or the Entra app id. */
+  readonly clientId: string;
+  readonly scope: string;
+}
+
+/**
+ * Entra's client-credentials flow when `wns.entra` is set, else the classic one with
+ * `wns.packetId` (the schema makes sure one of them is there); `wns.tokenUrl` overrides
+ * either flow's endpoint.
+ */
+export function wnsTokenFlow(wns: Config["wns"]): WnsTokenFlow {
+  if (wns.entra) {
+    return {
+      tokenUrl: wns.tokenUrl ?? entraTokenUrl(wns.entra.tenantId),
+      clientId: wns.entra.appId,
+      scope: ENTRA_SCOPE,
+    };
+  }
+  if (wns.packetId === undefined) throw new Error("wns: set packetId or entra");
+  return {
+    tokenUrl: wns.tokenUrl ?? DEFAULT_WNS_TOKEN_URL,
+    clientId: wns.packetId,
+    scope: CLASSIC_SCOPE,
+  };
 }
