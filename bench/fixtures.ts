@@ -21,6 +21,7 @@ import { publishIq } from "../adapters/xmpp/publish_builder.ts";
 import { parseConfig } from "../app/config.ts";
 import { type PushServer, startPushServer } from "../app/push_server.ts";
 import { type RunningRedis, startRedis } from "../tests/support/redis.ts";
+import { testConfigJson } from "../tests/support/test_config.ts";
 import { writeTestCertificate } from "../tests/support/tls_cert.ts";
 import { bulkLoadInChild } from "./bulk_load_process.ts";
 import type { FakeWnsProcess } from "./fake_wns.ts";
@@ -236,19 +237,16 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   if (!options.xmpp) fakeXmpp = await startFakeComponentServer({ domain: BENCH_DOMAIN, secret });
   const { certPath, keyPath } = await writeTestCertificate(options.dir);
   const { wns } = options;
-  const parsed = parseConfig({
-    db: { url: options.storageUrl },
-    tcp: {
-      host: "127.0.0.1",
-      port: 0,
-      tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-      maxConnections: 4096,
-    },
-    wns: {
-      clientSecret: wns.clientSecret,
-      packetId: wns.packetId,
-      tokenUrl: wns.tokenUrl,
-      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
+  const json = testConfigJson({
+    dir: options.dir,
+    dbUrl: options.storageUrl,
+    certPath,
+    keyPath,
+    wns,
+    tcpExtra: { maxConnections: 4096 },
+    // The default WNS timeout, as before the benchmarks shared the test configuration.
+    wnsExtra: {
+      requestTimeoutSeconds: 10,
       coalesceMs: 0,
       ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     },
@@ -259,6 +257,9 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       host: "127.0.0.1",
       port: options.xmpp?.port ?? fakeXmpp!.port,
     },
+  });
+  const parsed = parseConfig({
+    ...json,
     log: { level: options.logLevel },
     // Capacity, not abuse, is measured: one load generator is one address and one server,
     // which the production limits would rightly slow down.

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { testConfigJson } from "../support/test_config.ts";
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
@@ -104,20 +105,12 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
       xmppServer = started;
     }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const parsed = parseConfig({
-      db: { url: options.dbUrl ?? `sqlite:${dir}/push.db` },
-      tcp: {
-        host: "127.0.0.1",
-        port: 0,
-        tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-      },
-      wns: {
-        clientSecret: wns.clientSecret,
-        packetId: wns.packetId,
-        tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
-        requestTimeoutSeconds: 5,
-      },
+    const parsed = parseConfig(testConfigJson({
+      dir,
+      dbUrl: options.dbUrl,
+      certPath,
+      keyPath,
+      wns,
       xmpp: {
         mode: "component",
         bareJid: PUSH_DOMAIN,
@@ -125,7 +118,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
         host: "127.0.0.1",
         port: xmppServer.componentPort,
       },
-    });
+    }));
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
     const server = await startPushServer(
