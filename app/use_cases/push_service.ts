@@ -47,8 +47,8 @@ export interface PushServiceDeps {
 }
 
 /**
- * Pushes are kept by the push service while the device is offline (only the latest is kept), for a
- * day: a device that was briefly away still learns it has messages.
+ * Pushes are kept by the push service while the device is offline (WNS keeps the latest),
+ * for a day: a device that was briefly away still learns it has messages.
  */
 export const PUSH_CACHE_TTL_SECONDS = 24 * 60 * 60;
 
