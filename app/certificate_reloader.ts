@@ -10,8 +10,8 @@
  */
 
 import { X509Certificate } from "node:crypto";
-import type { Logger } from "../domain/ports.ts";
-import type { TlsMetrics } from "./metrics.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { TlsMetrics } from "../domain/ports/metrics.ts";
 
 /** Options of {@link CertificateReloader.start}. */
 export interface CertificateReloaderOptions {

@@ -18,7 +18,8 @@ import { DEFAULT_GONE_CHANNEL_GRACE_DAYS, DEFAULT_LIFETIME_DAYS } from "../domai
 export const DEFAULT_CHANNEL_URI_PATTERN =
   "^https://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.notify\\.windows\\.com/(w/)?\\?token=[A-Za-z0-9%._~+/=-]+$";
 
-export const DEFAULT_TOKEN_URL = "https://login.live.com/accesstoken.srf";
+/** The classic flow's token endpoint, when `wns.tokenUrl` does not name another. */
+export { DEFAULT_WNS_TOKEN_URL as DEFAULT_TOKEN_URL } from "../adapters/push/wns/wns_token_source.ts";
 
 const Port = z.number().int().min(0).max(65535);
 

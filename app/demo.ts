@@ -11,8 +11,8 @@ import selfsigned from "selfsigned";
 import { DeviceClient } from "../adapters/device/device_client.ts";
 import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
 import { startFakeComponentServer } from "../adapters/xmpp/fake_component_server.ts";
-import { publishIq } from "../adapters/xmpp/publish_stanzas.ts";
-import { startFakeWns } from "../adapters/wns/fake_wns_server.ts";
+import { publishIq } from "../adapters/xmpp/publish_builder.ts";
+import { startFakeWns } from "../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "./config.ts";
 import { startPushServer } from "./push_server.ts";
 

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { DeviceRequestLimiter, LimitRefusal } from "../adapters/device/tls_device_server.ts";
-import type { Clock } from "../domain/ports.ts";
+import type { DeviceRequestLimiter, LimitRefusal } from "../domain/ports/device_use_cases.ts";
+import type { Clock } from "../domain/ports/clock.ts";
 import type { ReportLimit } from "./limit_reporter.ts";
 import { KeyedRateLimiter, type Rate, TokenBucket } from "./rate_limiter.ts";
 

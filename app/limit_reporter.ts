@@ -6,8 +6,9 @@
  * @module
  */
 
-import type { Clock, LogFields, Logger } from "../domain/ports.ts";
-import type { LimitMetrics, LimitName } from "./metrics.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { LogFields, Logger } from "../domain/ports/logging.ts";
+import type { LimitMetrics, LimitName } from "../domain/ports/metrics.ts";
 
 /** Reports a limit being reached; `fields` go to the log line, if one is written. */
 export type ReportLimit = (limit: LimitName, fields?: LogFields) => void;

@@ -8,12 +8,11 @@
 
 import {
   type RawNotificationOptions,
-  type RegistrationStore,
-  StorageUnavailableError,
   type WnsOutcome,
   type WnsSender,
-} from "../domain/ports.ts";
-import type { StorageMetrics, WnsMetrics } from "./metrics.ts";
+} from "../adapters/push/wns/wns_sender.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../domain/ports/storage.ts";
+import type { StorageMetrics, WnsMetrics } from "../domain/ports/metrics.ts";
 
 /**
  * `store`, counting every call that rejects with a {@link StorageUnavailableError} as a

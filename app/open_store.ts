@@ -4,10 +4,13 @@
  * @module
  */
 
-import type { Clock, Logger, RegistrationStore } from "../domain/ports.ts";
-import { MemoryStore } from "../adapters/storage/memory_store.ts";
-import { parseRedisUrl, RedisStore } from "../adapters/storage/redis_store.ts";
-import { SqliteStore } from "../adapters/storage/sqlite_store.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
+import { MemoryStore } from "../adapters/storage/memory/memory_store.ts";
+import { RedisStore } from "../adapters/storage/redis/redis_store.ts";
+import { parseRedisUrl } from "../adapters/storage/redis/redis_url.ts";
+import { SqliteStore } from "../adapters/storage/sqlite/sqlite_store.ts";
 
 /** The URL schemes {@link openStore} hands to {@link RedisStore}. */
 export const REDIS_URL = /^(rediss?|redis-sentinel):\/\//;

@@ -8,7 +8,7 @@
  */
 
 import type { PublishOutcome, PublishRequest } from "../domain/publish.ts";
-import type { Clock } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
 import type { ReportLimit } from "./limit_reporter.ts";
 import { shortId } from "./log_ids.ts";
 import { KeyedRateLimiter, type Rate } from "./rate_limiter.ts";

@@ -1,51 +1,49 @@
 /**
- * Wiring: builds the adapters a configuration names, connects them to the use cases, and
- * runs them as one server. `main.ts` (the CLI), the demo and the end-to-end tests all start
- * the server through here.
+ * The composition root: builds the adapters a configuration names and connects them to the
+ * use cases through the ports. Nothing else: validation and defaults live in the schema
+ * (`config.ts`) and `wiring/`, publish admission in `publish_admission.ts`, the shutdown
+ * sequence in `shutdown.ts`. `main.ts` (the CLI), the demo and the end-to-end tests all
+ * start the server through here.
  *
  * @module
  */
 
-import type {
-  Clock,
-  Logger,
-  NodeProvisioner,
-  RegistrationStore,
-  WnsSender,
-} from "../domain/ports.ts";
-import type { RandomBytes } from "../domain/minting.ts";
-import { registrationPolicy } from "../domain/registration.ts";
-import { DeviceServer } from "../adapters/device/tls_device_server.ts";
+import type { DeviceServer } from "../adapters/device/tls_device_server.ts";
 import { OpsHttpServer } from "../adapters/http/ops_http_server.ts";
 import { PrometheusMetrics } from "../adapters/metrics/prometheus_metrics.ts";
-import { ComponentLink } from "../adapters/xmpp/component_link.ts";
-import { ClientLink } from "../adapters/xmpp/client_link.ts";
-import { PepProvisioner } from "../adapters/xmpp/pep_provisioner.ts";
-import type { PublishHandler } from "../adapters/xmpp/publish_iq.ts";
+import type { WnsSender } from "../adapters/push/wns/wns_sender.ts";
+import {
+  WNS_SERVICE,
+  WNS_TARGETS,
+  WnsPushDelivery,
+} from "../adapters/push/wns/wns_push_delivery.ts";
+import type { RandomBytes } from "../domain/minting.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
+import type { XmppLink } from "../domain/ports/xmpp_link.ts";
+import { registrationPolicy } from "../domain/registration.ts";
 import { CertificateReloader } from "./certificate_reloader.ts";
 import type { Config } from "./config.ts";
-import { DeviceService } from "./device_service.ts";
-import { DeviceRequestLimits } from "./device_limits.ts";
+import { PushCoalescer } from "./delivery/push_coalescer.ts";
+import { ServiceRouter } from "./delivery/service_router.ts";
+import { startExpiryPurge } from "./expiry_purge.ts";
 import { GoneChannels } from "./gone_channels.ts";
-import { InFlight } from "./in_flight.ts";
 import { LimitReporter } from "./limit_reporter.ts";
 import { meteredStore, MeteredWnsSender } from "./metered.ts";
-import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "./metrics.ts";
 import { openStore } from "./open_store.ts";
+import { PublishAdmission } from "./publish_admission.ts";
 import { PublishLimits } from "./publish_limits.ts";
-import { PushCoalescer } from "./push_coalescer.ts";
-import { PushService } from "./push_service.ts";
+import { Readiness, storageCheck, wnsTokenCheck, xmppLinkCheck } from "./readiness.ts";
 import { RegistrationCounter, RegistrationLimits } from "./registration_limits.ts";
 import { SampledLog } from "./sampled_log.ts";
-import {
-  Readiness,
-  type ReadinessCheck,
-  storageCheck,
-  wnsTokenCheck,
-  xmppLinkCheck,
-} from "./readiness.ts";
+import { shutDown } from "./shutdown.ts";
 import { UnknownNodeCache, withUnknownNodeCache } from "./unknown_node_cache.ts";
-import { createWnsDelivery } from "./wns_delivery.ts";
+import { DeviceService } from "./use_cases/device_service.ts";
+import { PushService } from "./use_cases/push_service.ts";
+import { listenForDevices } from "./wiring/device_wiring.ts";
+import { createWnsDelivery } from "./wiring/wns_wiring.ts";
+import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 
 /** Everything a running push server holds. */
 export interface PushServer {
@@ -72,23 +70,6 @@ export interface PushServer {
   close(timeoutMs?: number): Promise<void>;
 }
 
-/** The XMPP side, in either mode: a component connection or a client account. */
-export interface XmppLink {
-  /** The JID devices give their XMPP servers as the push service (`push_bare_jid`). */
-  readonly pushBareJid: string;
-  /** Whether the link to the XMPP server is up. */
-  readonly online: boolean;
-  /** Resolves once the link is up. */
-  whenOnline(): Promise<void>;
-  /** Starts connecting; keeps reconnecting in the background until `stop`. */
-  start(): void;
-  /**
-   * Closes the link and stops reconnecting; publishes being answered get up to
-   * `answerWaitMs` to get their answers out first.
-   */
-  stop(answerWaitMs?: number): Promise<void>;
-}
-
 /** Replaceable parts, for tests. */
 export interface PushServerOverrides {
   readonly store?: RegistrationStore;
@@ -97,20 +78,13 @@ export interface PushServerOverrides {
   readonly random?: RandomBytes;
 }
 
-/** Expired registrations are purged this often; reads hide them meanwhile. */
-const PURGE_INTERVAL_MS = 60 * 60 * 1000;
-
 /** Builds and starts a push server. The XMPP link connects in the background. */
 export async function startPushServer(
   config: Config,
   logger: Logger,
   overrides: PushServerOverrides = {},
 ): Promise<PushServer> {
-  if (config.xmpp.mode === "client" && !/^[^@/\s]+@[^@/\s]+$/.test(config.xmpp.bareJid)) {
-    throw new Error("xmpp.bareJid: client mode needs the push account's bare JID (user@domain)");
-  }
-  const caFile = config.xmpp.mode === "client" ? config.xmpp.tls?.caFile : undefined;
-  const xmppCa = caFile === undefined ? [] : [await Deno.readTextFile(caFile)];
+  const { ca } = await prepareXmpp(config.xmpp);
   const [cert, key] = await Promise.all([
     Deno.readTextFile(config.tcp.tls.serverCertPath),
     Deno.readTextFile(config.tcp.tls.serverKeyPath),
@@ -119,7 +93,7 @@ export async function startPushServer(
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
   const metrics = new PrometheusMetrics({ processMetrics: config.http !== undefined });
-  const limits = config.limits;
+  const { limits } = config;
   const reportLimit = new LimitReporter({ metrics, logger, clock }).hit;
   const unknownNodes = new UnknownNodeCache({
     ttlMs: limits.xmpp.unknownNodeCacheSeconds * 1000,
@@ -131,61 +105,41 @@ export async function startPushServer(
     unknownNodes,
     () => reportLimit("unknown_node_cache"),
   );
-  const delivery = overrides.wns
-    ? undefined
+  // WNS, the one push service wired so far; the router takes one entry per service.
+  const wnsDelivery = overrides.wns
+    ? { sender: new MeteredWnsSender(overrides.wns, metrics), gate: null, tokens: null, close() {} }
     : createWnsDelivery(config.wns, store, clock, logger, metrics);
-  const wns = overrides.wns ? new MeteredWnsSender(overrides.wns, metrics) : delivery!.sender;
+  const wns = wnsDelivery.sender;
+  const delivery = new ServiceRouter({ [WNS_SERVICE]: new WnsPushDelivery(wns) });
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
-  const policy = registrationPolicy(
-    config.registration.lifetimeDays,
-    config.registration.goneChannelGraceDays,
-  );
+  const { lifetimeDays, goneChannelGraceDays } = config.registration;
+  const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
   const goneChannels = new GoneChannels();
-  const pushService = new PushService({
-    store,
-    wns,
-    clock,
-    logger,
-    coalescer,
-    policy,
-    goneChannels,
-  });
-  // Publishes in progress, so that a shutdown can answer them; refused while shutting down.
-  const publishes = new InFlight();
-  const publishLimits = new PublishLimits({
-    perNode: limits.xmpp.publishesPerNode,
-    perServer: limits.xmpp.publishesPerServer,
-    maxKeys: limits.trackedKeys,
-    clock,
-    report: reportLimit,
-  });
-  let draining = false;
-  const onPublish: PublishHandler = async (request) => {
-    const outcome = draining
-      ? { kind: "unavailable" as const, reason: "push server shutting down" }
-      : publishLimits.check(request) ??
-        await publishes.track(pushService.handlePublish(request));
-    metrics.publish(outcome.kind);
-    return outcome;
-  };
-  metrics.observeQueueDepth(() =>
-    delivery ? delivery.gate.inFlight + delivery.gate.queued : publishes.size
-  );
-  const { link, provisioner } = createXmppLink(
-    config.xmpp,
-    xmppCa,
-    logger,
-    onPublish,
+  const shared = { store, delivery, targets: WNS_TARGETS, clock, logger, policy, goneChannels };
+  const pushService = new PushService({ ...shared, coalescer });
+  const admission = new PublishAdmission({
+    handle: (request) => pushService.handlePublish(request),
+    limits: new PublishLimits({
+      perNode: limits.xmpp.publishesPerNode,
+      perServer: limits.xmpp.publishesPerServer,
+      maxKeys: limits.trackedKeys,
+      clock,
+      report: reportLimit,
+    }),
     metrics,
-    limits.xmpp.maxStanzaBytes,
-    new SampledLog("malformed publish", { logger, clock }),
-  );
-  const registrationCounter = new RegistrationCounter({
-    store,
-    clock,
-    logger,
-    refreshMs: limits.registrations.countRefreshSeconds * 1000,
   });
+  metrics.observeQueueDepth(() =>
+    wnsDelivery.gate ? wnsDelivery.gate.inFlight + wnsDelivery.gate.queued : admission.inProgress
+  );
+  const { link, provisioner } = createXmppLink(config.xmpp, ca, {
+    logger,
+    onPublish: admission.onPublish,
+    metrics,
+    maxStanzaBytes: limits.xmpp.maxStanzaBytes,
+    malformedLog: new SampledLog("malformed publish", { logger, clock }),
+  });
+  const refreshMs = limits.registrations.countRefreshSeconds * 1000;
+  const registrationCounter = new RegistrationCounter({ store, clock, logger, refreshMs });
   const registrationLimits = new RegistrationLimits({
     ...limits.registrations,
     maxPrefixes: limits.trackedKeys,
@@ -195,55 +149,26 @@ export async function startPushServer(
   });
   metrics.observeRegistrations(() => registrationLimits.levels());
   const deviceService = new DeviceService({
-    store,
-    wns,
+    ...shared,
     provisioner,
-    clock,
     random,
-    logger,
     channelUriPattern: new RegExp(config.wns.channelUriPattern),
     pushBareJid: link.pushBareJid,
     metrics,
-    policy,
-    goneChannels,
     admission: registrationLimits,
   });
-  const readinessChecks: ReadinessCheck[] = [storageCheck(store), xmppLinkCheck(link)];
-  if (delivery) readinessChecks.push(wnsTokenCheck(delivery.tokens, clock));
-  const readiness = new Readiness(readinessChecks);
+  const readiness = new Readiness([
+    storageCheck(store),
+    xmppLinkCheck(link),
+    ...(wnsDelivery.tokens ? [wnsTokenCheck(wnsDelivery.tokens, clock)] : []),
+  ]);
 
   let devices: DeviceServer | undefined;
   let ops: OpsHttpServer | null = null;
   let reloader: CertificateReloader | undefined;
   try {
-    devices = await DeviceServer.listen({
-      hostname: config.tcp.host,
-      port: config.tcp.port,
-      cert,
-      key,
-      useCases: deviceService,
-      logger,
-      maxConnections: config.tcp.maxConnections,
-      maxConnectionsPerAddress: limits.device.connectionsPerAddress,
-      maxConnectionsPerPrefix: limits.device.connectionsPerPrefix,
-      frameTimeoutMs: limits.device.frameTimeoutSeconds * 1000,
-      evictIdleAfterMs: limits.device.evictIdleAfterSeconds * 1000,
-      maxAccounts: config.tcp.maxAccountsPerDevice,
-      maxFrameBytes: limits.device.maxFrameBytes,
-      idleTimeoutMs: config.tcp.idleTimeoutSeconds * 1000,
-      handshakeTimeoutMs: limits.device.handshakeTimeoutSeconds * 1000,
-      metrics,
-      requestLimiter: new DeviceRequestLimits({
-        perConnection: limits.device.requestsPerConnection,
-        perDevice: limits.device.requestsPerDevice,
-        maxDevices: limits.trackedKeys,
-        closeAfterRefusals: limits.device.closeAfterRefusals,
-        clock,
-        report: reportLimit,
-      }),
-      reportLimit,
-    });
-    const port = devices;
+    const deps = { useCases: deviceService, cert, key, logger, metrics, clock, reportLimit };
+    const port = devices = await listenForDevices(config, deps);
     metrics.observeDeviceConnections(() => port.connectionCount);
     reloader = await CertificateReloader.start({
       certPath: config.tcp.tls.serverCertPath,
@@ -267,7 +192,7 @@ export async function startPushServer(
   } catch (error) {
     await reloader?.close();
     await devices?.close();
-    delivery?.close();
+    wnsDelivery.close();
     await store.close();
     throw error;
   }
@@ -282,18 +207,7 @@ export async function startPushServer(
     jid: link.pushBareJid,
     storage: config.db.url.split(":")[0],
   });
-
-  const purgeExpired = async () => {
-    try {
-      const purged = await store.purgeExpired(clock.now());
-      if (purged > 0) logger.info("purged expired registrations", { devices: purged });
-    } catch (error) {
-      logger.warn("purge failed", { reason: String(error) });
-    }
-  };
-  // Once now (a server that was down for days starts clean), then periodically.
-  await purgeExpired();
-  const purge = setInterval(purgeExpired, PURGE_INTERVAL_MS);
+  const stopPurge = await startExpiryPurge(store, clock, logger);
 
   let closing: Promise<void> | undefined;
   return {
@@ -308,78 +222,25 @@ export async function startPushServer(
     ops,
     reloadCertificate: () => certificates.reload(),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
-      closing ??= (async () => {
-        const deadline = Date.now() + timeoutMs;
-        const left = () => Math.max(0, deadline - Date.now());
-        readiness.markShuttingDown();
-        draining = true;
-        clearInterval(purge);
-        registrationCounter.stop();
-        await firstCount;
-        await certificates.close();
-        const [, drained] = await Promise.all([
-          devicePort.close(left()),
-          // Bursts held back for merging go out now rather than at the end of their window.
-          coalescer.flush().then(() => publishes.idle(left())),
-        ]);
-        if (!drained) {
-          logger.warn("shutdown deadline passed; publishes left unanswered", {
-            publishes: publishes.size,
-          });
-        }
-        await link.stop(left());
-        pushService.flushLogs();
-        delivery?.close();
-        await ops?.close();
-        await store.close();
-        logger.info("push server stopped");
-      })();
+      closing ??= shutDown({
+        logger,
+        markShuttingDown: () => readiness.markShuttingDown(),
+        publishes: admission,
+        stopBackground: async () => {
+          stopPurge();
+          registrationCounter.stop();
+          await firstCount;
+          await certificates.close();
+        },
+        closeDevices: (ms) => devicePort.close(ms),
+        flushPushes: () => coalescer.flush(),
+        link,
+        flushLogs: () => pushService.flushLogs(),
+        closeDelivery: () => wnsDelivery.close(),
+        closeOps: async () => await ops?.close(),
+        store,
+      }, timeoutMs);
       return closing;
     },
   };
-}
-
-/** The link `xmpp.mode` names, and the provisioner that goes with it. */
-function createXmppLink(
-  xmpp: Config["xmpp"],
-  ca: string[],
-  logger: Logger,
-  onPublish: PublishHandler,
-  metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & LimitMetrics,
-  maxStanzaBytes: number,
-  malformedLog: SampledLog,
-): { link: XmppLink; provisioner: NodeProvisioner } {
-  if (xmpp.mode === "component") {
-    const link = new ComponentLink({
-      service: `xmpp://${hostPart(xmpp.host ?? "127.0.0.1")}:${xmpp.port ?? 5347}`,
-      domain: xmpp.bareJid,
-      password: xmpp.password,
-      logger,
-      onPublish,
-      metrics,
-      maxStanzaBytes,
-      malformedLog,
-    });
-    // Component nodes are virtual: every node is ready as soon as it is stored.
-    return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
-  }
-  const tls = xmpp.tls ?? { required: true, direct: false };
-  const host = xmpp.host ?? xmpp.bareJid.slice(xmpp.bareJid.indexOf("@") + 1);
-  const port = xmpp.port ?? (tls.direct ? 5223 : 5222);
-  const link = new ClientLink({
-    service: `${tls.direct ? "xmpps" : "xmpp"}://${hostPart(host)}:${port}`,
-    jid: xmpp.bareJid,
-    password: xmpp.password,
-    tls: { required: tls.required, ca },
-    logger,
-    onPublish,
-    metrics,
-    maxStanzaBytes,
-  });
-  return { link, provisioner: new PepProvisioner({ link, logger }) };
-}
-
-/** A host for a service URI: IPv6 literals in brackets. */
-function hostPart(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }

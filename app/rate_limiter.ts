@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Clock } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
 
 /** A rate: bursts of up to `burst` events, `perSecond` events per second sustained. */
 export interface Rate {

@@ -7,7 +7,9 @@
  * @module
  */
 
-import type { Clock, RegistrationStore } from "../domain/ports.ts";
+import { withTimeout } from "../lib/timeout.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 
 /** One named check: resolves when fine, rejects (the reason) when not. */
 export interface ReadinessCheck {
@@ -51,7 +53,11 @@ export class Readiness {
   async run(): Promise<ReadinessReport> {
     const checks: CheckResult[] = await Promise.all(this.#checks.map(async (check) => {
       try {
-        await withTimeout(check.run(), this.#timeoutMs);
+        await withTimeout(
+          check.run(),
+          this.#timeoutMs,
+          () => new Error(`no answer within ${this.#timeoutMs} ms`),
+        );
         return { name: check.name, ok: true };
       } catch (error) {
         return { name: check.name, ok: false, detail: errorText(error) };
@@ -112,12 +118,4 @@ export function errorText(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   const line = text.split(/\r?\n/, 1)[0].trim() || "failed";
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -16,9 +16,11 @@
  */
 
 import { prefixOf } from "../adapters/device/connection_sources.ts";
-import type { Clock, Logger, RegistrationStore } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { Logger } from "../domain/ports/logging.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 import type { ReportLimit } from "./limit_reporter.ts";
-import type { RegistrationLevels } from "./metrics.ts";
+import type { RegistrationLevels } from "../domain/ports/metrics.ts";
 import { KeyedRateLimiter, type Rate } from "./rate_limiter.ts";
 
 /** What a device is told when its network registered too many new devices or accounts. */

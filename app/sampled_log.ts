@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Clock, LogFields, Logger } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { LogFields, Logger } from "../domain/ports/logging.ts";
 
 /** Settings of a {@link SampledLog}. */
 export interface SampledLogOptions {

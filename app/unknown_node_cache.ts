@@ -13,7 +13,8 @@
  */
 
 import type { AccountRegistration, NodeTarget } from "../domain/registration.ts";
-import type { Clock, RegistrationStore } from "../domain/ports.ts";
+import type { Clock } from "../domain/ports/clock.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
 
 /** Settings of an {@link UnknownNodeCache}. */
 export interface UnknownNodeCacheOptions {

@@ -16,8 +16,8 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { apnsHeaders } from "../domain/apns_headers.ts";
-import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../domain/apns_payload.ts";
+import { apnsHeaders } from "../domain/payloads/apns_headers.ts";
+import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../domain/payloads/apns_payload.ts";
 import {
   type FakeApnsKey,
   generateApnsTestKey,

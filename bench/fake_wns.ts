@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { FakeWnsCounters } from "../adapters/wns/fake_wns_server.ts";
+import type { FakeWnsCounters } from "../adapters/push/wns/fake_wns_server.ts";
 
 /** A fake WNS running in its own process. */
 export interface FakeWnsProcess {

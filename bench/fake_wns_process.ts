@@ -14,7 +14,7 @@
  * @module
  */
 
-import { startFakeWns } from "../adapters/wns/fake_wns_server.ts";
+import { startFakeWns } from "../adapters/push/wns/fake_wns_server.ts";
 
 if (import.meta.main) {
   const fake = await startFakeWns({ record: false, acceptAnyChannel: true });

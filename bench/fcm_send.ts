@@ -22,7 +22,7 @@ import {
   nodeHttpTransport,
 } from "../adapters/push/fcm/http_transport.ts";
 import { parseServiceAccount } from "../adapters/push/fcm/service_account.ts";
-import type { Logger } from "../domain/ports.ts";
+import type { Logger } from "../domain/ports/logging.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 

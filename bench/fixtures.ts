@@ -10,17 +10,18 @@ import { DatabaseSync } from "node:sqlite";
 import { Redis } from "ioredis";
 import type { Element } from "@xmpp/xml";
 import { ConsoleLogger, type LogLevel } from "../adapters/logging/console_logger.ts";
-import { accountKey } from "../adapters/storage/redis_store.ts";
-import { SqliteStore } from "../adapters/storage/sqlite_store.ts";
+import { accountKey } from "../adapters/storage/redis/redis_keys.ts";
+import { SqliteStore } from "../adapters/storage/sqlite/sqlite_store.ts";
 import {
   type FakeComponentServer,
   startFakeComponentServer,
 } from "../adapters/xmpp/fake_component_server.ts";
 import { MemoryXmppLink } from "../adapters/xmpp/memory_link.ts";
-import { publishIq } from "../adapters/xmpp/publish_stanzas.ts";
+import { publishIq } from "../adapters/xmpp/publish_builder.ts";
 import { parseConfig } from "../app/config.ts";
 import { type PushServer, startPushServer } from "../app/push_server.ts";
 import { type RunningRedis, startRedis } from "../tests/support/redis.ts";
+import { testConfigJson } from "../tests/support/test_config.ts";
 import { writeTestCertificate } from "../tests/support/tls_cert.ts";
 import { bulkLoadInChild } from "./bulk_load_process.ts";
 import type { FakeWnsProcess } from "./fake_wns.ts";
@@ -122,7 +123,7 @@ async function settleDisk(): Promise<void> {
 
 /**
  * Writes registrations `from` to `to - 1` straight into the SQLite file, in the schema of
- * `adapters/storage/sqlite_store.ts`: one transaction per 50,000 devices, prepared statements.
+ * `adapters/storage/sqlite/sqlite_store.ts`: one transaction per 50,000 devices, prepared statements.
  */
 export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: string): void {
   const db = new DatabaseSync(path);
@@ -154,7 +155,7 @@ export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: s
 
 /**
  * Writes registrations `from` to `to - 1` into Redis in the original server's layout (see
- * `adapters/storage/redis_store.ts`), pipelined: 5 commands per device, 4,000 devices a
+ * `adapters/storage/redis/redis_keys.ts`), pipelined: 5 commands per device, 4,000 devices a
  * batch, two batches in flight.
  */
 export async function bulkLoadRedis(
@@ -236,19 +237,16 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   if (!options.xmpp) fakeXmpp = await startFakeComponentServer({ domain: BENCH_DOMAIN, secret });
   const { certPath, keyPath } = await writeTestCertificate(options.dir);
   const { wns } = options;
-  const parsed = parseConfig({
-    db: { url: options.storageUrl },
-    tcp: {
-      host: "127.0.0.1",
-      port: 0,
-      tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-      maxConnections: 4096,
-    },
-    wns: {
-      clientSecret: wns.clientSecret,
-      packetId: wns.packetId,
-      tokenUrl: wns.tokenUrl,
-      channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
+  const json = testConfigJson({
+    dir: options.dir,
+    dbUrl: options.storageUrl,
+    certPath,
+    keyPath,
+    wns,
+    tcpExtra: { maxConnections: 4096 },
+    // The default WNS timeout, as before the benchmarks shared the test configuration.
+    wnsExtra: {
+      requestTimeoutSeconds: 10,
       coalesceMs: 0,
       ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     },
@@ -259,6 +257,9 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       host: "127.0.0.1",
       port: options.xmpp?.port ?? fakeXmpp!.port,
     },
+  });
+  const parsed = parseConfig({
+    ...json,
     log: { level: options.logLevel },
     // Capacity, not abuse, is measured: one load generator is one address and one server,
     // which the production limits would rightly slow down.

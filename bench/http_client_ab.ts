@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Http1Client } from "../adapters/wns/http1_client.ts";
+import { Http1Client } from "../adapters/push/wns/http1_client.ts";
 import { UndiciWnsTransport } from "./undici_transport.ts";
 import { startFakeWnsProcess } from "./fake_wns.ts";
 import { cpuMicros } from "./push_driver.ts";

@@ -10,7 +10,7 @@
 
 import { component } from "@xmpp/component";
 import { startProsody } from "../tests/support/prosody.ts";
-import { NS_PUBSUB } from "../adapters/xmpp/publish_stanza.ts";
+import { NS_PUBSUB } from "../adapters/xmpp/publish_parser.ts";
 import { startFakeWnsProcess } from "./fake_wns.ts";
 import { BENCH_DOMAIN, openBenchStorage, startBenchServer } from "./fixtures.ts";
 import { processesCpuMicros } from "./machine.ts";

@@ -13,7 +13,7 @@
  */
 
 import { Agent, errors } from "undici";
-import type { WnsAnswerHeaders } from "../adapters/wns/http_wns_sender.ts";
+import type { WnsAnswerHeaders } from "../adapters/push/wns/http_wns_sender.ts";
 
 /** Options of {@link UndiciWnsTransport}. */
 export interface UndiciWnsTransportOptions {

@@ -5,10 +5,10 @@
  * @module
  */
 
+import type { Notification } from "./ports/push_delivery.ts";
 import type { NodeTarget } from "./registration.ts";
 import { countsFromSummary, type SummaryFields } from "./push_summary.ts";
 import { secretMatches } from "./secret_check.ts";
-import { pushPayload } from "./wns_payload.ts";
 
 /**
  * How a publish reached the push server, which decides whether its secret is checked.
@@ -61,10 +61,17 @@ export type PublishOutcome =
   /** WNS or our own limits say "not now": the user's server should slow down, not give up. */
   | { readonly kind: "throttled"; readonly reason: string };
 
-/** The decision for one publish: refuse it, or push `payload` to `channelUri`. */
+/**
+ * The decision for one publish: refuse it, or push `notification` (the account and its
+ * sanitized counts, nothing else) to the device at `channelUri`.
+ */
 export type PublishDecision =
   | { readonly kind: "refuse"; readonly outcome: PublishOutcome }
-  | { readonly kind: "push"; readonly channelUri: string; readonly payload: string };
+  | {
+    readonly kind: "push";
+    readonly channelUri: string;
+    readonly notification: Notification & { readonly kind: "push" };
+  };
 
 /** Decides a publish for the node's registration (`target` null: no such node). */
 export function decidePublish(
@@ -82,6 +89,10 @@ export function decidePublish(
   if (target.channelUri === null) {
     return { kind: "refuse", outcome: { kind: "channel-gone" } };
   }
-  const payload = pushPayload(target.accountId, countsFromSummary(request.summary));
-  return { kind: "push", channelUri: target.channelUri, payload };
+  const notification = {
+    kind: "push" as const,
+    accountId: target.accountId,
+    counts: countsFromSummary(request.summary),
+  };
+  return { kind: "push", channelUri: target.channelUri, notification };
 }

@@ -123,3 +123,18 @@ export function pushRenews(
   const step = Math.min(RENEW_STEP_MS, policy.lifetimeMs / 2);
   return expiryFrom(now, policy) - expiresAt > step;
 }
+
+/**
+ * Rejects account lists that would break the one-node-one-account and one-id-per-device
+ * rules (every store checks this before it writes).
+ */
+export function checkAccountList(accounts: readonly AccountRegistration[]): void {
+  const nodes = new Set<string>();
+  const ids = new Set<string>();
+  for (const { accountId, node } of accounts) {
+    if (nodes.has(node)) throw new Error("replaceAccounts: the same node appears twice");
+    if (ids.has(accountId)) throw new Error("replaceAccounts: the same account id appears twice");
+    nodes.add(node);
+    ids.add(accountId);
+  }
+}

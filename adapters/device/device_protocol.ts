@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { AccountAnswer } from "../../domain/ports/device_use_cases.ts";
 import { z } from "zod";
 import { mintNode, mintSecret } from "../../domain/minting.ts";
 
@@ -157,14 +158,6 @@ function invalid(version: 1 | 2, error: z.ZodError): ParsedFrame {
   const issue = error.issues[0];
   const path = issue.path.length > 0 ? issue.path.join(".") : "request";
   return { ok: false, version, error: `invalid field ${path}: ${issue.message}` };
-}
-
-/** One account in a `set_push_accounts` answer. */
-export interface AccountAnswer {
-  readonly accountId: string;
-  readonly node: string;
-  readonly secret: string;
-  readonly success: boolean;
 }
 
 /** `{"version","action":"response","status":1}` */

@@ -14,10 +14,11 @@
  * @module
  */
 
-import type { DeviceMetrics, LimitName } from "../../app/metrics.ts";
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import { settlesWithin } from "../../lib/timeout.ts";
+import type { DeviceRequestLimiter, DeviceUseCases } from "../../domain/ports/device_use_cases.ts";
+import type { DeviceMetrics, LimitName } from "../../domain/ports/metrics.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 import {
-  type AccountAnswer,
   accountsResponse,
   type DeviceRequest,
   errorResponse,
@@ -29,42 +30,6 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { ConnectionSources, prefixOf, sourceOf } from "./connection_sources.ts";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "./frame_decoder.ts";
-
-/** The use cases the device port calls (implemented by `app/device_service.ts`). */
-export interface DeviceUseCases {
-  /** `address`, here and below: the device's IP address (for registration limits). */
-  setChannelUri(
-    deviceId: string,
-    channelUri: string,
-    version: number,
-    address?: string,
-  ): Promise<{ ok: true } | { ok: false; error: string }>;
-  setPushAccounts(deviceId: string, accountIds: readonly string[], address?: string): Promise<
-    | {
-      ok: true;
-      value: { pushBareJid: string; accounts: readonly AccountAnswer[] };
-    }
-    | { ok: false; error: string }
-  >;
-  requestTestPush(deviceId: string): Promise<{ ok: true } | { ok: false; error: string }>;
-}
-
-/** A request over a limit: the error the device is told, and whether its connection ends. */
-export interface LimitRefusal {
-  readonly error: string;
-  readonly close: boolean;
-}
-
-/** Request rate limits (implemented by `app/device_limits.ts`). */
-export interface DeviceRequestLimiter {
-  /**
-   * A frame arrived on `connection` (an object standing for it, the same for its whole
-   * life): null to answer it, or a refusal.
-   */
-  admitFrame(connection: object): LimitRefusal | null;
-  /** A valid request for `deviceId` arrived on `connection`: null to answer it. */
-  admitRequest(connection: object, deviceId: string): LimitRefusal | null;
-}
 
 /** Settings of the device port. */
 export interface DeviceServerOptions {
@@ -500,12 +465,7 @@ const ABANDON_AFTER_MS = 1000;
 /** Waits until every promise settled, or `ms` passed. */
 async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
   if (promises.length === 0) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.allSettled(promises),
-    new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, ms))),
-  ]);
-  clearTimeout(timer);
+  await settlesWithin(Promise.allSettled(promises), ms);
 }
 
 /** What is logged of a connection limit when nobody is told of them. */

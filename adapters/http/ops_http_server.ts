@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Logger } from "../../domain/ports.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
 
 /** One readiness check's result. `detail` must be log-safe: it is served as is. */
 export interface ReadinessResult {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";

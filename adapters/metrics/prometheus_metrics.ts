@@ -16,7 +16,7 @@ import {
   type PublishMetricOutcome,
   type RegistrationLevels,
   type ServerMetrics,
-} from "../../app/metrics.ts";
+} from "../../domain/ports/metrics.ts";
 import { CONTENT_TYPE, Counter, Gauge, Histogram, Registry } from "./exposition.ts";
 
 /** Options of {@link PrometheusMetrics}. */

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { exponentialBackoff } from "../../lib/backoff.ts";
+
 /** Backoff settings in milliseconds. */
 export interface BackoffOptions {
   readonly initialMs: number;
@@ -19,7 +21,7 @@ export class Backoff {
   /** The delay before the next attempt. */
   next(): number {
     const { initialMs, maxMs } = this.options;
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempt, 30));
+    const base = exponentialBackoff(this.#attempt, initialMs, maxMs);
     this.#attempt++;
     return Math.round(base * (1 - 0.2 * this.random()));
   }

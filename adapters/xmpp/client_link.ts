@@ -17,12 +17,12 @@
 
 import { client, xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
-import type { LimitMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { LimitMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
 import { nodeForLog, parsePepEvent } from "./pep_event.ts";
-import type { PublishHandler } from "./publish_iq.ts";
+import type { PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
 import {
   type ClientTlsOptions,
   credentialsFor,
@@ -64,7 +64,7 @@ export interface ClientLinkOptions {
 }
 
 /** A running client connection. */
-export class ClientLink {
+export class ClientLink implements XmppLink {
   readonly #options: ClientLinkOptions;
   readonly #xmpp: XmppClient;
   readonly #life: LinkLifecycle;

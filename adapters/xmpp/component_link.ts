@@ -7,20 +7,17 @@
  * @module
  */
 
+import { settlesWithin } from "../../lib/timeout.ts";
+import type { XmppLink } from "../../domain/ports/xmpp_link.ts";
 import { component, xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../app/metrics.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { LinkLifecycle } from "./link_lifecycle.ts";
-import {
-  answerPublish,
-  discoInfo,
-  type MalformedPublishLog,
-  NS_DISCO_INFO,
-  type PublishHandler,
-} from "./publish_iq.ts";
-import { NS_PUBSUB } from "./publish_stanza.ts";
+import { answerPublish, discoInfo, type MalformedPublishLog, NS_DISCO_INFO } from "./publish_iq.ts";
+import { type PublishHandler } from "../../domain/ports/xmpp_link.ts";
+import { NS_PUBSUB } from "./publish_parser.ts";
 import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
 
@@ -64,7 +61,7 @@ const NS_PING = "urn:xmpp:ping";
 const CLOSE_GRACE_MS = 1000;
 
 /** A running component connection. */
-export class ComponentLink {
+export class ComponentLink implements XmppLink {
   readonly #options: ComponentLinkOptions;
   // deno-lint-ignore no-explicit-any
   readonly #xmpp: any;
@@ -185,12 +182,7 @@ export class ComponentLink {
     this.#life.stop();
     this.#stopPings();
     if (this.#answering.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#answering]),
-        new Promise((resolve) => timer = setTimeout(resolve, answerWaitMs)),
-      ]);
-      clearTimeout(timer);
+      await settlesWithin(Promise.allSettled([...this.#answering]), answerWaitMs);
     }
     // The library sends an answer a few promise steps after our handler returns it, and the
     // socket holds it for up to the write window.

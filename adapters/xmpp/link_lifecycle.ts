@@ -7,8 +7,9 @@
  * @module
  */
 
-import type { XmppLinkMetrics } from "../../app/metrics.ts";
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import { withTimeout } from "../../lib/timeout.ts";
+import type { XmppLinkMetrics } from "../../domain/ports/metrics.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 
 /** What a link plugs into its lifecycle. */
@@ -109,7 +110,11 @@ export class LinkLifecycle {
     this.#attempting = true;
     const { logger, service, metrics, connectTimeoutMs = 15_000 } = this.#options;
     try {
-      await withTimeout(this.#options.connect(), connectTimeoutMs, "connection attempt timed out");
+      await withTimeout(
+        this.#options.connect(),
+        connectTimeoutMs,
+        () => new Error("connection attempt timed out"),
+      );
     } catch (error) {
       if (!this.#running) return;
       metrics?.xmppConnectFailed();
@@ -128,12 +133,4 @@ export class LinkLifecycle {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#attempt(), delay);
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

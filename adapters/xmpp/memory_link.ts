@@ -8,10 +8,11 @@
 
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import type { Logger } from "../../domain/ports.ts";
-import { answerPublish, discoInfo, NS_DISCO_INFO, type PublishHandler } from "./publish_iq.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import { answerPublish, discoInfo, NS_DISCO_INFO } from "./publish_iq.ts";
+import { type PublishHandler } from "../../domain/ports/xmpp_link.ts";
 import { stanzaError } from "./iq_answers.ts";
-import { NS_PUBSUB } from "./publish_stanza.ts";
+import { NS_PUBSUB } from "./publish_parser.ts";
 
 /** A push service's XMPP side without a network. */
 export class MemoryXmppLink {

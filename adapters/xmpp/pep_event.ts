@@ -11,7 +11,7 @@
 
 import type { Element } from "@xmpp/xml";
 import type { PublishRequest } from "../../domain/publish.ts";
-import { NS_PUSH, summaryOf } from "./publish_stanza.ts";
+import { NS_PUSH, summaryOf } from "./publish_parser.ts";
 
 export const NS_PUBSUB_EVENT = "http://jabber.org/protocol/pubsub#event";
 

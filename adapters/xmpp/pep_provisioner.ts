@@ -19,13 +19,10 @@
 
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
-import {
-  type Logger,
-  type NodeProvisioner,
-  NodeSetupUnavailableError,
-} from "../../domain/ports.ts";
+import { type Logger } from "../../domain/ports/logging.ts";
+import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
 import { NODE_SETUP_ITEM_ID, nodeForLog } from "./pep_event.ts";
-import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_stanza.ts";
+import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_parser.ts";
 
 const NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner";
 const PUBLISH_OPTIONS_FORM = "http://jabber.org/protocol/pubsub#publish-options";

@@ -6,12 +6,13 @@
  * @module
  */
 
+import type { PublishHandler } from "../../domain/ports/xmpp_link.ts";
+import type { PublishOutcome } from "../../domain/publish.ts";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import type { PublishOutcome, PublishRequest } from "../../domain/publish.ts";
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 import { errorFor, stanzaError } from "./iq_answers.ts";
-import { NS_PUBSUB, NS_PUSH, parsePublish } from "./publish_stanza.ts";
+import { NS_PUBSUB, NS_PUSH, parsePublish } from "./publish_parser.ts";
 
 export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 
@@ -22,9 +23,6 @@ export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 export interface MalformedPublishLog {
   record(kind: string, fields?: LogFields): void;
 }
-
-/** The publish use case, as the XMPP adapters see it. */
-export type PublishHandler = (request: PublishRequest) => Promise<PublishOutcome>;
 
 /**
  * The payload of the answer to a `<pubsub>` set: an empty `<pubsub>` for a result, or an

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../app/device_limits.ts";
-import type { LimitName } from "../../app/metrics.ts";
+import type { LimitName } from "../../domain/ports/metrics.ts";
 import { FakeClock } from "../support/fakes.ts";
 
 function limits(overrides: { closeAfterRefusals?: number } = {}) {

@@ -3,16 +3,17 @@
  * user's XMPP server publishes through the in-memory XMPP link, and WNS is recorded.
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { MemoryXmppLink } from "../../adapters/xmpp/memory_link.ts";
-import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_stanza.ts";
+import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_parser.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { DeviceService } from "../../app/device_service.ts";
-import { PushService } from "../../app/push_service.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { DEFAULT_REGISTRATION_POLICY } from "../../domain/registration.ts";
 
 const LIFETIME_MS = DEFAULT_REGISTRATION_POLICY.lifetimeMs;
@@ -33,7 +34,7 @@ function server(seed: number) {
   const logger = new RecordingLogger();
   const devices = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(seed),
@@ -41,7 +42,7 @@ function server(seed: number) {
     channelUriPattern: new RegExp(DEFAULT_CHANNEL_URI_PATTERN),
     pushBareJid: PUSH_JID,
   });
-  const pushes = new PushService({ store, wns, clock, logger });
+  const pushes = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink(PUSH_JID, (request) => pushes.handlePublish(request), logger);
   return { clock, store, wns, logger, devices, link };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LimitReporter } from "../../app/limit_reporter.ts";
-import type { LimitName } from "../../app/metrics.ts";
+import type { LimitName } from "../../domain/ports/metrics.ts";
 import { FakeClock } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 

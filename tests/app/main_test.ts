@@ -3,7 +3,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
 

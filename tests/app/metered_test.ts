@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { DELIVERED, MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { DELIVERED, MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { meteredStore, MeteredWnsSender } from "../../app/metered.ts";
-import { NO_METRICS } from "../../app/metrics.ts";
-import { StorageUnavailableError } from "../../domain/ports.ts";
+import { NO_METRICS } from "../../domain/ports/metrics.ts";
+import { StorageUnavailableError } from "../../domain/ports/storage.ts";
 
 Deno.test("meteredStore: forwards every method and counts unavailable backends only", async () => {
   const errors: string[] = [];

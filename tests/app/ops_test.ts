@@ -5,9 +5,9 @@
 
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
-import { NS_PUBSUB } from "../../adapters/xmpp/publish_stanza.ts";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { StorageUnavailableError } from "../../domain/ports.ts";
+import { NS_PUBSUB } from "../../adapters/xmpp/publish_parser.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { StorageUnavailableError } from "../../domain/ports/storage.ts";
 import { eventually, sample, startLoopbackStack } from "../support/loopback_stack.ts";
 
 Deno.test("ops: metrics count registrations, publishes and WNS answers", async () => {

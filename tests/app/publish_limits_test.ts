@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { LimitName } from "../../app/metrics.ts";
+import type { LimitName } from "../../domain/ports/metrics.ts";
 import { PublishLimits } from "../../app/publish_limits.ts";
 import type { PublishRequest } from "../../domain/publish.ts";
 import { FakeClock } from "../support/fakes.ts";

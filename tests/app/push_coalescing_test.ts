@@ -8,15 +8,16 @@
  * @module
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { DELIVERED, MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { DELIVERED, MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { parseConfig } from "../../app/config.ts";
 import { CONFIG_TEMPLATE } from "../../app/config.ts";
-import { PushCoalescer } from "../../app/push_coalescer.ts";
-import { PushService } from "../../app/push_service.ts";
+import { PushCoalescer } from "../../app/delivery/push_coalescer.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import type { PublishOutcome, PublishRequest } from "../../domain/publish.ts";
-import type { WnsOutcome } from "../../domain/ports.ts";
+import type { WnsOutcome } from "../../adapters/push/wns/wns_sender.ts";
 import { expiryFrom } from "../../domain/registration.ts";
 import { ManualTimer, settle } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -41,7 +42,7 @@ async function setup(windowMs = defaultWindowMs()) {
   const coalescer = new PushCoalescer(windowMs, timer);
   const service = new PushService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     clock: timer,
     logger: new RecordingLogger(),
     coalescer,

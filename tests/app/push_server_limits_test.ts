@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { publishIq } from "../../adapters/xmpp/publish_stanzas.ts";
+import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import { TOO_MANY_REQUESTS } from "../../app/device_limits.ts";
 import { eventually, PUSH_DOMAIN, sample, startLoopbackStack } from "../support/loopback_stack.ts";
 

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { startFakeComponentServer } from "../../adapters/xmpp/fake_component_server.ts";
-import { publishIq } from "../../adapters/xmpp/publish_stanzas.ts";
-import { startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
+import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { startPushServer } from "../../app/push_server.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import {
   errorText,
   Readiness,
@@ -7,7 +7,7 @@ import {
   wnsTokenCheck,
   xmppLinkCheck,
 } from "../../app/readiness.ts";
-import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
 import { FakeClock } from "../support/fakes.ts";
 
 Deno.test("Readiness: ready when every check passes; each failure named with its reason", async () => {

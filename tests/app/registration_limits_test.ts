@@ -1,13 +1,14 @@
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { encodeFrame } from "../../adapters/device/frame_decoder.ts";
 import { DeviceServer } from "../../adapters/device/tls_device_server.ts";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { DeviceService } from "../../app/device_service.ts";
-import type { LimitName } from "../../app/metrics.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
+import type { LimitName } from "../../domain/ports/metrics.ts";
 import {
   RegistrationCounter,
   RegistrationLimits,
@@ -46,7 +47,7 @@ async function setup(
   });
   const service = new DeviceService({
     store,
-    wns: new MemoryWnsSender(),
+    ...wnsDelivery(new MemoryWnsSender()),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(3),

@@ -9,14 +9,15 @@
  * @module
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { SqliteStore } from "../../adapters/storage/sqlite_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { SqliteStore } from "../../adapters/storage/sqlite/sqlite_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../app/config.ts";
-import { DeviceService } from "../../app/device_service.ts";
-import { PushService } from "../../app/push_service.ts";
-import type { RegistrationStore } from "../../domain/ports.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 
@@ -40,7 +41,7 @@ async function registeredDevice(makeStore: (clock: FakeClock) => RegistrationSto
   const logger = new RecordingLogger();
   const devices = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(3),
@@ -48,7 +49,7 @@ async function registeredDevice(makeStore: (clock: FakeClock) => RegistrationSto
     channelUriPattern: new RegExp(DEFAULT_CHANNEL_URI_PATTERN),
     pushBareJid: "push.example.org",
   });
-  const pushes = new PushService({ store, wns, clock, logger });
+  const pushes = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   assert.equal((await devices.setChannelUri(DEVICE, CHANNEL, 2)).ok, true);
   const answer = await devices.setPushAccounts(DEVICE, [ACC_A]);
   assert.ok(answer.ok);

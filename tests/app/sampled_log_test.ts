@@ -1,7 +1,8 @@
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { PushService } from "../../app/push_service.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { SampledLog } from "../../app/sampled_log.ts";
 import { FakeClock } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -36,7 +37,7 @@ Deno.test("PushService: a flood of refused publishes writes a few log lines, not
   const logger = new RecordingLogger();
   const service = new PushService({
     store: new MemoryStore(clock),
-    wns: new MemoryWnsSender(),
+    ...wnsDelivery(new MemoryWnsSender()),
     clock,
     logger,
   });

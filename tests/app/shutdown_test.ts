@@ -6,9 +6,9 @@
 
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
-import { startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { startFakeComponentServer } from "../../adapters/xmpp/fake_component_server.ts";
-import { publishIq } from "../../adapters/xmpp/publish_stanzas.ts";
+import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import {
   eventually,
   PUSH_DOMAIN,

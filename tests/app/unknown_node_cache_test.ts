@@ -1,10 +1,11 @@
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../app/device_service.ts";
-import { PushService } from "../../app/push_service.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { UnknownNodeCache, withUnknownNodeCache } from "../../app/unknown_node_cache.ts";
-import type { RegistrationStore } from "../../domain/ports.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import type { NodeTarget } from "../../domain/registration.ts";
 import { FakeClock, seededRandom } from "../support/fakes.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -33,10 +34,10 @@ function setup(ttlMs = 5000) {
   const store = withUnknownNodeCache(inner, cache, () => hits++);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const push = new PushService({ store, wns, clock, logger });
+  const push = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const devices = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock,
     random: seededRandom(),

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { wnsPayload } from "../../domain/payloads/wns_payload.ts";
 import { decidePublish, type PublishRequest } from "../../domain/publish.ts";
 import type { NodeTarget } from "../../domain/registration.ts";
 
@@ -67,17 +68,17 @@ Deno.test("decidePublish: the right secret pushes the sanitized payload to the c
   if (decision.kind !== "push") return;
   assert.equal(decision.channelUri, target.channelUri);
   assert.equal(
-    decision.payload,
+    wnsPayload(decision.notification),
     '{"version":2,"action":"push","account_id":"ACC1","message_count":4,"pending_subscription_count":1}',
   );
-  assert.ok(!decision.payload.includes("private"));
+  assert.ok(!wnsPayload(decision.notification).includes("private"));
 });
 
 Deno.test("decidePublish: a publish without a form still pushes, with zero counts", () => {
   const decision = decidePublish(request({ summary: null }), target);
   assert.equal(decision.kind, "push");
   if (decision.kind !== "push") return;
-  assert.deepEqual(JSON.parse(decision.payload), {
+  assert.deepEqual(JSON.parse(wnsPayload(decision.notification)), {
     version: 2,
     action: "push",
     account_id: "ACC1",
@@ -101,7 +102,7 @@ Deno.test("decidePublish: a PEP event (client mode) pushes without a secret", ()
   assert.equal(decision.kind, "push");
   if (decision.kind !== "push") return;
   assert.equal(decision.channelUri, target.channelUri);
-  assert.deepEqual(JSON.parse(decision.payload), {
+  assert.deepEqual(JSON.parse(wnsPayload(decision.notification)), {
     version: 2,
     action: "push",
     account_id: "ACC1",

@@ -8,8 +8,9 @@
  * @module
  */
 
+import { testConfigJson } from "../support/test_config.ts";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
-import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { type PushServer, startPushServer } from "../../app/push_server.ts";
 import { type RunningProsody, startProsody, withTimeout } from "../support/prosody.ts";
@@ -73,20 +74,11 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
     await Deno.writeTextFile(caFile, prosody.caCert!);
 
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const parsed = parseConfig({
-      db: { url: `sqlite:${dir}/push.db` },
-      tcp: {
-        host: "127.0.0.1",
-        port: 0,
-        tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-      },
-      wns: {
-        clientSecret: wns.clientSecret,
-        packetId: wns.packetId,
-        tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
-        requestTimeoutSeconds: 5,
-      },
+    const json = testConfigJson({
+      dir,
+      certPath,
+      keyPath,
+      wns,
       xmpp: {
         mode: "client",
         bareJid: PUSH_JID,
@@ -95,8 +87,9 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
         port: options.directTls ? prosody.c2sDirectTlsPort : prosody.c2sPort,
         tls: { caFile, direct: options.directTls ?? false },
       },
-      log: { level: "debug" },
     });
+    json.log = { level: "debug" };
+    const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
     const server = await startPushServer(parsed.config, logger);

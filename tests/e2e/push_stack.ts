@@ -6,12 +6,13 @@
  * @module
  */
 
+import { testConfigJson } from "../support/test_config.ts";
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
-import { type FakeWns, startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
+import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import { type PushServer, startPushServer } from "../../app/push_server.ts";
-import type { Clock } from "../../domain/ports.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -104,20 +105,12 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
       xmppServer = started;
     }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const parsed = parseConfig({
-      db: { url: options.dbUrl ?? `sqlite:${dir}/push.db` },
-      tcp: {
-        host: "127.0.0.1",
-        port: 0,
-        tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-      },
-      wns: {
-        clientSecret: wns.clientSecret,
-        packetId: wns.packetId,
-        tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
-        requestTimeoutSeconds: 5,
-      },
+    const parsed = parseConfig(testConfigJson({
+      dir,
+      dbUrl: options.dbUrl,
+      certPath,
+      keyPath,
+      wns,
       xmpp: {
         mode: "component",
         bareJid: PUSH_DOMAIN,
@@ -125,7 +118,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
         host: "127.0.0.1",
         port: xmppServer.componentPort,
       },
-    });
+    }));
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
     const server = await startPushServer(

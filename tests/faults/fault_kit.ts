@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { Element } from "@xmpp/xml";
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 
 /** How one publish ended, as the user's server saw it. */
 export type PublishAnswer =

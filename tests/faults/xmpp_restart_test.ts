@@ -13,12 +13,13 @@
  * pushes, and memory stays bounded.
  */
 
+import { testConfigJson } from "../support/test_config.ts";
 import assert from "node:assert/strict";
 import { client } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
-import { startFakeWns } from "../../adapters/wns/fake_wns_server.ts";
-import { publishIq } from "../../adapters/xmpp/publish_stanzas.ts";
+import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
+import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import { parseConfig } from "../../app/config.ts";
 import { startPushServer } from "../../app/push_server.ts";
 import { sample } from "../support/prometheus_text.ts";
@@ -68,20 +69,13 @@ Deno.test({
       const wns = await startFakeWns({ record: false });
       cleanups.push(() => wns.close());
       const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-      const json: Record<string, Record<string, unknown>> = {
-        db: { url: `sqlite:${dir}/push.db` },
-        tcp: {
-          host: "127.0.0.1",
-          port: 0,
-          tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-        },
-        wns: {
-          clientSecret: wns.clientSecret,
-          packetId: wns.packetId,
-          tokenUrl: wns.tokenUrl,
-          channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
-          coalesceMs: 0,
-        },
+      const json = testConfigJson({
+        dir,
+        certPath,
+        keyPath,
+        wns,
+        // The default WNS timeout, as before this harness shared the configuration.
+        wnsExtra: { coalesceMs: 0, requestTimeoutSeconds: 10 },
         xmpp: {
           mode: "component",
           bareJid: PUSH_DOMAIN,
@@ -89,8 +83,8 @@ Deno.test({
           host: "127.0.0.1",
           port: prosody.componentPort,
         },
-        http: { port: 0 },
-      };
+      });
+      json.http = { port: 0 };
       liftClientLimits(json);
       const parsed = parseConfig(json);
       if (!parsed.ok) throw new Error(parsed.problems.join("; "));

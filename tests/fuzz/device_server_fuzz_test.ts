@@ -7,14 +7,15 @@
  * connection that should have closed is closed and the server still serves.
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { errorResponse, requestParser } from "../../adapters/device/device_protocol.ts";
 import { DeviceServer } from "../../adapters/device/tls_device_server.ts";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../app/device_service.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../app/use_cases/device_service.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 import { testCertificate } from "../support/tls_cert.ts";
 import { checkAsync } from "./fuzz_params.ts";
@@ -54,7 +55,7 @@ async function start() {
   const logger = new RecordingLogger();
   const service = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock: { now: () => Date.now() },
     random: (n) => crypto.getRandomValues(new Uint8Array(n)),

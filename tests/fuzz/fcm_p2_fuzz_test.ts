@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { xml } from "@xmpp/component";
 import { blamesToken, readFcmError } from "../../adapters/push/fcm/fcm_error_body.ts";
-import { parseRetryAfter } from "../../adapters/push/fcm/retry_after.ts";
+import { parseRetryAfter } from "../../adapters/push/retry_after.ts";
 import { readP2Command } from "../../adapters/xmpp/fcm_commands.ts";
 import { parseP2RegisterFields } from "../../adapters/xmpp/p2_command_fields.ts";
 import { check } from "./fuzz_params.ts";

@@ -7,18 +7,19 @@
  * and never push.
  */
 
+import { wnsDelivery } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { xml } from "@xmpp/component";
 import xmlLib, { type Element } from "@xmpp/xml";
-import { MemoryStore } from "../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
 import { MemoryXmppLink } from "../../adapters/xmpp/memory_link.ts";
-import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_stanza.ts";
+import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../adapters/xmpp/publish_parser.ts";
 import { guardXmlInput } from "../../adapters/xmpp/xml_input_guard.ts";
-import { PushService } from "../../app/push_service.ts";
+import { PushService } from "../../app/use_cases/push_service.ts";
 import { countsFromSummary, type SummaryFields } from "../../domain/push_summary.ts";
-import { pushPayload } from "../../domain/wns_payload.ts";
+import { pushPayload } from "../../domain/payloads/wns_payload.ts";
 import { FakeClock } from "../support/fakes.ts";
 import { parseXml } from "../support/parse_xml.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -42,7 +43,7 @@ async function setup() {
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const service = new PushService({ store, wns, clock, logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
   await store.saveChannel("dev1", CHANNEL, 2, expiresAt);

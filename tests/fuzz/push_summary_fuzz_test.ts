@@ -10,7 +10,7 @@ import { decidePublish } from "../../domain/publish.ts";
 import { countsFromSummary, MAX_COUNT } from "../../domain/push_summary.ts";
 import type { NodeTarget } from "../../domain/registration.ts";
 import { secretMatches } from "../../domain/secret_check.ts";
-import { WNS_RAW_LIMIT_BYTES } from "../../domain/wns_payload.ts";
+import { WNS_RAW_LIMIT_BYTES, wnsPayload } from "../../domain/payloads/wns_payload.ts";
 import { check } from "./fuzz_params.ts";
 
 /** Count-like text: digits, signs, spaces, exponents, other scripts' digits, huge ones. */
@@ -112,7 +112,7 @@ Deno.test("fuzz push payload: well-formed, small, and nothing but the account id
       const decision = decidePublish({ node: "n", secret: "s", summary: fields }, target);
       assert.equal(decision.kind, "push");
       if (decision.kind !== "push") return;
-      const { payload } = decision;
+      const payload = wnsPayload(decision.notification);
       assert.ok(new TextEncoder().encode(payload).length < WNS_RAW_LIMIT_BYTES);
       const json = JSON.parse(payload);
       assert.deepEqual(Object.keys(json), [

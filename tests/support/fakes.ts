@@ -5,7 +5,7 @@
  */
 
 import type { RandomBytes } from "../../domain/minting.ts";
-import type { Clock } from "../../domain/ports.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
 
 /** A clock that only moves when told to. */
 export class FakeClock implements Clock {

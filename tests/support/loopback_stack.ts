@@ -7,25 +7,26 @@
  * @module
  */
 
+import { testConfigJson } from "./test_config.ts";
 import type { Element } from "@xmpp/xml";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import {
   type FakeWns,
   type FakeWnsOptions,
   startFakeWns,
-} from "../../adapters/wns/fake_wns_server.ts";
+} from "../../adapters/push/wns/fake_wns_server.ts";
 import {
   type FakeComponentServer,
   startFakeComponentServer,
 } from "../../adapters/xmpp/fake_component_server.ts";
-import { publishIq } from "../../adapters/xmpp/publish_stanzas.ts";
+import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import { type Config, parseConfig } from "../../app/config.ts";
 import {
   type PushServer,
   type PushServerOverrides,
   startPushServer,
 } from "../../app/push_server.ts";
-import type { Logger } from "../../domain/ports.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
 import { RecordingLogger } from "./recording_logger.ts";
 import { writeTestCertificate } from "./tls_cert.ts";
 
@@ -99,21 +100,12 @@ export async function startLoopbackStack(
     const xmpp = await startFakeComponentServer({ domain: PUSH_DOMAIN, secret: componentSecret });
     cleanups.push(() => xmpp.close());
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const json: Record<string, Record<string, unknown>> = {
-      db: { url: `sqlite:${dir}/push.db` },
-      tcp: {
-        host: "127.0.0.1",
-        port: 0,
-        tls: { serverCertPath: certPath, serverKeyPath: keyPath },
-      },
-      wns: {
-        clientSecret: wns.clientSecret,
-        packetId: wns.packetId,
-        tokenUrl: wns.tokenUrl,
-        channelUriPattern: `^${wns.url.replaceAll(".", "\\.")}/channel/.*`,
-        requestTimeoutSeconds: 5,
-        coalesceMs: 0,
-      },
+    const json = testConfigJson({
+      dir,
+      certPath,
+      keyPath,
+      wns,
+      wnsExtra: { coalesceMs: 0 },
       xmpp: {
         mode: "component",
         bareJid: PUSH_DOMAIN,
@@ -121,8 +113,8 @@ export async function startLoopbackStack(
         host: "127.0.0.1",
         port: xmpp.port,
       },
-      http: { port: 0 },
-    };
+    });
+    json.http = { port: 0 };
     options.configure?.(json);
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));

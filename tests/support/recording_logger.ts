@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { LogFields, Logger } from "../../domain/ports.ts";
+import type { LogFields, Logger } from "../../domain/ports/logging.ts";
 
 /** The level of a recorded line. */
 export type LogLevel = "debug" | "info" | "warn" | "error";

@@ -14,7 +14,7 @@
  */
 
 import { importSPKI, jwtVerify } from "jose";
-import type { Clock } from "../../../domain/ports.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
 
 /** A provider key the fake trusts. */
 export interface FakeApnsKey {

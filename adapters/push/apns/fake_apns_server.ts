@@ -13,7 +13,7 @@
 
 import http2 from "node:http2";
 import selfsigned from "selfsigned";
-import type { Clock } from "../../../domain/ports.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
 import {
   type ConnectionTokenState,
   FakeApnsChecker,

@@ -22,7 +22,7 @@
  */
 
 import http2 from "node:http2";
-import type { ApnsHeaders } from "../../../domain/apns_headers.ts";
+import type { ApnsHeaders } from "../../../domain/payloads/apns_headers.ts";
 import { apnsOutcome, type PushOutcome, RECONNECT_REASONS } from "./push_outcome.ts";
 
 /** APNs hosts (apns.md §1). */

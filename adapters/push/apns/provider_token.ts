@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Clock } from "../../../domain/ports.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
 
 const MINUTE_MS = 60_000;
 /** Apple: renew no more often than this. */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Clock } from "../../../domain/ports.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
 
 /** Settings of a {@link TokenRateLimiter}. */
 export interface TokenRateLimiterOptions {

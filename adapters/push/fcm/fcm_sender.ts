@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Logger } from "../../../domain/ports.ts";
+import type { Logger } from "../../../domain/ports/logging.ts";
 import {
   FCM_DATA_LIMIT_BYTES,
   type FcmAndroidPriority,
@@ -23,7 +23,7 @@ import { blamesToken, type FcmErrorCode, readFcmError } from "./fcm_error_body.t
 import type { FcmOutcome } from "./fcm_outcome.ts";
 import { type FcmAccessToken, FcmTokenError, type FcmTokenProvider } from "./fcm_token_source.ts";
 import { type HttpAnswer, HttpTimeoutError, type HttpTransport } from "./http_transport.ts";
-import { parseRetryAfter } from "./retry_after.ts";
+import { parseRetryAfter } from "../retry_after.ts";
 
 /** The real FCM. */
 export const FCM_BASE_URL = "https://fcm.googleapis.com";

@@ -12,7 +12,8 @@
  */
 
 import { z } from "zod";
-import type { Clock, Logger } from "../../../domain/ports.ts";
+import type { Clock } from "../../../domain/ports/clock.ts";
+import type { Logger } from "../../../domain/ports/logging.ts";
 import { HttpTimeoutError, type HttpTransport } from "./http_transport.ts";
 import { FCM_SCOPE, importServiceAccountKey, signAssertion } from "./jwt_assertion.ts";
 import type { ServiceAccount } from "./service_account.ts";

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { valueWithin } from "../../../lib/timeout.ts";
 import https from "node:https";
 import http from "node:http";
 import type { LookupFunction } from "node:net";
@@ -28,7 +29,7 @@ import {
   EndpointRefusedError,
 } from "./endpoint_policy.ts";
 import { outcomeOfStatus, type PushOutcome } from "./push_outcome.ts";
-import { parseRetryAfter } from "./retry_after.ts";
+import { parseRetryAfter } from "../retry_after.ts";
 import type { WebPushSubscription } from "./subscription.ts";
 import { TOPIC_PATTERN } from "./topic.ts";
 import type { VapidAuthorizer } from "./vapid_authorizer.ts";
@@ -49,13 +50,6 @@ const TIMED_OUT: PushOutcome = {
   reason: "timeout",
   retryAfterMs: null,
 };
-
-/** `promise`'s value, or null when it takes longer than `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 /** One message to one subscription. */
 export interface WebPushMessage {
@@ -136,9 +130,10 @@ export class WebPushSender {
     let target: CheckedEndpoint | null;
     try {
       // A resolver that never answers must not hold the push: the timeout covers DNS too.
-      target = await withTimeout(
+      target = await valueWithin(
         this.#policy.check(message.subscription.endpoint),
         this.#timeoutMs,
+        null,
       );
     } catch (error) {
       if (!(error instanceof EndpointRefusedError)) throw error;

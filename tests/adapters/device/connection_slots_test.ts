@@ -12,7 +12,7 @@ import {
   DeviceServer,
   type DeviceServerOptions,
 } from "../../../adapters/device/tls_device_server.ts";
-import type { LimitName } from "../../../app/metrics.ts";
+import type { LimitName } from "../../../domain/ports/metrics.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
 

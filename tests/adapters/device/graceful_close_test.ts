@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../../adapters/device/device_client.ts";
-import { DeviceServer, type DeviceUseCases } from "../../../adapters/device/tls_device_server.ts";
+import { DeviceServer } from "../../../adapters/device/tls_device_server.ts";
+import { type DeviceUseCases } from "../../../domain/ports/device_use_cases.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
 

@@ -1,3 +1,4 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { DeviceClient } from "../../../adapters/device/device_client.ts";
 import { encodeFrame } from "../../../adapters/device/frame_decoder.ts";
@@ -5,13 +6,13 @@ import {
   DEVICE_SERVER_DEFAULTS,
   DeviceServer,
   type DeviceServerOptions,
-  type DeviceUseCases,
 } from "../../../adapters/device/tls_device_server.ts";
-import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
-import { DeviceService } from "../../../app/device_service.ts";
+import { type DeviceUseCases } from "../../../domain/ports/device_use_cases.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
+import { DeviceService } from "../../../app/use_cases/device_service.ts";
 import { DeviceRequestLimits, TOO_MANY_REQUESTS } from "../../../app/device_limits.ts";
-import type { LimitName } from "../../../app/metrics.ts";
+import type { LimitName } from "../../../domain/ports/metrics.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { serverTestGate } from "../../support/prosody.ts";
 import { findBinary } from "../../support/server_kit.ts";
@@ -54,7 +55,7 @@ async function start(
   const logger = new RecordingLogger();
   const service = new DeviceService({
     store,
-    wns,
+    ...wnsDelivery(wns),
     provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
     clock: { now: () => Date.now() },
     random: (n) => crypto.getRandomValues(new Uint8Array(n)),

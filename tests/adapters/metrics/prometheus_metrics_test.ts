@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PrometheusMetrics } from "../../../adapters/metrics/prometheus_metrics.ts";
-import { LIMIT_NAMES } from "../../../app/metrics.ts";
+import { LIMIT_NAMES } from "../../../domain/ports/metrics.ts";
 import { sample } from "../../support/prometheus_text.ts";
 
 Deno.test("PrometheusMetrics: every labelled series exists at zero before any event", async () => {

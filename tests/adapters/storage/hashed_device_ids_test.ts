@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { isStoredDeviceId, storedDeviceId } from "../../../adapters/storage/device_key.ts";
-import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../../adapters/storage/sqlite_store.ts";
+import {
+  SQLITE_SCHEMA_VERSION,
+  SqliteStore,
+} from "../../../adapters/storage/sqlite/sqlite_store.ts";
 
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
 const DEVICE = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";

@@ -17,7 +17,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { RegistrationStore, WnsToken } from "../../../domain/ports.ts";
+import type { RegistrationStore, WnsToken } from "../../../domain/ports/storage.ts";
 import type { AccountRegistration } from "../../../domain/registration.ts";
 
 /** A fresh, empty store and how to dispose of it (close it, delete its files...). */

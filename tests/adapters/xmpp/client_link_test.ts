@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import { ClientLink, type ClientLinkOptions } from "../../../adapters/xmpp/client_link.ts";
 import { PepProvisioner } from "../../../adapters/xmpp/pep_provisioner.ts";
-import type { XmppLinkMetrics } from "../../../app/metrics.ts";
+import type { XmppLinkMetrics } from "../../../domain/ports/metrics.ts";
 import type { PublishRequest } from "../../../domain/publish.ts";
 import {
   type ProsodyOptions,

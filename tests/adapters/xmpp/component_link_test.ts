@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import type { Element } from "@xmpp/xml";
 import { ComponentLink } from "../../../adapters/xmpp/component_link.ts";
 import { startFakeComponentServer } from "../../../adapters/xmpp/fake_component_server.ts";
-import { publishIq } from "../../../adapters/xmpp/publish_stanzas.ts";
-import type { PublishHandler } from "../../../adapters/xmpp/publish_iq.ts";
+import { publishIq } from "../../../adapters/xmpp/publish_builder.ts";
+import type { PublishHandler } from "../../../domain/ports/xmpp_link.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 
 const DOMAIN = "push.example.org";

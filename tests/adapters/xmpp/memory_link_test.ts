@@ -1,13 +1,14 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { MemoryStore } from "../../../adapters/storage/memory_store.ts";
-import { MemoryWnsSender } from "../../../adapters/wns/memory_wns_sender.ts";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
 import { MemoryXmppLink } from "../../../adapters/xmpp/memory_link.ts";
 import { NS_DISCO_INFO } from "../../../adapters/xmpp/publish_iq.ts";
-import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../../adapters/xmpp/publish_stanza.ts";
-import { PushService } from "../../../app/push_service.ts";
-import { StorageUnavailableError } from "../../../domain/ports.ts";
+import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../../adapters/xmpp/publish_parser.ts";
+import { PushService } from "../../../app/use_cases/push_service.ts";
+import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { fixtureStanza } from "../../support/parse_xml.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
@@ -22,7 +23,7 @@ async function setup() {
   const store = new MemoryStore(clock);
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
-  const service = new PushService({ store, wns, clock, logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
   await store.saveChannel("dev1", CHANNEL, 2, expiresAt);
@@ -178,7 +179,7 @@ Deno.test("MemoryXmppLink: storage down -> a wait error", async () => {
   const store = new MemoryStore();
   store.findNode = () => Promise.reject(new StorageUnavailableError("redis down"));
   const wns = new MemoryWnsSender();
-  const service = new PushService({ store, wns, clock: new FakeClock(), logger });
+  const service = new PushService({ store, ...wnsDelivery(wns), clock: new FakeClock(), logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const answer = await link.receive(publishIq("node123", "sekrit"));
   assert.equal(errorOf(answer).type, "wait");

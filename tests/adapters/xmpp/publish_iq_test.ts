@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { answerPublish, jidDomain } from "../../../adapters/xmpp/publish_iq.ts";
 import { SampledLog } from "../../../app/sampled_log.ts";
-import { NS_PUBSUB } from "../../../adapters/xmpp/publish_stanza.ts";
-import { publishIq } from "../../../adapters/xmpp/publish_stanzas.ts";
+import { NS_PUBSUB } from "../../../adapters/xmpp/publish_parser.ts";
+import { publishIq } from "../../../adapters/xmpp/publish_builder.ts";
 import type { PublishOutcome, PublishRequest } from "../../../domain/publish.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { type ApnsHeaders, apnsHeaders } from "../../../../domain/apns_headers.ts";
-import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../../../../domain/apns_payload.ts";
+import { type ApnsHeaders, apnsHeaders } from "../../../../domain/payloads/apns_headers.ts";
+import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../../../../domain/payloads/apns_payload.ts";
 import {
   type FakeApns,
   type FakeApnsCertificates,

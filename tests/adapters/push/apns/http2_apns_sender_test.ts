@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { apnsHeaders } from "../../../../domain/apns_headers.ts";
-import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../../../../domain/apns_payload.ts";
+import { apnsHeaders } from "../../../../domain/payloads/apns_headers.ts";
+import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../../../../domain/payloads/apns_payload.ts";
 import { Http2ApnsSender } from "../../../../adapters/push/apns/http2_apns_sender.ts";
 import type { PushOutcome } from "../../../../adapters/push/apns/push_outcome.ts";
 import {

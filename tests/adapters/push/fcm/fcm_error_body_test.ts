@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FAKE_FCM_ERRORS } from "../../../../adapters/push/fcm/fake_fcm_server.ts";
 import { blamesToken, readFcmError } from "../../../../adapters/push/fcm/fcm_error_body.ts";
-import { parseRetryAfter } from "../../../../adapters/push/fcm/retry_after.ts";
+import { parseRetryAfter } from "../../../../adapters/push/retry_after.ts";
 
 Deno.test("readFcmError: the FcmError entry is found wherever it is in details", () => {
   const reading = readFcmError(JSON.stringify(FAKE_FCM_ERRORS.INVALID_ARGUMENT_TOKEN.body));

@@ -1,0 +1,302 @@
+/**
+ * The WNS access token (classic "client credentials" flow against login.live.com), cached in
+ * memory and in the {@link RegistrationStore} so that other instances and restarts reuse it
+ * instead of asking for a new one.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import type { Clock } from "../../../domain/ports/clock.ts";
+import type { Logger } from "../../../domain/ports/logging.ts";
+import type { RegistrationStore, WnsToken } from "../../../domain/ports/storage.ts";
+
+/** The classic (UWP) token endpoint. */
+export const DEFAULT_WNS_TOKEN_URL = "https://login.live.com/accesstoken.srf";
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** Refresh this long before WNS would stop accepting the token (clock skew, slow sends). */
+const DEFAULT_SAFETY_MARGIN_MS = 5 * 60_000;
+
+/** The token could not be obtained. Never carries the client secret or a token. */
+export class WnsTokenError extends Error {
+  /** The token endpoint's HTTP status, or null when it gave no usable answer. */
+  readonly status: number | null;
+  /** Whether asking again later may work (false for rejected credentials). */
+  readonly retryable: boolean;
+
+  constructor(message: string, status: number | null, retryable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WnsTokenError";
+    this.status = status;
+    this.retryable = retryable;
+  }
+}
+
+/** What {@link WnsTokenSource} needs from the store: the token cache and nothing else. */
+export type WnsTokenStore = Pick<RegistrationStore, "loadWnsToken" | "saveWnsToken">;
+
+/** Options of {@link WnsTokenSource}. */
+export interface WnsTokenSourceOptions {
+  /** Token endpoint; defaults to {@link DEFAULT_WNS_TOKEN_URL}. */
+  readonly tokenUrl?: string;
+  /** The app's package SID (`ms-app://s-1-15-2-...`), sent as `client_id`. */
+  readonly packetId: string;
+  /** The app's client secret. Never logged. */
+  readonly clientSecret: string;
+  /** Shared token cache (other instances, restarts). */
+  readonly store: WnsTokenStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Injectable for tests; defaults to the global fetch. */
+  readonly fetch?: typeof fetch;
+  /** Timeout of one token request, body included; defaults to 10 s. */
+  readonly requestTimeoutMs?: number;
+  /** Refresh a token this long before it expires; defaults to 5 minutes. */
+  readonly safetyMarginMs?: number;
+  /** OAuth scope: {@link CLASSIC_SCOPE} (default) or {@link ENTRA_SCOPE}. */
+  readonly scope?: string;
+  /**
+   * After the endpoint refused our credentials, fail fast for this long before asking it
+   * again (a fixed secret at Microsoft's side is picked up without a restart); 60 s default.
+   */
+  readonly refusedRetryMs?: number;
+}
+
+/** The classic (login.live.com) flow's scope. */
+export const CLASSIC_SCOPE = "notify.windows.com";
+/** The Microsoft Entra client-credentials flow's scope. */
+export const ENTRA_SCOPE = "https://wns.windows.com/.default";
+
+/** The Entra token endpoint of a tenant. */
+export function entraTokenUrl(tenantId: string): string {
+  return `https://login.microsoftonline.com/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`;
+}
+
+/** The endpoint sends `expires_in` as a number (classic) or a numeric string (Entra). */
+const expiresInSchema = z.union([
+  z.number(),
+  z.string().regex(/^\s*\d+(\.\d+)?\s*$/).transform(Number),
+]).pipe(z.number().positive().finite());
+
+const tokenAnswerSchema = z.object({
+  access_token: z.string().min(1),
+  // Classic says "bearer", Entra "Bearer": compare without case.
+  token_type: z.string().refine((t) => t.toLowerCase() === "bearer", "token_type is not bearer"),
+  expires_in: expiresInSchema,
+});
+
+/** OAuth error answers, e.g. `{"error":"invalid_client"}`; only the code is ever shown. */
+const oauthErrorSchema = z.object({ error: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/) });
+
+interface CachedToken {
+  readonly token: WnsToken;
+  /** Epoch ms after which {@link WnsTokenSource.get} fetches a new one. */
+  readonly refreshAt: number;
+}
+
+/**
+ * Hands out a valid WNS access token. Order: memory, then the store, then the token endpoint.
+ * Concurrent callers that all need a new token share one request (single flight).
+ */
+export class WnsTokenSource {
+  readonly #tokenUrl: string;
+  readonly #packetId: string;
+  readonly #clientSecret: string;
+  readonly #store: WnsTokenStore;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #marginMs: number;
+  readonly #scope: string;
+  readonly #refusedRetryMs: number;
+  /** The endpoint's last refusal of our credentials, replayed until `until`. */
+  #refused: { error: WnsTokenError; until: number } | null = null;
+  #cached: CachedToken | null = null;
+  #inFlight: Promise<WnsToken> | null = null;
+  /** Tokens WNS rejected: the store may still hold one, so never take it from there again. */
+  readonly #rejected = new Set<string>();
+
+  constructor(options: WnsTokenSourceOptions) {
+    this.#tokenUrl = options.tokenUrl ?? DEFAULT_WNS_TOKEN_URL;
+    this.#packetId = options.packetId;
+    this.#clientSecret = options.clientSecret;
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#marginMs = options.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
+    this.#scope = options.scope ?? CLASSIC_SCOPE;
+    this.#refusedRetryMs = options.refusedRetryMs ?? 60_000;
+  }
+
+  /**
+   * A token that stays valid for at least the safety margin.
+   *
+   * @throws {WnsTokenError} when no token could be obtained.
+   */
+  get(): Promise<WnsToken> {
+    const cached = this.#cached;
+    if (cached !== null && this.#clock.now() < cached.refreshAt) {
+      return Promise.resolve(cached.token);
+    }
+    // Wrong credentials stay wrong: fail fast, without a request or a log line per push.
+    if (this.#refused !== null && this.#clock.now() < this.#refused.until) {
+      return Promise.reject(this.#refused.error);
+    }
+    if (this.#inFlight === null) {
+      this.#inFlight = this.#refresh().finally(() => {
+        this.#inFlight = null;
+      });
+    }
+    return this.#inFlight;
+  }
+
+  /**
+   * Drops `token` (WNS answered 401 with it) so that the next {@link get} fetches a new one.
+   * A newer token already in place is kept.
+   */
+  invalidate(token: WnsToken): void {
+    this.#rejected.add(token.accessToken);
+    if (this.#cached?.token.accessToken === token.accessToken) {
+      this.#cached = null;
+    }
+  }
+
+  async #refresh(): Promise<WnsToken> {
+    const stored = await this.#loadFromStore();
+    if (stored !== null) {
+      this.#cached = stored;
+      return stored.token;
+    }
+    const fresh = await this.#requestToken();
+    this.#cached = fresh;
+    this.#refused = null;
+    // The set only exists to skip stale store entries; a new token makes older entries moot.
+    this.#rejected.clear();
+    try {
+      await this.#store.saveWnsToken(fresh.token);
+    } catch (error) {
+      // The token works without the shared cache; other instances will fetch their own.
+      this.#logger.warn("could not cache the WNS token", { error: errorName(error) });
+    }
+    return fresh.token;
+  }
+
+  async #loadFromStore(): Promise<CachedToken | null> {
+    let token: WnsToken | null;
+    try {
+      token = await this.#store.loadWnsToken();
+    } catch (error) {
+      this.#logger.warn("could not read the cached WNS token", { error: errorName(error) });
+      return null;
+    }
+    if (token === null || this.#rejected.has(token.accessToken)) return null;
+    const refreshAt = token.expiresAt - this.#marginMs;
+    return this.#clock.now() < refreshAt ? { token, refreshAt } : null;
+  }
+
+  async #requestToken(): Promise<CachedToken> {
+    const form = new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: this.#packetId,
+      client_secret: this.#clientSecret,
+      scope: this.#scope,
+    });
+    const requestedAt = this.#clock.now();
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.#fetch(this.#tokenUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: form.toString(),
+        redirect: "manual",
+        // Covers the body read too, so a stalled answer cannot hang every send.
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (error) {
+      const detail = `WNS token request failed: ${describeFetchError(error, this.#timeoutMs)}`;
+      this.#logger.warn("WNS token request failed", { error: detail });
+      throw new WnsTokenError(detail, null, true, { cause: error });
+    }
+
+    if (status !== 200) {
+      const code = parseOAuthError(text);
+      // 400/401/403 mean the credentials are wrong: asking again will not help.
+      const retryable = !(status === 400 || status === 401 || status === 403);
+      const detail = `WNS token endpoint answered ${status}${code ? ` (${code})` : ""}`;
+      const error = new WnsTokenError(detail, status, retryable);
+      if (!retryable) {
+        this.#refused = { error, until: this.#clock.now() + this.#refusedRetryMs };
+        this.#logger.error(
+          "WNS refused our credentials: check wns.packetId and wns.clientSecret; pushes fail until then",
+          { status, error: code },
+        );
+      } else {
+        this.#logger.warn("WNS token request refused", { status, error: code });
+      }
+      throw error;
+    }
+
+    const parsed = tokenAnswerSchema.safeParse(safeJson(text));
+    if (!parsed.success) {
+      // Do not echo the body or zod's input: it may hold the token.
+      const fields = parsed.error.issues.map((issue) => issue.path.join(".") || "(body)");
+      const detail = `WNS token endpoint sent an unusable answer (${fields.join(", ")})`;
+      this.#logger.error(detail, { status });
+      throw new WnsTokenError(detail, status, true);
+    }
+    const lifetimeMs = parsed.data.expires_in * 1000;
+    const token: WnsToken = {
+      accessToken: parsed.data.access_token,
+      tokenType: parsed.data.token_type,
+      expiresAt: requestedAt + lifetimeMs,
+    };
+    // A lifetime shorter than twice the margin would otherwise mean one request per get().
+    const refreshAt = requestedAt + Math.max(lifetimeMs - this.#marginMs, lifetimeMs / 2);
+    this.#logger.info("obtained a WNS access token", { expiresInSeconds: parsed.data.expires_in });
+    return { token, refreshAt };
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseOAuthError(text: string): string | null {
+  const parsed = oauthErrorSchema.safeParse(safeJson(text));
+  return parsed.success ? parsed.data.error : null;
+}
+
+/** Error names only, for errors of unknown origin (store backends, ...). */
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
+/**
+ * A loggable description of a failed fetch. Deno's messages embed the full request URL
+ * (a channel URI's token is a credential), so every URL is cut down to its host.
+ * Shared by the adapters in this folder.
+ */
+export function describeFetchError(error: unknown, timeoutMs: number): string {
+  if (error instanceof DOMException && error.name === "TimeoutError") {
+    return `timed out after ${timeoutMs} ms`;
+  }
+  if (!(error instanceof Error)) return "unknown error";
+  const parts = [error.message];
+  if (error.cause instanceof Error) parts.push(error.cause.message);
+  return parts.join(": ").replace(/[a-z][a-z0-9+.-]*:\/\/[^\s()"'<>]+/gi, hostOnly);
+}
+
+function hostOnly(url: string): string {
+  return URL.canParse(url) ? `<${new URL(url).host}>` : "<url>";
+}

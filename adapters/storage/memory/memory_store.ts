@@ -1,0 +1,238 @@
+/**
+ * An in-process {@link RegistrationStore}: for tests and demos. Registrations are lost on
+ * restart, and the UWPX client does not send an unchanged registration again.
+ *
+ * @module
+ */
+
+import type { Clock } from "../../../domain/ports/clock.ts";
+import type {
+  RegistrationCount,
+  RegistrationStore,
+  WnsToken,
+} from "../../../domain/ports/storage.ts";
+import {
+  type AccountRegistration,
+  checkAccountList,
+  type DeviceRegistration,
+  type NodeTarget,
+} from "../../../domain/registration.ts";
+import { storedDeviceId } from "../device_key.ts";
+
+/** A device as held in memory. Mutable on purpose; it never leaves this module. */
+interface HeldDevice {
+  channelUri: string | null;
+  version: number;
+  expiresAt: number;
+  accounts: AccountRegistration[];
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * Keeps registrations in Maps, with an index from node to device so that `findNode` (run on
+ * every push) is a couple of lookups. Every value handed in or out is copied, so callers
+ * can neither change the store by accident nor see later writes through an old result.
+ * Devices are keyed by their stored key (`device_key.ts`), not by their ids.
+ */
+export class MemoryStore implements RegistrationStore {
+  readonly #devices = new Map<string, HeldDevice>();
+  /** node -> device id; kept in step with `#devices` by every write. */
+  readonly #nodes = new Map<string, string>();
+  readonly #clock: Clock;
+  #wnsToken: WnsToken | null = null;
+  #closed = false;
+
+  /**
+   * @param clock Only used by the writes that get no `now` from the port (`saveChannel`,
+   *   `replaceAccounts` and `renew`) to tell a live device from an expired one not yet purged.
+   */
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
+
+  /** Creates the device or updates its channel and version, keeping its accounts. */
+  saveChannel(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    expiresAt: number,
+  ): Promise<void> {
+    const key = storedDeviceId(deviceId);
+    return this.#run(() => {
+      const device = this.#liveDevice(key, this.#clock.now());
+      if (device) {
+        device.channelUri = channelUri;
+        device.version = version;
+        device.expiresAt = expiresAt;
+        return;
+      }
+      // An expired device's accounts died with it: start afresh, as a TTL-based store would.
+      this.#dropDevice(key);
+      this.#devices.set(key, { channelUri, version, expiresAt, accounts: [] });
+    });
+  }
+
+  /** The device's live registration (a copy), or null. */
+  findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
+    return this.#run(() => {
+      const device = this.#liveDevice(storedDeviceId(deviceId), now);
+      if (!device) return null;
+      return {
+        deviceId,
+        channelUri: device.channelUri,
+        version: device.version,
+        accounts: device.accounts.map(copyAccount),
+        expiresAt: device.expiresAt,
+      };
+    });
+  }
+
+  /** Replaces the device's accounts; throws if it is unknown or expired. */
+  replaceAccounts(
+    deviceId: string,
+    accounts: readonly AccountRegistration[],
+    expiresAt: number,
+  ): Promise<void> {
+    const key = storedDeviceId(deviceId);
+    return this.#run(() => {
+      const device = this.#liveDevice(key, this.#clock.now());
+      if (!device) {
+        throw new Error("replaceAccounts: the device is not registered or has expired");
+      }
+      checkAccountList(accounts);
+      for (const { node } of accounts) {
+        const owner = this.#nodes.get(node);
+        if (owner !== undefined && owner !== key) {
+          throw new Error("replaceAccounts: a node already belongs to another device");
+        }
+      }
+      // All checks passed: from here on nothing throws, so the write is all-or-nothing.
+      for (const { node } of device.accounts) this.#nodes.delete(node);
+      device.accounts = accounts.map(copyAccount);
+      for (const { node } of device.accounts) this.#nodes.set(node, key);
+      device.expiresAt = expiresAt;
+    });
+  }
+
+  /** The live registration behind a node, or null. */
+  findNode(node: string, now: number): Promise<NodeTarget | null> {
+    return this.#run(() => {
+      const deviceId = this.#nodes.get(node);
+      if (deviceId === undefined) return null;
+      const device = this.#liveDevice(deviceId, now);
+      const account = device?.accounts.find((a) => a.node === node);
+      if (!device || !account) return null;
+      return {
+        node,
+        accountId: account.accountId,
+        deviceId,
+        secret: account.secret,
+        channelUri: device.channelUri,
+        expiresAt: device.expiresAt,
+      };
+    });
+  }
+
+  /** Nulls the device's channel if it is still `channelUri`, shortening its life. */
+  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    return this.#run(() => {
+      const device = this.#devices.get(storedDeviceId(deviceId));
+      // Only the channel WNS rejected: the device may have registered a new one meanwhile.
+      if (!device || device.channelUri !== channelUri) return;
+      device.channelUri = null;
+      device.expiresAt = Math.min(device.expiresAt, expiresAt);
+    });
+  }
+
+  /** Extends a live device still on `channelUri` to `expiresAt`, if that is later. */
+  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    return this.#run(() => {
+      const device = this.#liveDevice(storedDeviceId(deviceId), this.#clock.now());
+      if (!device || device.channelUri !== channelUri) return;
+      device.expiresAt = Math.max(device.expiresAt, expiresAt);
+    });
+  }
+
+  /** Deletes expired devices with their accounts; returns how many devices went. */
+  purgeExpired(now: number): Promise<number> {
+    return this.#run(() => {
+      let purged = 0;
+      for (const [deviceId, device] of this.#devices) {
+        if (device.expiresAt <= now) {
+          this.#dropDevice(deviceId);
+          purged++;
+        }
+      }
+      return purged;
+    });
+  }
+
+  /** The cached WNS token (a copy), or null. */
+  loadWnsToken(): Promise<WnsToken | null> {
+    return this.#run(() => (this.#wnsToken ? { ...this.#wnsToken } : null));
+  }
+
+  /** Caches a WNS token, replacing the previous one. */
+  saveWnsToken(token: WnsToken): Promise<void> {
+    return this.#run(() => {
+      this.#wnsToken = {
+        accessToken: token.accessToken,
+        tokenType: token.tokenType,
+        expiresAt: token.expiresAt,
+      };
+    });
+  }
+
+  /** Resolves while the store is open. */
+  ping(): Promise<void> {
+    return this.#run(() => {});
+  }
+
+  /** Live devices and their accounts at `now`. */
+  count(now: number): Promise<RegistrationCount> {
+    return this.#run(() => {
+      let devices = 0;
+      let accounts = 0;
+      for (const device of this.#devices.values()) {
+        if (device.expiresAt <= now) continue;
+        devices++;
+        accounts += device.accounts.length;
+      }
+      return { devices, accounts };
+    });
+  }
+
+  /** Drops everything; later calls reject. */
+  close(): Promise<void> {
+    this.#devices.clear();
+    this.#nodes.clear();
+    this.#wnsToken = null;
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  /** Runs `body` synchronously (so each method is atomic) and turns throws into rejections. */
+  #run<T>(body: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      if (this.#closed) throw new Error("MemoryStore is closed");
+      resolve(body());
+    });
+  }
+
+  #liveDevice(deviceId: string, now: number): HeldDevice | null {
+    const device = this.#devices.get(deviceId);
+    return device && device.expiresAt > now ? device : null;
+  }
+
+  #dropDevice(deviceId: string): void {
+    const device = this.#devices.get(deviceId);
+    if (!device) return;
+    for (const { node } of device.accounts) this.#nodes.delete(node);
+    this.#devices.delete(deviceId);
+  }
+}
+
+function copyAccount(account: AccountRegistration): AccountRegistration {
+  return { accountId: account.accountId, node: account.node, secret: account.secret };
+}

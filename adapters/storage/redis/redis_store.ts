@@ -1,0 +1,462 @@
+/**
+ * A {@link RegistrationStore} on Redis, with exactly the original UWPX push server's key
+ * layout, so this server can take over the original's Redis and existing devices keep
+ * getting pushes:
+ *
+ * - `<device_id>` -> list `[channel_uri, version, <account key>...]`
+ * - `<account key>` (lower-case hex SHA-256 of `device_id + "_" + account_id`) -> string `<node>`
+ * - `<node>` -> list `[account_id, device_id, secret]`
+ * - `"WNS"` -> list `[token, token_type, expires_unix_seconds]`
+ *
+ * Differences in what is written, all readable by the original server:
+ * - A forgotten channel (WNS said it is gone) is stored as `""` in slot 0 and read as null.
+ * - The WNS token's expiry keeps its milliseconds as a fraction (`"1700000000.123"`); the
+ *   original parses the integer part. The `WNS` key gets no TTL: readers check the expiry.
+ * - Every write of a device sets `PEXPIREAT expiresAt` on all of its keys (the original
+ *   refreshed only some of them, with a relative 210-day TTL). A delivered push renews
+ *   them the same way (at most about once a day); a gone channel brings them forward to
+ *   the end of its grace period.
+ *
+ * Expiry is Redis's own: keys vanish at their `PEXPIREAT`, by Redis's clock. Reads also
+ * hide entries whose expiry is not after the given `now`, but a `now` earlier than real
+ * time cannot bring back keys Redis already dropped. {@link RedisStore.purgeExpired} has
+ * nothing to do and returns 0.
+ *
+ * Every multi-key operation is one Lua script, so it is atomic: other clients (another
+ * instance of this server, or the original) see the device before or after it, never in
+ * between, and since Redis writes a script's effects to the AOF as one MULTI/EXEC block, a
+ * crash mid-way leaves the old or the new state. Scripts touch keys they read from other
+ * keys, which Redis Cluster forbids: standalone Redis and Sentinel only.
+ *
+ * URL forms: see `redis_url.ts`. The scripts are in `redis_scripts.ts`.
+ *
+ * @module
+ */
+
+import { settlesWithin, withTimeout } from "../../../lib/timeout.ts";
+import { Redis, ReplyError } from "ioredis";
+import { type Logger } from "../../../domain/ports/logging.ts";
+import {
+  type RegistrationCount,
+  type RegistrationStore,
+  StorageUnavailableError,
+  type WnsToken,
+} from "../../../domain/ports/storage.ts";
+import {
+  type AccountRegistration,
+  checkAccountList,
+  type DeviceRegistration,
+  type NodeTarget,
+} from "../../../domain/registration.ts";
+import { Deadlines } from "./call_deadlines.ts";
+import { accountKey } from "./redis_keys.ts";
+import {
+  COUNT_BATCH,
+  DEFAULT_VERSION,
+  REFUSED,
+  SCAN_BATCH,
+  type ScriptCommands,
+  SCRIPTS,
+} from "./redis_scripts.ts";
+import { clientOptions, parseRedisUrl, type RedisTarget } from "./redis_url.ts";
+
+/** Options of {@link RedisStore.connect}. */
+export interface RedisStoreOptions {
+  /** Gets connection losses and recoveries (never the password). */
+  readonly logger?: Logger;
+  /** How long connecting may take before `connect` rejects. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long one call waits for Redis's answer before it rejects with
+   * {@link StorageUnavailableError} (a hung or overloaded server). Default 2000.
+   */
+  readonly commandTimeoutMs?: number;
+  /**
+   * PEM certificates to trust for `rediss://`, instead of the system's roots (a private CA,
+   * or a self-signed server certificate).
+   */
+  readonly tlsCaCerts?: readonly string[];
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+const WNS_KEY = "WNS";
+/** What a key without a TTL reports as its expiry: it never expires. */
+const NEVER = Number.MAX_SAFE_INTEGER;
+/** Reply error codes that mean "the backend cannot serve now", not "the caller erred". */
+const UNAVAILABLE_CODES =
+  /^(LOADING|READONLY|MASTERDOWN|BUSY|NOAUTH|WRONGPASS|OOM|MISCONF|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|NOPERM)\b/;
+
+/**
+ * Registrations in Redis. Each method is one script or one command, so one round trip,
+ * except {@link RedisStore.count}, which scans.
+ *
+ * Failure behaviour: commands are never queued while the connection is down, so every call
+ * then rejects at once with {@link StorageUnavailableError}; a call in flight when the
+ * connection drops, or unanswered within `commandTimeoutMs`, rejects the same way. The
+ * client reconnects by itself (backoff up to 2 s) and calls succeed again once Redis is
+ * back. Refused input (unknown device, node of another device) rejects with a plain Error.
+ */
+export class RedisStore implements RegistrationStore {
+  readonly #redis: Redis;
+  readonly #scripts: ScriptCommands;
+  readonly #target: RedisTarget;
+  readonly #state: ConnectionState;
+  readonly #deadlines: Deadlines;
+
+  private constructor(
+    redis: Redis,
+    target: RedisTarget,
+    state: ConnectionState,
+    commandTimeoutMs: number,
+  ) {
+    this.#redis = redis;
+    this.#scripts = redis as unknown as ScriptCommands;
+    this.#target = target;
+    this.#state = state;
+    this.#deadlines = new Deadlines(commandTimeoutMs);
+  }
+
+  /**
+   * Connects to the Redis `url` names (see the module doc for the forms) and waits until it
+   * is ready. Rejects with {@link StorageUnavailableError} naming host and port (never the
+   * password) if that takes longer than `connectTimeoutMs` or fails (refused, wrong
+   * password, no such Sentinel master...), and with a plain Error for a malformed URL.
+   */
+  static async connect(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
+    const target = parseRedisUrl(url);
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const logger = options.logger;
+    const redis = new Redis(
+      clientOptions(target, { connectTimeoutMs, tlsCaCerts: options.tlsCaCerts }),
+    );
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      redis.defineCommand(name, { numberOfKeys: 1, lua });
+    }
+    redis.defineCommand("uwpxCountBatch", { lua: COUNT_BATCH });
+
+    const state: ConnectionState = { closed: false, lastError: "", wasReady: false, down: false };
+    redis.on("error", (error: Error) => {
+      state.lastError = scrub(error.message, target.password);
+      // ioredis reports every failed reconnect attempt: the transitions below say enough.
+      logger?.debug("redis error", { redis: target.display, reason: state.lastError });
+    });
+    redis.on("close", () => {
+      if (state.wasReady && !state.down && !state.closed) {
+        state.down = true;
+        logger?.warn("redis connection lost; reconnecting", { redis: target.display });
+      }
+    });
+    redis.on("ready", () => {
+      if (state.down) logger?.info("redis connection restored", { redis: target.display });
+      state.wasReady = true;
+      state.down = false;
+    });
+
+    try {
+      await withTimeout(
+        redis.connect(),
+        connectTimeoutMs,
+        () => new Error(`no answer within ${connectTimeoutMs} ms`),
+      );
+    } catch (error) {
+      // Stop the reconnect loop ioredis started.
+      state.closed = true;
+      redis.disconnect();
+      const reason = state.lastError || scrub(messageOf(error), target.password);
+      throw new StorageUnavailableError(`cannot connect to Redis at ${target.display}: ${reason}`);
+    }
+    logger?.info("redis connected", { redis: target.display, db: target.db });
+    return new RedisStore(
+      redis,
+      target,
+      state,
+      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    );
+  }
+
+  /** Creates the device or updates its channel and version, keeping its accounts. */
+  async saveChannel(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    expiresAt: number,
+  ): Promise<void> {
+    this.#checkOpen();
+    // "" is how a forgotten channel is stored.
+    if (channelUri === "") throw new Error("saveChannel: the channel URI is empty");
+    const at = ms(expiresAt);
+    await this.#send(
+      "saveChannel",
+      () => this.#scripts.uwpxSaveChannel(deviceId, channelUri, String(version), at),
+    );
+  }
+
+  /** The device's live registration, or null. */
+  async findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
+    this.#checkOpen();
+    const reply = await this.#send("findDevice", () => this.#scripts.uwpxFindDevice(deviceId));
+    if (!reply) return null;
+    const [list, expiry, found] = reply;
+    if (!live(expiry, now)) return null;
+    const accounts: AccountRegistration[] = [];
+    for (const [key, node, nodeList, accountExpiry] of found) {
+      // Only nodes that point back at this device, under the key the layout prescribes.
+      if (nodeList.length !== 3 || nodeList[1] !== deviceId) continue;
+      if (key !== accountKey(deviceId, nodeList[0]) || !live(accountExpiry, now)) continue;
+      accounts.push({ accountId: nodeList[0], node, secret: nodeList[2] });
+    }
+    return {
+      deviceId,
+      channelUri: channelOf(list[0]),
+      version: versionOf(list[1]),
+      accounts,
+      expiresAt: expiry === -1 ? NEVER : expiry,
+    };
+  }
+
+  /** Replaces the device's accounts; throws if it is unknown or expired. */
+  async replaceAccounts(
+    deviceId: string,
+    accounts: readonly AccountRegistration[],
+    expiresAt: number,
+  ): Promise<void> {
+    this.#checkOpen();
+    checkAccountList(accounts);
+    const at = ms(expiresAt);
+    const args = accounts.flatMap((a) => [
+      accountKey(deviceId, a.accountId),
+      a.node,
+      a.accountId,
+      a.secret,
+    ]);
+    await this.#send(
+      "replaceAccounts",
+      () => this.#scripts.uwpxReplaceAccounts(deviceId, at, ...args),
+    );
+  }
+
+  /** The live registration behind a node, or null. One round trip. */
+  async findNode(node: string, now: number): Promise<NodeTarget | null> {
+    this.#checkOpen();
+    const reply = await this.#send("findNode", () => this.#scripts.uwpxFindNode(node));
+    if (!reply) return null;
+    const [accountId, deviceId, secret, channel, key, expiry] = reply;
+    if (!live(expiry, now) || key !== accountKey(deviceId, accountId)) return null;
+    const expiresAt = expiry === -1 ? NEVER : expiry;
+    return { node, accountId, deviceId, secret, channelUri: channelOf(channel), expiresAt };
+  }
+
+  /** Blanks the device's channel if it is still `channelUri`, shortening its keys' life. */
+  async forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    this.#checkOpen();
+    const at = ms(expiresAt);
+    await this.#send(
+      "forgetChannel",
+      () => this.#scripts.uwpxForgetChannel(deviceId, channelUri, at),
+    );
+  }
+
+  /** Extends a device still on `channelUri` to `expiresAt` (PEXPIREAT on the same keys). */
+  async renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+    this.#checkOpen();
+    const at = ms(expiresAt);
+    await this.#send("renew", () => this.#scripts.uwpxRenew(deviceId, channelUri, at));
+  }
+
+  /**
+   * Returns 0: Redis deletes every key at its own expiry (set on each write), so there is
+   * never anything left to purge, whatever `now` says.
+   */
+  purgeExpired(_now: number): Promise<number> {
+    return new Promise((resolve) => {
+      this.#checkOpen();
+      resolve(0);
+    });
+  }
+
+  /** The cached WNS token, or null (also when the stored value is unreadable). */
+  async loadWnsToken(): Promise<WnsToken | null> {
+    this.#checkOpen();
+    let list: string[];
+    try {
+      list = await this.#send("loadWnsToken", () => this.#redis.lrange(WNS_KEY, 0, -1));
+    } catch (error) {
+      // Not a list (an early original version wrote a string): no usable token.
+      if (error instanceof ReplyError && /^WRONGTYPE/.test(messageOf(error))) return null;
+      throw error;
+    }
+    if (list.length !== 3) return null;
+    const expiresAt = parseSeconds(list[2]);
+    return expiresAt === null ? null : { accessToken: list[0], tokenType: list[1], expiresAt };
+  }
+
+  /** Caches a WNS token, replacing the previous one in one step. */
+  async saveWnsToken(token: WnsToken): Promise<void> {
+    this.#checkOpen();
+    const expires = formatSeconds(token.expiresAt);
+    await this.#send(
+      "saveWnsToken",
+      () => this.#scripts.uwpxSaveWnsToken(WNS_KEY, token.accessToken, token.tokenType, expires),
+    );
+  }
+
+  /**
+   * One PING, within the command timeout. Rejects with {@link StorageUnavailableError}
+   * (naming the host, never the password) whatever went wrong, Redis's own error replies
+   * included; with a plain Error once the store is closed.
+   */
+  async ping(): Promise<void> {
+    this.#checkOpen();
+    try {
+      await this.#send("ping", () => this.#redis.ping());
+    } catch (error) {
+      if (error instanceof StorageUnavailableError) throw error;
+      const reason = scrub(messageOf(error), this.#target.password);
+      throw new StorageUnavailableError(
+        `Redis ping failed at ${this.#target.display}: ${reason}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Live devices at `now` and the accounts they list, by SCANning the whole database (batches
+   * of {@link SCAN_BATCH} keys, each checked by one script, the next SCAN step in flight
+   * meanwhile). Each step is a call of its own, with its own timeout; Redis stays free for
+   * other clients between them. Not a snapshot: a device written or deleted during the scan
+   * may or may not be counted, but a device that exists throughout is counted exactly once
+   * (SCAN may return a key twice; device keys seen are remembered, about 100 bytes each).
+   * A device's accounts are its list's length minus 2, as the original's layout has it.
+   */
+  async count(now: number): Promise<RegistrationCount> {
+    this.#checkOpen();
+    if (Number.isNaN(now)) throw new Error("count: now must be a time, got NaN");
+    // Expiries are integers: `at > now` is `at > floor(now)`; -1 is below every expiry.
+    const bound = String(Math.max(-1, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(now))));
+    const seen = new Set<string>();
+    let devices = 0;
+    let accounts = 0;
+    const check = async (keys: string[]) => {
+      const candidates = keys.filter((key) => key !== WNS_KEY && !seen.has(key));
+      if (candidates.length === 0) return;
+      const found = await this.#send(
+        "count",
+        () => this.#scripts.uwpxCountBatch(candidates.length, ...candidates, bound),
+      );
+      for (let i = 0; i + 1 < found.length; i += 2) {
+        const key = String(found[i]);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        devices++;
+        accounts += Number(found[i + 1]);
+      }
+    };
+    let cursor = "0";
+    let pending: Promise<void> = Promise.resolve();
+    do {
+      const [next, keys] = await this.#send(
+        "count",
+        () => this.#redis.scan(cursor, "COUNT", SCAN_BATCH),
+      );
+      // Check this batch while the next SCAN step runs; batches are checked in order.
+      await pending;
+      pending = check(keys);
+      // Handled: a failure surfaces at the next await, not as an unhandled rejection.
+      pending.catch(() => {});
+      cursor = next;
+    } while (cursor !== "0");
+    await pending;
+    return { devices, accounts };
+  }
+
+  /** Quits the connection (drops it if Redis does not answer); later calls reject. */
+  async close(): Promise<void> {
+    if (this.#state.closed) return;
+    this.#state.closed = true;
+    this.#deadlines.stop();
+    // A failed quit means not connected: nothing to say goodbye to.
+    await settlesWithin(this.#redis.quit(), 1000);
+    this.#redis.disconnect();
+  }
+
+  #checkOpen(): void {
+    if (this.#state.closed) throw new Error("RedisStore is closed");
+  }
+
+  /**
+   * Sends one command or script. Its failures become {@link StorageUnavailableError}, except
+   * our scripts' refusals (plain Errors) and reply errors that are not about availability.
+   */
+  async #send<T>(what: string, command: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#deadlines.race(command());
+    } catch (error) {
+      if (error instanceof ReplyError) {
+        const message = messageOf(error);
+        if (message.startsWith(`${REFUSED} `)) throw new Error(message.slice(REFUSED.length + 1));
+        if (!UNAVAILABLE_CODES.test(message)) throw error;
+      }
+      const reason = scrub(messageOf(error), this.#target.password);
+      throw new StorageUnavailableError(
+        `Redis ${what} failed at ${this.#target.display}: ${reason}`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+/** What the connection's event handlers and the store share. */
+interface ConnectionState {
+  /** Set by `close` (or a failed connect): later calls reject, and no loss is logged. */
+  closed: boolean;
+  /** The last error ioredis reported (password scrubbed), for the connect failure message. */
+  lastError: string;
+  wasReady: boolean;
+  down: boolean;
+}
+
+function live(expiry: number, now: number): boolean {
+  return expiry === -1 || (expiry >= 0 && expiry > now);
+}
+
+function channelOf(value: string | undefined): string | null {
+  return value === undefined || value === "" ? null : value;
+}
+
+function versionOf(value: string | undefined): number {
+  return value !== undefined && /^\d{1,9}$/.test(value) ? Number(value) : DEFAULT_VERSION;
+}
+
+/** An epoch-ms argument for PEXPIREAT: an integer, as Redis wants. */
+function ms(epochMs: number): string {
+  if (!Number.isFinite(epochMs)) throw new Error(`expiry must be a finite time, got ${epochMs}`);
+  return String(Math.ceil(epochMs));
+}
+
+/**
+ * Epoch ms as the original's seconds, keeping milliseconds as a fraction ("12.005") so the
+ * token round-trips exactly while the original still reads the whole seconds.
+ */
+function formatSeconds(epochMs: number): string {
+  const whole = Math.round(epochMs);
+  const seconds = Math.floor(whole / 1000);
+  const rest = whole - seconds * 1000;
+  return rest === 0 ? String(seconds) : `${seconds}.${String(rest).padStart(3, "0")}`;
+}
+
+function parseSeconds(text: string): number | null {
+  const match = /^(-?\d{1,15})(?:\.(\d{1,3}))?$/.exec(text);
+  if (!match) return null;
+  // The inverse of formatSeconds: whole seconds plus a non-negative millisecond part.
+  return Number(match[1]) * 1000 + Number((match[2] ?? "").padEnd(3, "0"));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Removes the password from a message, should a library ever quote it. */
+function scrub(message: string, password: string | undefined): string {
+  return password ? message.replaceAll(password, "***") : message;
+}

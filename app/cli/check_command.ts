@@ -1,0 +1,98 @@
+/**
+ * The operator's `check` command: validates the configuration, then tries the TLS
+ * certificate, the storage, a WNS access token and the XMPP server's port.
+ *
+ * @module
+ */
+
+import { X509Certificate } from "node:crypto";
+import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type { Config } from "../config.ts";
+import { openStore } from "../open_store.ts";
+import { errorText } from "../readiness.ts";
+import { createWnsDelivery } from "../wiring/wns_wiring.ts";
+import { xmppEndpoint } from "../wiring/xmpp_wiring.ts";
+import {
+  cliLogger,
+  type CliOutput,
+  Failure,
+  type Flags,
+  noArguments,
+  readConfig,
+  readFile,
+  within,
+} from "./cli_support.ts";
+
+/** `check`: every step is tried; the command fails if any did. */
+export async function check(flags: Flags, args: string[], output: CliOutput): Promise<void> {
+  noArguments(args);
+  const config = await readConfig(flags);
+  output.out("configuration: ok");
+  const logger = cliLogger(flags);
+  const steps: [string, () => Promise<string>][] = [
+    ["TLS certificate", () => checkCertificate(config)],
+    ["storage", () => checkStorage(config, logger)],
+    ["WNS access token", () => checkWns(config, logger)],
+    ["XMPP server", () => checkXmpp(config)],
+  ];
+  let failed = 0;
+  for (const [index, [name, step]] of steps.entries()) {
+    output.err(`[${index + 1}/${steps.length}] ${name}…`);
+    try {
+      output.out(`${name}: ok (${await step()})`);
+    } catch (error) {
+      failed++;
+      output.out(`${name}: FAILED: ${errorText(error)}`);
+    }
+  }
+  if (failed > 0) throw new Failure(`${failed} of ${steps.length} checks failed`);
+}
+
+/** The certificate and key load together (as the device port would load them). */
+async function checkCertificate(config: Config): Promise<string> {
+  const cert = await readFile(config.tcp.tls.serverCertPath, "tcp.tls.serverCertPath");
+  const key = await readFile(config.tcp.tls.serverKeyPath, "tcp.tls.serverKeyPath");
+  Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key }).close();
+  const x509 = new X509Certificate(cert);
+  const expires = new Date(x509.validTo).getTime();
+  const days = Math.floor((expires - Date.now()) / 86_400_000);
+  if (days < 0) throw new Failure(`expired on ${new Date(expires).toISOString()}`);
+  const soon = days < 14 ? ": renew it soon" : "";
+  return `${x509.subject.replaceAll("\n", ", ")}, expires in ${days} days${soon}`;
+}
+
+async function checkStorage(config: Config, logger: Logger): Promise<string> {
+  if (config.db.url === "memory:") return "memory: nothing to reach";
+  const store = await openStore(config.db.url, logger);
+  try {
+    await store.ping();
+    const { devices, accounts } = await store.count(Date.now());
+    return `reachable, ${devices} devices, ${accounts} accounts`;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Fetches a new token (a private cache, so the credentials are really tried). */
+async function checkWns(config: Config, logger: Logger): Promise<string> {
+  const delivery = createWnsDelivery(config.wns, new MemoryStore(), { now: Date.now }, logger);
+  try {
+    const token = await delivery.tokens.get();
+    const hours = Math.round((token.expiresAt - Date.now()) / 360_000) / 10;
+    return `obtained, valid for ${hours} h`;
+  } finally {
+    delivery.close();
+  }
+}
+
+/**
+ * The XMPP server's port answers. No login: a second component connection (or client
+ * session with the same resource) would replace the running server's.
+ */
+async function checkXmpp(config: Config): Promise<string> {
+  const { host, port } = xmppEndpoint(config.xmpp);
+  const conn = await within(Deno.connect({ hostname: host, port }), 10, `connecting`);
+  conn.close();
+  return `${host}:${port} accepts connections; not logged in`;
+}

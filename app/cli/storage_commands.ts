@@ -1,0 +1,117 @@
+/**
+ * Operator commands that read the configured storage, as a running server would:
+ * `show-device`, `show-node`, `count`, `purge`.
+ *
+ * @module
+ */
+
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
+import { shortId } from "../log_ids.ts";
+import { openStore } from "../open_store.ts";
+import {
+  channel,
+  cliLogger,
+  type CliOutput,
+  exists,
+  Failure,
+  type Flags,
+  mask,
+  noArguments,
+  oneArgument,
+  readConfig,
+  when,
+} from "./cli_support.ts";
+
+/** `show-device ID`: a device's registration. */
+export async function showDevice(flags: Flags, args: string[], output: CliOutput): Promise<void> {
+  const deviceId = oneArgument(args, "show-device needs a device id");
+  const show = flags["show-secrets"] ?? false;
+  await withStore(flags, output, async (store) => {
+    const device = await store.findDevice(deviceId, Date.now());
+    if (device === null) {
+      throw new Failure(`no live registration for device ${shortId(deviceId)}`);
+    }
+    // Never in full: the operator typed it, and whoever reads this should not learn it.
+    output.out(`device: ${shortId(device.deviceId)}`);
+    output.out(
+      `channel: ${
+        device.channelUri === null ? "(gone: WNS said so)" : channel(device.channelUri, show)
+      }`,
+    );
+    output.out(`protocol version: ${device.version}`);
+    output.out(`expires: ${when(device.expiresAt)}`);
+    output.out(`accounts: ${device.accounts.length}`);
+    for (const account of device.accounts) {
+      output.out(
+        `  ${account.accountId}: node ${show ? account.node : mask(account.node)}` +
+          ` secret ${show ? account.secret : mask(account.secret)}`,
+      );
+    }
+  });
+}
+
+/** `show-node NODE`: the registration behind a node. */
+export async function showNode(flags: Flags, args: string[], output: CliOutput): Promise<void> {
+  const node = oneArgument(args, "show-node needs a node");
+  const show = flags["show-secrets"] ?? false;
+  await withStore(flags, output, async (store) => {
+    const target = await store.findNode(node, Date.now());
+    if (target === null) throw new Failure("no live registration behind this node");
+    output.out(`node: ${show ? target.node : mask(target.node)}`);
+    output.out(`account: ${target.accountId}`);
+    // The device id, or the hash SQLite keeps instead: whole only when asked for.
+    output.out(`device: ${show ? target.deviceId : shortId(target.deviceId)}`);
+    output.out(`secret: ${show ? target.secret : mask(target.secret)}`);
+    output.out(
+      `channel: ${
+        target.channelUri === null ? "(gone: WNS said so)" : channel(target.channelUri, show)
+      }`,
+    );
+  });
+}
+
+/** `count`: live devices and accounts. */
+export async function count(flags: Flags, args: string[], output: CliOutput): Promise<void> {
+  noArguments(args);
+  await withStore(flags, output, async (store) => {
+    output.err("counting…");
+    const { devices, accounts } = await store.count(Date.now());
+    output.out(`devices: ${devices}`);
+    output.out(`accounts: ${accounts}`);
+  });
+}
+
+/** `purge`: deletes expired registrations. */
+export async function purge(flags: Flags, args: string[], output: CliOutput): Promise<void> {
+  noArguments(args);
+  await withStore(flags, output, async (store) => {
+    output.err("purging expired registrations…");
+    const purged = await store.purgeExpired(Date.now());
+    output.out(`purged: ${purged} devices`);
+  });
+}
+
+/** Opens the configured store, runs `work`, closes the store. */
+async function withStore(
+  flags: Flags,
+  output: CliOutput,
+  work: (store: RegistrationStore) => Promise<void>,
+): Promise<void> {
+  const config = await readConfig(flags);
+  const url = config.db.url;
+  if (url === "memory:") {
+    throw new Failure("db.url is memory:: the server's registrations live in its own process");
+  }
+  if (url.startsWith("sqlite:")) {
+    // Opening would create an empty database: say the path is wrong instead.
+    const path = url.slice("sqlite:".length);
+    if (!(await exists(path))) throw new Failure(`no SQLite database at ${path}`);
+  }
+  output.err(`opening ${url.split(":")[0]} storage…`);
+  const store = await openStore(url, cliLogger(flags));
+  try {
+    await work(store);
+  } finally {
+    await store.close();
+  }
+}

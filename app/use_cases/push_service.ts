@@ -1,0 +1,176 @@
+/**
+ * The publish use case: a user's XMPP server published to a node; check it and push the
+ * device. Transport-free: the XMPP adapters parse stanzas into `PublishRequest`s and turn
+ * the returned outcome into an IQ answer.
+ *
+ * @module
+ */
+
+import { decidePublish, type PublishOutcome, type PublishRequest } from "../../domain/publish.ts";
+import type { Clock } from "../../domain/ports/clock.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
+import type {
+  DeliveryOutcome,
+  Notification,
+  PushDelivery,
+} from "../../domain/ports/push_delivery.ts";
+import { pushTargetOf, type TargetDefaults } from "../../domain/push_target.ts";
+import {
+  DEFAULT_REGISTRATION_POLICY,
+  expiryFrom,
+  goneChannelExpiry,
+  type NodeTarget,
+  pushRenews,
+  type RegistrationPolicy,
+} from "../../domain/registration.ts";
+import { GoneChannels } from "../gone_channels.ts";
+import { shortId } from "../log_ids.ts";
+import { PushCoalescer } from "../delivery/push_coalescer.ts";
+import { SampledLog } from "../sampled_log.ts";
+
+/** What the publish use case needs. */
+export interface PushServiceDeps {
+  readonly store: RegistrationStore;
+  /** Sends the pushes, whatever the target's push service. */
+  readonly delivery: PushDelivery;
+  /** The service and app of registrations stored with an address alone. */
+  readonly targets: TargetDefaults;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Merges bursts for one account; without it every publish is sent on its own. */
+  readonly coalescer?: PushCoalescer;
+  /** Lifetime and grace period; the defaults (210 and 30 days) when absent. */
+  readonly policy?: RegistrationPolicy;
+  /** Channels WNS called gone, shared with the device use cases; a private one by default. */
+  readonly goneChannels?: GoneChannels;
+}
+
+/**
+ * Pushes are kept by the push service while the device is offline (WNS keeps the latest),
+ * for a day: a device that was briefly away still learns it has messages.
+ */
+export const PUSH_CACHE_TTL_SECONDS = 24 * 60 * 60;
+
+/** The publish use case. */
+export class PushService {
+  readonly #deps: PushServiceDeps;
+  readonly #policy: RegistrationPolicy;
+  readonly #gone: GoneChannels;
+  /** Devices whose renewal is being written: a burst of pushes renews once. */
+  readonly #renewing = new Set<string>();
+  /** Refusals are a peer's to cause: a flood of them is logged as a few sampled lines. */
+  readonly #refused: SampledLog;
+  readonly #throttled: SampledLog;
+
+  constructor(deps: PushServiceDeps) {
+    this.#deps = deps;
+    this.#policy = deps.policy ?? DEFAULT_REGISTRATION_POLICY;
+    this.#gone = deps.goneChannels ?? new GoneChannels();
+    this.#refused = new SampledLog("publish refused", deps);
+    this.#throttled = new SampledLog("push throttled", deps);
+  }
+
+  /** Logs how many refusals the sampled lines left out (at shutdown). */
+  flushLogs(): void {
+    this.#refused.flush();
+    this.#throttled.flush();
+  }
+
+  /** Renewals being written (for tests and shutdown). */
+  get renewing(): number {
+    return this.#renewing.size;
+  }
+
+  /** Handles one publish; never throws. */
+  async handlePublish(request: PublishRequest): Promise<PublishOutcome> {
+    const { store, delivery, targets, clock, logger } = this.#deps;
+    const node = shortId(request.node);
+    let target: NodeTarget | null;
+    try {
+      target = await store.findNode(request.node, clock.now());
+    } catch (error) {
+      logger.warn("publish deferred: storage unavailable", { node, reason: String(error) });
+      return { kind: "unavailable", reason: "storage unavailable" };
+    }
+    const decision = decidePublish(request, target);
+    if (decision.kind === "refuse") {
+      this.#refused.record(decision.outcome.kind, { node });
+      return decision.outcome;
+    }
+    // A push decision always has a target: only a found node is pushed.
+    const found = target as NodeTarget;
+    const { channelUri } = decision;
+    const pushTarget = pushTargetOf({ channelUri }, targets);
+    const gone = this.#gone;
+    // Checked again at sending: a merged trailing push must not follow a 404/410 either.
+    const send = (notification: Notification): Promise<DeliveryOutcome> =>
+      gone.has(channelUri)
+        ? Promise.resolve({ kind: "target-gone", status: 410 })
+        : delivery.deliver(pushTarget, notification, { ttlSeconds: PUSH_CACHE_TTL_SECONDS });
+    const outcome = this.#deps.coalescer
+      ? await this.#deps.coalescer.submit(
+        `${found.accountId}\n${channelUri}`,
+        decision.notification,
+        send,
+      )
+      : await send(decision.notification);
+    const device = shortId(found.deviceId);
+    switch (outcome.kind) {
+      case "delivered":
+        // Debug: one line per push is the busiest line of the server (info logs what fails).
+        logger.debug("pushed", { node, device, wnsStatus: outcome.detail });
+        this.#renew(found, channelUri);
+        return { kind: "pushed" };
+      case "target-gone":
+        // A pause, not an end: the device sends a new channel by itself, and its nodes
+        // deliver again. Until then (or the end of the grace period) the answer is `wait`.
+        if (!gone.has(channelUri)) {
+          logger.info("channel gone", { node, device, status: outcome.status });
+        }
+        gone.add(channelUri);
+        await store.forgetChannel(
+          found.deviceId,
+          channelUri,
+          goneChannelExpiry(clock.now(), found.expiresAt, this.#policy),
+        ).catch((error) =>
+          logger.warn("could not forget channel", { device, reason: String(error) })
+        );
+        return { kind: "channel-gone" };
+      case "throttled":
+        this.#throttled.record("throttled", { node, device, reason: outcome.detail });
+        return { kind: "throttled", reason: "push rate limited, try later" };
+      case "failed":
+        // Never a cancel here: the user's server would drop a registration that still works.
+        logger.warn("push failed", {
+          node,
+          device,
+          status: outcome.status,
+          retryable: outcome.retryable,
+          reason: outcome.detail,
+        });
+        return { kind: "unavailable", reason: "push service unavailable" };
+    }
+  }
+
+  /**
+   * A delivered push keeps the registration alive: renews it when that moves its expiry by
+   * more than a day (so about once a day per device), in the background; a failed renewal
+   * is only logged (the next push tries again).
+   */
+  #renew(target: NodeTarget, channelUri: string): void {
+    const { store, clock, logger } = this.#deps;
+    const now = clock.now();
+    if (!pushRenews(target.expiresAt, now, this.#policy)) return;
+    if (this.#renewing.has(target.deviceId)) return;
+    this.#renewing.add(target.deviceId);
+    store.renew(target.deviceId, channelUri, expiryFrom(now, this.#policy))
+      .catch((error) =>
+        logger.warn("could not renew registration", {
+          device: shortId(target.deviceId),
+          reason: String(error),
+        })
+      )
+      .finally(() => this.#renewing.delete(target.deviceId));
+  }
+}

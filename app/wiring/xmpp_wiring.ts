@@ -1,0 +1,101 @@
+/**
+ * The XMPP side from the configuration: the link `xmpp.mode` names (a component connection
+ * or a client account), its endpoint with each mode's defaults, and the node provisioner
+ * that goes with it.
+ *
+ * @module
+ */
+
+import { ClientLink } from "../../adapters/xmpp/client_link.ts";
+import { ComponentLink } from "../../adapters/xmpp/component_link.ts";
+import { PepProvisioner } from "../../adapters/xmpp/pep_provisioner.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
+import type { NodeProvisioner, PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
+import type { Config } from "../config.ts";
+import type { SampledLog } from "../sampled_log.ts";
+
+/** Where the link connects, each mode's defaults applied. */
+export interface XmppEndpoint {
+  readonly host: string;
+  readonly port: number;
+  /** Client mode: TLS from the first byte (XEP-0368) rather than STARTTLS. */
+  readonly directTls: boolean;
+}
+
+/**
+ * Component mode: `127.0.0.1:5347`. Client mode: the JID's domain, port 5222 (STARTTLS) or
+ * 5223 (direct TLS).
+ */
+export function xmppEndpoint(xmpp: Config["xmpp"]): XmppEndpoint {
+  if (xmpp.mode === "component") {
+    return { host: xmpp.host ?? "127.0.0.1", port: xmpp.port ?? 5347, directTls: false };
+  }
+  const directTls = xmpp.tls?.direct ?? false;
+  return {
+    host: xmpp.host ?? xmpp.bareJid.slice(xmpp.bareJid.indexOf("@") + 1),
+    port: xmpp.port ?? (directTls ? 5223 : 5222),
+    directTls,
+  };
+}
+
+/** What the link needs besides the configuration. */
+export interface XmppLinkDeps {
+  readonly logger: Logger;
+  readonly onPublish: PublishHandler;
+  readonly metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & LimitMetrics;
+  readonly maxStanzaBytes: number;
+  readonly malformedLog: SampledLog;
+}
+
+/**
+ * Checks the mode's settings and reads what it needs from disk (client mode's CA file), so
+ * that a bad setting fails the start, before any port opens.
+ */
+export async function prepareXmpp(xmpp: Config["xmpp"]): Promise<{ ca: string[] }> {
+  if (xmpp.mode === "client" && !/^[^@/\s]+@[^@/\s]+$/.test(xmpp.bareJid)) {
+    throw new Error("xmpp.bareJid: client mode needs the push account's bare JID (user@domain)");
+  }
+  const caFile = xmpp.mode === "client" ? xmpp.tls?.caFile : undefined;
+  return { ca: caFile === undefined ? [] : [await Deno.readTextFile(caFile)] };
+}
+
+/** The link `xmpp.mode` names, and the provisioner that goes with it. */
+export function createXmppLink(
+  xmpp: Config["xmpp"],
+  ca: string[],
+  deps: XmppLinkDeps,
+): { link: XmppLink; provisioner: NodeProvisioner } {
+  const { logger, onPublish, metrics, maxStanzaBytes, malformedLog } = deps;
+  const { host, port, directTls } = xmppEndpoint(xmpp);
+  if (xmpp.mode === "component") {
+    const link = new ComponentLink({
+      service: `xmpp://${hostPart(host)}:${port}`,
+      domain: xmpp.bareJid,
+      password: xmpp.password,
+      logger,
+      onPublish,
+      metrics,
+      maxStanzaBytes,
+      malformedLog,
+    });
+    // Component nodes are virtual: every node is ready as soon as it is stored.
+    return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
+  }
+  const link = new ClientLink({
+    service: `${directTls ? "xmpps" : "xmpp"}://${hostPart(host)}:${port}`,
+    jid: xmpp.bareJid,
+    password: xmpp.password,
+    tls: { required: xmpp.tls?.required ?? true, ca },
+    logger,
+    onPublish,
+    metrics,
+    maxStanzaBytes,
+  });
+  return { link, provisioner: new PepProvisioner({ link, logger }) };
+}
+
+/** A host for a service URI: IPv6 literals in brackets. */
+function hostPart(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}

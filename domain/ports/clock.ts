@@ -1,0 +1,10 @@
+/**
+ * The clock port.
+ *
+ * @module
+ */
+
+/** The current time. */
+export interface Clock {
+  now(): number;
+}

@@ -1,0 +1,183 @@
+/**
+ * The metrics port: what the server counts, as the use cases and adapters see it: one method per event, no
+ * metric library in sight. `adapters/metrics/prometheus_metrics.ts` turns these calls into
+ * Prometheus metrics; {@link NO_METRICS} ignores them (tests, and every constructor's
+ * default, so that code built without metrics keeps working).
+ *
+ * Labels are small closed sets (or HTTP status codes): never an id, a node, a JID or a URI.
+ *
+ * @module
+ */
+
+/** The device requests, as the device protocol names them; `invalid` for unparsable frames. */
+export type DeviceAction =
+  | "set_channel_uri"
+  | "set_push_accounts"
+  | "request_test_push"
+  | "invalid";
+
+/**
+ * How a device request ended: `ok`; `refused` (bad input, unknown device, WNS refused the
+ * test push...: the device must change something); `unavailable` (storage down: try later);
+ * `error` (a bug).
+ */
+export type DeviceRequestOutcome = "ok" | "refused" | "unavailable" | "error";
+
+/**
+ * How a publish from a user's server ended: the publish use case's outcome kinds, plus
+ * `throttled` for a delivery pipeline that sheds load.
+ */
+export type PublishMetricOutcome =
+  | "pushed"
+  | "unknown-node"
+  | "channel-gone"
+  | "forbidden"
+  | "bad-request"
+  | "unavailable"
+  | "throttled";
+
+/** Device-side events (`app/use_cases/device_service.ts`, `adapters/device/`). */
+export interface DeviceMetrics {
+  /** One device request answered. */
+  deviceRequest(action: DeviceAction, outcome: DeviceRequestOutcome): void;
+  /** Reads the number of open device connections when metrics are collected. */
+  observeDeviceConnections(read: () => number): void;
+}
+
+/** Publish-side events (the publish use case and its queue). */
+export interface PublishMetrics {
+  /** One publish answered. */
+  publish(outcome: PublishMetricOutcome): void;
+  /** Reads how many pushes are queued or in flight when metrics are collected. */
+  observeQueueDepth(read: () => number): void;
+}
+
+/** WNS events (around any `WnsSender`). */
+export interface WnsMetrics {
+  /**
+   * One raw notification sent: `status` is WNS's HTTP status, or null when there was no
+   * answer (timeout, network, no token); `seconds` is how long the send took, token
+   * included.
+   */
+  wnsResponse(status: number | null, seconds: number): void;
+}
+
+/** The XMPP link (component or client). */
+export interface XmppLinkMetrics {
+  /** The link went up (true) or down (false). */
+  xmppLinkState(up: boolean): void;
+  /** The link came back up after it had been lost. */
+  xmppReconnected(): void;
+  /** One connection attempt failed. */
+  xmppConnectFailed(): void;
+}
+
+/** Storage events (around any `RegistrationStore`). */
+export interface StorageMetrics {
+  /** A store call failed because the backend was unavailable. `operation`: the method. */
+  storageError(operation: string): void;
+}
+
+/** The device port's TLS certificate. */
+export interface TlsMetrics {
+  /** A certificate (re)load: `ok`, or `failed` (the old certificate stays in use). */
+  tlsReload(outcome: "ok" | "failed"): void;
+  /** The certificate in use expires at `epochMs`. */
+  tlsCertificateExpiry(epochMs: number): void;
+}
+
+/**
+ * The limits that protect the server (see the README's Limits section): device port
+ * connections, timeouts and request rates, publish rates, stanza size, and publishes for
+ * unknown nodes answered from the negative cache instead of storage.
+ */
+export type LimitName =
+  | "connections"
+  | "connections_per_address"
+  | "connections_per_prefix"
+  | "connection_evicted"
+  | "handshake_timeout"
+  | "frame_timeout"
+  | "idle_timeout"
+  | "frame_size"
+  | "accounts_per_device"
+  | "requests_per_connection"
+  | "requests_per_device"
+  | "publishes_per_node"
+  | "publishes_per_server"
+  | "new_devices_per_prefix"
+  | "new_accounts_per_prefix"
+  | "registrations_full"
+  | "stanza_size"
+  | "unknown_node_cache";
+
+/** Every {@link LimitName}, for metrics that show each one from the start. */
+export const LIMIT_NAMES: readonly LimitName[] = [
+  "connections",
+  "connections_per_address",
+  "connections_per_prefix",
+  "connection_evicted",
+  "handshake_timeout",
+  "frame_timeout",
+  "idle_timeout",
+  "frame_size",
+  "accounts_per_device",
+  "requests_per_connection",
+  "requests_per_device",
+  "publishes_per_node",
+  "publishes_per_server",
+  "new_devices_per_prefix",
+  "new_accounts_per_prefix",
+  "registrations_full",
+  "stanza_size",
+  "unknown_node_cache",
+];
+
+/** Limits reached. */
+export interface LimitMetrics {
+  /** Something was refused, cut off or answered early because of `limit`. */
+  limitHit(limit: LimitName): void;
+}
+
+/** Live registrations as counted for the global caps, and the caps (0: none). */
+export interface RegistrationLevels {
+  readonly devices: number;
+  readonly accounts: number;
+  readonly maxDevices: number;
+  readonly maxAccounts: number;
+}
+
+/** Registrations (`app/registration_limits.ts`). */
+export interface RegistrationMetrics {
+  /** Reads the registration levels when metrics are collected. */
+  observeRegistrations(read: () => RegistrationLevels): void;
+}
+
+/** Everything the server counts. */
+export interface ServerMetrics
+  extends
+    DeviceMetrics,
+    PublishMetrics,
+    WnsMetrics,
+    XmppLinkMetrics,
+    StorageMetrics,
+    TlsMetrics,
+    LimitMetrics,
+    RegistrationMetrics {}
+
+/** Metrics that go nowhere. */
+export const NO_METRICS: ServerMetrics = Object.freeze({
+  deviceRequest() {},
+  observeDeviceConnections() {},
+  publish() {},
+  observeQueueDepth() {},
+  wnsResponse() {},
+  xmppLinkState() {},
+  xmppReconnected() {},
+  xmppConnectFailed() {},
+  storageError() {},
+  tlsReload() {},
+  tlsCertificateExpiry() {},
+  limitHit() {},
+  observeRegistrations() {},
+});

@@ -1,0 +1,92 @@
+/**
+ * The storage port: where registrations (and the cached access tokens of push services)
+ * live. `adapters/storage/` implements it: memory, SQLite and Redis.
+ *
+ * @module
+ */
+
+import type { AccountRegistration, DeviceRegistration, NodeTarget } from "../registration.ts";
+
+/** Thrown by adapters when their backend cannot be reached or failed: a transient error. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageUnavailableError";
+  }
+}
+
+/**
+ * Where registrations live. Times are epoch milliseconds; the store hides anything whose
+ * `expiresAt` is not after `now`, and refreshes the expiry of every entry of a device it
+ * writes. Each method is atomic.
+ */
+export interface RegistrationStore {
+  /** Creates the device or updates its channel and version, keeping its accounts. */
+  saveChannel(
+    deviceId: string,
+    channelUri: string,
+    version: number,
+    expiresAt: number,
+  ): Promise<void>;
+  /** The device's live registration, or null. */
+  findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null>;
+  /**
+   * Replaces the device's accounts with exactly `accounts`. Nodes of accounts not in the
+   * list stop resolving at once. Fails if the device does not exist.
+   */
+  replaceAccounts(
+    deviceId: string,
+    accounts: readonly AccountRegistration[],
+    expiresAt: number,
+  ): Promise<void>;
+  /** The live registration behind a node, or null. */
+  findNode(node: string, now: number): Promise<NodeTarget | null>;
+  /**
+   * WNS said `channelUri` is gone: if it is still the device's channel, forgets it and
+   * brings the expiry of the device, its accounts and its nodes forward to `expiresAt`
+   * (never later than it was: the grace period of a gone channel). The accounts and nodes
+   * stay, so a new channel (`saveChannel`, which restores the full lifetime) makes them
+   * deliver again. Does nothing when the device has moved to another channel meanwhile.
+   */
+  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
+  /**
+   * A push was delivered to `channelUri`: if the device is live and still on that channel,
+   * moves the expiry of the device, its accounts and its nodes to `expiresAt` when that is
+   * later (never earlier, and never for a device whose channel is gone: that would undo its
+   * grace period).
+   */
+  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
+  /** Deletes every expired registration; returns how many devices went. */
+  purgeExpired(now: number): Promise<number>;
+  /** The cached WNS access token, or null. */
+  loadWnsToken(): Promise<WnsToken | null>;
+  /** Caches a WNS access token for this and other instances and restarts. */
+  saveWnsToken(token: WnsToken): Promise<void>;
+  /** Releases the backend's resources. */
+  close(): Promise<void>;
+  /**
+   * One cheap round trip to the backend, for readiness probes: resolves when it answers,
+   * rejects with {@link StorageUnavailableError} when it does not (with a plain Error once
+   * the store is closed).
+   */
+  ping(): Promise<void>;
+  /**
+   * How many live registrations there are at `now`, for operators (`deno task cli count`).
+   * May scan the whole backend; not necessarily a snapshot while others write.
+   */
+  count(now: number): Promise<RegistrationCount>;
+}
+
+/** Live registrations, as {@link RegistrationStore.count} reports them. */
+export interface RegistrationCount {
+  readonly devices: number;
+  readonly accounts: number;
+}
+
+/** A WNS OAuth access token. */
+export interface WnsToken {
+  readonly accessToken: string;
+  readonly tokenType: string;
+  /** Epoch milliseconds at which WNS stops accepting it. */
+  readonly expiresAt: number;
+}

@@ -1,0 +1,230 @@
+import { wnsDelivery } from "../../support/wns_delivery.ts";
+import assert from "node:assert/strict";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
+import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
+import { PUSH_CACHE_TTL_SECONDS, PushService } from "../../../app/use_cases/push_service.ts";
+import type { PublishRequest } from "../../../domain/publish.ts";
+import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
+import { expiryFrom, registrationPolicy } from "../../../domain/registration.ts";
+import { PushCoalescer } from "../../../app/delivery/push_coalescer.ts";
+import { FakeClock } from "../../support/fakes.ts";
+import { RecordingLogger } from "../../support/recording_logger.ts";
+
+const CHANNEL = "https://db5p.notify.windows.com/?token=SECRETTOKEN";
+const NODE = "nodeNodeNodeNodeNode";
+const SECRET = "secretSecretSecretSecret";
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+
+async function setup() {
+  const clock = new FakeClock();
+  const store = new MemoryStore(clock);
+  const wns = new MemoryWnsSender();
+  const logger = new RecordingLogger();
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
+  await store.saveChannel("dev1", CHANNEL, 2, clock.now() + 1000);
+  await store.replaceAccounts(
+    "dev1",
+    [{ accountId: "ACC1", node: NODE, secret: SECRET }],
+    clock.now() + 1000,
+  );
+  return { clock, store, wns, logger, service };
+}
+
+const publish = (overrides: Partial<PublishRequest> = {}): PublishRequest => ({
+  node: NODE,
+  secret: SECRET,
+  summary: new Map([
+    ["message-count", "2"],
+    ["pending-subscription-count", "1"],
+    ["last-message-body", "do not leak me"],
+    ["last-message-sender", "romeo@montague.example"],
+  ]),
+  ...overrides,
+});
+
+Deno.test("PushService: a good publish is pushed to the device's channel", async () => {
+  const { service, wns } = await setup();
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "pushed" });
+  assert.deepEqual(wns.sent, [{
+    channelUri: CHANNEL,
+    payload:
+      '{"version":2,"action":"push","account_id":"ACC1","message_count":2,"pending_subscription_count":1}',
+    options: { cache: true, ttlSeconds: PUSH_CACHE_TTL_SECONDS },
+  }]);
+  assert.equal(PUSH_CACHE_TTL_SECONDS, 86_400);
+});
+
+Deno.test("PushService: unknown node", async () => {
+  const { service, wns } = await setup();
+  assert.deepEqual(await service.handlePublish(publish({ node: "other" })), {
+    kind: "unknown-node",
+  });
+  assert.equal(wns.sent.length, 0);
+});
+
+Deno.test("PushService: wrong or missing secret is forbidden", async () => {
+  const { service, wns } = await setup();
+  assert.deepEqual(await service.handlePublish(publish({ secret: "nope" })), { kind: "forbidden" });
+  assert.deepEqual(await service.handlePublish(publish({ secret: null })), { kind: "forbidden" });
+  assert.equal(wns.sent.length, 0);
+});
+
+Deno.test("PushService: an expired registration is an unknown node", async () => {
+  const { service, wns, clock } = await setup();
+  clock.advance(1000);
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "unknown-node" });
+  assert.equal(wns.sent.length, 0);
+});
+
+Deno.test("PushService: WNS failures are 'unavailable' (wait), never unknown-node", async () => {
+  const { service, wns, store, clock } = await setup();
+  for (const retryable of [true, false]) {
+    for (const status of [500, 401, 406, null]) {
+      wns.setOutcome(CHANNEL, { kind: "failed", retryable, status, detail: "x" });
+      const outcome = await service.handlePublish(publish());
+      assert.equal(outcome.kind, "unavailable", `${retryable} ${status}`);
+    }
+  }
+  assert.equal((await store.findNode(NODE, clock.now()))?.channelUri, CHANNEL, "channel kept");
+});
+
+Deno.test("PushService: a gone channel is a pause (wait), never posted to again", async () => {
+  const { service, wns, store, clock } = await setup();
+  const before = (await store.findDevice("dev1", clock.now()))!.expiresAt;
+  wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 410 });
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  const device = await store.findDevice("dev1", clock.now());
+  assert.equal(device?.channelUri, null);
+  assert.equal(device?.accounts.length, 1, "the accounts stay for a new channel");
+  assert.equal(device?.expiresAt, before, "a grace end later than the expiry changes nothing");
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  assert.equal(wns.sent.length, 1);
+});
+
+Deno.test("PushService: a gone channel shortens the registration to the grace period", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore(clock);
+  const wns = new MemoryWnsSender();
+  const policy = registrationPolicy(210, 30);
+  const service = new PushService({
+    store,
+    ...wnsDelivery(wns),
+    clock,
+    logger: new RecordingLogger(),
+    policy,
+  });
+  await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now(), policy));
+  await store.replaceAccounts(
+    "dev1",
+    [{ accountId: "ACC1", node: NODE, secret: SECRET }],
+    expiryFrom(clock.now(), policy),
+  );
+  wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 404 });
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  assert.equal((await store.findDevice("dev1", clock.now()))?.expiresAt, clock.now() + 30 * DAY);
+  clock.advance(30 * DAY - 1);
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  clock.advance(1);
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "unknown-node" });
+  assert.equal(wns.sent.length, 1);
+});
+
+Deno.test("PushService: merged pushes of a burst are not posted after a 404/410", async () => {
+  const { store, wns, clock } = await setup();
+  const service = new PushService({
+    store,
+    ...wnsDelivery(wns),
+    clock,
+    logger: new RecordingLogger(),
+    coalescer: new PushCoalescer(50),
+  });
+  wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 410 });
+  const outcomes = await Promise.all([1, 2, 3].map(() => service.handlePublish(publish())));
+  assert.deepEqual(outcomes.map((o) => o.kind), ["channel-gone", "channel-gone", "channel-gone"]);
+  assert.equal(wns.sent.length, 1, "the trailing push of the burst went to a gone channel");
+});
+
+Deno.test("PushService: a gone channel is still a wait when forgetting fails", async () => {
+  const { service, wns, store, logger } = await setup();
+  wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 404 });
+  store.forgetChannel = () => Promise.reject(new StorageUnavailableError("down"));
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  assert.ok(logger.at("warn").some((l) => l.message === "could not forget channel"));
+});
+
+Deno.test("PushService: delivered pushes renew the registration about once a day", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore(clock);
+  const wns = new MemoryWnsSender();
+  const service = new PushService({
+    store,
+    ...wnsDelivery(wns),
+    clock,
+    logger: new RecordingLogger(),
+  });
+  await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now()));
+  await store.replaceAccounts(
+    "dev1",
+    [{ accountId: "ACC1", node: NODE, secret: SECRET }],
+    expiryFrom(clock.now()),
+  );
+  const renewals: number[] = [];
+  const renew = store.renew.bind(store);
+  store.renew = (deviceId, channelUri, expiresAt) => {
+    renewals.push(expiresAt);
+    return renew(deviceId, channelUri, expiresAt);
+  };
+  // A push every hour for 200 days: the registration never lapses, one write a day or so.
+  for (let hour = 0; hour < 200 * 24; hour++) {
+    clock.advance(HOUR);
+    assert.deepEqual(await service.handlePublish(publish()), { kind: "pushed" }, `hour ${hour}`);
+  }
+  assert.ok(renewals.length >= 95 && renewals.length <= 200, `renewals: ${renewals.length}`);
+  const device = await store.findDevice("dev1", clock.now());
+  assert.ok(device!.expiresAt > clock.now() + 208 * DAY, "renewed to about 210 days from now");
+  assert.equal(service.renewing, 0);
+});
+
+Deno.test("PushService: a failed renewal is logged, the push still counts", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore(clock);
+  const wns = new MemoryWnsSender();
+  const logger = new RecordingLogger();
+  const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
+  await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now()));
+  await store.replaceAccounts(
+    "dev1",
+    [{ accountId: "ACC1", node: NODE, secret: SECRET }],
+    expiryFrom(clock.now()),
+  );
+  store.renew = () => Promise.reject(new StorageUnavailableError("down"));
+  clock.advance(2 * DAY);
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "pushed" });
+  await logger.waitFor("could not renew registration");
+});
+
+Deno.test("PushService: storage throwing is 'unavailable', nothing sent", async () => {
+  for (const error of [new StorageUnavailableError("redis down"), new Error("surprise")]) {
+    const { service, wns, store } = await setup();
+    store.findNode = () => Promise.reject(error);
+    assert.deepEqual(await service.handlePublish(publish()), {
+      kind: "unavailable",
+      reason: "storage unavailable",
+    });
+    assert.equal(wns.sent.length, 0);
+  }
+});
+
+Deno.test("PushService: logs hold neither content, secret, whole node nor channel token", async () => {
+  const { service, wns, logger } = await setup();
+  await service.handlePublish(publish());
+  await service.handlePublish(publish({ secret: "wrong-secret-value" }));
+  wns.setOutcome(CHANNEL, { kind: "failed", retryable: true, status: 503, detail: "busy" });
+  await service.handlePublish(publish());
+  const text = logger.text();
+  assert.ok(logger.lines.length >= 3);
+  for (const leak of [SECRET, "wrong-secret-value", NODE, "SECRETTOKEN", "leak me", "romeo"]) {
+    assert.ok(!text.includes(leak), `log contains ${leak}`);
+  }
+});
