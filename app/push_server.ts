@@ -107,10 +107,14 @@ export async function startPushServer(
   );
   // WNS, the one push service wired so far; the router takes one entry per service.
   const wnsDelivery = overrides.wns
-    ? { sender: new MeteredWnsSender(overrides.wns, metrics), gate: null, tokens: null, close() {} }
+    ? {
+      delivery: new WnsPushDelivery(new MeteredWnsSender(overrides.wns, metrics)),
+      gate: null,
+      tokens: null,
+      close() {},
+    }
     : createWnsDelivery(config.wns, store, clock, logger, metrics);
-  const wns = wnsDelivery.sender;
-  const delivery = new ServiceRouter({ [WNS_SERVICE]: new WnsPushDelivery(wns) });
+  const delivery = new ServiceRouter({ [WNS_SERVICE]: wnsDelivery.delivery });
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);

@@ -1,21 +1,23 @@
 /**
  * Builds the WNS side from the configuration: token source (classic or Entra flow), the
- * single-attempt HTTP sender on a kept-alive HTTP/1.1 client, and the delivery pipeline
- * around it (in-flight bounds in all, per host and per channel, a bounded queue with a
- * longest wait, per-channel backoff, bounded retries).
+ * WNS adapter (single-attempt HTTP sender on a kept-alive HTTP/1.1 client, behind the
+ * delivery port), and the shared delivery policy in front of it (in-flight bounds in all,
+ * per host and per channel, a bounded queue with a longest wait, per-channel backoff,
+ * bounded retries).
  *
  * @module
  */
 
 import type { Clock } from "../../domain/ports/clock.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
-import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
+import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import { ChannelBackoff } from "../delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPipeline } from "../delivery/delivery_pipeline.ts";
+import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_pipeline.ts";
 import { Http1Client } from "../../adapters/push/wns/http1_client.ts";
 import { HttpWnsSender } from "../../adapters/push/wns/http_wns_sender.ts";
+import { WnsPushDelivery } from "../../adapters/push/wns/wns_push_delivery.ts";
 import {
   CLASSIC_SCOPE,
   DEFAULT_WNS_TOKEN_URL,
@@ -27,9 +29,9 @@ import type { Config } from "../config.ts";
 import { MeteredWnsSender } from "../metered.ts";
 import { NO_METRICS, type WnsMetrics } from "../../domain/ports/metrics.ts";
 
-/** The WNS sender the use cases get, and what it holds open. */
+/** The WNS delivery the use cases get (the shared policy in front), and what it holds open. */
 export interface WnsDelivery {
-  readonly sender: WnsSender;
+  readonly delivery: PushDelivery;
   /** Requests in flight and waiting, for metrics and shutdown. */
   readonly gate: ConcurrencyGate;
   /** The access token source: readiness asks it whether a token can be had. */
@@ -65,18 +67,19 @@ export function createWnsDelivery(
     maxPerChannel: config.maxInFlightPerChannel,
     maxWaitMs: config.maxQueueWaitSeconds * 1000,
   });
-  const sender = new DeliveryPipeline({
-    // Metered per HTTP request: each attempt's status and latency, retries included.
-    sender: new MeteredWnsSender(
-      new HttpWnsSender({ tokens, logger, requestTimeoutMs, post }),
-      metrics,
-    ),
+  const policy = new DeliveryPolicy({
     gate,
     backoff: new ChannelBackoff(clock),
     retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
     logger,
   });
-  return { sender, gate, tokens, close: () => client.close() };
+  // Metered per HTTP request: each attempt's status and latency, retries included.
+  const http = new MeteredWnsSender(
+    new HttpWnsSender({ tokens, logger, requestTimeoutMs, post }),
+    metrics,
+  );
+  const delivery = new PolicyDelivery(new WnsPushDelivery(http), policy);
+  return { delivery, gate, tokens, close: () => client.close() };
 }
 
 /** The WNS OAuth flow a configuration names: where to ask, as whom, for what. */
