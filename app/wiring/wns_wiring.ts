@@ -14,7 +14,7 @@ import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import { ChannelBackoff } from "../delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_pipeline.ts";
+import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
 import { Http1Client } from "../../adapters/push/wns/http1_client.ts";
 import { HttpWnsSender } from "../../adapters/push/wns/http_wns_sender.ts";
 import { WnsPushDelivery } from "../../adapters/push/wns/wns_push_delivery.ts";

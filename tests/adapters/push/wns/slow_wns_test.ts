@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ChannelBackoff } from "../../../../app/delivery/channel_backoff.ts";
 import { ConcurrencyGate, type GateOptions } from "../../../../app/delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../../../../app/delivery/delivery_pipeline.ts";
+import { DeliveryPolicy, PolicyDelivery } from "../../../../app/delivery/delivery_policy.ts";
 import { WNS_TARGETS, WnsPushDelivery } from "../../../../adapters/push/wns/wns_push_delivery.ts";
 import { type FakeWns, startFakeWns } from "../../../../adapters/push/wns/fake_wns_server.ts";
 import { HttpWnsSender } from "../../../../adapters/push/wns/http_wns_sender.ts";
