@@ -20,9 +20,7 @@ import { HttpWnsSender } from "../../adapters/push/wns/http_wns_sender.ts";
 import { WnsPushDelivery } from "../../adapters/push/wns/wns_push_delivery.ts";
 import {
   CLASSIC_SCOPE,
-  DEFAULT_WNS_TOKEN_URL,
   ENTRA_SCOPE,
-  entraTokenUrl,
   WnsTokenSource,
 } from "../../adapters/push/wns/wns_token_source.ts";
 import type { Config } from "../config.ts";
@@ -48,12 +46,12 @@ export function createWnsDelivery(
   metrics: WnsMetrics = NO_METRICS,
 ): WnsDelivery {
   const requestTimeoutMs = config.requestTimeoutSeconds * 1000;
-  const flow = wnsTokenFlow(config);
+  const flow = config.token;
   const tokens = new WnsTokenSource({
     tokenUrl: flow.tokenUrl,
-    packetId: flow.clientId,
+    packetId: flow.flow === "entra" ? flow.appId : flow.packetId,
     clientSecret: config.clientSecret,
-    scope: flow.scope,
+    scope: flow.flow === "entra" ? ENTRA_SCOPE : CLASSIC_SCOPE,
     store,
     clock,
     logger,
@@ -80,33 +78,4 @@ export function createWnsDelivery(
   );
   const delivery = new PolicyDelivery(new WnsPushDelivery(http), policy);
   return { delivery, gate, tokens, close: () => client.close() };
-}
-
-/** The WNS OAuth flow a configuration names: where to ask, as whom, for what. */
-export interface WnsTokenFlow {
-  readonly tokenUrl: string;
-  /** The classic flow's package SID, or the Entra app id. */
-  readonly clientId: string;
-  readonly scope: string;
-}
-
-/**
- * Entra's client-credentials flow when `wns.entra` is set, else the classic one with
- * `wns.packetId` (the schema makes sure one of them is there); `wns.tokenUrl` overrides
- * either flow's endpoint.
- */
-export function wnsTokenFlow(wns: Config["wns"]): WnsTokenFlow {
-  if (wns.entra) {
-    return {
-      tokenUrl: wns.tokenUrl ?? entraTokenUrl(wns.entra.tenantId),
-      clientId: wns.entra.appId,
-      scope: ENTRA_SCOPE,
-    };
-  }
-  if (wns.packetId === undefined) throw new Error("wns: set packetId or entra");
-  return {
-    tokenUrl: wns.tokenUrl ?? DEFAULT_WNS_TOKEN_URL,
-    clientId: wns.packetId,
-    scope: CLASSIC_SCOPE,
-  };
 }
