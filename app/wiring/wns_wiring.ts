@@ -11,6 +11,7 @@
 import type { Clock } from "../../domain/ports/clock.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
+import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import { ChannelBackoff } from "../delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
@@ -37,7 +38,27 @@ export interface WnsDelivery {
   close(): void;
 }
 
-/** Wires the WNS sender for `config`. */
+/** The WNS side of a server: the configured one, or a test's sender as it is. */
+export type ServerWns =
+  & Omit<WnsDelivery, "gate" | "tokens">
+  & { readonly gate: ConcurrencyGate | null; readonly tokens: WnsTokenSource | null };
+
+/**
+ * {@link createWnsDelivery} for `config`, or, when a test hands `sender` (a fake WNS in
+ * memory), that sender metered behind the delivery port, without policy or token.
+ */
+export function serverWns(
+  config: Config["wns"],
+  deps: { store: RegistrationStore; clock: Clock; logger: Logger; metrics: WnsMetrics },
+  sender?: WnsSender,
+): ServerWns {
+  const { store, clock, logger, metrics } = deps;
+  if (sender === undefined) return createWnsDelivery(config, store, clock, logger, metrics);
+  const delivery = new WnsPushDelivery(new MeteredWnsSender(sender, metrics));
+  return { delivery, gate: null, tokens: null, close() {} };
+}
+
+/** Wires the WNS delivery for `config`. */
 export function createWnsDelivery(
   config: Config["wns"],
   store: RegistrationStore,
