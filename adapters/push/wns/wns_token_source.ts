@@ -9,7 +9,7 @@
 import { z } from "zod";
 import type { Clock } from "../../../domain/ports/clock.ts";
 import type { Logger } from "../../../domain/ports/logging.ts";
-import type { RegistrationStore, WnsToken } from "../../../domain/ports/storage.ts";
+import type { AccessToken, RegistrationStore } from "../../../domain/ports/storage.ts";
 
 /** The classic (UWP) token endpoint. */
 export const DEFAULT_WNS_TOKEN_URL = "https://login.live.com/accesstoken.srf";
@@ -34,7 +34,10 @@ export class WnsTokenError extends Error {
 }
 
 /** What {@link WnsTokenSource} needs from the store: the token cache and nothing else. */
-export type WnsTokenStore = Pick<RegistrationStore, "loadWnsToken" | "saveWnsToken">;
+export type WnsTokenStore = Pick<RegistrationStore, "loadToken" | "saveToken">;
+
+/** The key WNS's token is cached under (the original Redis layout's key). */
+export const WNS_TOKEN_KEY = "WNS";
 
 /** Options of {@link WnsTokenSource}. */
 export interface WnsTokenSourceOptions {
@@ -90,7 +93,7 @@ const tokenAnswerSchema = z.object({
 const oauthErrorSchema = z.object({ error: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/) });
 
 interface CachedToken {
-  readonly token: WnsToken;
+  readonly token: AccessToken;
   /** Epoch ms after which {@link WnsTokenSource.get} fetches a new one. */
   readonly refreshAt: number;
 }
@@ -114,7 +117,7 @@ export class WnsTokenSource {
   /** The endpoint's last refusal of our credentials, replayed until `until`. */
   #refused: { error: WnsTokenError; until: number } | null = null;
   #cached: CachedToken | null = null;
-  #inFlight: Promise<WnsToken> | null = null;
+  #inFlight: Promise<AccessToken> | null = null;
   /** Tokens WNS rejected: the store may still hold one, so never take it from there again. */
   readonly #rejected = new Set<string>();
 
@@ -137,7 +140,7 @@ export class WnsTokenSource {
    *
    * @throws {WnsTokenError} when no token could be obtained.
    */
-  get(): Promise<WnsToken> {
+  get(): Promise<AccessToken> {
     const cached = this.#cached;
     if (cached !== null && this.#clock.now() < cached.refreshAt) {
       return Promise.resolve(cached.token);
@@ -158,14 +161,14 @@ export class WnsTokenSource {
    * Drops `token` (WNS answered 401 with it) so that the next {@link get} fetches a new one.
    * A newer token already in place is kept.
    */
-  invalidate(token: WnsToken): void {
+  invalidate(token: AccessToken): void {
     this.#rejected.add(token.accessToken);
     if (this.#cached?.token.accessToken === token.accessToken) {
       this.#cached = null;
     }
   }
 
-  async #refresh(): Promise<WnsToken> {
+  async #refresh(): Promise<AccessToken> {
     const stored = await this.#loadFromStore();
     if (stored !== null) {
       this.#cached = stored;
@@ -177,7 +180,7 @@ export class WnsTokenSource {
     // The set only exists to skip stale store entries; a new token makes older entries moot.
     this.#rejected.clear();
     try {
-      await this.#store.saveWnsToken(fresh.token);
+      await this.#store.saveToken(WNS_TOKEN_KEY, fresh.token);
     } catch (error) {
       // The token works without the shared cache; other instances will fetch their own.
       this.#logger.warn("could not cache the WNS token", { error: errorName(error) });
@@ -186,9 +189,9 @@ export class WnsTokenSource {
   }
 
   async #loadFromStore(): Promise<CachedToken | null> {
-    let token: WnsToken | null;
+    let token: AccessToken | null;
     try {
-      token = await this.#store.loadWnsToken();
+      token = await this.#store.loadToken(WNS_TOKEN_KEY);
     } catch (error) {
       this.#logger.warn("could not read the cached WNS token", { error: errorName(error) });
       return null;
@@ -252,7 +255,7 @@ export class WnsTokenSource {
       throw new WnsTokenError(detail, status, true);
     }
     const lifetimeMs = parsed.data.expires_in * 1000;
-    const token: WnsToken = {
+    const token: AccessToken = {
       accessToken: parsed.data.access_token,
       tokenType: parsed.data.token_type,
       expiresAt: requestedAt + lifetimeMs,

@@ -1,4 +1,4 @@
-import { wnsDelivery } from "../../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
@@ -27,7 +27,7 @@ async function setup() {
   const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
-  await store.saveChannel("dev1", CHANNEL, 2, expiresAt);
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiresAt);
   await store.replaceAccounts("dev1", [
     { accountId: "ACC1", node: "node123", secret: "sekrit" },
   ], expiresAt);
