@@ -18,8 +18,10 @@ import { DEFAULT_GONE_CHANNEL_GRACE_DAYS, DEFAULT_LIFETIME_DAYS } from "../domai
 export const DEFAULT_CHANNEL_URI_PATTERN =
   "^https://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.notify\\.windows\\.com/(w/)?\\?token=[A-Za-z0-9%._~+/=-]+$";
 
+import { DEFAULT_WNS_TOKEN_URL, entraTokenUrl } from "../adapters/push/wns/wns_token_source.ts";
+
 /** The classic flow's token endpoint, when `wns.tokenUrl` does not name another. */
-export { DEFAULT_WNS_TOKEN_URL as DEFAULT_TOKEN_URL } from "../adapters/push/wns/wns_token_source.ts";
+export { DEFAULT_WNS_TOKEN_URL as DEFAULT_TOKEN_URL };
 
 const Port = z.number().int().min(0).max(65535);
 
@@ -44,6 +46,70 @@ const Rate = (burst: number, perSecond: number) =>
     burst: z.number().int().min(1).default(burst),
     perSecond: z.number().positive().default(perSecond),
   }).prefault({});
+
+/**
+ * The WNS OAuth flow, one of two: the classic one (the package SID as client id) or
+ * Microsoft Entra's client-credentials flow; `tokenUrl` is either's endpoint, defaulted.
+ */
+export type WnsTokenFlow =
+  | { readonly flow: "classic"; readonly packetId: string; readonly tokenUrl: string }
+  | {
+    readonly flow: "entra";
+    readonly tenantId: string;
+    readonly appId: string;
+    readonly tokenUrl: string;
+  };
+
+/** Entra's flow when `entra` is set (then `packetId` is ignored), else the classic one. */
+function wnsTokenFlow(
+  packetId: string | undefined,
+  entra: { tenantId: string; appId: string } | undefined,
+  tokenUrl: string | undefined,
+): WnsTokenFlow {
+  if (entra) {
+    return { flow: "entra", ...entra, tokenUrl: tokenUrl ?? entraTokenUrl(entra.tenantId) };
+  }
+  // The schema's refinement has made sure one of the two is there.
+  return { flow: "classic", packetId: packetId!, tokenUrl: tokenUrl ?? DEFAULT_WNS_TOKEN_URL };
+}
+
+/** What both XMPP modes have: validated apart from the mode, so a bad mode hides nothing. */
+const XmppShared = z.object({
+  bareJid: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().min(1).optional(),
+  port: Port.optional(),
+});
+
+/** The mode and what only it has: client mode's TLS (absent: required, built-in roots). */
+const XmppMode = z.discriminatedUnion("mode", [
+  z.object({
+    mode: z.literal("client").default("client"),
+    tls: z.object({
+      required: z.boolean().default(true),
+      caFile: z.string().min(1).optional(),
+      /** TLS from the first byte (XEP-0368) rather than STARTTLS. */
+      direct: z.boolean().default(false),
+    }).prefault({}),
+  }),
+  // Component mode ignores `tls`.
+  z.object({ mode: z.literal("component") }),
+], { error: "must be client or component" });
+
+/**
+ * Each mode's endpoint defaults. Component mode: `127.0.0.1:5347`. Client mode: the JID's
+ * domain, port 5222 (STARTTLS) or 5223 (direct TLS).
+ */
+function withModeDefaults(xmpp: z.infer<typeof XmppShared> & z.infer<typeof XmppMode>) {
+  if (xmpp.mode === "component") {
+    return { ...xmpp, host: xmpp.host ?? "127.0.0.1", port: xmpp.port ?? 5347 };
+  }
+  return {
+    ...xmpp,
+    host: xmpp.host ?? xmpp.bareJid.slice(xmpp.bareJid.indexOf("@") + 1),
+    port: xmpp.port ?? (xmpp.tls.direct ? 5223 : 5222),
+  };
+}
 
 /** The configuration schema. */
 export const ConfigSchema = z.object({
@@ -88,20 +154,12 @@ export const ConfigSchema = z.object({
     path: ["packetId"],
     // Also when other fields are wrong, so every problem is reported at once.
     when: (payload) => typeof payload.value === "object" && payload.value !== null,
-  }),
-  xmpp: z.object({
-    mode: z.enum(["client", "component"]).default("client"),
-    bareJid: z.string().min(1),
-    password: z.string().min(1),
-    host: z.string().min(1).optional(),
-    port: Port.optional(),
-    /** Client mode's TLS; component mode ignores it. Absent: required, built-in roots. */
-    tls: z.object({
-      required: z.boolean().default(true),
-      caFile: z.string().min(1).optional(),
-      direct: z.boolean().default(false),
-    }).optional(),
-  }),
+  }).transform(({ packetId, entra, tokenUrl, ...wns }) => ({
+    ...wns,
+    token: wnsTokenFlow(packetId, entra, tokenUrl),
+  })),
+  // An object first: a missing section is one problem, not one per half.
+  xmpp: z.looseObject({}).pipe(z.intersection(XmppShared, XmppMode)).transform(withModeDefaults),
   log: z.object({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
     format: z.enum(["logfmt", "json"]).default("logfmt"),

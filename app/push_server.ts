@@ -9,40 +9,32 @@
  */
 
 import type { DeviceServer } from "../adapters/device/tls_device_server.ts";
-import { OpsHttpServer } from "../adapters/http/ops_http_server.ts";
+import type { OpsHttpServer } from "../adapters/http/ops_http_server.ts";
 import { PrometheusMetrics } from "../adapters/metrics/prometheus_metrics.ts";
 import type { WnsSender } from "../adapters/push/wns/wns_sender.ts";
-import {
-  WNS_SERVICE,
-  WNS_TARGETS,
-  WnsPushDelivery,
-} from "../adapters/push/wns/wns_push_delivery.ts";
+import { WNS_SERVICE, WNS_TARGETS } from "../adapters/push/wns/wns_push_delivery.ts";
 import type { RandomBytes } from "../domain/minting.ts";
 import type { Clock } from "../domain/ports/clock.ts";
 import type { Logger } from "../domain/ports/logging.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
 import type { XmppLink } from "../domain/ports/xmpp_link.ts";
 import { registrationPolicy } from "../domain/registration.ts";
-import { CertificateReloader } from "./certificate_reloader.ts";
 import type { Config } from "./config.ts";
 import { PushCoalescer } from "./delivery/push_coalescer.ts";
 import { ServiceRouter } from "./delivery/service_router.ts";
 import { startExpiryPurge } from "./expiry_purge.ts";
 import { GoneChannels } from "./gone_channels.ts";
 import { LimitReporter } from "./limit_reporter.ts";
-import { meteredStore, MeteredWnsSender } from "./metered.ts";
-import { openStore } from "./open_store.ts";
 import { PublishAdmission } from "./publish_admission.ts";
-import { PublishLimits } from "./publish_limits.ts";
 import { Readiness, storageCheck, wnsTokenCheck, xmppLinkCheck } from "./readiness.ts";
-import { RegistrationCounter, RegistrationLimits } from "./registration_limits.ts";
 import { SampledLog } from "./sampled_log.ts";
 import { shutDown } from "./shutdown.ts";
-import { UnknownNodeCache, withUnknownNodeCache } from "./unknown_node_cache.ts";
 import { DeviceService } from "./use_cases/device_service.ts";
 import { PushService } from "./use_cases/push_service.ts";
-import { listenForDevices } from "./wiring/device_wiring.ts";
-import { createWnsDelivery } from "./wiring/wns_wiring.ts";
+import { openFrontDoors } from "./wiring/front_doors.ts";
+import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.ts";
+import { openServerStore } from "./wiring/store_wiring.ts";
+import { serverWns } from "./wiring/wns_wiring.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 
 /** Everything a running push server holds. */
@@ -95,41 +87,25 @@ export async function startPushServer(
   const metrics = new PrometheusMetrics({ processMetrics: config.http !== undefined });
   const { limits } = config;
   const reportLimit = new LimitReporter({ metrics, logger, clock }).hit;
-  const unknownNodes = new UnknownNodeCache({
-    ttlMs: limits.xmpp.unknownNodeCacheSeconds * 1000,
-    maxEntries: limits.xmpp.unknownNodeCacheSize,
-    clock,
-  });
-  const store = withUnknownNodeCache(
-    meteredStore(overrides.store ?? await openStore(config.db.url, logger, clock), metrics),
-    unknownNodes,
-    () => reportLimit("unknown_node_cache"),
-  );
+  const given = overrides.store;
+  const store = await openServerStore(config, { logger, clock, metrics, reportLimit, given });
   // WNS, the one push service wired so far; the router takes one entry per service.
-  const wnsDelivery = overrides.wns
-    ? { sender: new MeteredWnsSender(overrides.wns, metrics), gate: null, tokens: null, close() {} }
-    : createWnsDelivery(config.wns, store, clock, logger, metrics);
-  const wns = wnsDelivery.sender;
-  const delivery = new ServiceRouter({ [WNS_SERVICE]: new WnsPushDelivery(wns) });
+  const wns = serverWns(config.wns, { store, clock, logger, metrics }, overrides.wns);
+  const delivery = new ServiceRouter({ [WNS_SERVICE]: wns.delivery });
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
   const goneChannels = new GoneChannels();
   const shared = { store, delivery, targets: WNS_TARGETS, clock, logger, policy, goneChannels };
   const pushService = new PushService({ ...shared, coalescer });
+  const limitDeps = { store, clock, logger, report: reportLimit };
   const admission = new PublishAdmission({
     handle: (request) => pushService.handlePublish(request),
-    limits: new PublishLimits({
-      perNode: limits.xmpp.publishesPerNode,
-      perServer: limits.xmpp.publishesPerServer,
-      maxKeys: limits.trackedKeys,
-      clock,
-      report: reportLimit,
-    }),
+    limits: publishLimitsFor(limits, limitDeps),
     metrics,
   });
   metrics.observeQueueDepth(() =>
-    wnsDelivery.gate ? wnsDelivery.gate.inFlight + wnsDelivery.gate.queued : admission.inProgress
+    wns.gate ? wns.gate.inFlight + wns.gate.queued : admission.inProgress
   );
   const { link, provisioner } = createXmppLink(config.xmpp, ca, {
     logger,
@@ -138,16 +114,8 @@ export async function startPushServer(
     maxStanzaBytes: limits.xmpp.maxStanzaBytes,
     malformedLog: new SampledLog("malformed publish", { logger, clock }),
   });
-  const refreshMs = limits.registrations.countRefreshSeconds * 1000;
-  const registrationCounter = new RegistrationCounter({ store, clock, logger, refreshMs });
-  const registrationLimits = new RegistrationLimits({
-    ...limits.registrations,
-    maxPrefixes: limits.trackedKeys,
-    counter: registrationCounter,
-    clock,
-    report: reportLimit,
-  });
-  metrics.observeRegistrations(() => registrationLimits.levels());
+  const registrations = registrationLimitsFor(limits, limitDeps);
+  metrics.observeRegistrations(() => registrations.limits.levels());
   const deviceService = new DeviceService({
     ...shared,
     provisioner,
@@ -155,52 +123,25 @@ export async function startPushServer(
     channelUriPattern: new RegExp(config.wns.channelUriPattern),
     pushBareJid: link.pushBareJid,
     metrics,
-    admission: registrationLimits,
+    admission: registrations.limits,
   });
   const readiness = new Readiness([
     storageCheck(store),
     xmppLinkCheck(link),
-    ...(wnsDelivery.tokens ? [wnsTokenCheck(wnsDelivery.tokens, clock)] : []),
+    ...(wns.tokens ? [wnsTokenCheck(wns.tokens, clock)] : []),
   ]);
-
-  let devices: DeviceServer | undefined;
-  let ops: OpsHttpServer | null = null;
-  let reloader: CertificateReloader | undefined;
-  try {
-    const deps = { useCases: deviceService, cert, key, logger, metrics, clock, reportLimit };
-    const port = devices = await listenForDevices(config, deps);
-    metrics.observeDeviceConnections(() => port.connectionCount);
-    reloader = await CertificateReloader.start({
-      certPath: config.tcp.tls.serverCertPath,
-      keyPath: config.tcp.tls.serverKeyPath,
-      intervalMs: config.tcp.tls.reloadCheckSeconds * 1000,
-      apply: (newCert, newKey) => port.reloadCertificate(newCert, newKey),
-      logger,
-      metrics,
-    }, cert);
-    if (config.http) {
-      ops = OpsHttpServer.start({
-        hostname: config.http.host,
-        port: config.http.port,
-        logger,
-        endpoints: {
-          metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
-          readiness: () => readiness.run(),
-        },
-      });
-    }
-  } catch (error) {
-    await reloader?.close();
-    await devices?.close();
-    wnsDelivery.close();
-    await store.close();
-    throw error;
-  }
-  const devicePort = devices;
-  const certificates = reloader;
+  const frontDoorDeps = { cert, key, logger, metrics, clock, reportLimit, readiness };
+  const doors = await openFrontDoors(config, { useCases: deviceService, ...frontDoorDeps }).catch(
+    async (error) => {
+      wns.close();
+      await store.close();
+      throw error;
+    },
+  );
+  const { devices, certificates, ops } = doors;
   link.start();
   // In the background: counting a large Redis takes a while, and must not delay the start.
-  const firstCount = registrationCounter.start();
+  const firstCount = registrations.counter.start();
   logger.info("push server started", {
     devicePort: devices.addr.port,
     httpPort: ops?.addr.port,
@@ -211,15 +152,7 @@ export async function startPushServer(
 
   let closing: Promise<void> | undefined;
   return {
-    config,
-    store,
-    devices,
-    link,
-    pushService,
-    deviceService,
-    metrics,
-    readiness,
-    ops,
+    ...{ config, store, devices, link, pushService, deviceService, metrics, readiness, ops },
     reloadCertificate: () => certificates.reload(),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= shutDown({
@@ -228,15 +161,15 @@ export async function startPushServer(
         publishes: admission,
         stopBackground: async () => {
           stopPurge();
-          registrationCounter.stop();
+          registrations.counter.stop();
           await firstCount;
           await certificates.close();
         },
-        closeDevices: (ms) => devicePort.close(ms),
+        closeDevices: (ms) => devices.close(ms),
         flushPushes: () => coalescer.flush(),
         link,
         flushLogs: () => pushService.flushLogs(),
-        closeDelivery: () => wnsDelivery.close(),
+        closeDelivery: () => wns.close(),
         closeOps: async () => await ops?.close(),
         store,
       }, timeoutMs);

@@ -4,7 +4,7 @@
  *
  * It only ever remembers absence: a node found in it is answered as unknown, so it can
  * never cause a push. It forgets a node as soon as this instance stores it
- * (`replaceAccounts`, the only write that makes a node known: `saveChannel` on an expired
+ * (`replaceAccounts`, the only write that makes a node known: `saveTarget` on an expired
  * device starts it afresh, without its old nodes), so a freshly registered node works at
  * once. Another instance sharing the storage cannot tell it: there, the TTL (a few
  * seconds) bounds how long a node may still look unknown.

@@ -10,12 +10,15 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "../../domain/ports/logging.ts";
 import { answerPublish, discoInfo, NS_DISCO_INFO } from "./publish_iq.ts";
-import { type PublishHandler } from "../../domain/ports/xmpp_link.ts";
+import type { PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
 import { stanzaError } from "./iq_answers.ts";
 import { NS_PUBSUB } from "./publish_parser.ts";
 
-/** A push service's XMPP side without a network. */
-export class MemoryXmppLink {
+/**
+ * A push service's XMPP side without a network: an {@link XmppLink} that is always up
+ * (nothing to connect or close), plus {@link MemoryXmppLink.receive} to hand it stanzas.
+ */
+export class MemoryXmppLink implements XmppLink {
   constructor(
     readonly pushBareJid: string,
     readonly onPublish: PublishHandler,
@@ -25,6 +28,19 @@ export class MemoryXmppLink {
   /** Always up. */
   get online(): boolean {
     return true;
+  }
+
+  /** Up from the start. */
+  whenOnline(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to connect. */
+  start(): void {}
+
+  /** Nothing to close: stanzas are only handled while {@link receive} is called. */
+  stop(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Handles an IQ sent to the push service and returns the IQ it answers with. */

@@ -12,7 +12,6 @@ import type { Config } from "../config.ts";
 import { openStore } from "../open_store.ts";
 import { errorText } from "../readiness.ts";
 import { createWnsDelivery } from "../wiring/wns_wiring.ts";
-import { xmppEndpoint } from "../wiring/xmpp_wiring.ts";
 import {
   cliLogger,
   type CliOutput,
@@ -91,7 +90,7 @@ async function checkWns(config: Config, logger: Logger): Promise<string> {
  * session with the same resource) would replace the running server's.
  */
 async function checkXmpp(config: Config): Promise<string> {
-  const { host, port } = xmppEndpoint(config.xmpp);
+  const { host, port } = config.xmpp;
   const conn = await within(Deno.connect({ hostname: host, port }), 10, `connecting`);
   conn.close();
   return `${host}:${port} accepts connections; not logged in`;

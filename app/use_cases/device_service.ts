@@ -156,9 +156,9 @@ export class DeviceService implements DeviceUseCases {
       }
       // Keeps the accounts (of a device whose channel was gone too: they deliver again),
       // and restores the full lifetime.
-      await store.saveChannel(
+      await store.saveTarget(
         deviceId,
-        channelUri,
+        pushTargetOf({ channelUri }, this.#deps.targets),
         version,
         expiryFrom(clock.now(), this.#policy),
       );

@@ -1,35 +1,36 @@
 /**
  * Builds the WNS side from the configuration: token source (classic or Entra flow), the
- * single-attempt HTTP sender on a kept-alive HTTP/1.1 client, and the delivery pipeline
- * around it (in-flight bounds in all, per host and per channel, a bounded queue with a
- * longest wait, per-channel backoff, bounded retries).
+ * WNS adapter (single-attempt HTTP sender on a kept-alive HTTP/1.1 client, behind the
+ * delivery port), and the shared delivery policy in front of it (in-flight bounds in all,
+ * per host and per channel, a bounded queue with a longest wait, per-channel backoff,
+ * bounded retries).
  *
  * @module
  */
 
 import type { Clock } from "../../domain/ports/clock.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
+import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
 import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import { ChannelBackoff } from "../delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPipeline } from "../delivery/delivery_pipeline.ts";
+import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
 import { Http1Client } from "../../adapters/push/wns/http1_client.ts";
 import { HttpWnsSender } from "../../adapters/push/wns/http_wns_sender.ts";
+import { WnsPushDelivery } from "../../adapters/push/wns/wns_push_delivery.ts";
 import {
   CLASSIC_SCOPE,
-  DEFAULT_WNS_TOKEN_URL,
   ENTRA_SCOPE,
-  entraTokenUrl,
   WnsTokenSource,
 } from "../../adapters/push/wns/wns_token_source.ts";
 import type { Config } from "../config.ts";
 import { MeteredWnsSender } from "../metered.ts";
 import { NO_METRICS, type WnsMetrics } from "../../domain/ports/metrics.ts";
 
-/** The WNS sender the use cases get, and what it holds open. */
+/** The WNS delivery the use cases get (the shared policy in front), and what it holds open. */
 export interface WnsDelivery {
-  readonly sender: WnsSender;
+  readonly delivery: PushDelivery;
   /** Requests in flight and waiting, for metrics and shutdown. */
   readonly gate: ConcurrencyGate;
   /** The access token source: readiness asks it whether a token can be had. */
@@ -37,7 +38,27 @@ export interface WnsDelivery {
   close(): void;
 }
 
-/** Wires the WNS sender for `config`. */
+/** The WNS side of a server: the configured one, or a test's sender as it is. */
+export type ServerWns =
+  & Omit<WnsDelivery, "gate" | "tokens">
+  & { readonly gate: ConcurrencyGate | null; readonly tokens: WnsTokenSource | null };
+
+/**
+ * {@link createWnsDelivery} for `config`, or, when a test hands `sender` (a fake WNS in
+ * memory), that sender metered behind the delivery port, without policy or token.
+ */
+export function serverWns(
+  config: Config["wns"],
+  deps: { store: RegistrationStore; clock: Clock; logger: Logger; metrics: WnsMetrics },
+  sender?: WnsSender,
+): ServerWns {
+  const { store, clock, logger, metrics } = deps;
+  if (sender === undefined) return createWnsDelivery(config, store, clock, logger, metrics);
+  const delivery = new WnsPushDelivery(new MeteredWnsSender(sender, metrics));
+  return { delivery, gate: null, tokens: null, close() {} };
+}
+
+/** Wires the WNS delivery for `config`. */
 export function createWnsDelivery(
   config: Config["wns"],
   store: RegistrationStore,
@@ -46,12 +67,12 @@ export function createWnsDelivery(
   metrics: WnsMetrics = NO_METRICS,
 ): WnsDelivery {
   const requestTimeoutMs = config.requestTimeoutSeconds * 1000;
-  const flow = wnsTokenFlow(config);
+  const flow = config.token;
   const tokens = new WnsTokenSource({
     tokenUrl: flow.tokenUrl,
-    packetId: flow.clientId,
+    packetId: flow.flow === "entra" ? flow.appId : flow.packetId,
     clientSecret: config.clientSecret,
-    scope: flow.scope,
+    scope: flow.flow === "entra" ? ENTRA_SCOPE : CLASSIC_SCOPE,
     store,
     clock,
     logger,
@@ -65,45 +86,17 @@ export function createWnsDelivery(
     maxPerChannel: config.maxInFlightPerChannel,
     maxWaitMs: config.maxQueueWaitSeconds * 1000,
   });
-  const sender = new DeliveryPipeline({
-    // Metered per HTTP request: each attempt's status and latency, retries included.
-    sender: new MeteredWnsSender(
-      new HttpWnsSender({ tokens, logger, requestTimeoutMs, post }),
-      metrics,
-    ),
+  const policy = new DeliveryPolicy({
     gate,
     backoff: new ChannelBackoff(clock),
     retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
     logger,
   });
-  return { sender, gate, tokens, close: () => client.close() };
-}
-
-/** The WNS OAuth flow a configuration names: where to ask, as whom, for what. */
-export interface WnsTokenFlow {
-  readonly tokenUrl: string;
-  /** The classic flow's package SID, or the Entra app id. */
-  readonly clientId: string;
-  readonly scope: string;
-}
-
-/**
- * Entra's client-credentials flow when `wns.entra` is set, else the classic one with
- * `wns.packetId` (the schema makes sure one of them is there); `wns.tokenUrl` overrides
- * either flow's endpoint.
- */
-export function wnsTokenFlow(wns: Config["wns"]): WnsTokenFlow {
-  if (wns.entra) {
-    return {
-      tokenUrl: wns.tokenUrl ?? entraTokenUrl(wns.entra.tenantId),
-      clientId: wns.entra.appId,
-      scope: ENTRA_SCOPE,
-    };
-  }
-  if (wns.packetId === undefined) throw new Error("wns: set packetId or entra");
-  return {
-    tokenUrl: wns.tokenUrl ?? DEFAULT_WNS_TOKEN_URL,
-    clientId: wns.packetId,
-    scope: CLASSIC_SCOPE,
-  };
+  // Metered per HTTP request: each attempt's status and latency, retries included.
+  const http = new MeteredWnsSender(
+    new HttpWnsSender({ tokens, logger, requestTimeoutMs, post }),
+    metrics,
+  );
+  const delivery = new PolicyDelivery(new WnsPushDelivery(http), policy);
+  return { delivery, gate, tokens, close: () => client.close() };
 }

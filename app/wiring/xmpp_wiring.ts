@@ -1,7 +1,7 @@
 /**
  * The XMPP side from the configuration: the link `xmpp.mode` names (a component connection
- * or a client account), its endpoint with each mode's defaults, and the node provisioner
- * that goes with it.
+ * or a client account; the schema has applied each mode's defaults), and the node
+ * provisioner that goes with it.
  *
  * @module
  */
@@ -14,30 +14,6 @@ import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain
 import type { NodeProvisioner, PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
 import type { Config } from "../config.ts";
 import type { SampledLog } from "../sampled_log.ts";
-
-/** Where the link connects, each mode's defaults applied. */
-export interface XmppEndpoint {
-  readonly host: string;
-  readonly port: number;
-  /** Client mode: TLS from the first byte (XEP-0368) rather than STARTTLS. */
-  readonly directTls: boolean;
-}
-
-/**
- * Component mode: `127.0.0.1:5347`. Client mode: the JID's domain, port 5222 (STARTTLS) or
- * 5223 (direct TLS).
- */
-export function xmppEndpoint(xmpp: Config["xmpp"]): XmppEndpoint {
-  if (xmpp.mode === "component") {
-    return { host: xmpp.host ?? "127.0.0.1", port: xmpp.port ?? 5347, directTls: false };
-  }
-  const directTls = xmpp.tls?.direct ?? false;
-  return {
-    host: xmpp.host ?? xmpp.bareJid.slice(xmpp.bareJid.indexOf("@") + 1),
-    port: xmpp.port ?? (directTls ? 5223 : 5222),
-    directTls,
-  };
-}
 
 /** What the link needs besides the configuration. */
 export interface XmppLinkDeps {
@@ -56,7 +32,7 @@ export async function prepareXmpp(xmpp: Config["xmpp"]): Promise<{ ca: string[] 
   if (xmpp.mode === "client" && !/^[^@/\s]+@[^@/\s]+$/.test(xmpp.bareJid)) {
     throw new Error("xmpp.bareJid: client mode needs the push account's bare JID (user@domain)");
   }
-  const caFile = xmpp.mode === "client" ? xmpp.tls?.caFile : undefined;
+  const caFile = xmpp.mode === "client" ? xmpp.tls.caFile : undefined;
   return { ca: caFile === undefined ? [] : [await Deno.readTextFile(caFile)] };
 }
 
@@ -67,7 +43,7 @@ export function createXmppLink(
   deps: XmppLinkDeps,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
   const { logger, onPublish, metrics, maxStanzaBytes, malformedLog } = deps;
-  const { host, port, directTls } = xmppEndpoint(xmpp);
+  const { host, port } = xmpp;
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
       service: `xmpp://${hostPart(host)}:${port}`,
@@ -83,10 +59,10 @@ export function createXmppLink(
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
   }
   const link = new ClientLink({
-    service: `${directTls ? "xmpps" : "xmpp"}://${hostPart(host)}:${port}`,
+    service: `${xmpp.tls.direct ? "xmpps" : "xmpp"}://${hostPart(host)}:${port}`,
     jid: xmpp.bareJid,
     password: xmpp.password,
-    tls: { required: xmpp.tls?.required ?? true, ca },
+    tls: { required: xmpp.tls.required, ca },
     logger,
     onPublish,
     metrics,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { PushTarget } from "../push_target.ts";
 import type { AccountRegistration, DeviceRegistration, NodeTarget } from "../registration.ts";
 
 /** Thrown by adapters when their backend cannot be reached or failed: a transient error. */
@@ -21,10 +22,14 @@ export class StorageUnavailableError extends Error {
  * writes. Each method is atomic.
  */
 export interface RegistrationStore {
-  /** Creates the device or updates its channel and version, keeping its accounts. */
-  saveChannel(
+  /**
+   * Creates the device or updates its push target and version, keeping its accounts. The
+   * target's address is what the reads call `channelUri`. A store whose layout holds one
+   * service's targets only (the original Redis layout: WNS) rejects others with an Error.
+   */
+  saveTarget(
     deviceId: string,
-    channelUri: string,
+    target: PushTarget,
     version: number,
     expiresAt: number,
   ): Promise<void>;
@@ -45,7 +50,7 @@ export interface RegistrationStore {
    * WNS said `channelUri` is gone: if it is still the device's channel, forgets it and
    * brings the expiry of the device, its accounts and its nodes forward to `expiresAt`
    * (never later than it was: the grace period of a gone channel). The accounts and nodes
-   * stay, so a new channel (`saveChannel`, which restores the full lifetime) makes them
+   * stay, so a new channel (`saveTarget`, which restores the full lifetime) makes them
    * deliver again. Does nothing when the device has moved to another channel meanwhile.
    */
   forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
@@ -58,10 +63,14 @@ export interface RegistrationStore {
   renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
   /** Deletes every expired registration; returns how many devices went. */
   purgeExpired(now: number): Promise<number>;
-  /** The cached WNS access token, or null. */
-  loadWnsToken(): Promise<WnsToken | null>;
-  /** Caches a WNS access token for this and other instances and restarts. */
-  saveWnsToken(token: WnsToken): Promise<void>;
+  /**
+   * The access token cached under `key` (one per push service and app, e.g. `WNS`), or
+   * null. A store may keep some keys only (the original Redis layout: `WNS`) and rejects
+   * others with an Error.
+   */
+  loadToken(key: string): Promise<AccessToken | null>;
+  /** Caches an access token under `key` for this and other instances and restarts. */
+  saveToken(key: string, token: AccessToken): Promise<void>;
   /** Releases the backend's resources. */
   close(): Promise<void>;
   /**
@@ -83,10 +92,10 @@ export interface RegistrationCount {
   readonly accounts: number;
 }
 
-/** A WNS OAuth access token. */
-export interface WnsToken {
+/** A push service's OAuth access token. */
+export interface AccessToken {
   readonly accessToken: string;
   readonly tokenType: string;
-  /** Epoch milliseconds at which WNS stops accepting it. */
+  /** Epoch milliseconds at which the service stops accepting it. */
   readonly expiresAt: number;
 }

@@ -34,7 +34,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
     },
     wns: {
       clientSecret: "s3cr3t",
-      packetId: "ms-app://s-1-15-2-1",
+      token: { flow: "classic", packetId: "ms-app://s-1-15-2-1", tokenUrl: DEFAULT_TOKEN_URL },
       channelUriPattern: DEFAULT_CHANNEL_URI_PATTERN,
       requestTimeoutSeconds: 10,
       maxInFlight: 64,
@@ -45,7 +45,15 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
       maxAttempts: 4,
       coalesceMs: 250,
     },
-    xmpp: { mode: "client", bareJid: "push.example.org", password: "pw" },
+    // Client mode's defaults: the JID's domain, STARTTLS on 5222, TLS required.
+    xmpp: {
+      mode: "client",
+      bareJid: "push.example.org",
+      password: "pw",
+      host: "push.example.org",
+      port: 5222,
+      tls: { required: true, direct: false },
+    },
     log: { level: "info", format: "logfmt" },
     limits: {
       device: {
@@ -140,6 +148,48 @@ Deno.test("parseConfig: every invalid field is reported with its path", () => {
   const problem = (path: string) => result.problems.find((p) => p.startsWith(`${path}:`));
   assert.match(problem("db.url")!, /sqlite:PATH, memory: or redis/);
   assert.match(problem("wns.channelUriPattern")!, /valid regular expression/);
+});
+
+Deno.test("parseConfig: each XMPP mode's endpoint defaults; given values win", () => {
+  const xmpp = (given: Record<string, unknown>) => {
+    const result = parseConfig({ ...minimal(), xmpp: { password: "pw", ...given } });
+    assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+    return result.config.xmpp;
+  };
+  assert.deepEqual(xmpp({ mode: "component", bareJid: "push.example.org", tls: {} }), {
+    mode: "component",
+    bareJid: "push.example.org",
+    password: "pw",
+    host: "127.0.0.1",
+    port: 5347,
+  });
+  const client = xmpp({ bareJid: "push@example.org", tls: { direct: true } });
+  assert.deepEqual([client.host, client.port], ["example.org", 5223]);
+  const given = xmpp({ bareJid: "push@example.org", host: "xmpp.example.net", port: 5000 });
+  assert.deepEqual([given.host, given.port], ["xmpp.example.net", 5000]);
+});
+
+Deno.test("parseConfig: the WNS token flow is classic or Entra, its endpoint defaulted", () => {
+  const wns = (given: Record<string, unknown>) =>
+    parseConfig({ ...minimal(), wns: { clientSecret: "s", ...given } });
+  const entra = wns({ entra: { tenantId: "contoso", appId: "app-guid" }, packetId: "ignored" });
+  assert.ok(entra.ok);
+  assert.deepEqual(entra.config.wns.token, {
+    flow: "entra",
+    tenantId: "contoso",
+    appId: "app-guid",
+    tokenUrl: "https://login.microsoftonline.com/contoso/oauth2/v2.0/token",
+  });
+  const own = wns({ packetId: "ms-app://s-1", tokenUrl: "http://127.0.0.1:1/token" });
+  assert.ok(own.ok);
+  assert.deepEqual(own.config.wns.token, {
+    flow: "classic",
+    packetId: "ms-app://s-1",
+    tokenUrl: "http://127.0.0.1:1/token",
+  });
+  const neither = wns({});
+  assert.ok(!neither.ok);
+  assert.match(neither.problems.join("\n"), /^wns\.packetId: set packetId .* or entra/m);
 });
 
 Deno.test("parseConfig: missing sections are named", () => {

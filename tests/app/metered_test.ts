@@ -1,3 +1,4 @@
+import { wnsTarget } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { DELIVERED, MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
@@ -9,7 +10,12 @@ Deno.test("meteredStore: forwards every method and counts unavailable backends o
   const errors: string[] = [];
   const inner = new MemoryStore();
   const store = meteredStore(inner, { storageError: (operation) => errors.push(operation) });
-  await store.saveChannel("dev", "https://x.notify.windows.com/?token=t", 2, Date.now() + 1000);
+  await store.saveTarget(
+    "dev",
+    wnsTarget("https://x.notify.windows.com/?token=t"),
+    2,
+    Date.now() + 1000,
+  );
   assert.equal((await store.findDevice("dev", Date.now()))?.version, 2);
   assert.deepEqual(await store.count(Date.now()), { devices: 1, accounts: 0 });
   await store.ping();

@@ -97,8 +97,8 @@ class FlakyStore extends MemoryStore {
   override ping(): Promise<void> {
     return Promise.resolve().then(() => this.#check()).then(() => super.ping());
   }
-  override saveChannel(...args: Parameters<MemoryStore["saveChannel"]>): Promise<void> {
-    return Promise.resolve().then(() => this.#check()).then(() => super.saveChannel(...args));
+  override saveTarget(...args: Parameters<MemoryStore["saveTarget"]>): Promise<void> {
+    return Promise.resolve().then(() => this.#check()).then(() => super.saveTarget(...args));
   }
 }
 
@@ -125,7 +125,7 @@ Deno.test("ops: /readyz flips when the storage fails, and storage errors are cou
     const metrics = (await stack.get("/metrics")).body;
     assert.equal(sample(metrics, "uwpx_push_storage_errors_total", { operation: "ping" }), 1);
     assert.equal(
-      sample(metrics, "uwpx_push_storage_errors_total", { operation: "saveChannel" }),
+      sample(metrics, "uwpx_push_storage_errors_total", { operation: "saveTarget" }),
       1,
     );
     assert.equal(

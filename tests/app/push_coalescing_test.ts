@@ -8,7 +8,7 @@
  * @module
  */
 
-import { wnsDelivery } from "../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { DELIVERED, MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
@@ -48,7 +48,7 @@ async function setup(windowMs = defaultWindowMs()) {
     coalescer,
   });
   const expiresAt = expiryFrom(timer.now());
-  await store.saveChannel("dev1", CHANNEL, 2, expiresAt);
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiresAt);
   await store.replaceAccounts("dev1", ACCOUNTS, expiresAt);
   return { timer, store, wns, coalescer, service, windowMs };
 }

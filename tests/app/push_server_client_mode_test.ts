@@ -19,20 +19,28 @@ Deno.test("startPushServer: client mode refuses a JID that is not an account's, 
   );
 });
 
-Deno.test("config: xmpp.tls is optional, and filled with safe defaults when given", () => {
+Deno.test("config: xmpp.tls is optional, and filled with safe defaults when absent or given", () => {
   const base = {
     tcp: { tls: { serverCertPath: "/c", serverKeyPath: "/k" } },
     wns: { clientSecret: "s", packetId: "ms-app://s-1" },
   };
   const absent = parseConfig({ ...base, xmpp: { bareJid: "push@example.org", password: "pw" } });
   assert.ok(absent.ok);
-  assert.equal(absent.config.xmpp.tls, undefined);
+  // Absent: required TLS, the built-in roots (no CA file), STARTTLS.
+  assert.deepEqual(absent.config.xmpp.mode === "client" && absent.config.xmpp.tls, {
+    required: true,
+    direct: false,
+  });
   const given = parseConfig({
     ...base,
     xmpp: { bareJid: "push@example.org", password: "pw", tls: { caFile: "/etc/ca.pem" } },
   });
   assert.ok(given.ok);
-  assert.deepEqual(given.config.xmpp.tls, { required: true, caFile: "/etc/ca.pem", direct: false });
+  assert.deepEqual(given.config.xmpp.mode === "client" && given.config.xmpp.tls, {
+    required: true,
+    caFile: "/etc/ca.pem",
+    direct: false,
+  });
   const wrong = parseConfig({
     ...base,
     xmpp: { bareJid: "push@example.org", password: "pw", tls: { required: "no", caFile: "" } },

@@ -1,4 +1,4 @@
-import { wnsDelivery } from "../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../adapters/push/wns/memory_wns_sender.ts";
@@ -113,7 +113,7 @@ Deno.test("unknown node cache: bounded; a TTL of 0 turns it off", async () => {
 
 Deno.test("unknown node cache: every other store method is forwarded", async () => {
   const { store, inner, clock } = setup();
-  await store.saveChannel(DEVICE, CHANNEL, 2, clock.now() + 1000);
+  await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, clock.now() + 1000);
   assert.equal((await inner.findDevice(DEVICE, clock.now()))?.channelUri, CHANNEL);
   assert.deepEqual(await store.count(clock.now()), { devices: 1, accounts: 0 });
   await store.forgetChannel(DEVICE, CHANNEL, clock.now() + 500);

@@ -7,7 +7,7 @@
  * and never push.
  */
 
-import { wnsDelivery } from "../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { xml } from "@xmpp/component";
@@ -46,7 +46,7 @@ async function setup() {
   const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
-  await store.saveChannel("dev1", CHANNEL, 2, expiresAt);
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiresAt);
   await store.replaceAccounts(
     "dev1",
     [{ accountId: ACCOUNT, node: NODE, secret: SECRET }],

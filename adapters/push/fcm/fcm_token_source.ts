@@ -14,6 +14,7 @@
 import { z } from "zod";
 import type { Clock } from "../../../domain/ports/clock.ts";
 import type { Logger } from "../../../domain/ports/logging.ts";
+import { errorName, type FreshToken, OAuthTokenCache, refreshTime } from "../oauth_token_cache.ts";
 import { HttpTimeoutError, type HttpTransport } from "./http_transport.ts";
 import { FCM_SCOPE, importServiceAccountKey, signAssertion } from "./jwt_assertion.ts";
 import type { ServiceAccount } from "./service_account.ts";
@@ -103,101 +104,52 @@ const tokenAnswerSchema = z.object({
 /** `{"error":"invalid_grant","error_description":"..."}`; only the code is ever logged. */
 const oauthErrorSchema = z.object({ error: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/) });
 
-interface Cached {
-  readonly token: FcmAccessToken;
-  readonly refreshAt: number;
-}
-
-/** See the module comment. */
+/** See the module comment; the caching is the shared {@link OAuthTokenCache}'s. */
 export class FcmTokenSource implements FcmTokenProvider {
   readonly #account: ServiceAccount;
-  readonly #cache: FcmTokenCache;
   readonly #transport: HttpTransport;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #scope: string;
   readonly #timeoutMs: number;
   readonly #marginMs: number;
-  readonly #refusedRetryMs: number;
+  readonly #cache: OAuthTokenCache<FcmAccessToken>;
   #key: Promise<CryptoKey> | null = null;
-  #cached: Cached | null = null;
-  #inFlight: Promise<FcmAccessToken> | null = null;
-  #refused: { error: FcmTokenError; until: number } | null = null;
-  /** Whether the current run of refusals was logged (one log line per run). */
-  #refusalLogged = false;
-  /** Tokens FCM refused: the shared cache may still hold one, never take it from there again. */
-  readonly #rejected = new Set<string>();
 
   constructor(options: FcmTokenSourceOptions) {
     this.#account = options.account;
-    this.#cache = options.cache;
     this.#transport = options.transport;
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#scope = options.scope ?? FCM_SCOPE;
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#marginMs = options.safetyMarginMs ?? 5 * 60_000;
-    this.#refusedRetryMs = options.refusedRetryMs ?? 60_000;
+    const shared = options.cache;
+    this.#cache = new OAuthTokenCache({
+      clock: options.clock,
+      logger: options.logger,
+      marginMs: this.#marginMs,
+      refusedRetryMs: options.refusedRetryMs ?? 60_000,
+      name: "FCM access token",
+      load: () => shared.load(),
+      save: (token) => shared.save(token),
+      // A shared cache may outlive a key change.
+      accepts: (token) => token.clientEmail === this.#account.client_email,
+      request: () => this.#request(),
+    });
   }
 
   /** See {@link FcmTokenProvider.get}. */
   get(): Promise<FcmAccessToken> {
-    const cached = this.#cached;
-    if (cached !== null && this.#clock.now() < cached.refreshAt) {
-      return Promise.resolve(cached.token);
-    }
-    if (this.#refused !== null && this.#clock.now() < this.#refused.until) {
-      return Promise.reject(this.#refused.error);
-    }
-    if (this.#inFlight === null) {
-      this.#inFlight = this.#refresh().finally(() => {
-        this.#inFlight = null;
-      });
-    }
-    return this.#inFlight;
+    return this.#cache.get();
   }
 
   /** See {@link FcmTokenProvider.invalidate}. A newer token already in place is kept. */
   invalidate(token: FcmAccessToken): void {
-    this.#rejected.add(token.accessToken);
-    if (this.#cached?.token.accessToken === token.accessToken) this.#cached = null;
+    this.#cache.invalidate(token);
   }
 
-  async #refresh(): Promise<FcmAccessToken> {
-    const shared = await this.#loadShared();
-    if (shared !== null) {
-      this.#cached = shared;
-      return shared.token;
-    }
-    const fresh = await this.#request();
-    this.#cached = fresh;
-    this.#refused = null;
-    this.#refusalLogged = false;
-    this.#rejected.clear();
-    try {
-      await this.#cache.save(fresh.token);
-    } catch (error) {
-      // The token works without the shared cache; other instances fetch their own.
-      this.#logger.warn("could not cache the FCM access token", { error: errorName(error) });
-    }
-    return fresh.token;
-  }
-
-  async #loadShared(): Promise<Cached | null> {
-    let token: FcmAccessToken | null;
-    try {
-      token = await this.#cache.load();
-    } catch (error) {
-      this.#logger.warn("could not read the cached FCM access token", { error: errorName(error) });
-      return null;
-    }
-    if (token === null || this.#rejected.has(token.accessToken)) return null;
-    if (token.clientEmail !== this.#account.client_email) return null;
-    const refreshAt = token.expiresAt - this.#marginMs;
-    return this.#clock.now() < refreshAt ? { token, refreshAt } : null;
-  }
-
-  async #request(): Promise<Cached> {
+  async #request(): Promise<FreshToken<FcmAccessToken>> {
     const now = this.#clock.now();
     let assertion: string;
     try {
@@ -268,8 +220,7 @@ export class FcmTokenSource implements FcmTokenProvider {
       expiresAt: now + lifetimeMs,
       clientEmail: this.#account.client_email,
     };
-    // A lifetime under twice the margin would otherwise mean one request per get().
-    const refreshAt = now + Math.max(lifetimeMs - this.#marginMs, lifetimeMs / 2);
+    const refreshAt = refreshTime(now, lifetimeMs, this.#marginMs);
     this.#logger.info("obtained an FCM access token", { expiresInSeconds: parsed.data.expires_in });
     return { token, refreshAt };
   }
@@ -279,9 +230,8 @@ export class FcmTokenSource implements FcmTokenProvider {
     message: string,
     fields: Record<string, string | number | null>,
   ): never {
-    this.#refused = { error, until: this.#clock.now() + this.#refusedRetryMs };
-    if (!this.#refusalLogged) {
-      this.#refusalLogged = true;
+    // One log line per run of refusals: the cache fails fast meanwhile.
+    if (this.#cache.refuse(error)) {
       this.#logger.error(message, { ...fields, detail: error.message });
     }
     throw error;
@@ -294,10 +244,6 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }
 
 function hostOf(url: string): string | null {

@@ -9,7 +9,7 @@
 import { parseRetryAfter } from "../retry_after.ts";
 import type { LogFields, Logger } from "../../../domain/ports/logging.ts";
 import type { RawNotificationOptions, WnsOutcome, WnsSender } from "./wns_sender.ts";
-import type { WnsToken } from "../../../domain/ports/storage.ts";
+import type { AccessToken } from "../../../domain/ports/storage.ts";
 import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 import { describeFetchError, WnsTokenError } from "./wns_token_source.ts";
 
@@ -18,9 +18,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Where the sender gets its access token; {@link WnsTokenSource} is the real one. */
 export interface WnsTokenProvider {
   /** A valid token; throws (preferably a {@link WnsTokenError}) when none can be had. */
-  get(): Promise<WnsToken>;
+  get(): Promise<AccessToken>;
   /** Forgets a token WNS refused, so that the next {@link get} fetches a new one. */
-  invalidate(token: WnsToken): void;
+  invalidate(token: AccessToken): void;
 }
 
 /** Options of {@link HttpWnsSender}. */
@@ -160,7 +160,7 @@ export class HttpWnsSender implements WnsSender {
   }
 
   /** The token, or the `failed` outcome saying why there is none. */
-  async #token(): Promise<WnsToken | Extract<WnsOutcome, { kind: "failed" }>> {
+  async #token(): Promise<AccessToken | Extract<WnsOutcome, { kind: "failed" }>> {
     try {
       return await this.#tokens.get();
     } catch (error) {
@@ -176,7 +176,7 @@ export class HttpWnsSender implements WnsSender {
     channelUri: string,
     body: Uint8Array<ArrayBuffer>,
     options: RawNotificationOptions,
-    token: WnsToken,
+    token: AccessToken,
   ): Promise<Attempt> {
     // Fresh headers per request: shared defaults are how other senders sent Authorization twice.
     const headers: Record<string, string> = {

@@ -9,7 +9,8 @@
 import { z } from "zod";
 import type { Clock } from "../../../domain/ports/clock.ts";
 import type { Logger } from "../../../domain/ports/logging.ts";
-import type { RegistrationStore, WnsToken } from "../../../domain/ports/storage.ts";
+import type { AccessToken, RegistrationStore } from "../../../domain/ports/storage.ts";
+import { type FreshToken, OAuthTokenCache, refreshTime } from "../oauth_token_cache.ts";
 
 /** The classic (UWP) token endpoint. */
 export const DEFAULT_WNS_TOKEN_URL = "https://login.live.com/accesstoken.srf";
@@ -34,7 +35,10 @@ export class WnsTokenError extends Error {
 }
 
 /** What {@link WnsTokenSource} needs from the store: the token cache and nothing else. */
-export type WnsTokenStore = Pick<RegistrationStore, "loadWnsToken" | "saveWnsToken">;
+export type WnsTokenStore = Pick<RegistrationStore, "loadToken" | "saveToken">;
+
+/** The key WNS's token is cached under (the original Redis layout's key). */
+export const WNS_TOKEN_KEY = "WNS";
 
 /** Options of {@link WnsTokenSource}. */
 export interface WnsTokenSourceOptions {
@@ -89,47 +93,44 @@ const tokenAnswerSchema = z.object({
 /** OAuth error answers, e.g. `{"error":"invalid_client"}`; only the code is ever shown. */
 const oauthErrorSchema = z.object({ error: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/) });
 
-interface CachedToken {
-  readonly token: WnsToken;
-  /** Epoch ms after which {@link WnsTokenSource.get} fetches a new one. */
-  readonly refreshAt: number;
-}
-
 /**
  * Hands out a valid WNS access token. Order: memory, then the store, then the token endpoint.
- * Concurrent callers that all need a new token share one request (single flight).
+ * Concurrent callers that all need a new token share one request (single flight); the
+ * caching is the shared {@link OAuthTokenCache}'s, the request this class's.
  */
 export class WnsTokenSource {
   readonly #tokenUrl: string;
   readonly #packetId: string;
   readonly #clientSecret: string;
-  readonly #store: WnsTokenStore;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
   readonly #marginMs: number;
   readonly #scope: string;
-  readonly #refusedRetryMs: number;
-  /** The endpoint's last refusal of our credentials, replayed until `until`. */
-  #refused: { error: WnsTokenError; until: number } | null = null;
-  #cached: CachedToken | null = null;
-  #inFlight: Promise<WnsToken> | null = null;
-  /** Tokens WNS rejected: the store may still hold one, so never take it from there again. */
-  readonly #rejected = new Set<string>();
+  readonly #cache: OAuthTokenCache<AccessToken>;
 
   constructor(options: WnsTokenSourceOptions) {
     this.#tokenUrl = options.tokenUrl ?? DEFAULT_WNS_TOKEN_URL;
     this.#packetId = options.packetId;
     this.#clientSecret = options.clientSecret;
-    this.#store = options.store;
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#fetch = options.fetch ?? fetch;
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#marginMs = options.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
     this.#scope = options.scope ?? CLASSIC_SCOPE;
-    this.#refusedRetryMs = options.refusedRetryMs ?? 60_000;
+    const store = options.store;
+    this.#cache = new OAuthTokenCache({
+      clock: options.clock,
+      logger: options.logger,
+      marginMs: this.#marginMs,
+      refusedRetryMs: options.refusedRetryMs ?? 60_000,
+      name: "WNS token",
+      load: () => store.loadToken(WNS_TOKEN_KEY),
+      save: (token) => store.saveToken(WNS_TOKEN_KEY, token),
+      request: () => this.#requestToken(),
+    });
   }
 
   /**
@@ -137,68 +138,19 @@ export class WnsTokenSource {
    *
    * @throws {WnsTokenError} when no token could be obtained.
    */
-  get(): Promise<WnsToken> {
-    const cached = this.#cached;
-    if (cached !== null && this.#clock.now() < cached.refreshAt) {
-      return Promise.resolve(cached.token);
-    }
-    // Wrong credentials stay wrong: fail fast, without a request or a log line per push.
-    if (this.#refused !== null && this.#clock.now() < this.#refused.until) {
-      return Promise.reject(this.#refused.error);
-    }
-    if (this.#inFlight === null) {
-      this.#inFlight = this.#refresh().finally(() => {
-        this.#inFlight = null;
-      });
-    }
-    return this.#inFlight;
+  get(): Promise<AccessToken> {
+    return this.#cache.get();
   }
 
   /**
    * Drops `token` (WNS answered 401 with it) so that the next {@link get} fetches a new one.
    * A newer token already in place is kept.
    */
-  invalidate(token: WnsToken): void {
-    this.#rejected.add(token.accessToken);
-    if (this.#cached?.token.accessToken === token.accessToken) {
-      this.#cached = null;
-    }
+  invalidate(token: AccessToken): void {
+    this.#cache.invalidate(token);
   }
 
-  async #refresh(): Promise<WnsToken> {
-    const stored = await this.#loadFromStore();
-    if (stored !== null) {
-      this.#cached = stored;
-      return stored.token;
-    }
-    const fresh = await this.#requestToken();
-    this.#cached = fresh;
-    this.#refused = null;
-    // The set only exists to skip stale store entries; a new token makes older entries moot.
-    this.#rejected.clear();
-    try {
-      await this.#store.saveWnsToken(fresh.token);
-    } catch (error) {
-      // The token works without the shared cache; other instances will fetch their own.
-      this.#logger.warn("could not cache the WNS token", { error: errorName(error) });
-    }
-    return fresh.token;
-  }
-
-  async #loadFromStore(): Promise<CachedToken | null> {
-    let token: WnsToken | null;
-    try {
-      token = await this.#store.loadWnsToken();
-    } catch (error) {
-      this.#logger.warn("could not read the cached WNS token", { error: errorName(error) });
-      return null;
-    }
-    if (token === null || this.#rejected.has(token.accessToken)) return null;
-    const refreshAt = token.expiresAt - this.#marginMs;
-    return this.#clock.now() < refreshAt ? { token, refreshAt } : null;
-  }
-
-  async #requestToken(): Promise<CachedToken> {
+  async #requestToken(): Promise<FreshToken<AccessToken>> {
     const form = new URLSearchParams({
       grant_type: "client_credentials",
       client_id: this.#packetId,
@@ -232,7 +184,8 @@ export class WnsTokenSource {
       const detail = `WNS token endpoint answered ${status}${code ? ` (${code})` : ""}`;
       const error = new WnsTokenError(detail, status, retryable);
       if (!retryable) {
-        this.#refused = { error, until: this.#clock.now() + this.#refusedRetryMs };
+        // Logged at every refusal, once per retry period (the cache fails fast in between).
+        this.#cache.refuse(error);
         this.#logger.error(
           "WNS refused our credentials: check wns.packetId and wns.clientSecret; pushes fail until then",
           { status, error: code },
@@ -252,13 +205,12 @@ export class WnsTokenSource {
       throw new WnsTokenError(detail, status, true);
     }
     const lifetimeMs = parsed.data.expires_in * 1000;
-    const token: WnsToken = {
+    const token: AccessToken = {
       accessToken: parsed.data.access_token,
       tokenType: parsed.data.token_type,
       expiresAt: requestedAt + lifetimeMs,
     };
-    // A lifetime shorter than twice the margin would otherwise mean one request per get().
-    const refreshAt = requestedAt + Math.max(lifetimeMs - this.#marginMs, lifetimeMs / 2);
+    const refreshAt = refreshTime(requestedAt, lifetimeMs, this.#marginMs);
     this.#logger.info("obtained a WNS access token", { expiresInSeconds: parsed.data.expires_in });
     return { token, refreshAt };
   }
@@ -275,11 +227,6 @@ function safeJson(text: string): unknown {
 function parseOAuthError(text: string): string | null {
   const parsed = oauthErrorSchema.safeParse(safeJson(text));
   return parsed.success ? parsed.data.error : null;
-}
-
-/** Error names only, for errors of unknown origin (store backends, ...). */
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }
 
 /**

@@ -7,10 +7,11 @@
 
 import type { Clock } from "../../../domain/ports/clock.ts";
 import type {
+  AccessToken,
   RegistrationCount,
   RegistrationStore,
-  WnsToken,
 } from "../../../domain/ports/storage.ts";
+import type { PushTarget } from "../../../domain/push_target.ts";
 import {
   type AccountRegistration,
   checkAccountList,
@@ -21,6 +22,9 @@ import { storedDeviceId } from "../device_key.ts";
 
 /** A device as held in memory. Mutable on purpose; it never leaves this module. */
 interface HeldDevice {
+  /** The target's service and app; its address is `channelUri`. */
+  service: string;
+  app: string;
   channelUri: string | null;
   version: number;
   expiresAt: number;
@@ -40,28 +44,32 @@ export class MemoryStore implements RegistrationStore {
   /** node -> device id; kept in step with `#devices` by every write. */
   readonly #nodes = new Map<string, string>();
   readonly #clock: Clock;
-  #wnsToken: WnsToken | null = null;
+  /** Cached access tokens by key. */
+  readonly #tokens = new Map<string, AccessToken>();
   #closed = false;
 
   /**
-   * @param clock Only used by the writes that get no `now` from the port (`saveChannel`,
+   * @param clock Only used by the writes that get no `now` from the port (`saveTarget`,
    *   `replaceAccounts` and `renew`) to tell a live device from an expired one not yet purged.
    */
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
   }
 
-  /** Creates the device or updates its channel and version, keeping its accounts. */
-  saveChannel(
+  /** Creates the device or updates its target and version, keeping its accounts. */
+  saveTarget(
     deviceId: string,
-    channelUri: string,
+    target: PushTarget,
     version: number,
     expiresAt: number,
   ): Promise<void> {
     const key = storedDeviceId(deviceId);
+    const { service, app, address: channelUri } = target;
     return this.#run(() => {
       const device = this.#liveDevice(key, this.#clock.now());
       if (device) {
+        device.service = service;
+        device.app = app;
         device.channelUri = channelUri;
         device.version = version;
         device.expiresAt = expiresAt;
@@ -69,7 +77,7 @@ export class MemoryStore implements RegistrationStore {
       }
       // An expired device's accounts died with it: start afresh, as a TTL-based store would.
       this.#dropDevice(key);
-      this.#devices.set(key, { channelUri, version, expiresAt, accounts: [] });
+      this.#devices.set(key, { service, app, channelUri, version, expiresAt, accounts: [] });
     });
   }
 
@@ -168,19 +176,22 @@ export class MemoryStore implements RegistrationStore {
     });
   }
 
-  /** The cached WNS token (a copy), or null. */
-  loadWnsToken(): Promise<WnsToken | null> {
-    return this.#run(() => (this.#wnsToken ? { ...this.#wnsToken } : null));
+  /** The token cached under `key` (a copy), or null. */
+  loadToken(key: string): Promise<AccessToken | null> {
+    return this.#run(() => {
+      const token = this.#tokens.get(key);
+      return token ? { ...token } : null;
+    });
   }
 
-  /** Caches a WNS token, replacing the previous one. */
-  saveWnsToken(token: WnsToken): Promise<void> {
+  /** Caches a token under `key`, replacing the previous one. */
+  saveToken(key: string, token: AccessToken): Promise<void> {
     return this.#run(() => {
-      this.#wnsToken = {
+      this.#tokens.set(key, {
         accessToken: token.accessToken,
         tokenType: token.tokenType,
         expiresAt: token.expiresAt,
-      };
+      });
     });
   }
 
@@ -207,7 +218,7 @@ export class MemoryStore implements RegistrationStore {
   close(): Promise<void> {
     this.#devices.clear();
     this.#nodes.clear();
-    this.#wnsToken = null;
+    this.#tokens.clear();
     this.#closed = true;
     return Promise.resolve();
   }

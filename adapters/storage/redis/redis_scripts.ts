@@ -103,7 +103,7 @@ const SAVE_CHANNEL = `${LUA_HELPERS}
 local device, at = KEYS[1], ARGV[3]
 local kind = redis.call('TYPE', device)['ok']
 if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('${REFUSED} saveChannel: the device id names a key of another type')
+  return redis.error_reply('${REFUSED} saveTarget: the device id names a key of another type')
 end
 local d = list_at(device)
 if #d == 0 then

@@ -35,12 +35,13 @@
 
 import { settlesWithin, withTimeout } from "../../../lib/timeout.ts";
 import { Redis, ReplyError } from "ioredis";
+import type { PushTarget } from "../../../domain/push_target.ts";
 import { type Logger } from "../../../domain/ports/logging.ts";
 import {
+  type AccessToken,
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
-  type WnsToken,
 } from "../../../domain/ports/storage.ts";
 import {
   type AccountRegistration,
@@ -81,6 +82,15 @@ export interface RedisStoreOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const WNS_KEY = "WNS";
+/** The one kind of target the original layout holds: WNS channels of the one app. */
+const LAYOUT_TARGETS = { service: "wns", app: "wns" } as const;
+
+/** The original layout has one token key, `WNS`; any other would read as a device. */
+function checkTokenKey(key: string): void {
+  if (key !== WNS_KEY) {
+    throw new Error(`the original Redis layout caches the ${WNS_KEY} token only`);
+  }
+}
 /** What a key without a TTL reports as its expiry: it never expires. */
 const NEVER = Number.MAX_SAFE_INTEGER;
 /** Reply error codes that mean "the backend cannot serve now", not "the caller erred". */
@@ -175,19 +185,26 @@ export class RedisStore implements RegistrationStore {
     );
   }
 
-  /** Creates the device or updates its channel and version, keeping its accounts. */
-  async saveChannel(
+  /**
+   * Creates the device or updates its channel and version, keeping its accounts. The
+   * original layout holds WNS channels of the one app only: other targets are refused.
+   */
+  async saveTarget(
     deviceId: string,
-    channelUri: string,
+    target: PushTarget,
     version: number,
     expiresAt: number,
   ): Promise<void> {
     this.#checkOpen();
+    if (target.service !== LAYOUT_TARGETS.service || target.app !== LAYOUT_TARGETS.app) {
+      throw new Error("saveTarget: the original Redis layout holds WNS channels only");
+    }
+    const channelUri = target.address;
     // "" is how a forgotten channel is stored.
-    if (channelUri === "") throw new Error("saveChannel: the channel URI is empty");
+    if (channelUri === "") throw new Error("saveTarget: the channel URI is empty");
     const at = ms(expiresAt);
     await this.#send(
-      "saveChannel",
+      "saveTarget",
       () => this.#scripts.uwpxSaveChannel(deviceId, channelUri, String(version), at),
     );
   }
@@ -275,12 +292,16 @@ export class RedisStore implements RegistrationStore {
     });
   }
 
-  /** The cached WNS token, or null (also when the stored value is unreadable). */
-  async loadWnsToken(): Promise<WnsToken | null> {
+  /**
+   * The cached token, or null (also when the stored value is unreadable). The original
+   * layout caches WNS's alone, under `WNS`: other keys are refused.
+   */
+  async loadToken(key: string): Promise<AccessToken | null> {
     this.#checkOpen();
+    checkTokenKey(key);
     let list: string[];
     try {
-      list = await this.#send("loadWnsToken", () => this.#redis.lrange(WNS_KEY, 0, -1));
+      list = await this.#send("loadToken", () => this.#redis.lrange(WNS_KEY, 0, -1));
     } catch (error) {
       // Not a list (an early original version wrote a string): no usable token.
       if (error instanceof ReplyError && /^WRONGTYPE/.test(messageOf(error))) return null;
@@ -291,12 +312,13 @@ export class RedisStore implements RegistrationStore {
     return expiresAt === null ? null : { accessToken: list[0], tokenType: list[1], expiresAt };
   }
 
-  /** Caches a WNS token, replacing the previous one in one step. */
-  async saveWnsToken(token: WnsToken): Promise<void> {
+  /** Caches the WNS token (key `WNS`), replacing the previous one in one step. */
+  async saveToken(key: string, token: AccessToken): Promise<void> {
     this.#checkOpen();
+    checkTokenKey(key);
     const expires = formatSeconds(token.expiresAt);
     await this.#send(
-      "saveWnsToken",
+      "saveToken",
       () => this.#scripts.uwpxSaveWnsToken(WNS_KEY, token.accessToken, token.tokenType, expires),
     );
   }

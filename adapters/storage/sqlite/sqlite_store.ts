@@ -12,18 +12,20 @@
  * - `accounts(node PK, device_id FK -> devices ON DELETE CASCADE, account_id, secret,
  *   position, UNIQUE(device_id, account_id))`: accounts have no expiry of their own; they
  *   live as long as their device.
- * - `kv(key PK, value)`: the cached WNS token, as JSON.
+ * - `kv(key PK, value)`: the cached access tokens, as JSON, under `<key>_token` (lower
+ *   case: WNS's is `wns_token`, as before the key was the port's).
  *
  * @module
  */
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import type { PushTarget } from "../../../domain/push_target.ts";
 import { type Clock } from "../../../domain/ports/clock.ts";
 import {
+  type AccessToken,
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
-  type WnsToken,
 } from "../../../domain/ports/storage.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
 import { migrate } from "./sqlite_migrations.ts";
@@ -46,7 +48,7 @@ export interface SqliteStoreOptions {
   /** How long a write waits for another connection's lock before failing. Default 5000. */
   readonly busyTimeoutMs?: number;
   /**
-   * Only used by the writes that get no `now` from the port (`saveChannel`,
+   * Only used by the writes that get no `now` from the port (`saveTarget`,
    * `replaceAccounts` and `renew`) to tell a live device from an expired one not yet purged.
    * Default: the system clock.
    */
@@ -59,7 +61,8 @@ export interface SqliteStoreOptions {
   readonly checkpointIntervalMs?: number;
 }
 
-const WNS_TOKEN_KEY = "wns_token";
+/** The `kv` key of the token cached under `key`. */
+const tokenKvKey = (key: string) => `${key.toLowerCase()}_token`;
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
 /**
@@ -145,21 +148,22 @@ export class SqliteStore implements RegistrationStore {
     }
   }
 
-  /** Creates the device or updates its channel and version, keeping its accounts. */
-  saveChannel(
+  /** Creates the device or updates its target and version, keeping its accounts. */
+  saveTarget(
     deviceId: string,
-    channelUri: string,
+    target: PushTarget,
     version: number,
     expiresAt: number,
   ): Promise<void> {
     const key = storedDeviceId(deviceId);
-    return this.#write("saveChannel", () => {
+    const { service, app, address } = target;
+    return this.#write("saveTarget", () => {
       const current = this.#sql.deviceExpiry.get(key);
       if (current && num(current.expires_at) <= this.#clock.now()) {
         // An expired device's accounts died with it: start afresh, as a TTL-based store would.
         this.#sql.deleteAccounts.run(key);
       }
-      this.#sql.upsertDevice.run(key, channelUri, version, expiresAt);
+      this.#sql.upsertDevice.run(key, address, version, expiresAt, service, app);
     });
   }
 
@@ -266,23 +270,23 @@ export class SqliteStore implements RegistrationStore {
     return this.#run("purgeExpired", () => Number(this.#sql.purge.run(now).changes));
   }
 
-  /** The cached WNS token, or null (also when the stored value is unreadable). */
-  loadWnsToken(): Promise<WnsToken | null> {
-    return this.#run("loadWnsToken", () => {
-      const row = this.#sql.kvGet.get(WNS_TOKEN_KEY);
-      return row ? parseWnsToken(str(row.value)) : null;
+  /** The token cached under `key`, or null (also when the stored value is unreadable). */
+  loadToken(key: string): Promise<AccessToken | null> {
+    return this.#run("loadToken", () => {
+      const row = this.#sql.kvGet.get(tokenKvKey(key));
+      return row ? parseAccessToken(str(row.value)) : null;
     });
   }
 
-  /** Caches a WNS token, replacing the previous one. */
-  saveWnsToken(token: WnsToken): Promise<void> {
-    return this.#run("saveWnsToken", () => {
+  /** Caches a token under `key`, replacing the previous one. */
+  saveToken(key: string, token: AccessToken): Promise<void> {
+    return this.#run("saveToken", () => {
       const value = JSON.stringify({
         accessToken: token.accessToken,
         tokenType: token.tokenType,
         expiresAt: token.expiresAt,
       });
-      this.#sql.kvPut.run(WNS_TOKEN_KEY, value);
+      this.#sql.kvPut.run(tokenKvKey(key), value);
     });
   }
 
@@ -352,9 +356,12 @@ function prepareAll(db: DatabaseSync) {
   return {
     deviceExpiry: prepare("SELECT expires_at FROM devices WHERE device_id = ?"),
     upsertDevice: prepare(
-      `INSERT INTO devices (device_id, channel_uri, version, expires_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO devices (device_id, channel_uri, version, expires_at, push_service, push_app)
+       VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (device_id) DO UPDATE SET
          channel_uri = excluded.channel_uri,
+         push_service = excluded.push_service,
+         push_app = excluded.push_app,
          version = excluded.version,
          expires_at = excluded.expires_at`,
     ),
@@ -434,7 +441,7 @@ function asStorageError(context: string, error: unknown): unknown {
   return new StorageUnavailableError(`${context}: ${(error as Error).message}`, { cause: error });
 }
 
-function parseWnsToken(value: string): WnsToken | null {
+function parseAccessToken(value: string): AccessToken | null {
   // A garbled cache entry is no reason to fail: the caller fetches a fresh token instead.
   try {
     const parsed: unknown = JSON.parse(value);

@@ -3,6 +3,7 @@
  * hash of them; an existing (schema 1) SQLite database is migrated.
  */
 
+import { wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { isStoredDeviceId, storedDeviceId } from "../../../adapters/storage/device_key.ts";
@@ -49,7 +50,7 @@ Deno.test("SqliteStore: the database never holds a device id, and everything wor
     const base = Date.now();
     const store = SqliteStore.open(path, { checkpointIntervalMs: 0 });
     const account = { accountId: "acc", node: "node-1", secret: "secret-1" };
-    await store.saveChannel(DEVICE, CHANNEL, 2, base + 60_000);
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, base + 60_000);
     await store.replaceAccounts(DEVICE, [account], base + 60_000);
     assert.equal((await store.findDevice(DEVICE, base))?.deviceId, DEVICE);
     const target = await store.findNode("node-1", base);

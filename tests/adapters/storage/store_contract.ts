@@ -16,8 +16,13 @@
  * @module
  */
 
+import { wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import type { RegistrationStore, WnsToken } from "../../../domain/ports/storage.ts";
+import {
+  type AccessToken,
+  type RegistrationStore,
+  StorageUnavailableError,
+} from "../../../domain/ports/storage.ts";
 import type { AccountRegistration } from "../../../domain/registration.ts";
 
 /** A fresh, empty store and how to dispose of it (close it, delete its files...). */
@@ -57,6 +62,11 @@ export interface StoreContractOptions {
    * (default), or the key a store that keeps ids hashed holds in its place.
    */
   readonly storedId?: (deviceId: string) => string;
+  /**
+   * The layout holds WNS channels of the one app and WNS's token only (the original Redis
+   * layout): other targets and token keys are refused with an Error. Default false.
+   */
+  readonly wnsOnly?: boolean;
 }
 
 /** An expiry short enough to wait for in a test, long enough to write a few devices first. */
@@ -106,9 +116,9 @@ export function storeContract(
     }
   }
 
-  contract("saveChannel creates a device without accounts", async (store) => {
+  contract("saveTarget creates a device without accounts", async (store) => {
     const base = Date.now();
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     assert.deepEqual(await store.findDevice("dev", base), {
       deviceId: "dev",
       channelUri: CHANNEL,
@@ -118,12 +128,12 @@ export function storeContract(
     });
   });
 
-  contract("saveChannel updates channel and version and keeps accounts", async (store) => {
+  contract("saveTarget updates channel and version and keeps accounts", async (store) => {
     const base = Date.now();
     const accounts = [account("dev", "a"), account("dev", "b")];
-    await store.saveChannel("dev", CHANNEL, 1, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 1, base + DAY);
     await store.replaceAccounts("dev", accounts, base + DAY);
-    await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 2 * DAY);
+    await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 2 * DAY);
     assert.deepEqual(await store.findDevice("dev", base), {
       deviceId: "dev",
       channelUri: `${CHANNEL}-new`,
@@ -139,7 +149,7 @@ export function storeContract(
     const base = Date.now();
     assert.equal(await store.findDevice("nobody", base), null);
     assert.equal(await store.findNode("nothing", base), null);
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     assert.equal(await store.findDevice("DEV", base), null, "ids are case-sensitive");
     assert.equal(await store.findNode("dev", base), null, "a device id is not a node");
   });
@@ -147,7 +157,7 @@ export function storeContract(
   contract("replaceAccounts replaces exactly, in the given order", async (store) => {
     const base = Date.now();
     const [a, b, c] = ["a", "b", "c"].map((label) => account("dev", label));
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     await store.replaceAccounts("dev", [a, b], base + DAY);
     assert.deepEqual(await store.findNode(a.node, base), {
       node: a.node,
@@ -172,7 +182,7 @@ export function storeContract(
   contract("replaceAccounts with an empty list removes every account", async (store) => {
     const base = Date.now();
     const accounts = [account("dev", "a"), account("dev", "b")];
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     await store.replaceAccounts("dev", accounts, base + DAY);
     await store.replaceAccounts("dev", [], base + DAY);
     assert.deepEqual((await store.findDevice("dev", base))?.accounts, []);
@@ -187,7 +197,7 @@ export function storeContract(
     assert.equal(await store.findDevice("ghost", base), null);
     assert.equal(await store.findNode(accounts[0].node, base), null);
     // Registering the device later must not surface the refused accounts.
-    await store.saveChannel("ghost", CHANNEL, 2, base + DAY);
+    await store.saveTarget("ghost", wnsTarget(CHANNEL), 2, base + DAY);
     assert.deepEqual((await store.findDevice("ghost", base))?.accounts, []);
     assert.equal(await store.findNode(accounts[0].node, base), null);
   });
@@ -195,7 +205,7 @@ export function storeContract(
   contract("replaceAccounts on an expired device throws and stores nothing", async (store) => {
     const base = Date.now();
     const accounts = [account("old", "a")];
-    await store.saveChannel("old", CHANNEL, 2, base - 1000);
+    await store.saveTarget("old", wnsTarget(CHANNEL), 2, base - 1000);
     await assert.rejects(store.replaceAccounts("old", accounts, base + DAY), Error);
     assert.equal(await store.findNode(accounts[0].node, base - 2000), null);
     assert.equal(await store.findDevice("old", base), null);
@@ -205,7 +215,7 @@ export function storeContract(
     const base = Date.now();
     const expiresAt = base + HOUR;
     const [a] = [account("dev", "a")];
-    await store.saveChannel("dev", CHANNEL, 2, expiresAt);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts("dev", [a], expiresAt);
     assert.notEqual(await store.findDevice("dev", expiresAt - 1), null);
     assert.notEqual(await store.findNode(a.node, expiresAt - 1), null);
@@ -222,7 +232,7 @@ export function storeContract(
       const soon = base + HOUR;
       const later = base + DAY;
       for (const [deviceId, expiresAt] of [["x1", soon], ["x2", soon], ["live", later]] as const) {
-        await store.saveChannel(deviceId, CHANNEL, 2, expiresAt);
+        await store.saveTarget(deviceId, wnsTarget(CHANNEL), 2, expiresAt);
         await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
       }
       assert.equal(await store.purgeExpired(soon - 1), 0, "nothing expired yet");
@@ -246,7 +256,7 @@ export function storeContract(
     const soon = base + SHORT_LIFE_MS;
     const later = base + DAY;
     for (const [deviceId, expiresAt] of [["x1", soon], ["x2", soon], ["live", later]] as const) {
-      await store.saveChannel(deviceId, CHANNEL, 2, expiresAt);
+      await store.saveTarget(deviceId, wnsTarget(CHANNEL), 2, expiresAt);
       await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
     }
     assert.equal(await store.purgeExpired(Date.now()), 0, "nothing expired yet");
@@ -275,11 +285,11 @@ export function storeContract(
     const base = Date.now();
     const first = base + HOUR;
     const a = account("dev", "a");
-    await store.saveChannel("dev", CHANNEL, 2, first);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, first);
     await store.replaceAccounts("dev", [a], first);
 
-    await store.saveChannel("dev", CHANNEL, 2, base + 2 * HOUR);
-    assert.equal((await store.findNode(a.node, first + 1))?.secret, a.secret, "after saveChannel");
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + 2 * HOUR);
+    assert.equal((await store.findNode(a.node, first + 1))?.secret, a.secret, "after saveTarget");
     assert.equal((await store.findDevice("dev", first + 1))?.expiresAt, base + 2 * HOUR);
     assert.equal(await store.purgeExpired(first + 1), 0);
 
@@ -289,15 +299,15 @@ export function storeContract(
     assert.equal((await store.findDevice("dev", now))?.expiresAt, base + 3 * HOUR);
   });
 
-  contract("saveChannel on a device that has expired starts it afresh", async (store) => {
+  contract("saveTarget on a device that has expired starts it afresh", async (store) => {
     const a = account("dev", "a");
     const shortLived = Date.now() + 50;
-    await store.saveChannel("dev", CHANNEL, 2, shortLived);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, shortLived);
     await store.replaceAccounts("dev", [a], shortLived);
     // Let the store's own (real) clock pass the expiry; no purge runs in between.
     await new Promise((resolve) => setTimeout(resolve, 120));
     const base = Date.now();
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     assert.deepEqual((await store.findDevice("dev", base))?.accounts, [], "old accounts died");
     assert.equal(await store.findNode(a.node, base), null);
   });
@@ -305,7 +315,7 @@ export function storeContract(
   contract("forgetChannel nulls the channel it names and keeps the accounts", async (store) => {
     const base = Date.now();
     const a = account("dev", "a");
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     await store.replaceAccounts("dev", [a], base + DAY);
     await store.forgetChannel("dev", CHANNEL, LATER);
     assert.deepEqual(await store.findDevice("dev", base), {
@@ -326,18 +336,18 @@ export function storeContract(
     await store.forgetChannel("dev", CHANNEL, LATER); // Twice is harmless.
     await store.forgetChannel("nobody", CHANNEL, LATER); // So is an unknown device.
     // A later registration brings the channel back.
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     assert.equal((await store.findNode(a.node, base))?.channelUri, CHANNEL);
   });
 
   contract("forgetChannel keeps a channel registered since", async (store) => {
     const base = Date.now();
-    await store.saveChannel("dev", `${CHANNEL}-old`, 2, base + DAY);
-    await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(`${CHANNEL}-old`), 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + DAY);
     await store.forgetChannel("dev", `${CHANNEL}-old`, LATER);
     assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
     // Another device with the same channel is not touched.
-    await store.saveChannel("other", `${CHANNEL}-new`, 2, base + DAY);
+    await store.saveTarget("other", wnsTarget(`${CHANNEL}-new`), 2, base + DAY);
     await store.forgetChannel("dev", `${CHANNEL}-new`, LATER);
     assert.equal((await store.findDevice("dev", base))?.channelUri, null);
     assert.equal((await store.findDevice("other", base))?.channelUri, `${CHANNEL}-new`);
@@ -348,7 +358,7 @@ export function storeContract(
     async (store) => {
       const base = Date.now();
       const [a, b] = ["a", "b"].map((label) => account("dev", label));
-      await store.saveChannel("dev", CHANNEL, 2, base + 10 * DAY);
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + 10 * DAY);
       await store.replaceAccounts("dev", [a, b], base + 10 * DAY);
       await store.forgetChannel("dev", CHANNEL, base + 3 * DAY);
       const device = await store.findDevice("dev", base + 3 * DAY - 1);
@@ -362,7 +372,7 @@ export function storeContract(
       await store.forgetChannel("dev", CHANNEL, base + 5 * DAY);
       assert.equal((await store.findDevice("dev", base))?.expiresAt, base + 3 * DAY);
       // Nor does a grace end later than the device's own expiry.
-      await store.saveChannel("late", CHANNEL, 2, base + DAY);
+      await store.saveTarget("late", wnsTarget(CHANNEL), 2, base + DAY);
       await store.forgetChannel("late", CHANNEL, base + 30 * DAY);
       assert.equal((await store.findDevice("late", base))?.expiresAt, base + DAY);
     },
@@ -373,10 +383,10 @@ export function storeContract(
     async (store) => {
       const base = Date.now();
       const a = account("dev", "a");
-      await store.saveChannel("dev", CHANNEL, 2, base + 10 * DAY);
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + 10 * DAY);
       await store.replaceAccounts("dev", [a], base + 10 * DAY);
       await store.forgetChannel("dev", CHANNEL, base + 2 * DAY);
-      await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 20 * DAY);
+      await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 20 * DAY);
       const node = await store.findNode(a.node, base + 15 * DAY);
       assert.deepEqual([node?.channelUri, node?.expiresAt], [`${CHANNEL}-new`, base + 20 * DAY]);
       assert.deepEqual((await store.findDevice("dev", base + 15 * DAY))?.accounts, [a]);
@@ -389,7 +399,7 @@ export function storeContract(
       // The publish use case only has what findNode answered (a stored key, for some stores).
       const base = Date.now();
       const a = account("dev", "a");
-      await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
       await store.replaceAccounts("dev", [a], base + DAY);
       const { deviceId } = (await store.findNode(a.node, base))!;
       await store.renew(deviceId, CHANNEL, base + 5 * DAY);
@@ -405,7 +415,7 @@ export function storeContract(
     async (store) => {
       const base = Date.now();
       const [a, b] = ["a", "b"].map((label) => account("dev", label));
-      await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
       await store.replaceAccounts("dev", [a, b], base + DAY);
       await store.renew("dev", CHANNEL, base + 5 * DAY);
       const later = base + 4 * DAY;
@@ -427,25 +437,75 @@ export function storeContract(
   );
 
   contract("the WNS token round-trips and is overwritten", async (store) => {
-    assert.equal(await store.loadWnsToken(), null);
-    const first: WnsToken = {
+    assert.equal(await store.loadToken("WNS"), null);
+    const first: AccessToken = {
       accessToken: "EgAcAQMAAAAg/first",
       tokenType: "bearer",
       expiresAt: 1,
     };
-    await store.saveWnsToken(first);
-    assert.deepEqual(await store.loadWnsToken(), first);
-    const second: WnsToken = {
+    await store.saveToken("WNS", first);
+    assert.deepEqual(await store.loadToken("WNS"), first);
+    const second: AccessToken = {
       accessToken: "EgAcAQMAAAAg/second",
       tokenType: "Bearer",
       expiresAt: Date.now() + DAY,
     };
-    await store.saveWnsToken(second);
-    assert.deepEqual(await store.loadWnsToken(), second);
+    await store.saveToken("WNS", second);
+    assert.deepEqual(await store.loadToken("WNS"), second);
     // Registrations and their purge leave the token alone.
     await store.purgeExpired(Date.now() + 365 * DAY);
-    assert.deepEqual(await store.loadWnsToken(), second);
+    assert.deepEqual(await store.loadToken("WNS"), second);
   });
+
+  contract(
+    "saveTarget: another service's target is kept, or refused by a WNS-only layout",
+    async (store) => {
+      const base = Date.now();
+      const fcm = { service: "fcm", app: "im.example", address: "fcm-token-1" };
+      if (options.wnsOnly) {
+        await assert.rejects(
+          store.saveTarget("dev", fcm, 2, base + DAY),
+          (error: Error) =>
+            !(error instanceof StorageUnavailableError) && /WNS/.test(error.message),
+        );
+        assert.equal(await store.findDevice("dev", base), null);
+        return;
+      }
+      await store.saveTarget("dev", fcm, 2, base + DAY);
+      await store.replaceAccounts("dev", [account("dev", "a")], base + DAY);
+      assert.equal((await store.findDevice("dev", base))?.channelUri, "fcm-token-1");
+      assert.equal(
+        (await store.findNode(account("dev", "a").node, base))?.channelUri,
+        "fcm-token-1",
+      );
+      // Back to a WNS channel, accounts kept.
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
+      assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL);
+      assert.equal((await store.findDevice("dev", base))?.accounts.length, 1);
+    },
+  );
+
+  contract(
+    "access tokens are cached per key, or only WNS's in a WNS-only layout",
+    async (store) => {
+      const expiresAt = Date.now() + DAY;
+      const token = (name: string): AccessToken => ({
+        accessToken: `token-${name}`,
+        tokenType: "Bearer",
+        expiresAt,
+      });
+      await store.saveToken("WNS", token("wns"));
+      if (options.wnsOnly) {
+        await assert.rejects(store.saveToken("FCM:im.example", token("fcm")), /WNS token only/);
+        await assert.rejects(store.loadToken("FCM:im.example"), /WNS token only/);
+      } else {
+        assert.equal(await store.loadToken("FCM:im.example"), null);
+        await store.saveToken("FCM:im.example", token("fcm"));
+        assert.deepEqual(await store.loadToken("FCM:im.example"), token("fcm"));
+      }
+      assert.deepEqual(await store.loadToken("WNS"), token("wns"), "WNS's token was overwritten");
+    },
+  );
 
   contract("many devices and nodes do not interfere", async (store) => {
     const base = Date.now();
@@ -456,13 +516,13 @@ export function storeContract(
     const expiryOf = (i: number) =>
       realTimeExpiry && i < 2 ? base + SHORT_LIFE_MS + i : base + DAY + i;
     for (const [i, deviceId] of ids.entries()) {
-      await store.saveChannel(deviceId, `${CHANNEL}${i}`, 2, expiryOf(i));
+      await store.saveTarget(deviceId, wnsTarget(`${CHANNEL}${i}`), 2, expiryOf(i));
       await store.replaceAccounts(deviceId, accountsOf(deviceId), expiryOf(i));
     }
     // Change a few devices in different ways.
     await store.replaceAccounts("dev3", [], base + DAY + 3);
     await store.forgetChannel("dev4", `${CHANNEL}4`, LATER);
-    await store.saveChannel("dev5", `${CHANNEL}five`, 1, base + DAY + 5);
+    await store.saveTarget("dev5", wnsTarget(`${CHANNEL}five`), 1, base + DAY + 5);
     if (realTimeExpiry) {
       await sleep(expiryOf(1) - Date.now() + 50);
       assertPurged(await store.purgeExpired(Date.now()), 2, "dev0 and dev1 expire first");
@@ -511,7 +571,7 @@ export function storeContract(
       { accountId: "a".repeat(5000), node: "n".repeat(5000), secret: "s".repeat(5000) },
       { accountId: "'; DROP TABLE devices; --", node: "%_*?[]", secret: "\\\\" },
     ];
-    await store.saveChannel(deviceId, channel, 2, base + DAY);
+    await store.saveTarget(deviceId, wnsTarget(channel), 2, base + DAY);
     await store.replaceAccounts(deviceId, accounts, base + DAY);
     const device = await store.findDevice(deviceId, base);
     assert.equal(device?.deviceId, deviceId);
@@ -535,7 +595,7 @@ export function storeContract(
   contract("results and inputs are not shared with the store", async (store) => {
     const base = Date.now();
     const accounts = [account("dev", "a")];
-    await store.saveChannel("dev", CHANNEL, 2, base + DAY);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     await store.replaceAccounts("dev", accounts, base + DAY);
     accounts.push(account("dev", "b")); // The caller reuses its array.
 
@@ -559,7 +619,7 @@ export function storeContract(
     "ping resolves while the store is open, and rejects once it is closed",
     async (store) => {
       await store.ping();
-      await store.saveChannel("dev", CHANNEL, 2, Date.now() + DAY);
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, Date.now() + DAY);
       await store.ping();
       await store.close(); // The cleanup closes it again: closing twice is harmless.
       await assert.rejects(store.ping());
@@ -570,17 +630,17 @@ export function storeContract(
   contract("count counts live devices and the accounts they list", async (store) => {
     const base = Date.now();
     assert.deepEqual(await store.count(base), { devices: 0, accounts: 0 });
-    await store.saveWnsToken({ accessToken: "t", tokenType: "bearer", expiresAt: base + DAY });
+    await store.saveToken("WNS", { accessToken: "t", tokenType: "bearer", expiresAt: base + DAY });
     assert.deepEqual(
       await store.count(base),
       { devices: 0, accounts: 0 },
       "the token is no device",
     );
-    await store.saveChannel("a", CHANNEL, 2, base + DAY);
+    await store.saveTarget("a", wnsTarget(CHANNEL), 2, base + DAY);
     await store.replaceAccounts("a", [account("a", "1"), account("a", "2")], base + DAY);
-    await store.saveChannel("b", CHANNEL, 2, base + 2 * DAY);
+    await store.saveTarget("b", wnsTarget(CHANNEL), 2, base + 2 * DAY);
     await store.replaceAccounts("b", [account("b", "1")], base + 2 * DAY);
-    await store.saveChannel("c", CHANNEL, 2, base + 2 * DAY);
+    await store.saveTarget("c", wnsTarget(CHANNEL), 2, base + 2 * DAY);
     assert.deepEqual(await store.count(base), { devices: 3, accounts: 3 });
     // A device whose channel WNS forgot is still registered, with its accounts.
     await store.forgetChannel("b", CHANNEL, LATER);
@@ -596,7 +656,7 @@ export function storeContract(
     const base = Date.now();
     const soon = base + SHORT_LIFE_MS;
     for (const [deviceId, expiresAt] of [["x1", soon], ["live", base + DAY]] as const) {
-      await store.saveChannel(deviceId, CHANNEL, 2, expiresAt);
+      await store.saveTarget(deviceId, wnsTarget(CHANNEL), 2, expiresAt);
       await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
     }
     assert.deepEqual(await store.count(Date.now()), { devices: 2, accounts: 2 });

@@ -1,4 +1,4 @@
-import { wnsDelivery } from "../../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
@@ -9,6 +9,7 @@ import { NS_DISCO_INFO } from "../../../adapters/xmpp/publish_iq.ts";
 import { NS_DATA, NS_PUBSUB, NS_PUSH } from "../../../adapters/xmpp/publish_parser.ts";
 import { PushService } from "../../../app/use_cases/push_service.ts";
 import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
+import type { XmppLink } from "../../../domain/ports/xmpp_link.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { fixtureStanza } from "../../support/parse_xml.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
@@ -26,7 +27,7 @@ async function setup() {
   const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
   const link = new MemoryXmppLink("push.localhost", (r) => service.handlePublish(r), logger);
   const expiresAt = clock.now() + 60_000;
-  await store.saveChannel("dev1", CHANNEL, 2, expiresAt);
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiresAt);
   await store.replaceAccounts("dev1", [
     { accountId: "ACC1", node: "node123", secret: "sekrit" },
   ], expiresAt);
@@ -227,4 +228,14 @@ Deno.test("MemoryXmppLink: any other IQ -> cancel/service-unavailable", async ()
     assert.equal(answer.attrs.id, iq.attrs.id);
   }
   assert.equal(wns.sent.length, 0);
+});
+
+Deno.test("MemoryXmppLink: the XmppLink port, up from the start, nothing to connect or close", async () => {
+  const { link } = await setup();
+  const port: XmppLink = link;
+  assert.equal(port.online, true);
+  port.start();
+  await port.whenOnline();
+  await port.stop(100);
+  assert.equal(port.pushBareJid, "push.localhost");
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ChannelBackoff } from "../../../app/delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "../../../app/delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../../../app/delivery/delivery_pipeline.ts";
+import { DeliveryPolicy, PolicyDelivery } from "../../../app/delivery/delivery_policy.ts";
 import type {
   DeliveryOutcome,
   Notification,

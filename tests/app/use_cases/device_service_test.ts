@@ -66,15 +66,15 @@ function accountsOf<T>(result: { ok: true; value: T } | { ok: false; error: stri
 function brokenStore(error: () => Error): RegistrationStore {
   const fail = () => Promise.reject(error());
   return {
-    saveChannel: fail,
+    saveTarget: fail,
     findDevice: fail,
     replaceAccounts: fail,
     findNode: fail,
     forgetChannel: fail,
     renew: fail,
     purgeExpired: fail,
-    loadWnsToken: fail,
-    saveWnsToken: fail,
+    loadToken: fail,
+    saveToken: fail,
     ping: fail,
     count: fail,
     close: () => Promise.resolve(),
@@ -282,14 +282,14 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
   const clock = new FakeClock();
   const memory = new MemoryStore(clock);
   const slow: RegistrationStore = {
-    saveChannel: memory.saveChannel.bind(memory),
+    saveTarget: memory.saveTarget.bind(memory),
     replaceAccounts: memory.replaceAccounts.bind(memory),
     findNode: memory.findNode.bind(memory),
     forgetChannel: memory.forgetChannel.bind(memory),
     renew: memory.renew.bind(memory),
     purgeExpired: memory.purgeExpired.bind(memory),
-    loadWnsToken: memory.loadWnsToken.bind(memory),
-    saveWnsToken: memory.saveWnsToken.bind(memory),
+    loadToken: memory.loadToken.bind(memory),
+    saveToken: memory.saveToken.bind(memory),
     ping: memory.ping.bind(memory),
     count: memory.count.bind(memory),
     close: memory.close.bind(memory),

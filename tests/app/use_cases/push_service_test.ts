@@ -1,4 +1,4 @@
-import { wnsDelivery } from "../../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
@@ -22,7 +22,7 @@ async function setup() {
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
   const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
-  await store.saveChannel("dev1", CHANNEL, 2, clock.now() + 1000);
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, clock.now() + 1000);
   await store.replaceAccounts(
     "dev1",
     [{ accountId: "ACC1", node: NODE, secret: SECRET }],
@@ -114,7 +114,7 @@ Deno.test("PushService: a gone channel shortens the registration to the grace pe
     logger: new RecordingLogger(),
     policy,
   });
-  await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now(), policy));
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiryFrom(clock.now(), policy));
   await store.replaceAccounts(
     "dev1",
     [{ accountId: "ACC1", node: NODE, secret: SECRET }],
@@ -163,7 +163,7 @@ Deno.test("PushService: delivered pushes renew the registration about once a day
     clock,
     logger: new RecordingLogger(),
   });
-  await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now()));
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiryFrom(clock.now()));
   await store.replaceAccounts(
     "dev1",
     [{ accountId: "ACC1", node: NODE, secret: SECRET }],
@@ -192,7 +192,7 @@ Deno.test("PushService: a failed renewal is logged, the push still counts", asyn
   const wns = new MemoryWnsSender();
   const logger = new RecordingLogger();
   const service = new PushService({ store, ...wnsDelivery(wns), clock, logger });
-  await store.saveChannel("dev1", CHANNEL, 2, expiryFrom(clock.now()));
+  await store.saveTarget("dev1", wnsTarget(CHANNEL), 2, expiryFrom(clock.now()));
   await store.replaceAccounts(
     "dev1",
     [{ accountId: "ACC1", node: NODE, secret: SECRET }],

@@ -4,7 +4,7 @@ import type {
   RawNotificationOptions,
   WnsOutcome,
 } from "../../../../adapters/push/wns/wns_sender.ts";
-import type { WnsToken } from "../../../../domain/ports/storage.ts";
+import type { AccessToken } from "../../../../domain/ports/storage.ts";
 import { HttpWnsSender } from "../../../../adapters/push/wns/http_wns_sender.ts";
 import { Http1Client } from "../../../../adapters/push/wns/http1_client.ts";
 import type { WnsPost, WnsTokenProvider } from "../../../../adapters/push/wns/http_wns_sender.ts";
@@ -20,14 +20,16 @@ const CACHE: RawNotificationOptions = { cache: true, ttlSeconds: 600 };
 
 /** The token cache part of a store, in memory, counting reads and writes. */
 class TokenStore implements WnsTokenStore {
-  token: WnsToken | null = null;
+  token: AccessToken | null = null;
   loads = 0;
   saves = 0;
-  loadWnsToken(): Promise<WnsToken | null> {
+  loadToken(key: string): Promise<AccessToken | null> {
+    assert.equal(key, "WNS");
     this.loads++;
     return Promise.resolve(this.token);
   }
-  saveWnsToken(token: WnsToken): Promise<void> {
+  saveToken(key: string, token: AccessToken): Promise<void> {
+    assert.equal(key, "WNS");
     this.saves++;
     this.token = token;
     return Promise.resolve();
@@ -442,7 +444,7 @@ Deno.test("never throws, whatever fails underneath", async () => {
     null,
   );
 
-  const token: WnsToken = { accessToken: "t", tokenType: "bearer", expiresAt: Date.now() + 1e6 };
+  const token: AccessToken = { accessToken: "t", tokenType: "bearer", expiresAt: Date.now() + 1e6 };
   const badFetch = new HttpWnsSender({
     tokens: { get: () => Promise.resolve(token), invalidate: () => {} },
     logger,

@@ -7,17 +7,23 @@
 import assert from "node:assert/strict";
 import { ChannelBackoff } from "../../../../app/delivery/channel_backoff.ts";
 import { ConcurrencyGate, type GateOptions } from "../../../../app/delivery/concurrency_gate.ts";
-import { DeliveryPipeline } from "../../../../app/delivery/delivery_pipeline.ts";
+import { DeliveryPolicy, PolicyDelivery } from "../../../../app/delivery/delivery_policy.ts";
+import { WNS_TARGETS, WnsPushDelivery } from "../../../../adapters/push/wns/wns_push_delivery.ts";
 import { type FakeWns, startFakeWns } from "../../../../adapters/push/wns/fake_wns_server.ts";
 import { HttpWnsSender } from "../../../../adapters/push/wns/http_wns_sender.ts";
 import { WnsTokenSource } from "../../../../adapters/push/wns/wns_token_source.ts";
 import { MemoryStore } from "../../../../adapters/storage/memory/memory_store.ts";
-import type { WnsOutcome } from "../../../../adapters/push/wns/wns_sender.ts";
+import type { DeliveryOutcome, Notification } from "../../../../domain/ports/push_delivery.ts";
 import { RecordingLogger } from "../../../support/recording_logger.ts";
 import { scaledMs } from "../../../support/timing.ts";
 
-const PAYLOAD = JSON.stringify({ version: 2, action: "push", account_id: "A", message_count: 1 });
-const CACHE = { cache: true, ttlSeconds: 60 };
+const NOTIFICATION: Notification = {
+  kind: "push",
+  accountId: "A",
+  counts: { messageCount: 1, pendingSubscriptionCount: 0 },
+};
+/** Kept by WNS for a minute: sent with WNS's cache policy. */
+const CACHE = { ttlSeconds: 60 };
 const SLOW_MS = 30_000;
 
 /**
@@ -45,22 +51,26 @@ function pipeline(
     requestTimeoutMs: 5000,
   });
   const gate = new ConcurrencyGate(maxInFlight, 10_000, limits);
-  const sender = new DeliveryPipeline({
-    // Longer than the slow channels take: their requests hold their slots all along.
-    sender: new HttpWnsSender({ tokens, logger, requestTimeoutMs: 60_000 }),
+  const policy = new DeliveryPolicy({
     gate,
     backoff: new ChannelBackoff(clock),
     retry: { maxAttempts: 3, initialDelayMs, maxDelayMs: initialDelayMs * 4 },
     logger,
     sleep,
   });
-  return { sender, gate };
+  // WNS's adapter (HTTP and the token) behind the shared policy, as the server wires it.
+  // Longer than the slow channels take: their requests hold their slots all along.
+  const http = new HttpWnsSender({ tokens, logger, requestTimeoutMs: 60_000 });
+  const delivery = new PolicyDelivery(new WnsPushDelivery(http), policy);
+  const send = (uri: string) =>
+    delivery.deliver({ ...WNS_TARGETS, address: uri }, NOTIFICATION, CACHE);
+  return { send, gate };
 }
 
 /** Sends a push and resolves with its outcome and how long it took. */
 async function timed(
-  send: () => Promise<WnsOutcome>,
-): Promise<{ outcome: WnsOutcome; ms: number }> {
+  send: () => Promise<DeliveryOutcome>,
+): Promise<{ outcome: DeliveryOutcome; ms: number }> {
   const started = performance.now();
   const outcome = await send();
   return { outcome, ms: performance.now() - started };
@@ -77,18 +87,16 @@ function slowChannels(fake: FakeWns, count: number, n: number): string[] {
 
 Deno.test("slow WNS channels: pushes to other channels are delivered at once", async () => {
   const fake = await startFakeWns();
-  const { sender } = pipeline(fake, 16, { maxPerChannel: 2, maxPerHost: 16, maxWaitMs: 2000 });
+  const { send } = pipeline(fake, 16, { maxPerChannel: 2, maxPerHost: 16, maxWaitMs: 2000 });
   const slow = slowChannels(fake, 4, 20);
   // 4 slow channels, 20 pushes each: before, they filled all 16 slots for 30 s.
-  const stuck = slow.flatMap((uri) =>
-    Array.from({ length: 20 }, () => timed(() => sender.sendRaw(uri, PAYLOAD, CACHE)))
-  );
+  const stuck = slow.flatMap((uri) => Array.from({ length: 20 }, () => timed(() => send(uri))));
   try {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const fast = await Promise.all(
       Array.from({ length: 40 }, () => {
         const uri = fake.channelUri();
-        return timed(() => sender.sendRaw(uri, PAYLOAD, CACHE));
+        return timed(() => send(uri));
       }),
     );
     for (const { outcome } of fast) assert.equal(outcome.kind, "delivered");
@@ -113,15 +121,15 @@ Deno.test("slow WNS channels: pushes to other channels are delivered at once", a
 
 Deno.test("slow WNS channels: with more slow channels than slots, others get wait within the bound", async () => {
   const fake = await startFakeWns();
-  const { sender } = pipeline(fake, 8, { maxPerChannel: 1, maxPerHost: 8, maxWaitMs: 1000 });
+  const { send } = pipeline(fake, 8, { maxPerChannel: 1, maxPerHost: 8, maxWaitMs: 1000 });
   const slow = slowChannels(fake, 12, 1);
-  const stuck = slow.map((uri) => timed(() => sender.sendRaw(uri, PAYLOAD, CACHE)));
+  const stuck = slow.map((uri) => timed(() => send(uri)));
   try {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const fast = await Promise.all(
       Array.from({ length: 20 }, () => {
         const uri = fake.channelUri();
-        return timed(() => sender.sendRaw(uri, PAYLOAD, CACHE));
+        return timed(() => send(uri));
       }),
     );
     // Every slot is held by a slow channel: each push is answered wait after at most the
@@ -146,14 +154,14 @@ Deno.test("a retry's pause holds no slot: other channels are delivered meanwhile
     return pause.promise;
   };
   // One slot in all.
-  const { sender, gate } = pipeline(fake, 1, { maxWaitMs: 5000 }, 20, sleep);
+  const { send, gate } = pipeline(fake, 1, { maxWaitMs: 5000 }, 20, sleep);
   const failing = fake.channelUri();
   fake.failNext(failing, 503);
-  const retried = sender.sendRaw(failing, PAYLOAD, CACHE);
+  const retried = send(failing);
   await pausing.promise;
   assert.equal(gate.inFlight, 0, "the pause held the only slot");
   // Delivered while the failing channel is still pausing (a held slot: refused after 5 s).
-  const other = await sender.sendRaw(fake.channelUri(), PAYLOAD, CACHE);
+  const other = await send(fake.channelUri());
   assert.equal(other.kind, "delivered");
   pause.resolve();
   assert.equal((await retried).kind, "delivered");

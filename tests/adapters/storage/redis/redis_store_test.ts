@@ -1,4 +1,4 @@
-import { wnsDelivery } from "../../../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { accountKey } from "../../../../adapters/storage/redis/redis_keys.ts";
@@ -46,7 +46,7 @@ storeContract("RedisStore", async () => {
     await redis.stop();
     throw error;
   }
-}, { realTimeExpiry: true, ignore: gate.ignore });
+}, { realTimeExpiry: true, ignore: gate.ignore, wnsOnly: true });
 
 /** One test with its own redis-server, stopped however the test ends. */
 function redisTest(
@@ -132,7 +132,7 @@ redisTest("writes exactly the original server's key layout", async (redis) => {
   const raw = await rawClient(redis);
   try {
     const expiresAt = expiryFrom(Date.now());
-    await store.saveChannel(DEVICE, CHANNEL, 2, expiresAt);
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts(DEVICE, [accountA, accountB], expiresAt);
     const keyA = await sha256Hex(`${DEVICE}_${ACCOUNT_A}`);
     const keyB = await sha256Hex(`${DEVICE}_${ACCOUNT_B}`);
@@ -164,7 +164,7 @@ redisTest("writes exactly the original server's key layout", async (redis) => {
     await store.renew(DEVICE, CHANNEL, expiresAt + DAY);
     assert.equal(await raw.call("PEXPIRETIME", accountB.node), graceEnd);
     const restored = expiryFrom(Date.now());
-    await store.saveChannel(DEVICE, `${CHANNEL}2`, 2, restored);
+    await store.saveTarget(DEVICE, wnsTarget(`${CHANNEL}2`), 2, restored);
     await store.renew(DEVICE, `${CHANNEL}2`, restored + DAY);
     for (const key of keys.keys()) {
       assert.equal(await raw.call("PEXPIRETIME", key), restored + DAY, `renewal of ${key}`);
@@ -172,13 +172,13 @@ redisTest("writes exactly the original server's key layout", async (redis) => {
     assert.deepEqual(await raw.lrange(DEVICE, 0, -1), [`${CHANNEL}2`, "2", keyA, keyB]);
 
     // The WNS token: [token, type, seconds]; whole seconds exactly as the original wrote them.
-    await store.saveWnsToken({
+    await store.saveToken("WNS", {
       accessToken: "tok",
       tokenType: "bearer",
       expiresAt: 1_700_000_000_000,
     });
     assert.deepEqual(await raw.lrange("WNS", 0, -1), ["tok", "bearer", "1700000000"]);
-    await store.saveWnsToken({
+    await store.saveToken("WNS", {
       accessToken: "tok2",
       tokenType: "bearer",
       expiresAt: 1_700_000_000_042,
@@ -223,8 +223,8 @@ redisTest("reads what the original server wrote", async (redis) => {
       accounts: [],
       expiresAt: Number.MAX_SAFE_INTEGER,
     });
-    // ...and our saveChannel fills in the version slot.
-    await store.saveChannel("5e".repeat(32), CHANNEL, 2, expiryFrom(now));
+    // ...and our saveTarget fills in the version slot.
+    await store.saveTarget("5e".repeat(32), wnsTarget(CHANNEL), 2, expiryFrom(now));
     assert.deepEqual(await raw.lrange("5e".repeat(32), 0, -1), [CHANNEL, "2"]);
 
     // The original deleted the account key but never the node of a removed account: such a
@@ -242,10 +242,10 @@ redisTest("reads what the original server wrote", async (redis) => {
     assert.equal(await store.findDevice(keyA, now), null);
     assert.equal(await store.findNode("WNS", now), null);
     await raw.set("WNS", "an early version wrote a string here");
-    assert.equal(await store.loadWnsToken(), null);
+    assert.equal(await store.loadToken("WNS"), null);
     await raw.del("WNS");
     await raw.rpush("WNS", "tok", "bearer", "1700000000");
-    assert.deepEqual(await store.loadWnsToken(), {
+    assert.deepEqual(await store.loadToken("WNS"), {
       accessToken: "tok",
       tokenType: "bearer",
       expiresAt: 1_700_000_000_000,
@@ -357,7 +357,7 @@ redisTest("replaceAccounts leaves no key of a removed account behind", async (re
   const raw = await rawClient(redis);
   try {
     const expiresAt = expiryFrom(Date.now());
-    await store.saveChannel(DEVICE, CHANNEL, 2, expiresAt);
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts(DEVICE, [accountA, accountB, accountC], expiresAt);
     // B is dropped, A moves to a new node, C stays.
     const movedA = { ...accountA, node: "nodeA2AAAAAAAAAAAAAA", secret: "secret-a2" };
@@ -376,7 +376,7 @@ redisTest("replaceAccounts leaves no key of a removed account behind", async (re
     assert.equal((await store.findNode(movedA.node, Date.now()))?.secret, "secret-a2");
 
     // A refused list changes nothing: a node of another device.
-    await store.saveChannel("other", CHANNEL, 2, expiresAt);
+    await store.saveTarget("other", wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts(
       "other",
       [{ accountId: "x", node: "nodeOther", secret: "s" }],
@@ -411,7 +411,7 @@ redisTest("two instances writing one device never corrupt it", async (redis) => 
   const raw = await rawClient(redis);
   try {
     const expiresAt = expiryFrom(Date.now());
-    await first.saveChannel(DEVICE, CHANNEL, 2, expiresAt);
+    await first.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
     // Lists that share accounts, sometimes under another node, so each write has to delete
     // some of what the other one just wrote.
     const variant = (label: string, ids: string[], nodeTag: string): AccountRegistration[] =>
@@ -431,7 +431,7 @@ redisTest("two instances writing one device never corrupt it", async (redis) => 
       await Promise.all([
         first.replaceAccounts(DEVICE, one, expiresAt),
         second.replaceAccounts(DEVICE, other, expiresAt),
-        round % 10 === 0 ? second.saveChannel(DEVICE, channel, 2, expiresAt) : null,
+        round % 10 === 0 ? second.saveTarget(DEVICE, wnsTarget(channel), 2, expiresAt) : null,
       ]);
       const device = await first.findDevice(DEVICE, Date.now());
       assert.ok(device, `round ${round}`);
@@ -466,9 +466,9 @@ redisTest(
     const store = await RedisStore.connect(redis.url, { logger, commandTimeoutMs: 500 });
     try {
       const expiresAt = expiryFrom(Date.now());
-      await store.saveChannel(DEVICE, CHANNEL, 2, expiresAt);
+      await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
       await store.replaceAccounts(DEVICE, [accountA, accountB], expiresAt);
-      await store.saveWnsToken({ accessToken: "tok", tokenType: "bearer", expiresAt: 42_000 });
+      await store.saveToken("WNS", { accessToken: "tok", tokenType: "bearer", expiresAt: 42_000 });
       const before = await store.findDevice(DEVICE, Date.now());
       const pushes = new PushService({
         store,
@@ -500,9 +500,9 @@ redisTest(
         const call of [
           () => store.findNode(accountA.node, Date.now()),
           () => store.findDevice(DEVICE, Date.now()),
-          () => store.saveChannel(DEVICE, CHANNEL, 2, expiresAt),
+          () => store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt),
           () => store.replaceAccounts(DEVICE, [accountA], expiresAt),
-          () => store.loadWnsToken(),
+          () => store.loadToken("WNS"),
         ]
       ) {
         const started = performance.now();
@@ -535,7 +535,7 @@ redisTest(
       await loop;
 
       assert.deepEqual(await store.findDevice(DEVICE, Date.now()), before, "nothing lost");
-      assert.deepEqual(await store.loadWnsToken(), {
+      assert.deepEqual(await store.loadToken("WNS"), {
         accessToken: "tok",
         tokenType: "bearer",
         expiresAt: 42_000,
@@ -564,7 +564,7 @@ redisTest(
 redisTest("a hung Redis makes calls time out, then they work again", async (redis) => {
   const store = await RedisStore.connect(redis.url, { commandTimeoutMs: 300 });
   try {
-    await store.saveChannel(DEVICE, CHANNEL, 2, expiryFrom(Date.now()));
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiryFrom(Date.now()));
     redis.freeze();
     try {
       const started = performance.now();
@@ -636,7 +636,7 @@ redisTest("password and database number in the URL", async (redis) => {
   const db3 = await rawClient(redis, 3);
   const db0 = await rawClient(redis, 0);
   try {
-    await store.saveChannel(DEVICE, CHANNEL, 2, expiryFrom(Date.now()));
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiryFrom(Date.now()));
     assert.deepEqual(await db3.lrange(DEVICE, 0, -1), [CHANNEL, "2"]);
     assert.equal(await db0.exists(DEVICE), 0, "db 0 untouched");
     assert.equal((await store.findDevice(DEVICE, Date.now()))?.channelUri, CHANNEL);
@@ -671,7 +671,7 @@ Deno.test({
       assert.match(redis.url, /^rediss:\/\//);
       const store = await RedisStore.connect(redis.url, { tlsCaCerts: [certificate.cert] });
       try {
-        await store.saveChannel(DEVICE, CHANNEL, 2, expiryFrom(Date.now()));
+        await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiryFrom(Date.now()));
         assert.equal((await store.findDevice(DEVICE, Date.now()))?.channelUri, CHANNEL);
       } finally {
         await store.close();
@@ -714,7 +714,7 @@ Deno.test({
         commandTimeoutMs: 500,
       });
       const expiresAt = expiryFrom(Date.now());
-      await store.saveChannel(DEVICE, CHANNEL, 2, expiresAt);
+      await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
       await store.replaceAccounts(DEVICE, [accountA], expiresAt);
       const onMaster = await rawClient(master, 2);
       assert.deepEqual(await onMaster.lrange(DEVICE, 0, 1), [CHANNEL, "2"]);
@@ -733,7 +733,7 @@ Deno.test({
       // Writes too: the client follows the Sentinel to the new master.
       let written = false;
       while (!written && performance.now() - started < 20_000) {
-        written = await store.saveChannel(DEVICE, `${CHANNEL}-2`, 2, expiresAt).then(
+        written = await store.saveTarget(DEVICE, wnsTarget(`${CHANNEL}-2`), 2, expiresAt).then(
           () => true,
           () => false,
         );
@@ -799,7 +799,7 @@ redisTest("count counts the original's devices and skips every other key", async
     // A channel WNS said is gone.
     await raw.rpush("6f".repeat(32), "", "3");
     // A device of ours with three accounts.
-    await store.saveChannel("7a".repeat(32), CHANNEL, 2, now + DAY);
+    await store.saveTarget("7a".repeat(32), wnsTarget(CHANNEL), 2, now + DAY);
     await store.replaceAccounts("7a".repeat(32), [
       accountC,
       ...["x", "y"].map((l) => ({
@@ -992,7 +992,7 @@ redisTest("findNode latency on loopback", async (redis) => {
       node: `node${i}`.padEnd(20, "x"),
       secret: `secret-${i}`,
     }));
-    await store.saveChannel(DEVICE, CHANNEL, 2, expiresAt);
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts(DEVICE, accounts, expiresAt);
     const calls = 10_000;
     const times: number[] = [];

@@ -1,3 +1,4 @@
+import { wnsTarget } from "../../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { prepareDatabaseFile } from "../../../../adapters/storage/sqlite/sqlite_file_mode.ts";
@@ -25,8 +26,8 @@ Deno.test("SqliteStore: database, WAL and SHM files are created 0600 under a wid
   try {
     await withUmask(0o000, async () => {
       const store = SqliteStore.open(path, { checkpointIntervalMs: 0 });
-      await store.saveChannel("dev", CHANNEL, 2, Date.now() + 60_000);
-      await store.saveWnsToken({ accessToken: "t", tokenType: "bearer", expiresAt: 1 });
+      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, Date.now() + 60_000);
+      await store.saveToken("WNS", { accessToken: "t", tokenType: "bearer", expiresAt: 1 });
       for (const file of [path, `${path}-wal`, `${path}-shm`]) {
         assert.equal(modeOf(file).toString(8), "600", file);
       }
@@ -50,7 +51,7 @@ Deno.test("SqliteStore: an existing 0644 database is made 0600 when opened", asy
       return Promise.resolve();
     });
     const store = SqliteStore.open(path, { checkpointIntervalMs: 0 });
-    await store.saveChannel("dev", CHANNEL, 2, Date.now() + 60_000);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, Date.now() + 60_000);
     for (const file of [path, `${path}-wal`, `${path}-shm`]) {
       assert.equal(modeOf(file).toString(8), "600", file);
     }

@@ -13,7 +13,7 @@ import {
 } from "../../../../adapters/storage/sqlite/sqlite_store.ts";
 import { PushService } from "../../../../app/use_cases/push_service.ts";
 import { RecordingLogger } from "../../../support/recording_logger.ts";
-import { wnsDelivery } from "../../../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../../../support/wns_delivery.ts";
 
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
 const DEVICE = "5486bd868050a620141f4e81c9f1d2c67ab0de27e5e26d218ca41c9394ee806b";
@@ -71,7 +71,7 @@ for (const version of [1, 2] as const) {
         ]);
         // The device protocol still finds it by its id, and a new device joins it.
         assert.equal((await store.findDevice(DEVICE, now))?.channelUri, CHANNEL);
-        await store.saveChannel("new-device", CHANNEL, 2, now + 60_000);
+        await store.saveTarget("new-device", wnsTarget(CHANNEL), 2, now + 60_000);
       } finally {
         await store.close();
       }

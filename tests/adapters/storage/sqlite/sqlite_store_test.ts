@@ -1,3 +1,4 @@
+import { wnsTarget } from "../../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { storedDeviceId } from "../../../../adapters/storage/device_key.ts";
@@ -46,10 +47,10 @@ Deno.test("SqliteStore: data survives close and reopen", async () => {
     ];
     const token = { accessToken: "tok", tokenType: "bearer", expiresAt: base + 1000 };
     const first = SqliteStore.open(db.path);
-    await first.saveChannel("dev", CHANNEL, 2, base + 60_000);
+    await first.saveTarget("dev", wnsTarget(CHANNEL), 2, base + 60_000);
     await first.replaceAccounts("dev", accounts, base + 60_000);
     await first.forgetChannel("dev", CHANNEL, base + 60_000);
-    await first.saveWnsToken(token);
+    await first.saveToken("WNS", token);
     await first.close();
     await first.close(); // Harmless.
     await assert.rejects(first.findNode("node-a", base), /closed/);
@@ -64,9 +65,42 @@ Deno.test("SqliteStore: data survives close and reopen", async () => {
         expiresAt: base + 60_000,
       });
       assert.equal((await second.findNode("node-a", base))?.secret, "secret-a");
-      assert.deepEqual(await second.loadWnsToken(), token);
+      assert.deepEqual(await second.loadToken("WNS"), token);
     } finally {
       await second.close();
+    }
+  } finally {
+    await db.remove();
+  }
+});
+
+Deno.test("SqliteStore: a target's service and app are stored; WNS's token keeps its row", async () => {
+  const db = await tempDb();
+  try {
+    const store = SqliteStore.open(db.path);
+    const base = Date.now();
+    await store.saveTarget(
+      "dev-f",
+      { service: "fcm", app: "im.example", address: "t" },
+      2,
+      base + 60_000,
+    );
+    await store.saveTarget("dev-w", wnsTarget(CHANNEL), 2, base + 60_000);
+    await store.saveToken("WNS", { accessToken: "tok", tokenType: "bearer", expiresAt: base });
+    await store.close();
+    const raw = new DatabaseSync(db.path);
+    try {
+      const rows = raw.prepare(
+        "SELECT channel_uri, push_service, push_app FROM devices ORDER BY push_service",
+      ).all();
+      assert.deepEqual(rows.map((r) => [r.channel_uri, r.push_service, r.push_app]), [
+        ["t", "fcm", "im.example"],
+        [CHANNEL, "wns", "wns"],
+      ]);
+      // The row databases written before the token cache was keyed already have.
+      assert.deepEqual(raw.prepare("SELECT key FROM kv").all().map((r) => r.key), ["wns_token"]);
+    } finally {
+      raw.close();
     }
   } finally {
     await db.remove();
@@ -125,16 +159,16 @@ Deno.test("SqliteStore: a held write lock is a StorageUnavailableError", async (
   const other = new DatabaseSync(db.path);
   try {
     const base = Date.now();
-    await store.saveChannel("dev", CHANNEL, 2, base + 60_000);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + 60_000);
     other.exec("BEGIN IMMEDIATE");
     await assert.rejects(
-      store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 60_000),
+      store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 60_000),
       (error) => error instanceof StorageUnavailableError && /locked/.test(error.message),
     );
     // WAL: readers are not blocked by the writer.
     assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL);
     other.exec("ROLLBACK");
-    await store.saveChannel("dev", `${CHANNEL}-new`, 2, base + 60_000);
+    await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 60_000);
     assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
   } finally {
     other.close();
@@ -147,8 +181,8 @@ Deno.test("SqliteStore: refused account lists are plain errors and change nothin
   const store = SqliteStore.open(":memory:");
   try {
     const base = Date.now();
-    await store.saveChannel("one", CHANNEL, 2, base + 60_000);
-    await store.saveChannel("two", CHANNEL, 2, base + 60_000);
+    await store.saveTarget("one", wnsTarget(CHANNEL), 2, base + 60_000);
+    await store.saveTarget("two", wnsTarget(CHANNEL), 2, base + 60_000);
     await store.replaceAccounts("one", [{ accountId: "a", node: "n", secret: "s" }], base + 60_000);
     const refused = [
       [{ accountId: "b", node: "n", secret: "t" }],
@@ -187,7 +221,7 @@ Deno.test("SqliteStore: an unopenable path is a StorageUnavailableError", async 
 /** Writes `count` devices with three accounts each; each is two write transactions. */
 async function register(store: SqliteStore, count: number, expiresAt: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    await store.saveChannel(`dev-${i}`, CHANNEL, 2, expiresAt);
+    await store.saveTarget(`dev-${i}`, wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts(
       `dev-${i}`,
       [0, 1, 2].map((k) => ({ accountId: `a${k}`, node: `n-${i}-${k}`, secret: `s-${i}-${k}` })),
@@ -246,17 +280,17 @@ Deno.test("SqliteStore: writes sharing a commit fail alone and succeed together"
   const reader = new DatabaseSync(db.path);
   try {
     const expiresAt = Date.now() + 60_000;
-    await store.saveChannel("known", CHANNEL, 2, expiresAt);
+    await store.saveTarget("known", wnsTarget(CHANNEL), 2, expiresAt);
     const account = (node: string) => [{ accountId: "a", node, secret: "s" }];
     // Issued in one turn, so they share one transaction.
     const results = await Promise.allSettled([
-      store.saveChannel("dev-1", CHANNEL, 2, expiresAt),
+      store.saveTarget("dev-1", wnsTarget(CHANNEL), 2, expiresAt),
       store.replaceAccounts("nobody", account("n-0"), expiresAt),
       store.replaceAccounts("known", account("n-known"), expiresAt),
       // Takes n-known from another device: refused, and only this write is undone.
-      store.saveChannel("dev-2", CHANNEL, 2, expiresAt)
+      store.saveTarget("dev-2", wnsTarget(CHANNEL), 2, expiresAt)
         .then(() => store.replaceAccounts("dev-2", account("n-known"), expiresAt)),
-      store.saveChannel("dev-3", CHANNEL, 2, expiresAt),
+      store.saveTarget("dev-3", wnsTarget(CHANNEL), 2, expiresAt),
     ]);
     assert.deepEqual(results.map((r) => r.status), [
       "fulfilled",
@@ -290,7 +324,7 @@ Deno.test("SqliteStore: when the shared transaction cannot start, every write in
     const expiresAt = Date.now() + 60_000;
     other.exec("BEGIN IMMEDIATE");
     const results = await Promise.allSettled(
-      ["a", "b", "c"].map((id) => store.saveChannel(id, CHANNEL, 2, expiresAt)),
+      ["a", "b", "c"].map((id) => store.saveTarget(id, wnsTarget(CHANNEL), 2, expiresAt)),
     );
     for (const result of results) {
       assert.equal(result.status, "rejected");
@@ -309,7 +343,7 @@ Deno.test("SqliteStore: close commits writes still waiting for their turn", asyn
   const db = await tempDb();
   try {
     const store = SqliteStore.open(db.path);
-    const write = store.saveChannel("dev", CHANNEL, 2, Date.now() + 60_000);
+    const write = store.saveTarget("dev", wnsTarget(CHANNEL), 2, Date.now() + 60_000);
     await store.close();
     await write;
     const again = SqliteStore.open(db.path);

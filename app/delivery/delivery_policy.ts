@@ -5,8 +5,8 @@
  * capped exponential backoff and jitter for transient failures (5xx, network errors,
  * timeouts). Each attempt takes a slot of its own: a retry's pause holds none, so a slow or
  * failing target cannot stall the others. Each concern is its own unit; this module only
- * composes them. Two fronts: {@link DeliveryPipeline} in front of WNS's raw sender (what the
- * server wires today) and {@link PolicyDelivery} in front of any service's delivery port.
+ * composes them. Its front is {@link PolicyDelivery}, in front of any service's delivery port
+ * (WNS's included): the services' adapters only speak HTTP.
  *
  * @module
  */
@@ -20,11 +20,6 @@ import type {
   PushDelivery,
 } from "../../domain/ports/push_delivery.ts";
 import type { PushTarget } from "../../domain/push_target.ts";
-import type {
-  RawNotificationOptions,
-  WnsOutcome,
-  WnsSender,
-} from "../../adapters/push/wns/wns_sender.ts";
 import type { ChannelBackoff } from "./channel_backoff.ts";
 import {
   type ConcurrencyGate,
@@ -43,9 +38,8 @@ export interface RetryOptions {
   readonly maxDelayMs: number;
 }
 
-/** What the pipeline is built from. */
-export interface DeliveryPipelineParts {
-  readonly sender: WnsSender;
+/** What the policy is built from. */
+export interface DeliveryPolicyParts {
   readonly gate: ConcurrencyGate;
   readonly backoff: ChannelBackoff;
   readonly retry: RetryOptions;
@@ -56,47 +50,27 @@ export interface DeliveryPipelineParts {
 }
 
 /**
- * An answer the policy acts on: the delivery port's kinds (WNS's own sender says
- * `channel-gone` for `target-gone`; the policy treats both alike).
- */
-export type PolicyOutcome =
-  | { readonly kind: "delivered" }
-  | { readonly kind: "target-gone" | "channel-gone" }
-  | {
-    readonly kind: "throttled";
-    readonly status: number | null;
-    readonly detail: string;
-    readonly retryAfterMs?: number;
-  }
-  | {
-    readonly kind: "failed";
-    readonly retryable: boolean;
-    readonly status: number | null;
-    readonly retryAfterMs?: number;
-  };
-
-/**
  * The delivery policy, for any push service: limits, per-target backoff and retries around
  * single attempts. Keyed by the target's address (per target) and its host (per host; the
  * service's name for addresses that are tokens, not URLs).
  */
 export class DeliveryPolicy {
-  readonly #parts: Omit<DeliveryPipelineParts, "sender">;
+  readonly #parts: DeliveryPolicyParts;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #random: () => number;
 
-  constructor(parts: Omit<DeliveryPipelineParts, "sender">) {
+  constructor(parts: DeliveryPolicyParts) {
     this.#parts = parts;
     this.#sleep = parts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#random = parts.random ?? Math.random;
   }
 
   /** Sends with `attempt` (one request each call) as the policy allows; never throws. */
-  async run<O extends PolicyOutcome>(
+  async run(
     address: string,
-    attempt: () => Promise<O>,
+    attempt: () => Promise<DeliveryOutcome>,
     fallbackHost = "",
-  ): Promise<O | PolicyOutcome & { kind: "throttled" }> {
+  ): Promise<DeliveryOutcome> {
     const blocked = this.#parts.backoff.blockedFor(address);
     if (blocked > 0) {
       return { kind: "throttled", status: null, detail: `channel backing off for ${blocked} ms` };
@@ -114,7 +88,7 @@ export class DeliveryPolicy {
       return await gate.run(attempt, key);
     } catch (error) {
       if (error instanceof QueueFullError) {
-        logger.warn("WNS queue full: push refused", { reason: error.message });
+        logger.warn("push queue full: push refused", { reason: error.message });
         return error;
       }
       if (error instanceof QueueWaitError) return error;
@@ -122,11 +96,11 @@ export class DeliveryPolicy {
     }
   }
 
-  async #attempts<O extends PolicyOutcome>(
+  async #attempts(
     address: string,
-    attempt: () => Promise<O>,
+    attempt: () => Promise<DeliveryOutcome>,
     fallbackHost: string,
-  ): Promise<O | PolicyOutcome & { kind: "throttled" }> {
+  ): Promise<DeliveryOutcome> {
     const { backoff, retry, logger } = this.#parts;
     const key = { host: hostOf(address) || fallbackHost, channel: address };
     for (let attempts = 1;; attempts++) {
@@ -145,14 +119,13 @@ export class DeliveryPolicy {
           return outcome;
         }
         case "target-gone":
-        case "channel-gone":
           backoff.clear(address);
           return outcome;
         case "failed": {
           if (!outcome.retryable || attempts >= retry.maxAttempts) return outcome;
           const delay = this.#delay(attempts, outcome.retryAfterMs);
           if (delay === null) return outcome;
-          logger.debug("WNS retry", { attempt: attempts, delayMs: delay, status: outcome.status });
+          logger.debug("push retry", { attempt: attempts, delayMs: delay, status: outcome.status });
           await this.#sleep(delay);
         }
       }
@@ -167,25 +140,6 @@ export class DeliveryPolicy {
     // Full jitter on the upper half: spreads a burst's retries without shortening them much.
     const jittered = base / 2 + (base / 2) * this.#random();
     return Math.round(Math.max(jittered, retryAfterMs ?? 0));
-  }
-}
-
-/** The policy in front of WNS's single-attempt sender: a {@link WnsSender} itself. */
-export class DeliveryPipeline implements WnsSender {
-  readonly #sender: WnsSender;
-  readonly #policy: DeliveryPolicy;
-
-  constructor(parts: DeliveryPipelineParts) {
-    this.#sender = parts.sender;
-    this.#policy = new DeliveryPolicy(parts);
-  }
-
-  sendRaw(
-    channelUri: string,
-    payload: string,
-    options: RawNotificationOptions,
-  ): Promise<WnsOutcome> {
-    return this.#policy.run(channelUri, () => this.#sender.sendRaw(channelUri, payload, options));
   }
 }
 
