@@ -118,7 +118,7 @@ export class DeviceService implements DeviceUseCases {
     );
   }
 
-  /** `request_test_push`: succeeds only when WNS accepted the test notification. */
+  /** `request_test_push`: succeeds only when the push service accepted the test notification. */
   requestTestPush(deviceId: string): Promise<DeviceResult> {
     return this.#counted("request_test_push", this.#requestTestPush(deviceId));
   }

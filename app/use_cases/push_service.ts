@@ -117,7 +117,7 @@ export class PushService {
     switch (outcome.kind) {
       case "delivered":
         // Debug: one line per push is the busiest line of the server (info logs what fails).
-        logger.debug("pushed", { node, device, wnsStatus: outcome.detail });
+        logger.debug("pushed", { node, device, detail: outcome.detail });
         this.#renew(found, address);
         return { kind: "pushed" };
       case "target-gone":

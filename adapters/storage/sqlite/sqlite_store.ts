@@ -366,7 +366,8 @@ function prepareAll(db: DatabaseSync) {
          expires_at = excluded.expires_at`,
     ),
     deviceWithAccounts: prepare(
-      `SELECT d.channel_uri, d.push_service, d.push_app, d.version, d.expires_at, a.account_id, a.node, a.secret
+      `SELECT d.channel_uri, d.push_service, d.push_app, d.version, d.expires_at,
+              a.account_id, a.node, a.secret
        FROM devices d LEFT JOIN accounts a ON a.device_id = d.device_id
        WHERE d.device_id = ? AND d.expires_at > ?
        ORDER BY a.position`,
