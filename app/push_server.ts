@@ -96,7 +96,7 @@ export async function startPushServer(
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
   const goneChannels = new GoneChannels();
-  const shared = { store, delivery, targets: WNS_TARGETS, clock, logger, policy, goneChannels };
+  const shared = { store, delivery, clock, logger, policy, goneChannels };
   const pushService = new PushService({ ...shared, coalescer });
   const limitDeps = { store, clock, logger, report: reportLimit };
   const admission = new PublishAdmission({
@@ -118,6 +118,8 @@ export async function startPushServer(
   metrics.observeRegistrations(() => registrations.limits.levels());
   const deviceService = new DeviceService({
     ...shared,
+    // The UWPX device protocol registers WNS channels of the one app: its targets.
+    targets: WNS_TARGETS,
     provisioner,
     random,
     channelUriPattern: new RegExp(config.wns.channelUriPattern),

@@ -6,6 +6,7 @@
  */
 
 import type { Notification } from "./ports/push_delivery.ts";
+import type { PushTarget } from "./push_target.ts";
 import type { NodeTarget } from "./registration.ts";
 import { countsFromSummary, type SummaryFields } from "./push_summary.ts";
 import { secretMatches } from "./secret_check.ts";
@@ -63,13 +64,13 @@ export type PublishOutcome =
 
 /**
  * The decision for one publish: refuse it, or push `notification` (the account and its
- * sanitized counts, nothing else) to the device at `channelUri`.
+ * sanitized counts, nothing else) to the device's stored push `target`.
  */
 export type PublishDecision =
   | { readonly kind: "refuse"; readonly outcome: PublishOutcome }
   | {
     readonly kind: "push";
-    readonly channelUri: string;
+    readonly target: PushTarget;
     readonly notification: Notification & { readonly kind: "push" };
   };
 
@@ -85,8 +86,8 @@ export function decidePublish(
   if (checked && !secretMatches(request.secret, target.secret)) {
     return { kind: "refuse", outcome: { kind: "forbidden" } };
   }
-  // WNS said the channel is gone: wait for the device's new channel; the node stays.
-  if (target.channelUri === null) {
+  // The push service said the target is gone: wait for the device's new one; the node stays.
+  if (target.target === null) {
     return { kind: "refuse", outcome: { kind: "channel-gone" } };
   }
   const notification = {
@@ -94,5 +95,5 @@ export function decidePublish(
     accountId: target.accountId,
     counts: countsFromSummary(request.summary),
   };
-  return { kind: "push", channelUri: target.channelUri, notification };
+  return { kind: "push", target: target.target, notification };
 }

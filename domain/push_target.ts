@@ -18,24 +18,12 @@ export interface PushTarget {
 }
 
 /**
- * The service and app of registrations stored with an address alone (every registration
- * made through the UWPX device protocol, and every one in the original Redis layout).
+ * The service and app of the targets a front door registers with an address alone (the
+ * UWPX device protocol sends a channel URI; the wiring says which service and app it is).
  */
 export interface TargetDefaults {
   readonly service: string;
   readonly app: string;
-}
-
-/** A stored registration's target: its address, with its own service and app if it has them. */
-export function pushTargetOf(
-  stored: { readonly channelUri: string; readonly service?: string; readonly app?: string },
-  defaults: TargetDefaults,
-): PushTarget {
-  return {
-    service: stored.service ?? defaults.service,
-    app: stored.app ?? defaults.app,
-    address: stored.channelUri,
-  };
 }
 
 /** A key naming one target, for per-target limits, backoff and coalescing. */

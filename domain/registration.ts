@@ -1,12 +1,14 @@
 /**
  * What the push server knows about devices and their accounts.
  *
- * A device (identified by the UWPX client's `device_id`) has one WNS channel URI and any
- * number of accounts. Each account gets a PubSub node and a secret that the account's own
+ * A device (identified by the UWPX client's `device_id`) has one push target (service, app,
+ * address) and any number of accounts. Each account gets a PubSub node and a secret that the account's own
  * XMPP server uses to publish pushes for it.
  *
  * @module
  */
+
+import type { PushTarget } from "./push_target.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -60,11 +62,11 @@ export interface AccountRegistration {
   readonly secret: string;
 }
 
-/** A device as stored: its channel, the protocol version it spoke, and its accounts. */
+/** A device as stored: its push target, the protocol version it spoke, and its accounts. */
 export interface DeviceRegistration {
   readonly deviceId: string;
-  /** The WNS channel URI, or null once WNS said the channel is gone. */
-  readonly channelUri: string | null;
+  /** Where its pushes go, as stored; null once the push service said the target is gone. */
+  readonly target: PushTarget | null;
   readonly version: number;
   readonly accounts: readonly AccountRegistration[];
   /** Epoch milliseconds after which the registration is dead. */
@@ -81,7 +83,8 @@ export interface NodeTarget {
    */
   readonly deviceId: string;
   readonly secret: string;
-  readonly channelUri: string | null;
+  /** The device's push target, as stored; null once the push service said it is gone. */
+  readonly target: PushTarget | null;
   /**
    * Epoch milliseconds after which the registration is dead (the earliest expiry of the
    * entries behind the node); `Number.MAX_SAFE_INTEGER` when they never expire.

@@ -6,6 +6,7 @@
  */
 
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
+import type { PushTarget } from "../../domain/push_target.ts";
 import { shortId } from "../log_ids.ts";
 import { openStore } from "../open_store.ts";
 import {
@@ -33,11 +34,8 @@ export async function showDevice(flags: Flags, args: string[], output: CliOutput
     }
     // Never in full: the operator typed it, and whoever reads this should not learn it.
     output.out(`device: ${shortId(device.deviceId)}`);
-    output.out(
-      `channel: ${
-        device.channelUri === null ? "(gone: WNS said so)" : channel(device.channelUri, show)
-      }`,
-    );
+    output.out(`channel: ${address(device.target, show)}`);
+    if (device.target !== null) output.out(`push service: ${serviceOf(device.target)}`);
     output.out(`protocol version: ${device.version}`);
     output.out(`expires: ${when(device.expiresAt)}`);
     output.out(`accounts: ${device.accounts.length}`);
@@ -62,11 +60,8 @@ export async function showNode(flags: Flags, args: string[], output: CliOutput):
     // The device id, or the hash SQLite keeps instead: whole only when asked for.
     output.out(`device: ${show ? target.deviceId : shortId(target.deviceId)}`);
     output.out(`secret: ${show ? target.secret : mask(target.secret)}`);
-    output.out(
-      `channel: ${
-        target.channelUri === null ? "(gone: WNS said so)" : channel(target.channelUri, show)
-      }`,
-    );
+    output.out(`channel: ${address(target.target, show)}`);
+    if (target.target !== null) output.out(`push service: ${serviceOf(target.target)}`);
   });
 }
 
@@ -114,4 +109,14 @@ async function withStore(
   } finally {
     await store.close();
   }
+}
+
+/** A stored target's address for operators (masked unless asked), or why there is none. */
+function address(target: PushTarget | null, show: boolean): string {
+  return target === null ? "(gone: its push service said so)" : channel(target.address, show);
+}
+
+/** A stored target's service and app, for operators. */
+function serviceOf(target: PushTarget): string {
+  return `${target.service} (app ${target.app})`;
 }

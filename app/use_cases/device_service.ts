@@ -11,7 +11,7 @@ import type { RandomBytes } from "../../domain/minting.ts";
 import { type Clock } from "../../domain/ports/clock.ts";
 import { type Logger } from "../../domain/ports/logging.ts";
 import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
-import { pushTargetOf, type TargetDefaults } from "../../domain/push_target.ts";
+import type { PushTarget, TargetDefaults } from "../../domain/push_target.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
 import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
 import { isAllowedChannelUri } from "../../domain/channel_uri.ts";
@@ -65,7 +65,7 @@ export interface DeviceServiceDeps {
   readonly metrics?: DeviceMetrics;
   /** Lifetime and grace period; the defaults (210 and 30 days) when absent. */
   readonly policy?: RegistrationPolicy;
-  /** Channels WNS called gone, shared with the publish use case; a private one by default. */
+  /** Addresses their service called gone, shared with the publish use case; private by default. */
   readonly goneChannels?: GoneChannels;
   /** Rates and caps on new devices and accounts; none by default. */
   readonly admission?: RegistrationAdmission;
@@ -118,7 +118,7 @@ export class DeviceService implements DeviceUseCases {
     );
   }
 
-  /** `request_test_push`: succeeds only when WNS accepted the test notification. */
+  /** `request_test_push`: succeeds only when the push service accepted the test notification. */
   requestTestPush(deviceId: string): Promise<DeviceResult> {
     return this.#counted("request_test_push", this.#requestTestPush(deviceId));
   }
@@ -158,7 +158,7 @@ export class DeviceService implements DeviceUseCases {
       // and restores the full lifetime.
       await store.saveTarget(
         deviceId,
-        pushTargetOf({ channelUri }, this.#deps.targets),
+        { ...this.#deps.targets, address: channelUri },
         version,
         expiryFrom(clock.now(), this.#policy),
       );
@@ -224,34 +224,31 @@ export class DeviceService implements DeviceUseCases {
   }
 
   async #requestTestPush(deviceId: string): Promise<DeviceResult> {
-    const { store, clock, delivery, targets, logger } = this.#deps;
-    let channelUri: string | null;
+    const { store, clock, delivery, logger } = this.#deps;
+    let target: PushTarget | null;
     let expiresAt: number;
     try {
       const device = await store.findDevice(deviceId, clock.now());
       if (device === null) return { ok: false, error: UNKNOWN_DEVICE };
-      channelUri = device.channelUri;
+      target = device.target;
       expiresAt = device.expiresAt;
     } catch (error) {
       return this.#storageFailure(error);
     }
-    if (channelUri === null || this.#gone.has(channelUri)) {
+    if (target === null || this.#gone.has(target.address)) {
       return { ok: false, error: "channel expired: send set_channel_uri again" };
     }
-    const outcome = await delivery.deliver(
-      pushTargetOf({ channelUri }, targets),
-      { kind: "test" },
-      { ttlSeconds: 0 },
-    );
+    // The stored target as it is: its service picks the adapter.
+    const outcome = await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 });
     logger.info("test push", { device: shortId(deviceId), outcome: outcome.kind });
     switch (outcome.kind) {
       case "delivered":
         return { ok: true, value: undefined };
       case "target-gone":
-        this.#gone.add(channelUri);
+        this.#gone.add(target.address);
         await store.forgetChannel(
           deviceId,
-          channelUri,
+          target.address,
           goneChannelExpiry(clock.now(), expiresAt, this.#policy),
         ).catch(() => {});
         return { ok: false, error: "WNS says the channel is gone: send set_channel_uri again" };

@@ -15,7 +15,6 @@ import type {
   Notification,
   PushDelivery,
 } from "../../domain/ports/push_delivery.ts";
-import { pushTargetOf, type TargetDefaults } from "../../domain/push_target.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
@@ -34,15 +33,13 @@ export interface PushServiceDeps {
   readonly store: RegistrationStore;
   /** Sends the pushes, whatever the target's push service. */
   readonly delivery: PushDelivery;
-  /** The service and app of registrations stored with an address alone. */
-  readonly targets: TargetDefaults;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Merges bursts for one account; without it every publish is sent on its own. */
   readonly coalescer?: PushCoalescer;
   /** Lifetime and grace period; the defaults (210 and 30 days) when absent. */
   readonly policy?: RegistrationPolicy;
-  /** Channels WNS called gone, shared with the device use cases; a private one by default. */
+  /** Addresses their service called gone, shared with the device use cases; private by default. */
   readonly goneChannels?: GoneChannels;
 }
 
@@ -84,7 +81,7 @@ export class PushService {
 
   /** Handles one publish; never throws. */
   async handlePublish(request: PublishRequest): Promise<PublishOutcome> {
-    const { store, delivery, targets, clock, logger } = this.#deps;
+    const { store, delivery, clock, logger } = this.#deps;
     const node = shortId(request.node);
     let target: NodeTarget | null;
     try {
@@ -100,17 +97,18 @@ export class PushService {
     }
     // A push decision always has a target: only a found node is pushed.
     const found = target as NodeTarget;
-    const { channelUri } = decision;
-    const pushTarget = pushTargetOf({ channelUri }, targets);
+    // The stored target as it is: its service picks the adapter; gone-ness goes by address.
+    const pushTarget = decision.target;
+    const { address } = pushTarget;
     const gone = this.#gone;
     // Checked again at sending: a merged trailing push must not follow a 404/410 either.
     const send = (notification: Notification): Promise<DeliveryOutcome> =>
-      gone.has(channelUri)
+      gone.has(address)
         ? Promise.resolve({ kind: "target-gone", status: 410 })
         : delivery.deliver(pushTarget, notification, { ttlSeconds: PUSH_CACHE_TTL_SECONDS });
     const outcome = this.#deps.coalescer
       ? await this.#deps.coalescer.submit(
-        `${found.accountId}\n${channelUri}`,
+        `${found.accountId}\n${address}`,
         decision.notification,
         send,
       )
@@ -119,19 +117,19 @@ export class PushService {
     switch (outcome.kind) {
       case "delivered":
         // Debug: one line per push is the busiest line of the server (info logs what fails).
-        logger.debug("pushed", { node, device, wnsStatus: outcome.detail });
-        this.#renew(found, channelUri);
+        logger.debug("pushed", { node, device, detail: outcome.detail });
+        this.#renew(found, address);
         return { kind: "pushed" };
       case "target-gone":
         // A pause, not an end: the device sends a new channel by itself, and its nodes
         // deliver again. Until then (or the end of the grace period) the answer is `wait`.
-        if (!gone.has(channelUri)) {
+        if (!gone.has(address)) {
           logger.info("channel gone", { node, device, status: outcome.status });
         }
-        gone.add(channelUri);
+        gone.add(address);
         await store.forgetChannel(
           found.deviceId,
-          channelUri,
+          address,
           goneChannelExpiry(clock.now(), found.expiresAt, this.#policy),
         ).catch((error) =>
           logger.warn("could not forget channel", { device, reason: String(error) })
@@ -158,13 +156,13 @@ export class PushService {
    * more than a day (so about once a day per device), in the background; a failed renewal
    * is only logged (the next push tries again).
    */
-  #renew(target: NodeTarget, channelUri: string): void {
+  #renew(target: NodeTarget, address: string): void {
     const { store, clock, logger } = this.#deps;
     const now = clock.now();
     if (!pushRenews(target.expiresAt, now, this.#policy)) return;
     if (this.#renewing.has(target.deviceId)) return;
     this.#renewing.add(target.deviceId);
-    store.renew(target.deviceId, channelUri, expiryFrom(now, this.#policy))
+    store.renew(target.deviceId, address, expiryFrom(now, this.#policy))
       .catch((error) =>
         logger.warn("could not renew registration", {
           device: shortId(target.deviceId),

@@ -24,8 +24,9 @@ export class StorageUnavailableError extends Error {
 export interface RegistrationStore {
   /**
    * Creates the device or updates its push target and version, keeping its accounts. The
-   * target's address is what the reads call `channelUri`. A store whose layout holds one
-   * service's targets only (the original Redis layout: WNS) rejects others with an Error.
+   * reads answer the target as saved (`target`: service, app, address). A store whose layout
+   * holds one service's targets only (the original Redis layout: WNS) rejects others with an
+   * Error.
    */
   saveTarget(
     deviceId: string,
@@ -47,20 +48,21 @@ export interface RegistrationStore {
   /** The live registration behind a node, or null. */
   findNode(node: string, now: number): Promise<NodeTarget | null>;
   /**
-   * WNS said `channelUri` is gone: if it is still the device's channel, forgets it and
-   * brings the expiry of the device, its accounts and its nodes forward to `expiresAt`
-   * (never later than it was: the grace period of a gone channel). The accounts and nodes
-   * stay, so a new channel (`saveTarget`, which restores the full lifetime) makes them
-   * deliver again. Does nothing when the device has moved to another channel meanwhile.
+   * The push service said the target at `address` is gone: if it is still the device's
+   * target's address, forgets the target (the reads answer `target: null`) and brings the
+   * expiry of the device, its accounts and its nodes forward to `expiresAt` (never later
+   * than it was: the grace period of a gone channel). The accounts and nodes stay, so a new
+   * target (`saveTarget`, which restores the full lifetime) makes them deliver again. Does
+   * nothing when the device has moved to another address meanwhile.
    */
-  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
+  forgetChannel(deviceId: string, address: string, expiresAt: number): Promise<void>;
   /**
-   * A push was delivered to `channelUri`: if the device is live and still on that channel,
-   * moves the expiry of the device, its accounts and its nodes to `expiresAt` when that is
-   * later (never earlier, and never for a device whose channel is gone: that would undo its
-   * grace period).
+   * A push was delivered to `address`: if the device is live and its target still has that
+   * address, moves the expiry of the device, its accounts and its nodes to `expiresAt` when
+   * that is later (never earlier, and never for a device whose target is gone: that would
+   * undo its grace period).
    */
-  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void>;
+  renew(deviceId: string, address: string, expiresAt: number): Promise<void>;
   /** Deletes every expired registration; returns how many devices went. */
   purgeExpired(now: number): Promise<number>;
   /**

@@ -114,12 +114,12 @@ Deno.test("unknown node cache: bounded; a TTL of 0 turns it off", async () => {
 Deno.test("unknown node cache: every other store method is forwarded", async () => {
   const { store, inner, clock } = setup();
   await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, clock.now() + 1000);
-  assert.equal((await inner.findDevice(DEVICE, clock.now()))?.channelUri, CHANNEL);
+  assert.equal((await inner.findDevice(DEVICE, clock.now()))?.target?.address, CHANNEL);
   assert.deepEqual(await store.count(clock.now()), { devices: 1, accounts: 0 });
   await store.forgetChannel(DEVICE, CHANNEL, clock.now() + 500);
   await store.renew(DEVICE, CHANNEL, clock.now() + 2000);
   const device = await store.findDevice(DEVICE, clock.now());
-  assert.deepEqual([device?.channelUri, device?.expiresAt], [null, clock.now() + 500]);
+  assert.deepEqual([device?.target, device?.expiresAt], [null, clock.now() + 500]);
   const typed: RegistrationStore = store;
   await typed.ping();
 });

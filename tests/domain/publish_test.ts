@@ -8,7 +8,8 @@ const target: NodeTarget = {
   accountId: "ACC1",
   deviceId: "dev1",
   secret: "right-secret",
-  channelUri: "https://db5p.notify.windows.com/?token=abc",
+  // Any service's target: the decision carries the stored one as it is.
+  target: { service: "fcm", app: "im.example", address: "fcm-token-abc" },
   expiresAt: 1_000_000,
 };
 
@@ -41,7 +42,7 @@ Deno.test("decidePublish: missing secret is forbidden", () => {
 });
 
 Deno.test("decidePublish: a forgotten channel is a pause (channel-gone), only with the right secret", () => {
-  const gone = { ...target, channelUri: null };
+  const gone = { ...target, target: null };
   assert.deepEqual(decidePublish(request(), gone), {
     kind: "refuse",
     outcome: { kind: "channel-gone" },
@@ -66,7 +67,7 @@ Deno.test("decidePublish: the right secret pushes the sanitized payload to the c
   );
   assert.equal(decision.kind, "push");
   if (decision.kind !== "push") return;
-  assert.equal(decision.channelUri, target.channelUri);
+  assert.deepEqual(decision.target, target.target);
   assert.equal(
     wnsPayload(decision.notification),
     '{"version":2,"action":"push","account_id":"ACC1","message_count":4,"pending_subscription_count":1}',
@@ -101,7 +102,7 @@ Deno.test("decidePublish: a PEP event (client mode) pushes without a secret", ()
   const decision = decidePublish(request({ origin: "pep-event", secret: null }), target);
   assert.equal(decision.kind, "push");
   if (decision.kind !== "push") return;
-  assert.equal(decision.channelUri, target.channelUri);
+  assert.deepEqual(decision.target, target.target);
   assert.deepEqual(JSON.parse(wnsPayload(decision.notification)), {
     version: 2,
     action: "push",
@@ -117,7 +118,7 @@ Deno.test("decidePublish: a PEP event for an unknown node or a forgotten channel
     kind: "refuse",
     outcome: { kind: "unknown-node" },
   });
-  assert.deepEqual(decidePublish(event, { ...target, channelUri: null }), {
+  assert.deepEqual(decidePublish(event, { ...target, target: null }), {
     kind: "refuse",
     outcome: { kind: "channel-gone" },
   });

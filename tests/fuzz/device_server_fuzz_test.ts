@@ -303,7 +303,7 @@ async function goodDevice(ctx: Server, stop: () => boolean): Promise<number> {
         const target = await ctx.store.findNode(account.node, Date.now());
         assert.equal(target?.accountId, account.account_id);
         assert.equal(target?.secret, account.secret);
-        assert.equal(target?.channelUri, channel);
+        assert.equal(target?.target?.address, channel);
       }
       const before = ctx.wns.sentTo(channel).length;
       assert.deepEqual(

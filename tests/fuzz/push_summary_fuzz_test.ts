@@ -106,7 +106,7 @@ Deno.test("fuzz push payload: well-formed, small, and nothing but the account id
         accountId: account,
         deviceId: "d",
         secret: "s",
-        channelUri: "https://db5p.notify.windows.com/?token=x",
+        target: { service: "wns", app: "wns", address: "https://db5p.notify.windows.com/?token=x" },
         expiresAt: 1,
       };
       const decision = decidePublish({ node: "n", secret: "s", summary: fields }, target);

@@ -22,10 +22,8 @@ import { storedDeviceId } from "../device_key.ts";
 
 /** A device as held in memory. Mutable on purpose; it never leaves this module. */
 interface HeldDevice {
-  /** The target's service and app; its address is `channelUri`. */
-  service: string;
-  app: string;
-  channelUri: string | null;
+  /** Where its pushes go (a copy of what was saved); null once it was called gone. */
+  target: PushTarget | null;
   version: number;
   expiresAt: number;
   accounts: AccountRegistration[];
@@ -64,20 +62,19 @@ export class MemoryStore implements RegistrationStore {
     expiresAt: number,
   ): Promise<void> {
     const key = storedDeviceId(deviceId);
-    const { service, app, address: channelUri } = target;
+    const { service, app, address } = target;
+    const held = { service, app, address };
     return this.#run(() => {
       const device = this.#liveDevice(key, this.#clock.now());
       if (device) {
-        device.service = service;
-        device.app = app;
-        device.channelUri = channelUri;
+        device.target = held;
         device.version = version;
         device.expiresAt = expiresAt;
         return;
       }
       // An expired device's accounts died with it: start afresh, as a TTL-based store would.
       this.#dropDevice(key);
-      this.#devices.set(key, { service, app, channelUri, version, expiresAt, accounts: [] });
+      this.#devices.set(key, { target: held, version, expiresAt, accounts: [] });
     });
   }
 
@@ -88,7 +85,7 @@ export class MemoryStore implements RegistrationStore {
       if (!device) return null;
       return {
         deviceId,
-        channelUri: device.channelUri,
+        target: copyTarget(device.target),
         version: device.version,
         accounts: device.accounts.map(copyAccount),
         expiresAt: device.expiresAt,
@@ -136,28 +133,28 @@ export class MemoryStore implements RegistrationStore {
         accountId: account.accountId,
         deviceId,
         secret: account.secret,
-        channelUri: device.channelUri,
+        target: copyTarget(device.target),
         expiresAt: device.expiresAt,
       };
     });
   }
 
-  /** Nulls the device's channel if it is still `channelUri`, shortening its life. */
-  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+  /** Nulls the device's target if its address is still `address`, shortening its life. */
+  forgetChannel(deviceId: string, address: string, expiresAt: number): Promise<void> {
     return this.#run(() => {
       const device = this.#devices.get(storedDeviceId(deviceId));
-      // Only the channel WNS rejected: the device may have registered a new one meanwhile.
-      if (!device || device.channelUri !== channelUri) return;
-      device.channelUri = null;
+      // Only the address the service rejected: the device may have sent a new one meanwhile.
+      if (!device || device.target?.address !== address) return;
+      device.target = null;
       device.expiresAt = Math.min(device.expiresAt, expiresAt);
     });
   }
 
-  /** Extends a live device still on `channelUri` to `expiresAt`, if that is later. */
-  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+  /** Extends a live device still at `address` to `expiresAt`, if that is later. */
+  renew(deviceId: string, address: string, expiresAt: number): Promise<void> {
     return this.#run(() => {
       const device = this.#liveDevice(storedDeviceId(deviceId), this.#clock.now());
-      if (!device || device.channelUri !== channelUri) return;
+      if (!device || device.target === null || device.target.address !== address) return;
       device.expiresAt = Math.max(device.expiresAt, expiresAt);
     });
   }
@@ -246,4 +243,8 @@ export class MemoryStore implements RegistrationStore {
 
 function copyAccount(account: AccountRegistration): AccountRegistration {
   return { accountId: account.accountId, node: account.node, secret: account.secret };
+}
+
+function copyTarget(target: PushTarget | null): PushTarget | null {
+  return target === null ? null : { ...target };
 }

@@ -82,8 +82,14 @@ export interface RedisStoreOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const WNS_KEY = "WNS";
-/** The one kind of target the original layout holds: WNS channels of the one app. */
-const LAYOUT_TARGETS = { service: "wns", app: "wns" } as const;
+/**
+ * The one kind of target the original layout holds: WNS channels of the one app. It stores
+ * the channel URI alone, so reads answer this service and app with it. The same names as the
+ * wiring's WNS targets (`WNS_TARGETS` in `adapters/push/wns/wns_push_delivery.ts`, which the
+ * device front door registers under); kept here so a storage adapter needs no push adapter,
+ * and `tests/adapters/storage/redis/redis_store_test.ts` checks the two agree.
+ */
+export const REDIS_LAYOUT_TARGETS = { service: "wns", app: "wns" } as const;
 
 /** The original layout has one token key, `WNS`; any other would read as a device. */
 function checkTokenKey(key: string): void {
@@ -196,7 +202,9 @@ export class RedisStore implements RegistrationStore {
     expiresAt: number,
   ): Promise<void> {
     this.#checkOpen();
-    if (target.service !== LAYOUT_TARGETS.service || target.app !== LAYOUT_TARGETS.app) {
+    if (
+      target.service !== REDIS_LAYOUT_TARGETS.service || target.app !== REDIS_LAYOUT_TARGETS.app
+    ) {
       throw new Error("saveTarget: the original Redis layout holds WNS channels only");
     }
     const channelUri = target.address;
@@ -225,7 +233,7 @@ export class RedisStore implements RegistrationStore {
     }
     return {
       deviceId,
-      channelUri: channelOf(list[0]),
+      target: targetOf(list[0]),
       version: versionOf(list[1]),
       accounts,
       expiresAt: expiry === -1 ? NEVER : expiry,
@@ -261,24 +269,24 @@ export class RedisStore implements RegistrationStore {
     const [accountId, deviceId, secret, channel, key, expiry] = reply;
     if (!live(expiry, now) || key !== accountKey(deviceId, accountId)) return null;
     const expiresAt = expiry === -1 ? NEVER : expiry;
-    return { node, accountId, deviceId, secret, channelUri: channelOf(channel), expiresAt };
+    return { node, accountId, deviceId, secret, target: targetOf(channel), expiresAt };
   }
 
-  /** Blanks the device's channel if it is still `channelUri`, shortening its keys' life. */
-  async forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+  /** Blanks the device's channel if it is still `address`, shortening its keys' life. */
+  async forgetChannel(deviceId: string, address: string, expiresAt: number): Promise<void> {
     this.#checkOpen();
     const at = ms(expiresAt);
     await this.#send(
       "forgetChannel",
-      () => this.#scripts.uwpxForgetChannel(deviceId, channelUri, at),
+      () => this.#scripts.uwpxForgetChannel(deviceId, address, at),
     );
   }
 
-  /** Extends a device still on `channelUri` to `expiresAt` (PEXPIREAT on the same keys). */
-  async renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+  /** Extends a device still on `address` to `expiresAt` (PEXPIREAT on the same keys). */
+  async renew(deviceId: string, address: string, expiresAt: number): Promise<void> {
     this.#checkOpen();
     const at = ms(expiresAt);
-    await this.#send("renew", () => this.#scripts.uwpxRenew(deviceId, channelUri, at));
+    await this.#send("renew", () => this.#scripts.uwpxRenew(deviceId, address, at));
   }
 
   /**
@@ -442,8 +450,9 @@ function live(expiry: number, now: number): boolean {
   return expiry === -1 || (expiry >= 0 && expiry > now);
 }
 
-function channelOf(value: string | undefined): string | null {
-  return value === undefined || value === "" ? null : value;
+/** A stored channel as a target ("" is how a forgotten channel is stored). */
+function targetOf(value: string | undefined): PushTarget | null {
+  return value === undefined || value === "" ? null : { ...REDIS_LAYOUT_TARGETS, address: value };
 }
 
 function versionOf(value: string | undefined): number {

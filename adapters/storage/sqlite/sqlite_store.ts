@@ -186,7 +186,7 @@ export class SqliteStore implements RegistrationStore {
       }
       return {
         deviceId,
-        channelUri: strOrNull(first.channel_uri),
+        target: targetOf(first),
         version: num(first.version),
         accounts,
         expiresAt: num(first.expires_at),
@@ -243,25 +243,25 @@ export class SqliteStore implements RegistrationStore {
         accountId: str(row.account_id),
         deviceId: str(row.device_id),
         secret: str(row.secret),
-        channelUri: strOrNull(row.channel_uri),
+        target: targetOf(row),
         expiresAt: num(row.expires_at),
       };
     });
   }
 
-  /** Nulls the device's channel if it is still `channelUri`, shortening its life. */
-  forgetChannel(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+  /** Nulls the device's target if its address is still `address`, shortening its life. */
+  forgetChannel(deviceId: string, address: string, expiresAt: number): Promise<void> {
     return this.#run("forgetChannel", () => {
-      // Conditional on the old value: the device may have registered a new channel meanwhile.
-      this.#sql.forgetChannel.run(expiresAt, storedDeviceId(deviceId), channelUri);
+      // Conditional on the old value: the device may have registered a new address meanwhile.
+      this.#sql.forgetChannel.run(expiresAt, storedDeviceId(deviceId), address);
     });
   }
 
-  /** Extends a live device still on `channelUri` to `expiresAt`, if that is later. */
-  renew(deviceId: string, channelUri: string, expiresAt: number): Promise<void> {
+  /** Extends a live device still at `address` to `expiresAt`, if that is later. */
+  renew(deviceId: string, address: string, expiresAt: number): Promise<void> {
     return this.#write("renew", () => {
       const key = storedDeviceId(deviceId);
-      this.#sql.renew.run(expiresAt, key, channelUri, this.#clock.now(), expiresAt);
+      this.#sql.renew.run(expiresAt, key, address, this.#clock.now(), expiresAt);
     });
   }
 
@@ -366,7 +366,8 @@ function prepareAll(db: DatabaseSync) {
          expires_at = excluded.expires_at`,
     ),
     deviceWithAccounts: prepare(
-      `SELECT d.channel_uri, d.version, d.expires_at, a.account_id, a.node, a.secret
+      `SELECT d.channel_uri, d.push_service, d.push_app, d.version, d.expires_at,
+              a.account_id, a.node, a.secret
        FROM devices d LEFT JOIN accounts a ON a.device_id = d.device_id
        WHERE d.device_id = ? AND d.expires_at > ?
        ORDER BY a.position`,
@@ -379,7 +380,8 @@ function prepareAll(db: DatabaseSync) {
     ),
     touchDevice: prepare("UPDATE devices SET expires_at = ? WHERE device_id = ?"),
     findNode: prepare(
-      `SELECT a.account_id, a.device_id, a.secret, d.channel_uri, d.expires_at
+      `SELECT a.account_id, a.device_id, a.secret, d.channel_uri, d.push_service, d.push_app,
+              d.expires_at
        FROM accounts a JOIN devices d ON d.device_id = a.device_id
        WHERE a.node = ? AND d.expires_at > ?`,
     ),
@@ -466,6 +468,13 @@ function str(value: SQLOutputValue | undefined): string {
 
 function strOrNull(value: SQLOutputValue | undefined): string | null {
   return value === null ? null : str(value);
+}
+
+/** A row's push target: its address with its own service and app; null once it was gone. */
+function targetOf(row: Record<string, SQLOutputValue>): PushTarget | null {
+  const address = strOrNull(row.channel_uri);
+  if (address === null) return null;
+  return { service: str(row.push_service), app: str(row.push_app), address };
 }
 
 function num(value: SQLOutputValue | undefined): number {

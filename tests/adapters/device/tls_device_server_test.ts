@@ -155,7 +155,7 @@ Deno.test("device server: the full registration flow answers in the seed's shape
     const target = await ctx.store.findNode(account.node as string, Date.now());
     assert.equal(target?.accountId, account.account_id);
     assert.equal(target?.secret, account.secret);
-    assert.equal(target?.channelUri, seedChannel.channel_uri);
+    assert.equal(target?.target?.address, seedChannel.channel_uri);
   }
 
   const testAnswer = await client.request(shared("request_test_push.request.json"));

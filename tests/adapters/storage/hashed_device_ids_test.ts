@@ -93,7 +93,7 @@ Deno.test("SqliteStore: a schema 1 database with device ids is migrated to their
       // Found by id, with its accounts in order; nodes resolve to the hashed device.
       const device = await store.findDevice(DEVICE, base);
       assert.deepEqual(device?.accounts.map((a) => a.node), ["node-a", "node-b"]);
-      assert.equal(device?.channelUri, CHANNEL);
+      assert.equal(device?.target?.address, CHANNEL);
       assert.equal((await store.findDevice(OTHER, base))?.version, 1);
       const target = await store.findNode("node-c", base);
       assert.deepEqual([target?.deviceId, target?.secret], [storedDeviceId(OTHER), "secret-c"]);
@@ -101,7 +101,7 @@ Deno.test("SqliteStore: a schema 1 database with device ids is migrated to their
       await store.replaceAccounts(DEVICE, [device!.accounts[1]], expires);
       assert.equal(await store.findNode("node-a", base), null);
       await store.forgetChannel(storedDeviceId(DEVICE), CHANNEL, expires);
-      assert.equal((await store.findDevice(DEVICE, base))?.channelUri, null);
+      assert.equal((await store.findDevice(DEVICE, base))?.target, null);
     } finally {
       await store.close();
     }

@@ -121,7 +121,7 @@ export function storeContract(
     await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     assert.deepEqual(await store.findDevice("dev", base), {
       deviceId: "dev",
-      channelUri: CHANNEL,
+      target: wnsTarget(CHANNEL),
       version: 2,
       accounts: [],
       expiresAt: base + DAY,
@@ -136,13 +136,13 @@ export function storeContract(
     await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 2 * DAY);
     assert.deepEqual(await store.findDevice("dev", base), {
       deviceId: "dev",
-      channelUri: `${CHANNEL}-new`,
+      target: wnsTarget(`${CHANNEL}-new`),
       version: 2,
       accounts,
       expiresAt: base + 2 * DAY,
     });
-    const target = await store.findNode(accounts[1].node, base);
-    assert.equal(target?.channelUri, `${CHANNEL}-new`);
+    const found = await store.findNode(accounts[1].node, base);
+    assert.equal(found?.target?.address, `${CHANNEL}-new`);
   });
 
   contract("unknown devices and nodes are null", async (store) => {
@@ -164,7 +164,7 @@ export function storeContract(
       accountId: a.accountId,
       deviceId: storedId("dev"),
       secret: a.secret,
-      channelUri: CHANNEL,
+      target: wnsTarget(CHANNEL),
       expiresAt: base + DAY,
     });
 
@@ -187,7 +187,7 @@ export function storeContract(
     await store.replaceAccounts("dev", [], base + DAY);
     assert.deepEqual((await store.findDevice("dev", base))?.accounts, []);
     for (const { node } of accounts) assert.equal(await store.findNode(node, base), null);
-    assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL, "device stays");
+    assert.equal((await store.findDevice("dev", base))?.target?.address, CHANNEL, "device stays");
   });
 
   contract("replaceAccounts on an unknown device throws and stores nothing", async (store) => {
@@ -320,7 +320,7 @@ export function storeContract(
     await store.forgetChannel("dev", CHANNEL, LATER);
     assert.deepEqual(await store.findDevice("dev", base), {
       deviceId: "dev",
-      channelUri: null,
+      target: null,
       version: 2,
       accounts: [a],
       expiresAt: base + DAY,
@@ -330,14 +330,14 @@ export function storeContract(
       accountId: a.accountId,
       deviceId: storedId("dev"),
       secret: a.secret,
-      channelUri: null,
+      target: null,
       expiresAt: base + DAY,
     });
     await store.forgetChannel("dev", CHANNEL, LATER); // Twice is harmless.
     await store.forgetChannel("nobody", CHANNEL, LATER); // So is an unknown device.
     // A later registration brings the channel back.
     await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
-    assert.equal((await store.findNode(a.node, base))?.channelUri, CHANNEL);
+    assert.equal((await store.findNode(a.node, base))?.target?.address, CHANNEL);
   });
 
   contract("forgetChannel keeps a channel registered since", async (store) => {
@@ -345,12 +345,12 @@ export function storeContract(
     await store.saveTarget("dev", wnsTarget(`${CHANNEL}-old`), 2, base + DAY);
     await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + DAY);
     await store.forgetChannel("dev", `${CHANNEL}-old`, LATER);
-    assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
+    assert.equal((await store.findDevice("dev", base))?.target?.address, `${CHANNEL}-new`);
     // Another device with the same channel is not touched.
     await store.saveTarget("other", wnsTarget(`${CHANNEL}-new`), 2, base + DAY);
     await store.forgetChannel("dev", `${CHANNEL}-new`, LATER);
-    assert.equal((await store.findDevice("dev", base))?.channelUri, null);
-    assert.equal((await store.findDevice("other", base))?.channelUri, `${CHANNEL}-new`);
+    assert.equal((await store.findDevice("dev", base))?.target, null);
+    assert.equal((await store.findDevice("other", base))?.target?.address, `${CHANNEL}-new`);
   });
 
   contract(
@@ -365,7 +365,7 @@ export function storeContract(
       assert.deepEqual(device?.accounts, [a, b], "the accounts wait for a new channel");
       assert.equal(device?.expiresAt, base + 3 * DAY);
       const node = await store.findNode(b.node, base + 3 * DAY - 1);
-      assert.deepEqual([node?.channelUri, node?.expiresAt], [null, base + 3 * DAY]);
+      assert.deepEqual([node?.target, node?.expiresAt], [null, base + 3 * DAY]);
       assert.equal(await store.findNode(b.node, base + 3 * DAY), null, "dead after the grace");
       assert.equal(await store.findDevice("dev", base + 3 * DAY), null);
       // A second 404/410 with a later grace end does not extend it.
@@ -388,7 +388,10 @@ export function storeContract(
       await store.forgetChannel("dev", CHANNEL, base + 2 * DAY);
       await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 20 * DAY);
       const node = await store.findNode(a.node, base + 15 * DAY);
-      assert.deepEqual([node?.channelUri, node?.expiresAt], [`${CHANNEL}-new`, base + 20 * DAY]);
+      assert.deepEqual([node?.target?.address, node?.expiresAt], [
+        `${CHANNEL}-new`,
+        base + 20 * DAY,
+      ]);
       assert.deepEqual((await store.findDevice("dev", base + 15 * DAY))?.accounts, [a]);
     },
   );
@@ -406,7 +409,7 @@ export function storeContract(
       assert.equal((await store.findDevice("dev", base))?.expiresAt, base + 5 * DAY);
       await store.forgetChannel(deviceId, CHANNEL, base + 2 * DAY);
       const device = await store.findDevice("dev", base);
-      assert.deepEqual([device?.channelUri, device?.expiresAt], [null, base + 2 * DAY]);
+      assert.deepEqual([device?.target, device?.expiresAt], [null, base + 2 * DAY]);
     },
   );
 
@@ -421,7 +424,7 @@ export function storeContract(
       const later = base + 4 * DAY;
       assert.deepEqual((await store.findDevice("dev", later))?.accounts, [a, b]);
       const node = await store.findNode(b.node, later);
-      assert.deepEqual([node?.channelUri, node?.expiresAt], [CHANNEL, base + 5 * DAY]);
+      assert.deepEqual([node?.target?.address, node?.expiresAt], [CHANNEL, base + 5 * DAY]);
       // Never shortened; never for another channel; never for an unknown device.
       await store.renew("dev", CHANNEL, base + 2 * DAY);
       await store.renew("dev", `${CHANNEL}-other`, base + 9 * DAY);
@@ -473,14 +476,12 @@ export function storeContract(
       }
       await store.saveTarget("dev", fcm, 2, base + DAY);
       await store.replaceAccounts("dev", [account("dev", "a")], base + DAY);
-      assert.equal((await store.findDevice("dev", base))?.channelUri, "fcm-token-1");
-      assert.equal(
-        (await store.findNode(account("dev", "a").node, base))?.channelUri,
-        "fcm-token-1",
-      );
+      // Read back as saved: its own service and app, not the WNS defaults.
+      assert.deepEqual((await store.findDevice("dev", base))?.target, fcm);
+      assert.deepEqual((await store.findNode(account("dev", "a").node, base))?.target, fcm);
       // Back to a WNS channel, accounts kept.
       await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
-      assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL);
+      assert.deepEqual((await store.findDevice("dev", base))?.target, wnsTarget(CHANNEL));
       assert.equal((await store.findDevice("dev", base))?.accounts.length, 1);
     },
   );
@@ -538,22 +539,23 @@ export function storeContract(
       }
       const expected = i === 3 ? [] : accountsOf(deviceId);
       const channel = i === 4 ? null : i === 5 ? `${CHANNEL}five` : `${CHANNEL}${i}`;
+      const target = channel === null ? null : wnsTarget(channel);
       assert.deepEqual(device, {
         deviceId,
-        channelUri: channel,
+        target,
         version: i === 5 ? 1 : 2,
         accounts: expected,
         expiresAt: base + DAY + i,
       });
       for (const a of accountsOf(deviceId)) {
-        const target = await store.findNode(a.node, base);
+        const found = await store.findNode(a.node, base);
         if (i === 3) {
-          assert.equal(target, null);
+          assert.equal(found, null);
         } else {
-          assert.deepEqual(target, {
+          assert.deepEqual(found, {
             ...a,
             deviceId: storedId(deviceId),
-            channelUri: channel,
+            target,
             node: a.node,
             expiresAt: base + DAY + i,
           });
@@ -575,7 +577,7 @@ export function storeContract(
     await store.replaceAccounts(deviceId, accounts, base + DAY);
     const device = await store.findDevice(deviceId, base);
     assert.equal(device?.deviceId, deviceId);
-    assert.equal(device?.channelUri, channel);
+    assert.equal(device?.target?.address, channel);
     assert.deepEqual(device?.accounts, accounts);
     for (const a of accounts) {
       assert.deepEqual(await store.findNode(a.node, base), {
@@ -583,7 +585,7 @@ export function storeContract(
         accountId: a.accountId,
         deviceId: storedId(deviceId),
         secret: a.secret,
-        channelUri: channel,
+        target: wnsTarget(channel),
         expiresAt: base + DAY,
       });
     }
@@ -603,14 +605,17 @@ export function storeContract(
     assert.deepEqual(device?.accounts, [account("dev", "a")]);
     try {
       // Results may be frozen; if they are not, writing to them must not reach the store.
-      const loose = device as unknown as { channelUri: string; accounts: { secret: string }[] };
-      loose.channelUri = "changed";
+      const loose = device as unknown as {
+        target: { address: string };
+        accounts: { secret: string }[];
+      };
+      loose.target.address = "changed";
       loose.accounts[0].secret = "changed";
     } catch {
       // Frozen: fine.
     }
     const again = await store.findDevice("dev", base);
-    assert.equal(again?.channelUri, CHANNEL);
+    assert.equal(again?.target?.address, CHANNEL);
     assert.equal(again?.accounts[0].secret, account("dev", "a").secret);
     assert.equal(await store.findNode(account("dev", "b").node, base), null);
   });

@@ -159,7 +159,7 @@ Deno.test("MemoryXmppLink: WNS failure -> a wait error, never item-not-found", a
     assert.notEqual(errorOf(answer).condition, "item-not-found");
   }
   // The registration is untouched.
-  assert.equal((await store.findNode("node123", clock.now()))?.channelUri, CHANNEL);
+  assert.equal((await store.findNode("node123", clock.now()))?.target?.address, CHANNEL);
 });
 
 Deno.test("MemoryXmppLink: channel gone -> wait/recipient-unavailable, the node kept", async () => {
@@ -168,7 +168,7 @@ Deno.test("MemoryXmppLink: channel gone -> wait/recipient-unavailable, the node 
   const first = await link.receive(publishIq("node123", "sekrit"));
   assert.deepEqual(errorOf(first), { type: "wait", condition: "recipient-unavailable" });
   const target = await store.findNode("node123", clock.now());
-  assert.equal(target?.channelUri, null, "the channel is forgotten; the node is not");
+  assert.equal(target?.target, null, "the channel is forgotten; the node is not");
   // Later publishes wait too, without asking WNS again.
   const second = await link.receive(publishIq("node123", "sekrit"));
   assert.deepEqual(errorOf(second), { type: "wait", condition: "recipient-unavailable" });

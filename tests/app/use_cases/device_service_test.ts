@@ -1,4 +1,4 @@
-import { wnsDelivery } from "../../support/wns_delivery.ts";
+import { wnsDelivery, wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { storedDeviceId } from "../../../adapters/storage/device_key.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
@@ -6,6 +6,9 @@ import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts
 import { DEFAULT_CHANNEL_URI_PATTERN } from "../../../app/config.ts";
 import { DeviceService, type DeviceServiceDeps } from "../../../app/use_cases/device_service.ts";
 import { PushService } from "../../../app/use_cases/push_service.ts";
+import { ServiceRouter } from "../../../app/delivery/service_router.ts";
+import type { Notification, PushDelivery } from "../../../domain/ports/push_delivery.ts";
+import type { PushTarget } from "../../../domain/push_target.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../../../domain/ports/storage.ts";
 import {
   type NodeProvisioner,
@@ -85,7 +88,7 @@ Deno.test("setChannelUri: registers the device with its channel and version", as
   const { service, store, clock } = setup();
   assert.deepEqual(await service.setChannelUri(DEVICE, CHANNEL, 1), { ok: true, value: undefined });
   const device = await store.findDevice(DEVICE, clock.now());
-  assert.equal(device?.channelUri, CHANNEL);
+  assert.equal(device?.target?.address, CHANNEL);
   assert.equal(device?.version, 1);
   assert.equal(device?.expiresAt, clock.now() + LIFETIME_MS);
   assert.deepEqual(device?.accounts, []);
@@ -101,7 +104,7 @@ Deno.test("setChannelUri: the default pattern accepts real WNS channel URIs", as
   ) {
     const { service, store, clock } = setup();
     assert.deepEqual(await service.setChannelUri(DEVICE, uri, 2), { ok: true, value: undefined });
-    assert.equal((await store.findDevice(DEVICE, clock.now()))?.channelUri, uri);
+    assert.equal((await store.findDevice(DEVICE, clock.now()))?.target?.address, uri);
   }
 });
 
@@ -135,7 +138,7 @@ Deno.test("setChannelUri: a configured pattern decides, and a new URI moves the 
   assert.equal((await service.setChannelUri(DEVICE, "https://127.0.0.1:9/a", 2)).ok, true);
   assert.equal((await service.setChannelUri(DEVICE, "https://127.0.0.1:9/b", 1)).ok, true);
   const device = await store.findDevice(DEVICE, clock.now());
-  assert.equal(device?.channelUri, "https://127.0.0.1:9/b");
+  assert.equal(device?.target?.address, "https://127.0.0.1:9/b");
   assert.equal(device?.version, 1);
 });
 
@@ -174,7 +177,7 @@ Deno.test("setPushAccounts: answers a node and secret per account, which then re
       // The memory store keeps a hash of the id, and answers it.
       deviceId: storedDeviceId(DEVICE),
       secret: account.secret,
-      channelUri: CHANNEL,
+      target: wnsTarget(CHANNEL),
       expiresAt: clock.now() + LIFETIME_MS,
     });
   }
@@ -392,7 +395,7 @@ Deno.test("requestTestPush: a WNS failure is told to the device", async () => {
     error: "WNS did not accept the test push (timed out)",
   });
   // A failure is not a dead channel: it is kept.
-  assert.equal((await store.findDevice(DEVICE, clock.now()))?.channelUri, CHANNEL);
+  assert.equal((await store.findDevice(DEVICE, clock.now()))?.target?.address, CHANNEL);
 });
 
 Deno.test("requestTestPush: channel gone forgets the channel until the device sends a new one", async () => {
@@ -402,7 +405,7 @@ Deno.test("requestTestPush: channel gone forgets the channel until the device se
     ok: false,
     error: "WNS says the channel is gone: send set_channel_uri again",
   });
-  assert.equal((await store.findDevice(DEVICE, clock.now()))?.channelUri, null);
+  assert.equal((await store.findDevice(DEVICE, clock.now()))?.target, null);
   assert.deepEqual(await service.requestTestPush(DEVICE), {
     ok: false,
     error: "channel expired: send set_channel_uri again",
@@ -421,7 +424,7 @@ Deno.test("setChannelUri: the channel WNS called gone, registered again by the d
   // WNS hands the device the same URI again (a reinstall, a channel that was not dead).
   wns.setOutcome(CHANNEL, { kind: "delivered", status: 200, wnsStatus: "received" });
   assert.equal((await service.setChannelUri(DEVICE, CHANNEL, 2)).ok, true);
-  assert.equal((await store.findDevice(DEVICE, clock.now()))?.channelUri, CHANNEL);
+  assert.equal((await store.findDevice(DEVICE, clock.now()))?.target?.address, CHANNEL);
   assert.deepEqual(await service.requestTestPush(DEVICE), { ok: true, value: undefined });
   assert.deepEqual(wns.sent.map((s) => s.channelUri), [CHANNEL, CHANNEL]);
 });
@@ -453,4 +456,42 @@ Deno.test("logs never hold a secret, a whole node or a channel token", async () 
   assert.ok(!text.includes(value.accounts[0].node));
   assert.ok(!text.includes("AwYAAAD8sampleToken"));
   assert.ok(!text.includes(DEVICE), "only a short device id");
+});
+
+Deno.test("setChannelUri saves the front door's target; requestTestPush sends to the stored one", async () => {
+  const { store, clock, wns } = await registered();
+  // This front door registers WNS channels of its one app.
+  assert.deepEqual((await store.findDevice(DEVICE, clock.now()))?.target, wnsTarget(CHANNEL));
+  // A target stored with another service and app (as another front door would) is what the
+  // test push goes to: the front door's WNS defaults play no part.
+  const target = { service: "fcm", app: "im.example", address: "fcm-token-1" };
+  await store.saveTarget(DEVICE, target, 2, clock.now() + LIFETIME_MS);
+  const sent: { target: PushTarget; notification: Notification }[] = [];
+  const fcm: PushDelivery = {
+    deliver(target, notification) {
+      sent.push({ target, notification });
+      return Promise.resolve({ kind: "target-gone", status: 404 });
+    },
+  };
+  const routed = new DeviceService({
+    store,
+    delivery: new ServiceRouter({ fcm, wns: wnsDelivery(wns).delivery }),
+    targets: wnsDelivery(wns).targets,
+    provisioner: readyProvisioner,
+    clock,
+    random: seededRandom(7),
+    logger: new RecordingLogger(),
+    channelUriPattern: new RegExp(DEFAULT_CHANNEL_URI_PATTERN),
+    pushBareJid: "push.example.org",
+  });
+  assert.equal((await routed.requestTestPush(DEVICE)).ok, false);
+  assert.deepEqual(sent, [{ target, notification: { kind: "test" } }]);
+  assert.deepEqual(wns.sent, []);
+  // Gone: forgotten by its address, and not tried again.
+  assert.equal((await store.findDevice(DEVICE, clock.now()))?.target, null);
+  assert.deepEqual(await routed.requestTestPush(DEVICE), {
+    ok: false,
+    error: "channel expired: send set_channel_uri again",
+  });
+  assert.equal(sent.length, 1);
 });

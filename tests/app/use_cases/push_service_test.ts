@@ -7,6 +7,13 @@ import type { PublishRequest } from "../../../domain/publish.ts";
 import { StorageUnavailableError } from "../../../domain/ports/storage.ts";
 import { expiryFrom, registrationPolicy } from "../../../domain/registration.ts";
 import { PushCoalescer } from "../../../app/delivery/push_coalescer.ts";
+import { ServiceRouter } from "../../../app/delivery/service_router.ts";
+import type {
+  DeliveryOutcome,
+  Notification,
+  PushDelivery,
+} from "../../../domain/ports/push_delivery.ts";
+import type { PushTarget } from "../../../domain/push_target.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 
@@ -86,7 +93,7 @@ Deno.test("PushService: WNS failures are 'unavailable' (wait), never unknown-nod
       assert.equal(outcome.kind, "unavailable", `${retryable} ${status}`);
     }
   }
-  assert.equal((await store.findNode(NODE, clock.now()))?.channelUri, CHANNEL, "channel kept");
+  assert.equal((await store.findNode(NODE, clock.now()))?.target?.address, CHANNEL, "channel kept");
 });
 
 Deno.test("PushService: a gone channel is a pause (wait), never posted to again", async () => {
@@ -95,7 +102,7 @@ Deno.test("PushService: a gone channel is a pause (wait), never posted to again"
   wns.setOutcome(CHANNEL, { kind: "channel-gone", status: 410 });
   assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
   const device = await store.findDevice("dev1", clock.now());
-  assert.equal(device?.channelUri, null);
+  assert.equal(device?.target, null);
   assert.equal(device?.accounts.length, 1, "the accounts stay for a new channel");
   assert.equal(device?.expiresAt, before, "a grace end later than the expiry changes nothing");
   assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
@@ -227,4 +234,50 @@ Deno.test("PushService: logs hold neither content, secret, whole node nor channe
   for (const leak of [SECRET, "wrong-secret-value", NODE, "SECRETTOKEN", "leak me", "romeo"]) {
     assert.ok(!text.includes(leak), `log contains ${leak}`);
   }
+});
+
+/** A delivery port that records what it is asked to send and answers `outcome`. */
+class RecordingDelivery implements PushDelivery {
+  readonly sent: { target: PushTarget; notification: Notification }[] = [];
+  outcome: DeliveryOutcome = { kind: "delivered", status: 200, detail: "ok" };
+  deliver(target: PushTarget, notification: Notification): Promise<DeliveryOutcome> {
+    this.sent.push({ target, notification });
+    return Promise.resolve(this.outcome);
+  }
+}
+
+Deno.test("PushService: pushes to the stored target, whatever its service and app", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore(clock);
+  const fcm = new RecordingDelivery();
+  const wns = new MemoryWnsSender();
+  // The WNS defaults of the device front door must play no part in where a push goes.
+  const delivery = new ServiceRouter({ fcm, wns: wnsDelivery(wns).delivery });
+  const logger = new RecordingLogger();
+  const service = new PushService({ store, delivery, clock, logger });
+  const target = { service: "fcm", app: "im.example", address: "fcm-token-1" };
+  await store.saveTarget("dev1", target, 2, clock.now() + DAY);
+  await store.replaceAccounts(
+    "dev1",
+    [{ accountId: "ACC1", node: NODE, secret: SECRET }],
+    clock.now() + DAY,
+  );
+
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "pushed" });
+  assert.deepEqual(fcm.sent, [{
+    target,
+    notification: {
+      kind: "push",
+      accountId: "ACC1",
+      counts: { messageCount: 2, pendingSubscriptionCount: 1 },
+    },
+  }]);
+  assert.deepEqual(wns.sent, []);
+
+  // Gone: forgotten by its address, as a WNS channel would be, and never sent to again.
+  fcm.outcome = { kind: "target-gone", status: 404 };
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  assert.equal((await store.findDevice("dev1", clock.now()))?.target, null);
+  assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
+  assert.equal(fcm.sent.length, 2);
 });

@@ -2,7 +2,11 @@ import { wnsDelivery, wnsTarget } from "../../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { accountKey } from "../../../../adapters/storage/redis/redis_keys.ts";
-import { RedisStore } from "../../../../adapters/storage/redis/redis_store.ts";
+import {
+  REDIS_LAYOUT_TARGETS,
+  RedisStore,
+} from "../../../../adapters/storage/redis/redis_store.ts";
+import { WNS_TARGETS } from "../../../../adapters/push/wns/wns_push_delivery.ts";
 import { parseRedisUrl } from "../../../../adapters/storage/redis/redis_url.ts";
 import { MemoryWnsSender } from "../../../../adapters/push/wns/memory_wns_sender.ts";
 import { DeviceService } from "../../../../app/use_cases/device_service.ts";
@@ -203,13 +207,14 @@ redisTest("reads what the original server wrote", async (redis) => {
       accountId: ACCOUNT_A,
       deviceId: DEVICE,
       secret: "secret-a",
-      channelUri: CHANNEL,
+      // The original layout keeps the channel alone: read back as a WNS target of the one app.
+      target: wnsTarget(CHANNEL),
     });
     assert.ok(Math.abs(nodeExpiry - (before + 30 * DAY)) < 5000, "the original's relative TTL");
     const device = await store.findDevice(DEVICE, now);
     assert.deepEqual(device?.accounts, [accountA, accountB]);
     assert.equal(device?.version, 2);
-    assert.equal(device?.channelUri, CHANNEL);
+    assert.equal(device?.target?.address, CHANNEL);
     const thirtyDays = 30 * DAY;
     assert.ok(device!.expiresAt >= before + thirtyDays - 1000, "the original's relative TTL");
     assert.ok(device!.expiresAt <= Date.now() + thirtyDays + 1000);
@@ -218,7 +223,7 @@ redisTest("reads what the original server wrote", async (redis) => {
     await raw.rpush("5e".repeat(32), CHANNEL);
     assert.deepEqual(await store.findDevice("5e".repeat(32), now), {
       deviceId: "5e".repeat(32),
-      channelUri: CHANNEL,
+      target: wnsTarget(CHANNEL),
       version: 1,
       accounts: [],
       expiresAt: Number.MAX_SAFE_INTEGER,
@@ -450,7 +455,7 @@ redisTest("two instances writing one device never corrupt it", async (redis) => 
         const expected: AccountRegistration | undefined = winner.find((a) => a.node === node);
         assert.equal(target?.secret, expected?.secret, `round ${round}, ${node}`);
       }
-      if (round % 10 === 0) assert.equal(device.channelUri, channel);
+      if (round % 10 === 0) assert.equal(device.target?.address, channel);
     }
   } finally {
     raw.disconnect();
@@ -580,7 +585,7 @@ redisTest("a hung Redis makes calls time out, then they work again", async (redi
       device = await store.findDevice(DEVICE, Date.now()).catch(() => null);
       if (device === null) await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    assert.equal(device?.channelUri, CHANNEL);
+    assert.equal(device?.target?.address, CHANNEL);
   } finally {
     await store.close();
   }
@@ -639,10 +644,10 @@ redisTest("password and database number in the URL", async (redis) => {
     await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiryFrom(Date.now()));
     assert.deepEqual(await db3.lrange(DEVICE, 0, -1), [CHANNEL, "2"]);
     assert.equal(await db0.exists(DEVICE), 0, "db 0 untouched");
-    assert.equal((await store.findDevice(DEVICE, Date.now()))?.channelUri, CHANNEL);
+    assert.equal((await store.findDevice(DEVICE, Date.now()))?.target?.address, CHANNEL);
     // The default user by name, Redis 6 ACL style.
     const named = await RedisStore.connect(`redis://default:${encoded}@127.0.0.1:${redis.port}/3`);
-    assert.equal((await named.findDevice(DEVICE, Date.now()))?.channelUri, CHANNEL);
+    assert.equal((await named.findDevice(DEVICE, Date.now()))?.target?.address, CHANNEL);
     await named.close();
   } finally {
     db3.disconnect();
@@ -672,7 +677,7 @@ Deno.test({
       const store = await RedisStore.connect(redis.url, { tlsCaCerts: [certificate.cert] });
       try {
         await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiryFrom(Date.now()));
-        assert.equal((await store.findDevice(DEVICE, Date.now()))?.channelUri, CHANNEL);
+        assert.equal((await store.findDevice(DEVICE, Date.now()))?.target?.address, CHANNEL);
       } finally {
         await store.close();
       }
@@ -1076,4 +1081,9 @@ Deno.test("RedisStore: URL forms", () => {
     () => parseRedisUrl("redis://:topsecret@host/notadb"),
     (error) => error instanceof Error && !error.message.includes("topsecret"),
   );
+});
+
+Deno.test("RedisStore: the layout's targets are the WNS targets the wiring registers", () => {
+  // Reads answer REDIS_LAYOUT_TARGETS with each channel; the router must find WNS under it.
+  assert.deepEqual(REDIS_LAYOUT_TARGETS, WNS_TARGETS);
 });

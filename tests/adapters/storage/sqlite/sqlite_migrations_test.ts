@@ -70,7 +70,7 @@ for (const version of [1, 2] as const) {
           [CHANNEL, "acc-a"],
         ]);
         // The device protocol still finds it by its id, and a new device joins it.
-        assert.equal((await store.findDevice(DEVICE, now))?.channelUri, CHANNEL);
+        assert.equal((await store.findDevice(DEVICE, now))?.target?.address, CHANNEL);
         await store.saveTarget("new-device", wnsTarget(CHANNEL), 2, now + 60_000);
       } finally {
         await store.close();

@@ -59,7 +59,7 @@ Deno.test("SqliteStore: data survives close and reopen", async () => {
     try {
       assert.deepEqual(await second.findDevice("dev", base), {
         deviceId: "dev",
-        channelUri: null,
+        target: null,
         version: 2,
         accounts,
         expiresAt: base + 60_000,
@@ -166,10 +166,10 @@ Deno.test("SqliteStore: a held write lock is a StorageUnavailableError", async (
       (error) => error instanceof StorageUnavailableError && /locked/.test(error.message),
     );
     // WAL: readers are not blocked by the writer.
-    assert.equal((await store.findDevice("dev", base))?.channelUri, CHANNEL);
+    assert.equal((await store.findDevice("dev", base))?.target?.address, CHANNEL);
     other.exec("ROLLBACK");
     await store.saveTarget("dev", wnsTarget(`${CHANNEL}-new`), 2, base + 60_000);
-    assert.equal((await store.findDevice("dev", base))?.channelUri, `${CHANNEL}-new`);
+    assert.equal((await store.findDevice("dev", base))?.target?.address, `${CHANNEL}-new`);
   } finally {
     other.close();
     await store.close();
@@ -348,7 +348,7 @@ Deno.test("SqliteStore: close commits writes still waiting for their turn", asyn
     await write;
     const again = SqliteStore.open(db.path);
     try {
-      assert.equal((await again.findDevice("dev", Date.now()))?.channelUri, CHANNEL);
+      assert.equal((await again.findDevice("dev", Date.now()))?.target?.address, CHANNEL);
     } finally {
       await again.close();
     }
