@@ -27,6 +27,7 @@ import {
 import { FakeApnsChecker } from "../adapters/push/apns/fake_apns_checks.ts";
 import { Http2ApnsSender } from "../adapters/push/apns/http2_apns_sender.ts";
 import { ApnsProviderToken } from "../adapters/push/apns/provider_token.ts";
+import { serveOverStdio, spawnFakeProcess } from "./fake_process.ts";
 
 const KEY_ID = "BENCHKEY01";
 const TEAM_ID = "BENCHTEAM1";
@@ -45,25 +46,10 @@ async function serveFake(key: FakeApnsKey, engine: Engine): Promise<void> {
   const fake = engine === "node"
     ? await startFakeApns({ keys: [key], topics: [TOPIC], record: false })
     : await startLeanFake(key);
-  const encoder = new TextEncoder();
-  const say = (value: unknown) =>
-    Deno.stdout.writeSync(encoder.encode(JSON.stringify(value) + "\n"));
-  say({ url: fake.url, caCert: fake.caCert });
-  let pending = "";
-  readLoop: for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) {
-      const command = line.trim();
-      if (command === "stats") {
-        const cpu = process.cpuUsage();
-        say({ ...fake.counters, cpuUs: cpu.user + cpu.system });
-      } else if (command === "quit") break readLoop;
-    }
-  }
-  await fake.close();
-  Deno.exit(0);
+  await serveOverStdio({ url: fake.url, caCert: fake.caCert }, () => {
+    const cpu = process.cpuUsage();
+    return { ...fake.counters, cpuUs: cpu.user + cpu.system };
+  }, () => fake.close());
 }
 
 /** The lean responder: {@link FakeApnsChecker}'s verdicts over `Deno.serve`. */
@@ -112,63 +98,6 @@ async function startLeanFake(key: FakeApnsKey) {
   };
 }
 
-/** A line-oriented conversation with the fake's process. */
-class FakeProcess {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #lines: AsyncIterator<string>;
-
-  constructor(key: FakeApnsKey, engine: Engine) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        import.meta.filename!,
-        "--serve-fake",
-        JSON.stringify(key),
-        "--engine",
-        engine,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    this.#lines = lines(this.#child.stdout)[Symbol.asyncIterator]();
-  }
-
-  async next(): Promise<Record<string, unknown>> {
-    const line = await this.#lines.next();
-    if (line.done) throw new Error("the fake APNs process ended");
-    return JSON.parse(line.value);
-  }
-
-  async stats(): Promise<Record<string, number>> {
-    await this.#writer.write(new TextEncoder().encode("stats\n"));
-    return await this.next() as Record<string, number>;
-  }
-
-  async quit(): Promise<void> {
-    try {
-      await this.#writer.write(new TextEncoder().encode("quit\n"));
-      await this.#writer.close();
-    } catch {
-      // Already gone: Deno 2.9.6's node:http2 server can abort when a client disconnects.
-    }
-    await this.#child.status;
-  }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let pending = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    const parts = pending.split("\n");
-    pending = parts.pop() ?? "";
-    yield* parts;
-  }
-}
-
 /** Sends `count` pushes with `concurrency` callers; returns the wall time in ms. */
 async function run(
   sender: Http2ApnsSender,
@@ -215,11 +144,15 @@ if (import.meta.main) {
     const key = await generateApnsTestKey();
     const engine = values.engine as Engine;
     if (engine !== "node" && engine !== "deno") throw new Error("--engine is node or deno");
-    const fake = new FakeProcess(
-      { keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem },
+    const fake = await spawnFakeProcess<{ url: string; caCert: string }>([
+      "--allow-all",
+      import.meta.filename!,
+      "--serve-fake",
+      JSON.stringify({ keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem }),
+      "--engine",
       engine,
-    );
-    const { url, caCert } = await fake.next() as { url: string; caCert: string };
+    ], "fake APNs");
+    const { url, caCert } = fake.hello;
     const sender = new Http2ApnsSender({
       environment: "production",
       providerToken: await ApnsProviderToken.create({
@@ -256,6 +189,6 @@ if (import.meta.main) {
       loadavg: Deno.loadavg().map((x) => Math.round(x * 100) / 100),
     }));
     await sender.close();
-    await fake.quit();
+    await fake.close();
   }
 }

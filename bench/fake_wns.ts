@@ -5,6 +5,7 @@
  */
 
 import type { FakeWnsCounters } from "../adapters/push/wns/fake_wns_server.ts";
+import { spawnFakeProcess } from "./fake_process.ts";
 
 /** A fake WNS running in its own process. */
 export interface FakeWnsProcess {
@@ -20,48 +21,12 @@ export interface FakeWnsProcess {
 
 /** Spawns the fake WNS process and waits for its address. */
 export async function startFakeWnsProcess(): Promise<FakeWnsProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", new URL("./fake_wns_process.ts", import.meta.url).pathname],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const readLine = async (): Promise<string> => {
-    while (!buffered.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error("the fake WNS process ended");
-      buffered += value;
-    }
-    const end = buffered.indexOf("\n");
-    const line = buffered.slice(0, end);
-    buffered = buffered.slice(end + 1);
-    return line;
-  };
-  const hello = JSON.parse(await readLine());
-  let closed: Promise<void> | null = null;
-  const encoder = new TextEncoder();
+  const fake = await spawnFakeProcess<
+    Pick<FakeWnsProcess, "url" | "tokenUrl" | "packetId" | "clientSecret">
+  >(["--allow-net", new URL("./fake_wns_process.ts", import.meta.url).pathname], "fake WNS");
   return {
-    url: hello.url,
-    tokenUrl: hello.tokenUrl,
-    packetId: hello.packetId,
-    clientSecret: hello.clientSecret,
-    async counters() {
-      await writer.write(encoder.encode("stats\n"));
-      return JSON.parse(await readLine());
-    },
-    close() {
-      closed ??= (async () => {
-        await writer.write(encoder.encode("quit\n")).catch(() => {});
-        await writer.close().catch(() => {});
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await child.status;
-        clearTimeout(timer);
-        await lines.cancel().catch(() => {});
-      })();
-      return closed;
-    },
+    ...fake.hello,
+    counters: () => fake.stats<FakeWnsCounters>(),
+    close: () => fake.close(),
   };
 }

@@ -15,29 +15,14 @@
  */
 
 import { startFakeWns } from "../adapters/push/wns/fake_wns_server.ts";
+import { serveOverStdio } from "./fake_process.ts";
 
 if (import.meta.main) {
   const fake = await startFakeWns({ record: false, acceptAnyChannel: true });
-  const encoder = new TextEncoder();
-  const say = (value: unknown) =>
-    Deno.stdout.writeSync(encoder.encode(JSON.stringify(value) + "\n"));
-  say({
-    url: fake.url,
-    tokenUrl: fake.tokenUrl,
-    packetId: fake.packetId,
-    clientSecret: fake.clientSecret,
-  });
-  let pending = "";
-  readLoop: for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) {
-      const command = line.trim();
-      if (command === "stats") say(fake.counters);
-      else if (command === "quit") break readLoop;
-    }
-  }
-  await fake.close();
-  Deno.exit(0);
+  const { url, tokenUrl, packetId, clientSecret } = fake;
+  await serveOverStdio(
+    { url, tokenUrl, packetId, clientSecret },
+    () => fake.counters,
+    () => fake.close(),
+  );
 }

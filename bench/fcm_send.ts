@@ -23,16 +23,18 @@ import {
 } from "../adapters/push/fcm/http_transport.ts";
 import { parseServiceAccount } from "../adapters/push/fcm/service_account.ts";
 import type { Logger } from "../domain/ports/logging.ts";
+import { serveOverStdio, spawnFakeProcess } from "./fake_process.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Child mode: the fake FCM, counters only; prints its base URL and key file, waits for stdin to end. */
 async function runFake(): Promise<void> {
   const fake = await startFakeFcm({ record: false });
-  console.log(JSON.stringify({ url: fake.url, serviceAccount: fake.serviceAccount }));
-  for await (const _ of Deno.stdin.readable) { /* until the parent closes stdin */ }
-  console.error(JSON.stringify(fake.counters));
-  await fake.close();
+  await serveOverStdio(
+    { url: fake.url, serviceAccount: fake.serviceAccount },
+    () => fake.counters,
+    () => fake.close(),
+  );
 }
 
 interface Result {
@@ -117,20 +119,11 @@ if (import.meta.main) {
   if (values.fake) {
     await runFake();
   } else {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-read", import.meta.filename!, "--fake"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!line.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the fake FCM process ended before it said where it listens");
-      line += value;
-    }
-    const fake = JSON.parse(line.split("\n")[0]);
+    const child = await spawnFakeProcess<{ url: string; serviceAccount: unknown }>(
+      ["--allow-net", "--allow-read", import.meta.filename!, "--fake"],
+      "fake FCM",
+    );
+    const fake = child.hello;
     const count = Number(values.count);
     const concurrency = Number(values.concurrency);
     const warmup = Number(values.warmup);
@@ -157,9 +150,8 @@ if (import.meta.main) {
     );
     pool.close();
     node.close();
-    await child.stdin.close();
-    await reader.cancel();
-    await child.status;
+    console.error(JSON.stringify(await child.stats()));
+    await child.close();
     console.log(`FCM send against the fake (concurrency ${concurrency}, ${count} sends each):`);
     console.table(results);
     console.log(JSON.stringify(results));

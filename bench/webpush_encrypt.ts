@@ -37,6 +37,7 @@ import { VapidAuthorizer } from "../adapters/push/webpush/vapid_authorizer.ts";
 import { signVapidJwt } from "../adapters/push/webpush/vapid_jwt.ts";
 import { VapidKeys } from "../adapters/push/webpush/vapid_keys.ts";
 import { WebPushSender } from "../adapters/push/webpush/web_push_sender.ts";
+import { spawnFakeProcess } from "./fake_process.ts";
 
 const PAYLOAD = new TextEncoder().encode(
   '{"version":1,"account_id":"0123456789abcdefghij","message_count":3,"presence_count":0}',
@@ -71,52 +72,23 @@ async function throughput(total: number, concurrency: number, op: (i: number) =>
 
 const fmt = (x: number) => x.toFixed(1).padStart(8);
 
+/** The fake push service in its own process, with `count` subscriptions bound to `vapidKey`. */
 async function startFakeProcess(vapidKey: string, count: number, verify: boolean) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      new URL("./webpush_fake_process.ts", import.meta.url).pathname,
-      vapidKey,
-      String(count),
-      verify ? "verify" : "no-verify",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const readLine = async (): Promise<string> => {
-    while (!buffered.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error("fake push service process ended");
-      buffered += value;
-    }
-    const at = buffered.indexOf("\n");
-    const line = buffered.slice(0, at);
-    buffered = buffered.slice(at + 1);
-    return line;
-  };
-  const hello = JSON.parse(await readLine()) as {
-    origin: string;
-    cert: string;
-    subscriptions: SubscriptionJson[];
-  };
+  const fake = await spawnFakeProcess<
+    { origin: string; cert: string; subscriptions: SubscriptionJson[] }
+  >([
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    new URL("./webpush_fake_process.ts", import.meta.url).pathname,
+    vapidKey,
+    String(count),
+    verify ? "verify" : "no-verify",
+  ], "fake push service");
   return {
-    ...hello,
-    async stats(): Promise<{ requests: number; accepted: number }> {
-      await writer.write(new TextEncoder().encode("stats\n"));
-      return JSON.parse(await readLine());
-    },
-    async stop() {
-      await writer.write(new TextEncoder().encode("quit\n"));
-      await writer.close();
-      await child.status;
-    },
+    ...fake.hello,
+    stats: () => fake.stats<{ requests: number; accepted: number }>(),
+    stop: () => fake.close(),
   };
 }
 

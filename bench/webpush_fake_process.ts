@@ -15,6 +15,7 @@
 
 import { startFakePushService } from "../adapters/push/webpush/fake_push_service.ts";
 import { testCertificate } from "../tests/support/tls_cert.ts";
+import { serveOverStdio } from "./fake_process.ts";
 
 if (import.meta.main) {
   const [vapidKey, count, verify] = Deno.args;
@@ -29,21 +30,9 @@ if (import.meta.main) {
     { length: Number(count ?? 1) },
     () => fake.subscribe({ vapidKey }).json,
   );
-  const encoder = new TextEncoder();
-  const say = (value: unknown) =>
-    Deno.stdout.writeSync(encoder.encode(JSON.stringify(value) + "\n"));
-  say({ origin: fake.origin, cert: tls.cert, subscriptions });
-  let pending = "";
-  readLoop: for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) {
-      const command = line.trim();
-      if (command === "stats") say(fake.counters);
-      else if (command === "quit") break readLoop;
-    }
-  }
-  await fake.close();
-  Deno.exit(0);
+  await serveOverStdio(
+    { origin: fake.origin, cert: tls.cert, subscriptions },
+    () => fake.counters,
+    () => fake.close(),
+  );
 }
