@@ -12,7 +12,7 @@ import type { DeviceServer } from "../adapters/device/tls_device_server.ts";
 import type { OpsHttpServer } from "../adapters/http/ops_http_server.ts";
 import { PrometheusMetrics } from "../adapters/metrics/prometheus_metrics.ts";
 import type { WnsSender } from "../adapters/push/wns/wns_sender.ts";
-import { WNS_SERVICE, WNS_TARGETS } from "../adapters/push/wns/wns_push_delivery.ts";
+import { WNS_TARGETS } from "../adapters/push/wns/wns_push_delivery.ts";
 import type { RandomBytes } from "../domain/minting.ts";
 import type { Clock } from "../domain/ports/clock.ts";
 import type { Logger } from "../domain/ports/logging.ts";
@@ -91,7 +91,7 @@ export async function startPushServer(
   const store = await openServerStore(config, { logger, clock, metrics, reportLimit, given });
   // WNS, the one push service wired so far; the router takes one entry per service.
   const wns = serverWns(config.wns, { store, clock, logger, metrics }, overrides.wns);
-  const delivery = new ServiceRouter({ [WNS_SERVICE]: wns.delivery });
+  const delivery = new ServiceRouter([{ ...WNS_TARGETS, delivery: wns.delivery }]);
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);

@@ -15,20 +15,33 @@ class Recording implements PushDelivery {
   }
 }
 
-Deno.test("ServiceRouter: each target goes to its service's adapter", async () => {
+Deno.test("ServiceRouter: each target goes to the adapter of its service and app", async () => {
   const wns = new Recording();
-  const other = new Recording();
-  const router = new ServiceRouter({ wns, other });
+  const fcmOne = new Recording();
+  const fcmTwo = new Recording();
+  const router = new ServiceRouter([
+    { service: "wns", app: "wns", delivery: wns },
+    { service: "fcm", app: "one", delivery: fcmOne },
+    { service: "fcm", app: "two", delivery: fcmTwo },
+  ]);
   const a = { service: "wns", app: "wns", address: "https://a.notify.windows.com/?token=1" };
-  const b = { service: "other", app: "app", address: "token-b" };
+  const b = { service: "fcm", app: "one", address: "token-b" };
+  const c = { service: "fcm", app: "two", address: "token-c" };
   await router.deliver(a, { kind: "test" }, { ttlSeconds: 0 });
   await router.deliver(b, { kind: "test" }, { ttlSeconds: 0 });
+  await router.deliver(c, { kind: "test" }, { ttlSeconds: 0 });
   assert.deepEqual(wns.sent, [a]);
-  assert.deepEqual(other.sent, [b]);
+  assert.deepEqual(fcmOne.sent, [b]);
+  assert.deepEqual(fcmTwo.sent, [c]);
 });
 
-Deno.test("ServiceRouter: a service nobody configured fails for good, without throwing", async () => {
-  const router = new ServiceRouter({ wns: new Recording() });
+Deno.test("ServiceRouter: two routes for one app are a wiring error", () => {
+  const route = { service: "fcm", app: "one", delivery: new Recording() };
+  assert.throws(() => new ServiceRouter([route, route]), /two routes for fcm app "one"/);
+});
+
+Deno.test("ServiceRouter: an app nobody configured fails for good, without throwing", async () => {
+  const router = new ServiceRouter([{ service: "fcm", app: "one", delivery: new Recording() }]);
   const outcome = await router.deliver(
     { service: "fcm", app: "x", address: "t" },
     { kind: "test" },

@@ -252,7 +252,10 @@ Deno.test("PushService: pushes to the stored target, whatever its service and ap
   const fcm = new RecordingDelivery();
   const wns = new MemoryWnsSender();
   // The WNS defaults of the device front door must play no part in where a push goes.
-  const delivery = new ServiceRouter({ fcm, wns: wnsDelivery(wns).delivery });
+  const delivery = new ServiceRouter([
+    { service: "fcm", app: "im.example", delivery: fcm },
+    { service: "wns", app: "wns", delivery: wnsDelivery(wns).delivery },
+  ]);
   const logger = new RecordingLogger();
   const service = new PushService({ store, delivery, clock, logger });
   const target = { service: "fcm", app: "im.example", address: "fcm-token-1" };

@@ -1,0 +1,27 @@
+/**
+ * The contract between the composition root and each push service's wiring: every
+ * configured app (the WNS app of the `wns` section, each entry of `apps`) is built into one
+ * {@link AppDelivery}, and the root only collects them: routes pushes by (service, app),
+ * adds their readiness checks, sums their queues, closes them at shutdown.
+ *
+ * @module
+ */
+
+import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
+import type { ReadinessCheck } from "../readiness.ts";
+
+/** One configured app, ready to deliver. */
+export interface AppDelivery {
+  /** The push service (`wns`, `fcm`, `apns`, `webpush`): a stored target's `service`. */
+  readonly service: string;
+  /** The app's name in the configuration: a stored target's `app`. */
+  readonly app: string;
+  /** Sends to this app's targets, behind the shared delivery policy. */
+  readonly delivery: PushDelivery;
+  /** What `/readyz` checks for this app (an access token obtainable, ...). */
+  readonly readiness: readonly ReadinessCheck[];
+  /** Pushes in flight and queued for this app, for the queue-depth gauge. */
+  queueDepth(): number;
+  /** Releases connections and timers. */
+  close(): void | Promise<void>;
+}
