@@ -52,6 +52,8 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #publishes: Counter;
   readonly #wnsResponses: Counter;
   readonly #wnsDuration: Histogram;
+  readonly #serviceResponses: Counter;
+  readonly #serviceDuration: Histogram;
   readonly #xmppUp: Gauge;
   readonly #xmppReconnects: Counter;
   readonly #xmppConnectFailures: Counter;
@@ -94,6 +96,21 @@ export class PrometheusMetrics implements ServerMetrics {
       new Histogram({
         name: "uwpx_push_wns_request_duration_seconds",
         help: "Time to send one raw notification to WNS, access token included.",
+        buckets: WNS_BUCKETS,
+      }),
+    );
+    this.#serviceResponses = r.register(
+      new Counter({
+        name: "uwpx_push_service_responses_total",
+        help:
+          'Requests to FCM, APNs and Web Push services, by service, app and HTTP status ("none": no answer).',
+        labelNames: ["service", "app", "status"],
+      }),
+    );
+    this.#serviceDuration = r.register(
+      new Histogram({
+        name: "uwpx_push_service_request_duration_seconds",
+        help: "Time of one request to FCM, APNs or a Web Push service.",
         buckets: WNS_BUCKETS,
       }),
     );
@@ -225,6 +242,11 @@ export class PrometheusMetrics implements ServerMetrics {
   wnsResponse(status: number | null, seconds: number): void {
     this.#wnsResponses.inc({ status: status === null ? "none" : String(status) });
     this.#wnsDuration.observe(seconds);
+  }
+
+  pushServiceResponse(service: string, app: string, status: number | null, seconds: number): void {
+    this.#serviceResponses.inc({ service, app, status: status === null ? "none" : String(status) });
+    this.#serviceDuration.observe(seconds);
   }
 
   xmppLinkState(up: boolean): void {

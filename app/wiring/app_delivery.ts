@@ -7,7 +7,11 @@
  * @module
  */
 
+import type { Clock } from "../../domain/ports/clock.ts";
+import type { Logger } from "../../domain/ports/logging.ts";
+import type { LimitMetrics, PushServiceMetrics } from "../../domain/ports/metrics.ts";
 import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
+import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import type { ReadinessCheck } from "../readiness.ts";
 
 /** One configured app, ready to deliver. */
@@ -24,4 +28,13 @@ export interface AppDelivery {
   queueDepth(): number;
   /** Releases connections and timers. */
   close(): void | Promise<void>;
+}
+
+/** What each service's wiring gets besides its app's configuration. */
+export interface AppWiringDeps {
+  /** Access tokens and keys shared by instances (`loadToken`/`saveToken`). */
+  readonly store: RegistrationStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: PushServiceMetrics & LimitMetrics;
 }

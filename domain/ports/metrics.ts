@@ -62,6 +62,15 @@ export interface WnsMetrics {
   wnsResponse(status: number | null, seconds: number): void;
 }
 
+/** Requests to push services, per service and app (FCM, APNs, Web Push; WNS has its own). */
+export interface PushServiceMetrics {
+  /**
+   * One request to a push service answered: `status` is its HTTP status, or null when there
+   * was no answer (timeout, network, no access token); `seconds` is how long it took.
+   */
+  pushServiceResponse(service: string, app: string, status: number | null, seconds: number): void;
+}
+
 /** The XMPP link (component or client). */
 export interface XmppLinkMetrics {
   /** The link went up (true) or down (false). */
@@ -159,6 +168,7 @@ export interface ServerMetrics
     DeviceMetrics,
     PublishMetrics,
     WnsMetrics,
+    PushServiceMetrics,
     XmppLinkMetrics,
     StorageMetrics,
     TlsMetrics,
@@ -172,6 +182,7 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   publish() {},
   observeQueueDepth() {},
   wnsResponse() {},
+  pushServiceResponse() {},
   xmppLinkState() {},
   xmppReconnected() {},
   xmppConnectFailed() {},

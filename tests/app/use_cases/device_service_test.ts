@@ -475,7 +475,10 @@ Deno.test("setChannelUri saves the front door's target; requestTestPush sends to
   };
   const routed = new DeviceService({
     store,
-    delivery: new ServiceRouter({ fcm, wns: wnsDelivery(wns).delivery }),
+    delivery: new ServiceRouter([
+      { service: "fcm", app: "im.example", delivery: fcm },
+      { service: "wns", app: "wns", delivery: wnsDelivery(wns).delivery },
+    ]),
     targets: wnsDelivery(wns).targets,
     provisioner: readyProvisioner,
     clock,
