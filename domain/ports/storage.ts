@@ -73,6 +73,13 @@ export interface RegistrationStore {
   loadToken(key: string): Promise<AccessToken | null>;
   /** Caches an access token under `key` for this and other instances and restarts. */
   saveToken(key: string, token: AccessToken): Promise<void>;
+  /**
+   * Keeps `value` under `key` unless a value is kept there already, and answers the value
+   * kept: the first writer wins, for good (e.g. the VAPID key pair, which must never change
+   * once subscriptions were made with it, so instances starting at once must agree). Atomic
+   * across instances sharing the backend. The value is a secret: stores never log it.
+   */
+  keepFirstSecret(key: string, value: string): Promise<string>;
   /** Releases the backend's resources. */
   close(): Promise<void>;
   /**

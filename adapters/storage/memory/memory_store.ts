@@ -44,6 +44,8 @@ export class MemoryStore implements RegistrationStore {
   readonly #clock: Clock;
   /** Cached access tokens by key. */
   readonly #tokens = new Map<string, AccessToken>();
+  /** Secrets kept by {@link MemoryStore.keepFirstSecret}, by key. */
+  readonly #secrets = new Map<string, string>();
   #closed = false;
 
   /**
@@ -189,6 +191,16 @@ export class MemoryStore implements RegistrationStore {
         tokenType: token.tokenType,
         expiresAt: token.expiresAt,
       });
+    });
+  }
+
+  /** Keeps `value` under `key` unless one is kept already; answers the kept one. */
+  keepFirstSecret(key: string, value: string): Promise<string> {
+    return this.#run(() => {
+      const kept = this.#secrets.get(key);
+      if (kept !== undefined) return kept;
+      this.#secrets.set(key, value);
+      return value;
     });
   }
 

@@ -8,6 +8,10 @@
  * - `<node>` -> list `[account_id, device_id, secret]`
  * - `"WNS"` -> list `[token, token_type, expires_unix_seconds]`
  *
+ * Added beside it (no name the original uses or a device id can take, device ids being hex):
+ * - `uwpx:secret:<key>` -> string: a secret of `keepFirstSecret` (the VAPID key pair), set
+ *   once with `SET NX`, no TTL.
+ *
  * Differences in what is written, all readable by the original server:
  * - A forgotten channel (WNS said it is gone) is stored as `""` in slot 0 and read as null.
  * - The WNS token's expiry keeps its milliseconds as a fraction (`"1700000000.123"`); the
@@ -82,6 +86,8 @@ export interface RedisStoreOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const WNS_KEY = "WNS";
+/** Prefix of the keys of `keepFirstSecret`: a colon, which no original key has. */
+const SECRET_KEY_PREFIX = "uwpx:secret:";
 /**
  * The one kind of target the original layout holds: WNS channels of the one app. It stores
  * the channel URI alone, so reads answer this service and app with it. The same names as the
@@ -329,6 +335,20 @@ export class RedisStore implements RegistrationStore {
       "saveToken",
       () => this.#scripts.uwpxSaveWnsToken(WNS_KEY, token.accessToken, token.tokenType, expires),
     );
+  }
+
+  /**
+   * Keeps `value` under `uwpx:secret:<key>` unless one is kept already; answers the kept
+   * one. One `SET NX GET` (Redis 7): atomic, so instances starting at once agree.
+   */
+  async keepFirstSecret(key: string, value: string): Promise<string> {
+    this.#checkOpen();
+    const redisKey = SECRET_KEY_PREFIX + key;
+    const previous = await this.#send(
+      "keepFirstSecret",
+      () => this.#redis.call("SET", redisKey, value, "NX", "GET") as Promise<string | null>,
+    );
+    return previous ?? value;
   }
 
   /**

@@ -13,7 +13,8 @@
  *   position, UNIQUE(device_id, account_id))`: accounts have no expiry of their own; they
  *   live as long as their device.
  * - `kv(key PK, value)`: the cached access tokens, as JSON, under `<key>_token` (lower
- *   case: WNS's is `wns_token`, as before the key was the port's).
+ *   case: WNS's is `wns_token`, as before the key was the port's); the secrets of
+ *   `keepFirstSecret` under `secret:<key>` (no migration: the table is version 1's).
  *
  * @module
  */
@@ -60,6 +61,9 @@ export interface SqliteStoreOptions {
    */
   readonly checkpointIntervalMs?: number;
 }
+
+/** The `kv` key of a secret kept under `key` (`_token` keys never contain a colon). */
+const secretKvKey = (key: string) => `secret:${key}`;
 
 /** The `kv` key of the token cached under `key`. */
 const tokenKvKey = (key: string) => `${key.toLowerCase()}_token`;
@@ -290,6 +294,20 @@ export class SqliteStore implements RegistrationStore {
     });
   }
 
+  /**
+   * Keeps `value` under `key` unless one is kept already (also by another process sharing
+   * the file); answers the kept one. The insert is atomic and a kept value never changes,
+   * so the read after it answers the winner.
+   */
+  keepFirstSecret(key: string, value: string): Promise<string> {
+    return this.#run("keepFirstSecret", () => {
+      this.#sql.kvKeepFirst.run(secretKvKey(key), value);
+      const row = this.#sql.kvGet.get(secretKvKey(key));
+      if (!row) throw new Error("keepFirstSecret: the kept value vanished");
+      return str(row.value);
+    });
+  }
+
   /** Runs a trivial query: rejects when the database is closed or unusable. */
   ping(): Promise<void> {
     return this.#run("ping", () => {
@@ -402,6 +420,10 @@ function prepareAll(db: DatabaseSync) {
                WHERE d.expires_at > ?) AS accounts`,
     ),
     kvGet: prepare("SELECT value FROM kv WHERE key = ?"),
+    // One statement: the first writer's value stays, whichever process it was.
+    kvKeepFirst: prepare(
+      "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+    ),
     kvPut: prepare(
       "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),

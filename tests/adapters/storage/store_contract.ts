@@ -29,6 +29,11 @@ import type { AccountRegistration } from "../../../domain/registration.ts";
 export interface OpenedStore {
   store: RegistrationStore;
   cleanup(): Promise<void>;
+  /**
+   * Another store on the same backend (another instance), closed by `cleanup`; absent when
+   * the backend is the process's alone (memory).
+   */
+  peer?(): Promise<RegistrationStore>;
 }
 
 const HOUR = 60 * 60 * 1000;
@@ -89,14 +94,18 @@ export function storeContract(
   const storedId = options.storedId ?? ((deviceId: string) => deviceId);
 
   /** One test with its own store, cleaned up however the test ends. */
-  function contract(title: string, body: (store: RegistrationStore) => Promise<void>): void {
+  function contract(
+    title: string,
+    body: (store: RegistrationStore, opened: OpenedStore) => Promise<void>,
+  ): void {
     Deno.test({
       name: `${name}: ${title}`,
       ignore: options.ignore ?? false,
       fn: async () => {
-        const { store, cleanup } = await open();
+        const opened = await open();
+        const { store, cleanup } = opened;
         try {
-          await body(store);
+          await body(store, opened);
         } finally {
           await cleanup();
         }
@@ -507,6 +516,35 @@ export function storeContract(
       assert.deepEqual(await store.loadToken("WNS"), token("wns"), "WNS's token was overwritten");
     },
   );
+
+  contract("keepFirstSecret: the first value kept wins for good, per key", async (store) => {
+    await store.saveToken("WNS", { accessToken: "t", tokenType: "bearer", expiresAt: 1 });
+    assert.equal(await store.keepFirstSecret("VAPID:webpush", "first"), "first");
+    assert.equal(await store.keepFirstSecret("VAPID:webpush", "second"), "first");
+    // Another key is another secret; the token and the registrations are left alone.
+    assert.equal(await store.keepFirstSecret("VAPID:other", '{"json":"ok"}'), '{"json":"ok"}');
+    assert.deepEqual(await store.loadToken("WNS"), {
+      accessToken: "t",
+      tokenType: "bearer",
+      expiresAt: 1,
+    });
+    assert.equal(await store.findDevice("VAPID:webpush", Date.now()), null);
+    assert.equal((await store.count(Date.now())).devices, 0);
+    await store.purgeExpired(Date.now() + 365 * DAY);
+    assert.equal(await store.keepFirstSecret("VAPID:webpush", "third"), "first");
+  });
+
+  contract("keepFirstSecret: callers racing agree on one value", async (store, opened) => {
+    // Two instances starting at once each generate a key and offer it: one must win for both.
+    const peer = opened.peer ? await opened.peer() : store;
+    const offers = Array.from({ length: 8 }, (_, i) => `candidate-${i}`);
+    const answers = await Promise.all(
+      offers.map((offer, i) => (i % 2 === 0 ? store : peer).keepFirstSecret("race", offer)),
+    );
+    assert.equal(new Set(answers).size, 1, `answers differ: ${answers.join(", ")}`);
+    assert.ok(offers.includes(answers[0]));
+    assert.equal(await peer.keepFirstSecret("race", "late"), answers[0]);
+  });
 
   contract("many devices and nodes do not interfere", async (store) => {
     const base = Date.now();

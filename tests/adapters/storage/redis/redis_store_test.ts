@@ -39,9 +39,17 @@ storeContract("RedisStore", async () => {
   const redis = await startRedis();
   try {
     const store = await RedisStore.connect(redis.url);
+    const peers: RedisStore[] = [];
     return {
       store,
+      peer: async () => {
+        // Another instance on the same Redis.
+        const peer = await RedisStore.connect(redis.url);
+        peers.push(peer);
+        return peer;
+      },
       cleanup: async () => {
+        for (const peer of peers) await peer.close();
         await store.close();
         await redis.stop();
       },
@@ -71,6 +79,22 @@ function redisTest(
     },
   });
 }
+
+redisTest("keepFirstSecret writes one key outside the original layout's names", async (redis) => {
+  const store = await RedisStore.connect(redis.url);
+  const raw = await rawClient(redis);
+  try {
+    assert.equal(await store.keepFirstSecret("VAPID:webpush", "kept"), "kept");
+    assert.deepEqual(await raw.keys("*"), ["uwpx:secret:VAPID:webpush"]);
+    assert.equal(await raw.get("uwpx:secret:VAPID:webpush"), "kept");
+    assert.equal(await raw.ttl("uwpx:secret:VAPID:webpush"), -1);
+    // Not a device of the original layout: the count leaves it out.
+    assert.equal((await store.count(Date.now())).devices, 0);
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
 
 /** A raw client for writing and checking keys behind the store's back. */
 async function rawClient(redis: RunningRedis, db = 0): Promise<Redis> {

@@ -23,9 +23,17 @@ async function tempDb(): Promise<{ path: string; remove(): Promise<void> }> {
 storeContract("SqliteStore", async () => {
   const db = await tempDb();
   const store = SqliteStore.open(db.path);
+  const peers: SqliteStore[] = [];
   return {
     store,
+    peer: () => {
+      // Another process's store on the same file.
+      const peer = SqliteStore.open(db.path);
+      peers.push(peer);
+      return Promise.resolve(peer);
+    },
     cleanup: async () => {
+      for (const peer of peers) await peer.close();
       await store.close();
       await db.remove();
     },
