@@ -8,21 +8,33 @@
 
 import type { PushServiceMetrics } from "../../domain/ports/metrics.ts";
 import type { PushOutcome } from "../../adapters/push/webpush/push_outcome.ts";
-import type { WebPushMessage } from "../../adapters/push/webpush/web_push_sender.ts";
+import type {
+  EncryptedWebPushMessage,
+  WebPushMessage,
+} from "../../adapters/push/webpush/web_push_sender.ts";
 import type { WebPushMessageSender } from "../../adapters/push/webpush/webpush_push_delivery.ts";
+import type { EncryptedWebPushSender } from "../../adapters/push/webpush/push2_web_push_relay.ts";
 
-/** {@link WebPushMessageSender} with metrics; see the module comment. */
-export class MeteredWebPushSender implements WebPushMessageSender {
+/** Our messages and relayed ones (Push 2.0), with metrics; see the module comment. */
+export class MeteredWebPushSender implements WebPushMessageSender, EncryptedWebPushSender {
   constructor(
-    private readonly inner: WebPushMessageSender,
+    private readonly inner: WebPushMessageSender & EncryptedWebPushSender,
     private readonly service: string,
     private readonly app: string,
     private readonly metrics: PushServiceMetrics,
   ) {}
 
-  async send(message: WebPushMessage): Promise<PushOutcome> {
+  send(message: WebPushMessage): Promise<PushOutcome> {
+    return this.#metered(this.inner.send(message));
+  }
+
+  sendEncrypted(message: EncryptedWebPushMessage): Promise<PushOutcome> {
+    return this.#metered(this.inner.sendEncrypted(message));
+  }
+
+  async #metered(sending: Promise<PushOutcome>): Promise<PushOutcome> {
     const started = performance.now();
-    const outcome = await this.inner.send(message);
+    const outcome = await sending;
     if (outcome.kind !== "refused") {
       this.metrics.pushServiceResponse(
         this.service,

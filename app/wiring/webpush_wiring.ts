@@ -29,6 +29,9 @@ import {
   WebPushPushDelivery,
 } from "../../adapters/push/webpush/webpush_push_delivery.ts";
 import { MeteredWebPushSender } from "./metered_webpush_sender.ts";
+import { Push2WebPushRelay } from "../../adapters/push/webpush/push2_web_push_relay.ts";
+import { Push2Relay } from "../use_cases/push2_relay.ts";
+import type { EncryptedPushDelivery } from "../../domain/ports/encrypted_push.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 
 /** What tests change: DNS for their host names, and the fake's self-signed certificate. */
@@ -90,13 +93,19 @@ async function loadKeys(input: unknown, where: string): Promise<VapidKeys> {
   }
 }
 
+/** A Web Push app: its delivery, and the Push 2.0 relay on the same sender and limits. */
+export interface WebPushAppDelivery extends AppDelivery {
+  /** Relays `urn:xmpp:push2:0` notifications (already encrypted and signed). */
+  readonly push2: Push2Relay;
+}
+
 /** Wires the Web Push app `name` (contract §2). */
 export async function createWebPushApp(
   name: string,
   config: WebPushAppConfig,
   deps: AppWiringDeps,
   overrides: WebPushTestOverrides = {},
-): Promise<AppDelivery> {
+): Promise<WebPushAppDelivery> {
   const { store, clock, logger, metrics } = deps;
   const keys = await vapidKeysFor(name, config, store);
   const sender = new WebPushSender({
@@ -122,15 +131,22 @@ export async function createWebPushApp(
     retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
     logger,
   });
+  const metered = new MeteredWebPushSender(sender, WEBPUSH_SERVICE, name, metrics);
   const delivery = new PolicyDelivery(
     new WebPushPushDelivery({
-      sender: new MeteredWebPushSender(sender, WEBPUSH_SERVICE, name, metrics),
+      sender: metered,
       maxTtlSeconds: config.ttlSeconds,
       urgency: config.urgency,
       topic: config.topic,
     }),
     policy,
   );
+  // Relayed notifications count against the same bounds and backoff per endpoint.
+  const relay = new Push2WebPushRelay(metered, config.ttlSeconds);
+  const relayed: EncryptedPushDelivery = {
+    relay: (notification) =>
+      policy.run(notification.endpoint, () => relay.relay(notification), WEBPUSH_SERVICE),
+  };
   logger.info("Web Push app ready", {
     service: WEBPUSH_SERVICE,
     app: name,
@@ -144,5 +160,6 @@ export async function createWebPushApp(
     readiness: [],
     queueDepth: () => gate.inFlight + gate.queued,
     close: () => sender.close(),
+    push2: new Push2Relay(relayed, logger),
   };
 }

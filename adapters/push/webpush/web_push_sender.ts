@@ -22,7 +22,7 @@ import { valueWithin } from "../../../lib/timeout.ts";
 import https from "node:https";
 import http from "node:http";
 import type { LookupFunction } from "node:net";
-import { encryptAes128gcm, PlaintextTooLargeError } from "./aes128gcm.ts";
+import { encryptAes128gcm, MAX_BODY_BYTES, PlaintextTooLargeError } from "./aes128gcm.ts";
 import {
   type CheckedEndpoint,
   type EndpointPolicy,
@@ -64,10 +64,39 @@ export interface WebPushMessage {
   readonly topic?: string;
 }
 
+/** A message encrypted and signed elsewhere (Push 2.0), to relay as it is. */
+export interface EncryptedWebPushMessage {
+  readonly endpoint: string;
+  /** The `aes128gcm` body, 1 to 4096 bytes. */
+  readonly body: Uint8Array;
+  /** The whole `Authorization` value (`vapid t=..., k=...`). */
+  readonly authorization: string;
+  readonly ttlSeconds: number;
+  readonly urgency?: Urgency;
+  readonly topic?: string;
+}
+
+interface Prepared {
+  readonly body: Uint8Array;
+  readonly authorization: string;
+}
+
+/** Throws RangeError for a malformed TTL, urgency or topic: a caller bug. */
+function checkHeaders(message: Pick<WebPushMessage, "ttlSeconds" | "urgency" | "topic">): void {
+  if (!Number.isSafeInteger(message.ttlSeconds) || message.ttlSeconds < 0) {
+    throw new RangeError("ttlSeconds must be a non-negative integer");
+  }
+  if (!URGENCIES.has(message.urgency ?? "normal")) throw new RangeError("unknown urgency");
+  if (message.topic !== undefined && !TOPIC_PATTERN.test(message.topic)) {
+    throw new RangeError("a topic is 1 to 32 base64url characters");
+  }
+}
+
 /** Options of {@link WebPushSender}. */
 export interface WebPushSenderOptions {
   readonly policy: EndpointPolicy;
-  readonly authorizer: VapidAuthorizer;
+  /** Signs our own messages; absent for a relay that only sends others' (Push 2.0). */
+  readonly authorizer?: VapidAuthorizer;
   /** Whole request, connecting included. Default 10 s. */
   readonly timeoutMs?: number;
   /** Bytes of an answer's body read at most. Default 8 KiB. */
@@ -85,7 +114,7 @@ export interface WebPushSenderOptions {
 /** Sends Web Push messages; see the module comment. */
 export class WebPushSender {
   readonly #policy: EndpointPolicy;
-  readonly #authorizer: VapidAuthorizer;
+  readonly #authorizer: VapidAuthorizer | undefined;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #ca: string[] | undefined;
@@ -117,24 +146,48 @@ export class WebPushSender {
    * topic): a caller bug.
    */
   async send(message: WebPushMessage): Promise<PushOutcome> {
-    const urgency = message.urgency ?? "normal";
-    if (!Number.isSafeInteger(message.ttlSeconds) || message.ttlSeconds < 0) {
-      throw new RangeError("ttlSeconds must be a non-negative integer");
-    }
-    if (!URGENCIES.has(urgency)) throw new RangeError("unknown urgency");
-    if (message.topic !== undefined && !TOPIC_PATTERN.test(message.topic)) {
-      throw new RangeError("a topic is 1 to 32 base64url characters");
-    }
+    checkHeaders(message);
+    const authorizer = this.#authorizer;
+    if (authorizer === undefined) throw new Error("this sender has no VAPID authorizer");
+    return await this.#deliver(message.subscription.endpoint, async (target) => {
+      let body: Uint8Array;
+      try {
+        body = await encryptAes128gcm(message.payload, message.subscription.keys);
+      } catch (error) {
+        if (error instanceof PlaintextTooLargeError) return null;
+        throw error;
+      }
+      return { body, authorization: await authorizer.authorization(target.origin) };
+    }, message);
+  }
 
+  /**
+   * Relays a message encrypted and signed by someone else (Push 2.0: the user's server did
+   * both): the same endpoint policy, bounds and outcomes, no cryptography of ours. The body
+   * must be 1 to 4096 bytes (too-large otherwise, nothing sent).
+   */
+  async sendEncrypted(message: EncryptedWebPushMessage): Promise<PushOutcome> {
+    checkHeaders(message);
+    if (message.body.byteLength === 0 || message.body.byteLength > MAX_BODY_BYTES) {
+      return { kind: "too-large", status: null };
+    }
+    return await this.#deliver(
+      message.endpoint,
+      () => Promise.resolve({ body: message.body, authorization: message.authorization }),
+      message,
+    );
+  }
+
+  async #deliver(
+    endpoint: string,
+    prepare: (target: CheckedEndpoint) => Promise<Prepared | null>,
+    message: Pick<WebPushMessage, "ttlSeconds" | "urgency" | "topic">,
+  ): Promise<PushOutcome> {
     const started = performance.now();
     let target: CheckedEndpoint | null;
     try {
       // A resolver that never answers must not hold the push: the timeout covers DNS too.
-      target = await valueWithin(
-        this.#policy.check(message.subscription.endpoint),
-        this.#timeoutMs,
-        null,
-      );
+      target = await valueWithin(this.#policy.check(endpoint), this.#timeoutMs, null);
     } catch (error) {
       if (!(error instanceof EndpointRefusedError)) throw error;
       return error.reason === "unresolvable"
@@ -143,27 +196,21 @@ export class WebPushSender {
     }
     if (target === null) return TIMED_OUT;
 
-    let body: Uint8Array;
-    try {
-      body = await encryptAes128gcm(message.payload, message.subscription.keys);
-    } catch (error) {
-      if (error instanceof PlaintextTooLargeError) return { kind: "too-large", status: null };
-      throw error;
-    }
-    const authorization = await this.#authorizer.authorization(target.origin);
+    const prepared = await prepare(target);
+    if (prepared === null) return { kind: "too-large", status: null };
     const headers: Record<string, string> = {
       "TTL": String(message.ttlSeconds),
-      "Urgency": urgency,
+      "Urgency": message.urgency ?? "normal",
       "Content-Encoding": "aes128gcm",
       "Content-Type": "application/octet-stream",
-      "Content-Length": String(body.byteLength),
-      "Authorization": authorization,
+      "Content-Length": String(prepared.body.byteLength),
+      "Authorization": prepared.authorization,
     };
     if (message.topic !== undefined) headers["Topic"] = message.topic;
     return this.#post(
       target,
       headers,
-      body,
+      prepared.body,
       Math.max(1, this.#timeoutMs - (performance.now() - started)),
     );
   }
