@@ -497,3 +497,33 @@ Deno.test("sender: a resolver that never answers ends in the timeout", async () 
     sender.close();
   }
 });
+
+Deno.test("WebPushSender.sendEncrypted: relays a body as it is; empty or oversized bodies are not sent", async () => {
+  await using s = await setup({ allowPrivate: true });
+  const subscription = s.fake.subscribe();
+  const body = new Uint8Array(
+    webpush.encrypt(
+      subscription.json.keys.p256dh,
+      subscription.json.keys.auth,
+      "relayed",
+      "aes128gcm",
+    )
+      .cipherText,
+  );
+  const authorization = await s.authorizer.authorization(s.fake.origin);
+  const base = { endpoint: subscription.endpoint, authorization, ttlSeconds: 60 };
+  assert.equal((await s.sender.sendEncrypted({ ...base, body })).kind, "delivered");
+  assert.equal(s.fake.received[0].text, "relayed");
+  for (const size of [0, 4097]) {
+    assert.deepEqual(await s.sender.sendEncrypted({ ...base, body: new Uint8Array(size) }), {
+      kind: "too-large",
+      status: null,
+    });
+  }
+  assert.equal(s.fake.requests.length, 1);
+  // The same endpoint policy: not https, nothing sent.
+  assert.deepEqual(
+    await s.sender.sendEncrypted({ ...base, body, endpoint: "http://localhost/push/x" }),
+    { kind: "refused", reason: "not-https" },
+  );
+});
