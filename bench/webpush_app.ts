@@ -1,0 +1,163 @@
+/**
+ * push-inproc for Web Push (issue 16): pushes per second and CPU per push through the whole
+ * app as the server wires it (`createWebPushApp`: the shared delivery policy, the target
+ * address parsed and its keys cached, the JSON payload, the per-account topic, RFC 8291
+ * encryption, the cached VAPID JWT, the endpoint policy and an HTTPS POST on kept-alive
+ * connections), against the fake push service in a process of its own (its jose and http_ece
+ * work is not counted), once verifying everything and once checking headers only (so the
+ * sender is what limits the rate). Then the CPU of one encryption alone, for where it goes.
+ *
+ * CPU is this process's user + system time (all its threads), divided by the pushes.
+ *
+ * `deno run --allow-all bench/webpush_app.ts [--pushes N] [--concurrency C]
+ *  [--subscriptions S]`
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { WebPushAppSchema } from "../app/config/webpush_app.ts";
+import { createWebPushApp } from "../app/wiring/webpush_wiring.ts";
+import { encryptAes128gcm } from "../adapters/push/webpush/aes128gcm.ts";
+import type { SubscriptionJson } from "../adapters/push/webpush/subscription.ts";
+import { loadSubscription } from "../adapters/push/webpush/subscription.ts";
+import { VapidKeys } from "../adapters/push/webpush/vapid_keys.ts";
+import { formatWebPushAddress } from "../adapters/push/webpush/webpush_address.ts";
+import { MemoryStore } from "../adapters/storage/memory/memory_store.ts";
+import { NO_METRICS } from "../domain/ports/metrics.ts";
+import type { Notification } from "../domain/ports/push_delivery.ts";
+import type { PushTarget } from "../domain/push_target.ts";
+import { webPushPayload } from "../domain/payloads/webpush_payload.ts";
+import { spawnFakeProcess } from "./fake_process.ts";
+
+const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
+
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+/** Runs `op` `total` times with `concurrency` in flight; rate and CPU µs per call. */
+async function throughput(total: number, concurrency: number, op: (i: number) => Promise<unknown>) {
+  let next = 0;
+  const cpu0 = cpuMicros();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) await op(next++);
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  return { perSecond: total / seconds, cpuUs: (cpuMicros() - cpu0) / total };
+}
+
+async function startFake(vapidKey: string, count: number, verify: boolean) {
+  return await spawnFakeProcess<
+    { origin: string; cert: string; subscriptions: SubscriptionJson[] }
+  >([
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    new URL("./webpush_fake_process.ts", import.meta.url).pathname,
+    vapidKey,
+    String(count),
+    verify ? "verify" : "no-verify",
+  ], "fake push service");
+}
+
+/** One run: pushes/s and CPU µs per push through the app's delivery. */
+export async function benchWebPushApp(
+  options: { pushes: number; concurrency: number; subscriptions: number; verify: boolean },
+) {
+  const vapid = await VapidKeys.generate();
+  const fake = await startFake(vapid.publicKey, options.subscriptions, options.verify);
+  const config = WebPushAppSchema.parse({
+    service: "webpush",
+    vapid: { subject: "mailto:bench@push.example", keys: vapid.serialize() },
+    allowPrivateAddresses: true,
+    maxInFlight: options.concurrency,
+    maxInFlightPerHost: options.concurrency,
+    maxQueued: options.pushes,
+  });
+  const app = await createWebPushApp("bench", config, {
+    store: new MemoryStore(),
+    clock: { now: () => Date.now() },
+    logger: SILENT,
+    metrics: NO_METRICS,
+  }, {
+    resolve: () => Promise.resolve([{ address: "127.0.0.1", family: 4 }]),
+    caCerts: [fake.hello.cert],
+  });
+  const targets: PushTarget[] = fake.hello.subscriptions.map((s) => ({
+    service: "webpush",
+    app: "bench",
+    address: formatWebPushAddress({ endpoint: s.endpoint, ...s.keys }),
+  }));
+  const notifications: Notification[] = targets.map((_, i) => ({
+    kind: "push",
+    accountId: i.toString(16).padStart(64, "0"),
+    counts: { messageCount: 3, pendingSubscriptionCount: 0 },
+  }));
+  let failures = 0;
+  const push = async (i: number) => {
+    const k = i % targets.length;
+    const outcome = await app.delivery.deliver(targets[k], notifications[k], {
+      ttlSeconds: 86_400,
+    });
+    if (outcome.kind !== "delivered") failures++;
+  };
+  try {
+    await throughput(Math.min(1000, options.pushes), options.concurrency, push); // warm-up
+    failures = 0;
+    const before = await fake.stats<{ accepted: number }>();
+    const result = await throughput(options.pushes, options.concurrency, push);
+    const after = await fake.stats<{ accepted: number }>();
+    return { ...result, failures, accepted: after.accepted - before.accepted };
+  } finally {
+    await app.close();
+    await fake.close();
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      pushes: { type: "string", default: "10000" },
+      concurrency: { type: "string", default: "64" },
+      subscriptions: { type: "string", default: "200" },
+    },
+  });
+  const pushes = Number(values.pushes);
+  const concurrency = Number(values.concurrency);
+  const subscriptions = Number(values.subscriptions);
+  for (const verify of [true, false]) {
+    const r = await benchWebPushApp({ pushes, concurrency, subscriptions, verify });
+    console.log(
+      `push-inproc webpush, ${verify ? "verifying fake  " : "header-only fake"}: ` +
+        `${r.perSecond.toFixed(0)} pushes/s with ${concurrency} in flight, ` +
+        `${r.cpuUs.toFixed(0)} µs sender CPU per push; accepted ${r.accepted}/${pushes}, ` +
+        `failures ${r.failures}`,
+    );
+  }
+  // Where it goes: one encryption alone (two P-256 scalar multiplications: the ephemeral
+  // public key and the ECDH; HKDF and AES-GCM are a few µs).
+  const vapid = await VapidKeys.generate();
+  const fake = await startFake(vapid.publicKey, 1, false);
+  const subscription = await loadSubscription(fake.hello.subscriptions[0]);
+  await fake.close();
+  const payload = new TextEncoder().encode(
+    webPushPayload({
+      kind: "push",
+      accountId: "0".repeat(64),
+      counts: { messageCount: 3, pendingSubscriptionCount: 0 },
+    }),
+  );
+  const enc = await throughput(
+    Math.min(pushes, 5000),
+    concurrency,
+    () => encryptAes128gcm(payload, subscription.keys),
+  );
+  console.log(
+    `encryption alone: ${enc.perSecond.toFixed(0)}/s, ${enc.cpuUs.toFixed(0)} µs CPU each`,
+  );
+}
