@@ -12,6 +12,8 @@ import {
 import { handlePush2Message } from "../../../adapters/xmpp/push2_message.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { NO_METRICS } from "../../../domain/ports/metrics.ts";
+import type { DeliveryOutcome } from "../../../domain/ports/push_delivery.ts";
+import { push2Answer } from "../../../app/use_cases/push2_relay.ts";
 import { parseXml } from "../../support/parse_xml.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 import { testCertificate } from "../../support/tls_cert.ts";
@@ -175,4 +177,42 @@ Deno.test("push2 relay: endpoints on private addresses get nothing (cancel/not-a
   assert.ok(answer?.getChild("error")?.getChild("not-allowed"));
   assert.equal(s.fake.requests.length, 0);
   assert.deepEqual(s.statuses, []);
+});
+
+Deno.test("push2Answer: every outcome's answer; cancel only for a gone client", () => {
+  const cases: [DeliveryOutcome, string | null][] = [
+    [{ kind: "delivered", status: 201, detail: null }, null],
+    [{ kind: "target-gone", status: 410 }, "cancel/item-not-found"],
+    [{ kind: "throttled", status: null, detail: "queue full" }, "wait/resource-constraint"],
+    [
+      { kind: "failed", retryable: true, status: null, detail: "timeout" },
+      "wait/remote-server-timeout",
+    ],
+    [
+      { kind: "failed", retryable: true, status: 502, detail: "server-error" },
+      "wait/service-unavailable",
+    ],
+    [{ kind: "failed", retryable: false, status: 403, detail: "VAPID" }, "auth/not-authorized"],
+    [
+      { kind: "failed", retryable: false, status: 413, detail: "too large" },
+      "modify/not-acceptable",
+    ],
+    [
+      { kind: "failed", retryable: false, status: null, detail: "too large" },
+      "modify/not-acceptable",
+    ],
+    [{ kind: "failed", retryable: false, status: 400, detail: "refused" }, "modify/not-acceptable"],
+    [
+      { kind: "failed", retryable: false, status: null, detail: "endpoint refused: not-https" },
+      "cancel/not-allowed",
+    ],
+  ];
+  for (const [outcome, expected] of cases) {
+    const answer = push2Answer(outcome);
+    assert.equal(
+      answer.kind === "relayed" ? null : `${answer.type}/${answer.condition}`,
+      expected,
+      JSON.stringify(outcome),
+    );
+  }
 });
