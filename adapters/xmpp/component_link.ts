@@ -54,6 +54,11 @@ export interface ComponentLinkOptions {
    * counts as down (readiness says so) and reconnects. Default 10 s.
    */
   readonly pingTimeoutMs?: number;
+  /**
+   * Called for each `<message>` (Push 2.0 notifications); the element it resolves to, if
+   * any, is sent back (a message error). Default: messages are ignored.
+   */
+  readonly onMessage?: (message: Element) => Promise<Element | null>;
 }
 
 const NS_PING = "urn:xmpp:ping";
@@ -151,6 +156,16 @@ export class ComponentLink implements XmppLink {
     xmpp.iqCallee.get(NS_DISCO_INFO, "query", () => discoInfo());
     // Our own pings come back here through the server; the server's pings too.
     xmpp.iqCallee.get(NS_PING, "ping", () => true);
+    const onMessage = options.onMessage;
+    if (onMessage) {
+      xmpp.on("stanza", (stanza: Element) => {
+        if (stanza.name !== "message") return;
+        this.#tracked(onMessage(stanza).then((answer) => answer && xmpp.send(answer)))
+          .catch((error: Error) =>
+            options.logger.warn("message handling failed", { reason: error.message })
+          );
+      });
+    }
     this.#xmpp = xmpp;
   }
 

@@ -54,6 +54,8 @@ export interface FakeComponentServer {
    * drops before the answer, or after `timeoutMs`.
    */
   sendIq(iq: Element, timeoutMs?: number): Promise<Element>;
+  /** Sends any stanza to the component as it is (a message, say); what comes back lands in `received`. */
+  sendStanza(stanza: Element): void;
   /** Closes the component's socket abruptly, without a stream close: to test reconnects. */
   dropConnection(): void;
   /** Stops listening and closes every connection. */
@@ -129,6 +131,11 @@ class FakeServer implements FakeComponentServer {
     copy.attrs.from ??= "localhost";
     copy.attrs.to ??= this.#options.domain;
     return session.request(copy, timeoutMs);
+  }
+
+  sendStanza(stanza: Element): void {
+    if (!this.#current) throw new Error("fake component server: no component connected");
+    this.#current.send(stanza.toString());
   }
 
   dropConnection(): void {
@@ -222,6 +229,11 @@ class Session {
       this.#pending.set(id, { resolve, reject, timer });
       this.#write(iq.toString());
     });
+  }
+
+  /** Writes a stanza as it is. */
+  send(text: string): void {
+    this.#write(text);
   }
 
   /** Ends the stream with a stream error, then closes the socket. */
