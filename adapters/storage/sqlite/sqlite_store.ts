@@ -62,7 +62,7 @@ export interface SqliteStoreOptions {
   readonly checkpointIntervalMs?: number;
 }
 
-/** The `kv` key of a secret kept under `key` (`_token` keys never contain a colon). */
+/** The `kv` key of a secret kept under `key` (token rows start with a service name instead). */
 const secretKvKey = (key: string) => `secret:${key}`;
 
 /** The `kv` key of the token cached under `key`. */
