@@ -50,7 +50,7 @@ storeContract("RedisStore", async () => {
     await redis.stop();
     throw error;
   }
-}, { realTimeExpiry: true, ignore: gate.ignore, wnsOnly: true });
+}, { realTimeExpiry: true, ignore: gate.ignore });
 
 /** One test with its own redis-server, stopped however the test ends. */
 function redisTest(
