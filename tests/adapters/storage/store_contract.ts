@@ -18,11 +18,7 @@
 
 import { wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import {
-  type AccessToken,
-  type RegistrationStore,
-  StorageUnavailableError,
-} from "../../../domain/ports/storage.ts";
+import { type AccessToken, type RegistrationStore } from "../../../domain/ports/storage.ts";
 import type { AccountRegistration } from "../../../domain/registration.ts";
 
 /** A fresh, empty store and how to dispose of it (close it, delete its files...). */
