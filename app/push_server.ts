@@ -30,6 +30,10 @@ import { Readiness, storageCheck, wnsTokenCheck, xmppLinkCheck } from "./readine
 import { SampledLog } from "./sampled_log.ts";
 import { shutDown } from "./shutdown.ts";
 import { DeviceService } from "./use_cases/device_service.ts";
+import type { CommandRegistration } from "./use_cases/command_registration.ts";
+import { commandDoorFor, serveRegistrationCommands } from "./wiring/command_wiring.ts";
+import { type AppDirectory, appDirectory } from "../domain/ports/registration_commands.ts";
+import type { ServiceRoute } from "./delivery/service_router.ts";
 import { PushService } from "./use_cases/push_service.ts";
 import { openFrontDoors } from "./wiring/front_doors.ts";
 import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.ts";
@@ -45,6 +49,8 @@ export interface PushServer {
   readonly link: XmppLink;
   readonly pushService: PushService;
   readonly deviceService: DeviceService;
+  /** Registrations by command (XEP-0050: p2's `register-push-fcm` and kin). */
+  readonly commandRegistration: CommandRegistration;
   /** What the server counted; served on `/metrics` when `http` is configured. */
   readonly metrics: PrometheusMetrics;
   /** Storage, XMPP link, WNS token: served on `/readyz`. */
@@ -68,6 +74,13 @@ export interface PushServerOverrides {
   readonly wns?: WnsSender;
   readonly clock?: Clock;
   readonly random?: RandomBytes;
+  /**
+   * Deliveries of other services' apps beside WNS's (until the `apps` configuration wires
+   * them), e.g. a recording one for service `fcm` in tests.
+   */
+  readonly routes?: readonly ServiceRoute[];
+  /** Which app a registration command is for; default: none (every command item-not-found). */
+  readonly apps?: AppDirectory;
 }
 
 /** Builds and starts a push server. The XMPP link connects in the background. */
@@ -91,7 +104,10 @@ export async function startPushServer(
   const store = await openServerStore(config, { logger, clock, metrics, reportLimit, given });
   // WNS, the one push service wired so far; the router takes one entry per service.
   const wns = serverWns(config.wns, { store, clock, logger, metrics }, overrides.wns);
-  const delivery = new ServiceRouter([{ ...WNS_TARGETS, delivery: wns.delivery }]);
+  const delivery = new ServiceRouter([
+    { ...WNS_TARGETS, delivery: wns.delivery },
+    ...(overrides.routes ?? []),
+  ]);
   const coalescer = new PushCoalescer(config.wns.coalesceMs);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
@@ -107,14 +123,23 @@ export async function startPushServer(
   metrics.observeQueueDepth(() =>
     wns.gate ? wns.gate.inFlight + wns.gate.queued : admission.inProgress
   );
+  const commands = commandDoorFor(limits, { clock, logger, report: reportLimit });
   const { link, provisioner } = createXmppLink(config.xmpp, ca, {
     logger,
     onPublish: admission.onPublish,
     metrics,
     maxStanzaBytes: limits.xmpp.maxStanzaBytes,
     malformedLog: new SampledLog("malformed publish", { logger, clock }),
+    commands,
   });
   const registrations = registrationLimitsFor(limits, limitDeps);
+  // Registrations by command (p2's dialect): apps from the directory (none configured yet).
+  const commandRegistration = serveRegistrationCommands(commands, {
+    ...{ store, clock, random, logger, policy, goneChannels, provisioner },
+    admission: registrations.limits,
+    apps: overrides.apps ?? appDirectory([]),
+    jid: link.pushBareJid,
+  });
   metrics.observeRegistrations(() => registrations.limits.levels());
   const deviceService = new DeviceService({
     ...shared,
@@ -155,6 +180,7 @@ export async function startPushServer(
   let closing: Promise<void> | undefined;
   return {
     ...{ config, store, devices, link, pushService, deviceService, metrics, readiness, ops },
+    commandRegistration,
     reloadCertificate: () => certificates.reload(),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= shutDown({

@@ -28,6 +28,7 @@ import {
 import type { GoneChannels } from "../gone_channels.ts";
 import { KeyedLock } from "../keyed_lock.ts";
 import { shortId } from "../log_ids.ts";
+import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
 
 /**
  * The registration limits as commands use them: the source is the registering account's
@@ -52,6 +53,8 @@ export interface CommandRegistrationDeps {
   readonly admission?: CommandAdmission;
   /** Addresses their service called gone, shared with the publish use case. */
   readonly goneChannels?: GoneChannels;
+  /** Sets up and removes nodes on the XMPP side (client mode's PEP nodes); none needed by default. */
+  readonly provisioner?: NodeProvisioner;
 }
 
 /**
@@ -104,6 +107,12 @@ export class CommandRegistration implements RegistrationCommands {
         if (refusal !== null) return { kind: "throttled", reason: refusal };
       }
       const minted = { accountId: key, node: mintNode(random), secret: mintSecret(random) };
+      if (!await this.#provision(minted.node)) {
+        return {
+          kind: "unavailable",
+          reason: "the push node could not be set up, try again later",
+        };
+      }
       await store.saveTarget(id, target, COMMAND_REGISTRATION_VERSION, expiresAt);
       await store.replaceAccounts(id, [minted], expiresAt);
       goneChannels?.delete(address);
@@ -117,10 +126,15 @@ export class CommandRegistration implements RegistrationCommands {
     const key = request.key ?? await p2DeviceHash(bareJidOf(request.from), request.deviceId);
     const id = commandRegistrationId(request.service, request.app, key);
     return await this.#guarded(id, async () => {
-      const { store, clock, logger, admission } = this.#deps;
+      const { store, clock, logger, admission, provisioner } = this.#deps;
+      const nodes = provisioner
+        ? (await store.findDevice(id, clock.now()))?.accounts.map((a) => a.node) ?? []
+        : [];
       const deleted = await store.deleteDevice(id, clock.now());
       if (!deleted) return { kind: "not-found" };
       admission?.registrationRemoved();
+      // Best effort: a node left behind resolves to nothing.
+      if (nodes.length > 0) await provisioner?.provision([], nodes).catch(() => {});
       logger.info("unregistered", {
         service: request.service,
         app: request.app,
@@ -128,6 +142,19 @@ export class CommandRegistration implements RegistrationCommands {
       });
       return { kind: "unregistered" };
     });
+  }
+
+  /** Whether the node is ready on the XMPP side (always, without a provisioner). */
+  async #provision(node: string): Promise<boolean> {
+    const { provisioner, logger } = this.#deps;
+    if (!provisioner) return true;
+    try {
+      return (await provisioner.provision([node], [])).has(node);
+    } catch (error) {
+      if (!(error instanceof NodeSetupUnavailableError)) throw error;
+      logger.warn("registration: node unavailable", { reason: error.message });
+      return false;
+    }
   }
 
   /** One command per registration at a time; storage trouble becomes `unavailable`. */
