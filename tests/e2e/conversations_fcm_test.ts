@@ -39,9 +39,9 @@ function conversationsHash(bareJid: string): string {
 }
 
 /** Conversations' register IQ (the fixture) to the push JID, with `token`; no `from`. */
-function registerIq(token: string): Element {
+function registerIq(token: string, to = PUSH_DOMAIN): Element {
   const iq = parseXml(fixture("register_request.stanza"));
-  iq.attrs.to = PUSH_DOMAIN;
+  iq.attrs.to = to;
   iq.attrs.id = `reg-${crypto.randomUUID()}`;
   delete iq.attrs.from;
   const form = iq.getChild("command", NS_COMMANDS)!.getChild("x", "jabber:x:data")!;
@@ -126,9 +126,9 @@ async function session<T>(
 }
 
 /** Conversations after a bind: register by command, then enable with the answer. */
-function registerAndEnable(stack: PushStack, user: string, token: string) {
+function registerAndEnable(stack: PushStack, user: string, token: string, to = PUSH_DOMAIN) {
   return session(stack, user, async (client) => {
-    const answer = readAnswer(await client.request(registerIq(token)));
+    const answer = readAnswer(await client.request(registerIq(token, to)));
     await client.request(enableIq(answer));
     return answer;
   });
@@ -176,6 +176,26 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: "the resource of the command's to names the app; an unknown app is item-not-found",
+    async fn(s, fcm, user) {
+      await session(s, user, async (client) => {
+        await assert.rejects(
+          client.request(registerIq("token-x", `${PUSH_DOMAIN}/no-such-app`)),
+          (error: { condition?: string }) => error.condition === "item-not-found",
+        );
+      });
+      const answer = await registerAndEnable(s, user, "token-q:APA91b", `${PUSH_DOMAIN}/quicksy`);
+      assert.equal(answer.jid, PUSH_DOMAIN);
+      await messageFromBob(s, user);
+      const [push] = await fcm.waitForPushes(1);
+      assert.deepEqual(push, {
+        app: "quicksy",
+        token: "token-q:APA91b",
+        account: conversationsHash(`${user}@localhost`),
+      });
+    },
+  },
+  {
     name: "unregister stops pushes; the user's server hears item-not-found",
     async fn(s, fcm, user, kit) {
       await registerAndEnable(s, user, "token-three:APA91b-third");
@@ -212,7 +232,7 @@ for (const kit of KITS) {
         await Promise.all(users.map((user) => xmppServer.registerUser(user, `${user}-pw`)));
         for (const [i, scenario] of scenarios.entries()) {
           await t.step(scenario.name, async () => {
-            const fcm = recordingFcm([APP]);
+            const fcm = recordingFcm([APP, "quicksy"]);
             const stack = await startPushStack({
               shared: { xmppServer, componentSecret },
               overrides: fcm.overrides,
