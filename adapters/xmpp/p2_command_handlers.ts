@@ -59,6 +59,11 @@ async function handleP2(context: CommandContext, deps: P2CommandDeps): Promise<E
     const type = command.condition === "item-not-found" ? "cancel" : "modify";
     return stanzaError(type, command.condition, command.reason);
   }
+  // p2 itself stores MUC registrations under the account's key (p2.md §3) and Conversations
+  // never sends one: refused for good rather than mixed up with the account's registration.
+  if (command.fields.muc !== undefined) {
+    return stanzaError("cancel", "feature-not-implemented", "MUC registrations are not supported");
+  }
   const app = deps.apps.appFor(command.service, context.requestedApp);
   if (app === null) return stanzaError("cancel", "item-not-found", "no such app");
   const { service, from } = command;

@@ -504,8 +504,10 @@ export function storeContract(
       assert.equal(await store.findDevice(FCM_DEVICE, base), null);
       assert.equal(await store.deleteDevice(FCM_DEVICE, base), false, "nothing left to delete");
       assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
-      assert.equal((await store.findNode(account("wns-dev", "a").node, base))?.deviceId,
-        storedId("wns-dev"));
+      assert.equal(
+        (await store.findNode(account("wns-dev", "a").node, base))?.deviceId,
+        storedId("wns-dev"),
+      );
     },
   );
 

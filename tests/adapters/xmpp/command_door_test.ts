@@ -164,6 +164,14 @@ Deno.test("bad or missing fields are bad-request; unknown command nodes item-not
   for (const [iq, type, condition] of cases) {
     assert.deepEqual(errorOf(await link.receive(iq)), { type, condition });
   }
+  // A MUC registration (dormant in Conversations) is not mixed up with the account's.
+  assert.deepEqual(
+    errorOf(await link.receive(registerIq({ fields: { muc: "room@muc.example" } }))),
+    {
+      type: "cancel",
+      condition: "feature-not-implemented",
+    },
+  );
   const cancel = registerIq();
   cancel.getChild("command", NS_COMMANDS)!.attrs.action = "cancel";
   assert.deepEqual(errorOf(await link.receive(cancel)), {
