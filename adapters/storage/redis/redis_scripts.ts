@@ -259,8 +259,8 @@ return 1
 /**
  * KEYS = a batch of SCAN's keys; ARGV[1] = now (epoch ms). Returns {device, accounts, ...}
  * for each key that is a device live at `now`. A device is a list whose slot 0 is a channel
- * URI, a non-WNS target (`target:...`) or "" and whose slot 1, if any, is a version number (the original wrote `[channel]`
- * for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
+ * URI, a non-WNS target (`target:...`) or "" and whose slot 1, if any, is a version number
+ * (the original wrote `[channel]` for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
  * foreign keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and
  * the length only, however many accounts a device lists.
  */

@@ -118,7 +118,7 @@ const TOKEN_KEY = /^[A-Za-z0-9][\x21-\x7e]{0,199}$/;
 /** The Redis key a token is cached under: `WNS` as the original has it, others prefixed. */
 function tokenRedisKey(key: string): string {
   if (key === WNS_KEY) return WNS_KEY;
-  if (!TOKEN_KEY.test(key)) throw new Error("saveToken: a token key is printable ASCII");
+  if (!TOKEN_KEY.test(key)) throw new Error("a token key is printable ASCII, no spaces");
   return `${TOKEN_PREFIX}${key}`;
 }
 /** What a key without a TTL reports as its expiry: it never expires. */
