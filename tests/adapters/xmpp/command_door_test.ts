@@ -5,7 +5,8 @@ import { MemoryXmppLink } from "../../../adapters/xmpp/memory_link.ts";
 import { registerP2Commands } from "../../../adapters/xmpp/p2_command_handlers.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { CommandRegistration } from "../../../app/use_cases/command_registration.ts";
-import { appDirectory } from "../../../domain/ports/registration_commands.ts";
+import { appDirectory, type CommandOutcome } from "../../../domain/ports/registration_commands.ts";
+import { CommandLimits } from "../../../app/command_limits.ts";
 import type { PublishHandler } from "../../../domain/ports/xmpp_link.ts";
 import { FakeClock, seededRandom } from "../../support/fakes.ts";
 import { parseXml } from "../../support/parse_xml.ts";
@@ -247,4 +248,67 @@ Deno.test("a command node served twice is refused at wiring time", () => {
   assert.throws(() =>
     door.register("register-push-webpush", "again", () => Promise.resolve(parseXml("<x/>")))
   );
+});
+
+Deno.test("outcomes that may pass are wait: storage unavailable, registration limits", async () => {
+  const logger = new RecordingLogger();
+  const door = new CommandDoor({ logger });
+  const outcomes: CommandOutcome[] = [
+    { kind: "unavailable", reason: "storage unavailable, try again later" },
+    { kind: "throttled", reason: "too many new registrations" },
+  ];
+  registerP2Commands(door, ["fcm"], {
+    registrations: {
+      register: () => Promise.resolve(outcomes.shift()!),
+      unregister: () => Promise.reject(new Error("boom")),
+    },
+    apps: appDirectory([{ name: "only", service: "fcm" }]),
+    jid: "p2.example.org",
+  });
+  const link = new MemoryXmppLink("p2.example.org", () => Promise.reject(), logger, door);
+  assert.deepEqual(errorOf(await link.receive(registerIq())), {
+    type: "wait",
+    condition: "internal-server-error",
+  });
+  assert.deepEqual(errorOf(await link.receive(registerIq())), {
+    type: "wait",
+    condition: "resource-constraint",
+  });
+  // A handler that throws is answered wait, never cancel.
+  assert.deepEqual(errorOf(await link.receive(fixture("unregister_request.stanza"))), {
+    type: "wait",
+    condition: "internal-server-error",
+  });
+});
+
+Deno.test("CommandLimits: a bucket per sending server, reported as commands_per_server", () => {
+  const clock = new FakeClock();
+  const reported: string[] = [];
+  const limits = new CommandLimits({
+    perServer: { perSecond: 1, burst: 2 },
+    maxKeys: 10,
+    clock,
+    report: (limit, fields) => reported.push(`${limit} ${fields?.server}`),
+  });
+  assert.deepEqual([1, 2, 3].map(() => limits.admit("a.example")), [true, true, false]);
+  assert.equal(limits.admit("b.example"), true, "another server has its own bucket");
+  clock.advance(1000);
+  assert.equal(limits.admit("a.example"), true, "refilled");
+  assert.deepEqual(reported, ["commands_per_server a.example"]);
+});
+
+Deno.test("appDirectory: by name for its service, else the default or a service's only app", () => {
+  const apps = appDirectory([
+    { name: "conversations", service: "fcm", default: true },
+    { name: "quicksy", service: "fcm" },
+    { name: "siskin", service: "apns" },
+  ]);
+  assert.equal(apps.appFor("fcm", null), "conversations");
+  assert.equal(apps.appFor("fcm", "quicksy"), "quicksy");
+  assert.equal(apps.appFor("apns", null), "siskin", "a service's single app is its default");
+  assert.equal(apps.appFor("apns", "quicksy"), null, "an app of another service");
+  assert.equal(apps.appFor("webpush", null), null);
+  assert.equal(apps.appFor("fcm", "nope"), null);
+  const noDefault = appDirectory([{ name: "a", service: "fcm" }, { name: "b", service: "fcm" }]);
+  assert.equal(noDefault.appFor("fcm", null), null);
 });
