@@ -84,6 +84,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
       trackedKeys: 100_000,
     },
     registration: { lifetimeDays: 210, goneChannelGraceDays: 30 },
+    apps: {},
     shutdownTimeoutSeconds: 10,
   });
   assert.equal(DEFAULT_TOKEN_URL, "https://login.live.com/accesstoken.srf");
