@@ -1,7 +1,7 @@
 /**
  * Builds one FCM app from its `apps` entry: the service-account key file, the access token
  * source (cached in storage under `FCM:<app>`, shared by instances), the HTTP v1 sender on
- * node:http kept-alive connections, and the shared delivery policy in front (in-flight
+ * kept-alive HTTP/1.1 connections, and the shared delivery policy in front (in-flight
  * bounds in all and per registration token, a bounded queue with a longest wait,
  * per-token backoff with Retry-After, bounded retries), metered per attempt.
  *
@@ -11,7 +11,8 @@
 import { FcmPushDelivery, FCM_SERVICE } from "../../adapters/push/fcm/fcm_push_delivery.ts";
 import { FcmSender } from "../../adapters/push/fcm/fcm_sender.ts";
 import { FcmTokenSource } from "../../adapters/push/fcm/fcm_token_source.ts";
-import { nodeHttpTransport } from "../../adapters/push/fcm/http_transport.ts";
+import { http1Transport } from "../../adapters/push/fcm/http_transport.ts";
+import { Http1Client } from "../../adapters/push/wns/http1_client.ts";
 import {
   readServiceAccountFile,
   type ServiceAccount,
@@ -51,11 +52,10 @@ export async function createFcmApp(
   const { store, clock, metrics } = deps;
   const logger = withLogFields(deps.logger, { service: FCM_SERVICE, app: name });
   const requestTimeoutMs = config.requestTimeoutSeconds * 1000;
-  // One host: the global bound is also the connections kept alive to it.
-  const transport = nodeHttpTransport({
-    maxSocketsPerHost: config.maxInFlight,
-    maxFreeSockets: config.maxInFlight,
-  });
+  // WNS's HTTP/1.1 client, not node:http: a third of the CPU per push (BENCHMARKS.md). One
+  // host: the global bound is also the connections kept alive to it.
+  const client = new Http1Client({ maxIdlePerOrigin: config.maxInFlight });
+  const transport = { send: http1Transport(client), close: () => client.close() };
   const tokens = new FcmTokenSource({
     account,
     cache: new StoredFcmTokenCache(store, name, account.client_email, logger),
