@@ -12,11 +12,7 @@ import {
   type WnsSender,
 } from "../adapters/push/wns/wns_sender.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../domain/ports/storage.ts";
-import type {
-  PushServiceMetrics,
-  StorageMetrics,
-  WnsMetrics,
-} from "../domain/ports/metrics.ts";
+import type { PushServiceMetrics, StorageMetrics, WnsMetrics } from "../domain/ports/metrics.ts";
 import type {
   DeliveryOptions,
   DeliveryOutcome,

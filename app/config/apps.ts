@@ -68,18 +68,20 @@ export const AppsSchema = z.record(z.string(), AppSchema).superRefine((apps, con
       });
     }
   }
-}, { when: (payload) => typeof payload.value === "object" && payload.value !== null }).transform((apps) => {
-  // A service's only app is its default.
-  const counts = new Map<string, number>();
-  for (const app of Object.values(apps)) {
-    counts.set(app.service, (counts.get(app.service) ?? 0) + 1);
-  }
-  return Object.fromEntries(
-    Object.entries(apps).map((
-      [name, app],
-    ) => [name, counts.get(app.service) === 1 ? { ...app, default: true } : app]),
-  ) as Record<string, AppConfig>;
-}).default({});
+}, { when: (payload) => typeof payload.value === "object" && payload.value !== null }).transform(
+  (apps) => {
+    // A service's only app is its default.
+    const counts = new Map<string, number>();
+    for (const app of Object.values(apps)) {
+      counts.set(app.service, (counts.get(app.service) ?? 0) + 1);
+    }
+    return Object.fromEntries(
+      Object.entries(apps).map((
+        [name, app],
+      ) => [name, counts.get(app.service) === 1 ? { ...app, default: true } : app]),
+    ) as Record<string, AppConfig>;
+  },
+).default({});
 
 /** A validated `apps` section. */
 export type AppsConfig = z.infer<typeof AppsSchema>;

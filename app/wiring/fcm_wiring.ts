@@ -8,7 +8,7 @@
  * @module
  */
 
-import { FcmPushDelivery, FCM_SERVICE } from "../../adapters/push/fcm/fcm_push_delivery.ts";
+import { FCM_SERVICE, FcmPushDelivery } from "../../adapters/push/fcm/fcm_push_delivery.ts";
 import { FcmSender } from "../../adapters/push/fcm/fcm_sender.ts";
 import { FcmTokenSource } from "../../adapters/push/fcm/fcm_token_source.ts";
 import { http1Transport } from "../../adapters/push/fcm/http_transport.ts";
@@ -89,6 +89,7 @@ export async function createFcmApp(
   const wakeups = new FcmPushDelivery(sender, {
     collapse: config.collapse,
     ttlSeconds: config.ttlSeconds,
+    now: () => clock.now(),
   });
   // Metered under the policy: each attempt's status and latency, retries included.
   const metered = new MeteredPushDelivery(wakeups, metrics, FCM_SERVICE, name);

@@ -210,6 +210,18 @@ Deno.test("FCM apps: QUOTA_EXCEEDED with Retry-After: wait, and the token is lef
   assert.equal(await s.publish(other), "result", "other tokens still go out");
 });
 
+Deno.test("FCM apps: the project's quota (429 without FcmError) pauses the whole app", async () => {
+  await using s = await stack();
+  const first = await s.register("conversations", s.conversations);
+  const second = await s.register("conversations", s.conversations);
+  const elsewhere = await s.register("quicksy", s.quicksy);
+  s.conversations.failNext(first.token, "RATE_LIMIT_EXCEEDED", { "Retry-After": "30" });
+  assert.equal(await s.publish(first), "wait/resource-constraint");
+  assert.equal(await s.publish(second), "wait/resource-constraint");
+  assert.equal(sends(s.conversations), 1, "a request was spent against a spent quota");
+  assert.equal(await s.publish(elsewhere), "result", "another project is not paused");
+});
+
 Deno.test("FCM apps: 503 and timeouts are retried, then the push goes out", async () => {
   await using s = await stack();
   const device = await s.register("conversations", s.conversations);

@@ -27,16 +27,28 @@ export interface FcmWakeupOptions {
   readonly collapse: boolean;
   /** `android.ttl`, the app's: the use case's default TTL is WNS's. */
   readonly ttlSeconds: number;
+  /** Epoch milliseconds, for the project-wide pause. Default `Date.now`. */
+  readonly now?: () => number;
 }
 
-/** Pushes to one FCM app's registration tokens. */
+/**
+ * Pushes to one FCM app's registration tokens. A 429 without an FcmError entry is the
+ * project's quota (`RATE_LIMIT_EXCEEDED`, firebase-admin-go#719), not one token's: the whole
+ * app pauses for its Retry-After (a minute without one) instead of spending requests that
+ * count against the same quota. QUOTA_EXCEEDED may be one device's rate: that token alone
+ * backs off (the delivery policy's business).
+ */
 export class FcmPushDelivery implements PushDelivery {
   readonly #sender: Pick<FcmSender, "send">;
   readonly #options: FcmWakeupOptions;
+  readonly #now: () => number;
+  /** Until when the project's quota is spent (epoch ms). */
+  #pausedUntil = 0;
 
   constructor(sender: Pick<FcmSender, "send">, options: FcmWakeupOptions) {
     this.#sender = sender;
     this.#options = options;
+    this.#now = options.now ?? Date.now;
   }
 
   async deliver(
@@ -60,11 +72,25 @@ export class FcmPushDelivery implements PushDelivery {
         detail: "the account id is not a p2 device hash",
       };
     }
+    const paused = this.#pausedUntil - this.#now();
+    if (paused > 0) {
+      return {
+        kind: "throttled",
+        status: null,
+        detail: `the project's quota is spent for ${paused} ms`,
+        retryAfterMs: paused,
+      };
+    }
     const message: FcmMessageOptions = {
       collapseKey: wakeup.collapseKey,
       // "Now or never" from the caller wins; otherwise the app's TTL.
       ttlSeconds: options.ttlSeconds === 0 ? 0 : this.#options.ttlSeconds,
     };
-    return fcmDeliveryOutcome(await this.#sender.send(target.address, wakeup.data, message));
+    const outcome = await this.#sender.send(target.address, wakeup.data, message);
+    const mapped = fcmDeliveryOutcome(outcome);
+    if (outcome.kind === "throttled" && outcome.code === null && mapped.kind === "throttled") {
+      this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + (mapped.retryAfterMs ?? 0));
+    }
+    return mapped;
   }
 }
