@@ -40,6 +40,8 @@ import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.
 import { openServerStore } from "./wiring/store_wiring.ts";
 import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
+import { push2MessageHandler } from "./wiring/push2_wiring.ts";
+import type { WebPushTestOverrides } from "./wiring/webpush_wiring.ts";
 
 /** Everything a running push server holds. */
 export interface PushServer {
@@ -72,6 +74,8 @@ export interface PushServer {
 export interface PushServerOverrides {
   readonly store?: RegistrationStore;
   readonly wns?: WnsSender;
+  /** Web Push apps' DNS and trusted certificates (a fake push service's). */
+  readonly webpush?: WebPushTestOverrides;
   readonly clock?: Clock;
   readonly random?: RandomBytes;
   /** Deliveries beside the configured apps', e.g. a recording one for service `fcm` in tests. */
@@ -132,6 +136,9 @@ export async function startPushServer(
     apps.reduce((sum, app) => sum + app.queueDepth(), overrides.wns ? admission.inProgress : 0)
   );
   const commands = commandDoorFor(limits, { clock, logger, report: reportLimit });
+  // Which app a command or Push 2.0 notification is for: named by `to`'s resource, or the default.
+  const directory = overrides.apps ??
+    appDirectory(Object.entries(config.apps).map(([name, app]) => ({ name, ...app })));
   const { link, provisioner } = createXmppLink(config.xmpp, ca, {
     logger,
     onPublish: admission.onPublish,
@@ -139,15 +146,14 @@ export async function startPushServer(
     maxStanzaBytes: limits.xmpp.maxStanzaBytes,
     malformedLog: new SampledLog("malformed publish", { logger, clock }),
     commands,
+    onMessage: push2MessageHandler({ apps, directory, limits, clock, report: reportLimit, metrics }),
   });
   const registrations = registrationLimitsFor(limits, limitDeps);
   // Registrations by command (p2's dialect): the client names its app, or gets the default.
   const commandRegistration = serveRegistrationCommands(commands, {
     ...{ store, clock, random, logger, policy, goneChannels, provisioner },
     admission: registrations.limits,
-    apps: overrides.apps ?? appDirectory(
-      Object.entries(config.apps).map(([name, app]) => ({ name, ...app })),
-    ),
+    apps: directory,
     jid: link.pushBareJid,
   });
   metrics.observeRegistrations(() => registrations.limits.levels());

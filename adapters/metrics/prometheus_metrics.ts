@@ -14,6 +14,7 @@ import {
   LIMIT_NAMES,
   type LimitName,
   type PublishMetricOutcome,
+  type Push2Outcome,
   type RegistrationLevels,
   type ServerMetrics,
 } from "../../domain/ports/metrics.ts";
@@ -53,6 +54,7 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #wnsResponses: Counter;
   readonly #wnsDuration: Histogram;
   readonly #serviceResponses: Counter;
+  readonly #push2: Counter;
   readonly #serviceDuration: Histogram;
   readonly #xmppUp: Gauge;
   readonly #xmppReconnects: Counter;
@@ -113,6 +115,13 @@ export class PrometheusMetrics implements ServerMetrics {
         help: "Time of one request to FCM, APNs or a Web Push service, by service and app.",
         buckets: WNS_BUCKETS,
         labelNames: ["service", "app"],
+      }),
+    );
+    this.#push2 = r.register(
+      new Counter({
+        name: "uwpx_push2_notifications_total",
+        help: "Push 2.0 notifications received, by Web Push app and outcome.",
+        labelNames: ["app", "outcome"],
       }),
     );
     this.#xmppUp = r.register(
@@ -248,6 +257,10 @@ export class PrometheusMetrics implements ServerMetrics {
   pushServiceResponse(service: string, app: string, status: number | null, seconds: number): void {
     this.#serviceResponses.inc({ service, app, status: status === null ? "none" : String(status) });
     this.#serviceDuration.observe(seconds, { service, app });
+  }
+
+  push2Notification(app: string, outcome: Push2Outcome): void {
+    this.#push2.inc({ app, outcome });
   }
 
   xmppLinkState(up: boolean): void {

@@ -9,6 +9,7 @@
 
 import { z } from "zod";
 import { FcmAppSchema } from "./fcm_app.ts";
+import { WebPushAppSchema } from "./webpush_app.ts";
 
 /** An app's name: what a registration's target carries and a client names its app by. */
 export const APP_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -20,7 +21,7 @@ export const RESERVED_APP_NAME = "wns";
  * The schemas of the services an app may use. Adding a service is one line here (and one
  * `case` in `app/wiring/push_apps.ts`).
  */
-const APP_SCHEMAS = [FcmAppSchema] as const;
+const APP_SCHEMAS = [FcmAppSchema, WebPushAppSchema] as const;
 
 const SERVICES = APP_SCHEMAS.map((schema) => schema.shape.service.value);
 

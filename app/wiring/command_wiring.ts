@@ -9,6 +9,7 @@
 
 import { CommandDoor } from "../../adapters/xmpp/command_door.ts";
 import { registerP2Commands } from "../../adapters/xmpp/p2_command_handlers.ts";
+import { registerWebPushCommands } from "../../adapters/xmpp/webpush_command_handlers.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { AppDirectory } from "../../domain/ports/registration_commands.ts";
@@ -42,7 +43,10 @@ export interface RegistrationCommandDeps extends CommandRegistrationDeps {
   readonly jid: string;
 }
 
-/** Serves p2's `register-push-fcm` / `-apns` (and unregister) in `door`. */
+/**
+ * Serves p2's `register-push-fcm` / `-apns` and our `register-push-webpush` (and their
+ * unregister commands) in `door`.
+ */
 export function serveRegistrationCommands(
   door: CommandDoor,
   deps: RegistrationCommandDeps,
@@ -50,5 +54,6 @@ export function serveRegistrationCommands(
   const { apps, jid, ...useCaseDeps } = deps;
   const registrations = new CommandRegistration(useCaseDeps);
   registerP2Commands(door, ["fcm", "apns"], { registrations, apps, jid });
+  registerWebPushCommands(door, { registrations, apps, jid });
   return registrations;
 }

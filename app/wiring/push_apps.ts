@@ -15,6 +15,7 @@ import { wnsTokenCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
 import { createFcmApp } from "./fcm_wiring.ts";
 import { serverWns } from "./wns_wiring.ts";
+import { createWebPushApp, type WebPushTestOverrides } from "./webpush_wiring.ts";
 
 /** What every app is wired with: WNS also reports its answers as `wnsResponse`. */
 export interface PushAppsDeps extends AppWiringDeps {
@@ -25,6 +26,8 @@ export interface PushAppsDeps extends AppWiringDeps {
 export interface PushAppsOverrides {
   /** A WNS sender to use as it is (a fake in memory): no policy, no token. */
   readonly wns?: WnsSender;
+  /** Web Push apps' DNS and trusted certificates (the fake push service's). */
+  readonly webpush?: WebPushTestOverrides;
 }
 
 /**
@@ -35,10 +38,13 @@ export function createApp(
   name: string,
   config: AppConfig,
   deps: AppWiringDeps,
+  overrides: PushAppsOverrides = {},
 ): Promise<AppDelivery> {
   switch (config.service) {
     case "fcm":
       return createFcmApp(name, config, deps);
+    case "webpush":
+      return createWebPushApp(name, config, deps, overrides.webpush);
   }
 }
 
@@ -73,7 +79,7 @@ export async function createPushApps(
   const apps = [createWnsApp(config.wns, deps, overrides.wns)];
   try {
     for (const [name, app] of Object.entries(config.apps)) {
-      apps.push(await createApp(name, app, deps));
+      apps.push(await createApp(name, app, deps, overrides));
     }
   } catch (error) {
     await closePushApps(apps);

@@ -10,6 +10,7 @@ import { ClientLink } from "../../adapters/xmpp/client_link.ts";
 import { ComponentLink } from "../../adapters/xmpp/component_link.ts";
 import { PepProvisioner } from "../../adapters/xmpp/pep_provisioner.ts";
 import type { CommandDoor } from "../../adapters/xmpp/command_door.ts";
+import type { Element } from "@xmpp/xml";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
 import type { NodeProvisioner, PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
@@ -25,6 +26,8 @@ export interface XmppLinkDeps {
   readonly malformedLog: SampledLog;
   /** The XEP-0050 door (registrations by command), when the server takes commands. */
   readonly commands?: CommandDoor;
+  /** Messages to the component (Push 2.0 notifications); component mode only. */
+  readonly onMessage?: (message: Element) => Promise<Element | null>;
 }
 
 /**
@@ -45,7 +48,7 @@ export function createXmppLink(
   ca: string[],
   deps: XmppLinkDeps,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
-  const { logger, onPublish, metrics, maxStanzaBytes, malformedLog, commands } = deps;
+  const { logger, onPublish, metrics, maxStanzaBytes, malformedLog, commands, onMessage } = deps;
   const { host, port } = xmpp;
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
@@ -58,6 +61,7 @@ export function createXmppLink(
       maxStanzaBytes,
       malformedLog,
       commands,
+      onMessage,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };

@@ -71,6 +71,20 @@ export interface PushServiceMetrics {
   pushServiceResponse(service: string, app: string, status: number | null, seconds: number): void;
 }
 
+/**
+ * How a Push 2.0 notification (`urn:xmpp:push2:0`) ended: `relayed`; `gone` (the client's
+ * subscription is gone); `wait` (throttled, 5xx, timeouts, our limits: the user's server
+ * retries); `refused` (bad notification, refused JWT, endpoint not allowed, too large);
+ * `no-app` (no Web Push app to relay it).
+ */
+export type Push2Outcome = "relayed" | "gone" | "wait" | "refused" | "no-app";
+
+/** Push 2.0 notifications relayed (`app/wiring/push2_wiring.ts`). */
+export interface Push2Metrics {
+  /** One notification of app `app` ("" when none) ended as `outcome`. */
+  push2Notification(app: string, outcome: Push2Outcome): void;
+}
+
 /** The XMPP link (component or client). */
 export interface XmppLinkMetrics {
   /** The link went up (true) or down (false). */
@@ -115,6 +129,7 @@ export type LimitName =
   | "publishes_per_node"
   | "publishes_per_server"
   | "commands_per_server"
+  | "push2_per_server"
   | "new_devices_per_prefix"
   | "new_accounts_per_prefix"
   | "registrations_full"
@@ -137,6 +152,7 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "publishes_per_node",
   "publishes_per_server",
   "commands_per_server",
+  "push2_per_server",
   "new_devices_per_prefix",
   "new_accounts_per_prefix",
   "registrations_full",
@@ -171,6 +187,7 @@ export interface ServerMetrics
     PublishMetrics,
     WnsMetrics,
     PushServiceMetrics,
+    Push2Metrics,
     XmppLinkMetrics,
     StorageMetrics,
     TlsMetrics,
@@ -185,6 +202,7 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   observeQueueDepth() {},
   wnsResponse() {},
   pushServiceResponse() {},
+  push2Notification() {},
   xmppLinkState() {},
   xmppReconnected() {},
   xmppConnectFailed() {},
