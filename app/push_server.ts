@@ -41,7 +41,7 @@ import { openServerStore } from "./wiring/store_wiring.ts";
 import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 import { push2MessageHandler } from "./wiring/push2_wiring.ts";
-import type { WebPushTestOverrides } from "./wiring/webpush_wiring.ts";
+import { webPushEndpointCheck, type WebPushTestOverrides } from "./wiring/webpush_wiring.ts";
 
 /** Everything a running push server holds. */
 export interface PushServer {
@@ -146,7 +146,14 @@ export async function startPushServer(
     maxStanzaBytes: limits.xmpp.maxStanzaBytes,
     malformedLog: new SampledLog("malformed publish", { logger, clock }),
     commands,
-    onMessage: push2MessageHandler({ apps, directory, limits, clock, report: reportLimit, metrics }),
+    onMessage: push2MessageHandler({
+      apps,
+      directory,
+      limits,
+      clock,
+      report: reportLimit,
+      metrics,
+    }),
   });
   const registrations = registrationLimitsFor(limits, limitDeps);
   // Registrations by command (p2's dialect): the client names its app, or gets the default.
@@ -155,6 +162,7 @@ export async function startPushServer(
     admission: registrations.limits,
     apps: directory,
     jid: link.pushBareJid,
+    webPushEndpoints: webPushEndpointCheck(apps),
   });
   metrics.observeRegistrations(() => registrations.limits.levels());
   const deviceService = new DeviceService({

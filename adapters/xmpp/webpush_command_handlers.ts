@@ -35,6 +35,11 @@ export interface WebPushCommandDeps {
   readonly apps: AppDirectory;
   /** The JID the answer's `jid` field names: where the user's server is to publish. */
   readonly jid: string;
+  /**
+   * The app's endpoint rules with DNS (https, no private address unless allowed): null when
+   * `endpoint` passes, else why not (`forbidden-address`...). Absent: syntax only.
+   */
+  readonly checkEndpoint?: (app: string, endpoint: string) => Promise<string | null>;
   /** The answer's `sessionid`; the time in milliseconds by default, as p2's. */
   readonly sessionId?: () => string;
 }
@@ -69,6 +74,11 @@ async function handleWebPush(context: CommandContext, deps: WebPushCommandDeps):
       sessionid: sessionId,
       status: "completed",
     });
+  }
+  // Refused now rather than at every push: the client hears why and can pick another service.
+  const refusal = await deps.checkEndpoint?.(app, command.fields.endpoint) ?? null;
+  if (refusal !== null) {
+    return stanzaError("cancel", "not-allowed", `the endpoint is not allowed (${refusal})`);
   }
   const registration = await webPushRegistration(command.from, app, command.fields);
   const outcome = await deps.registrations.register({

@@ -41,6 +41,8 @@ export interface RegistrationCommandDeps extends CommandRegistrationDeps {
   readonly apps: AppDirectory;
   /** The push JID the answers name (the link's `pushBareJid`). */
   readonly jid: string;
+  /** Web Push apps' endpoint rules, checked at registration (see `webpush_wiring.ts`). */
+  readonly webPushEndpoints?: (app: string, endpoint: string) => Promise<string | null>;
 }
 
 /**
@@ -51,9 +53,9 @@ export function serveRegistrationCommands(
   door: CommandDoor,
   deps: RegistrationCommandDeps,
 ): CommandRegistration {
-  const { apps, jid, ...useCaseDeps } = deps;
+  const { apps, jid, webPushEndpoints, ...useCaseDeps } = deps;
   const registrations = new CommandRegistration(useCaseDeps);
   registerP2Commands(door, ["fcm", "apns"], { registrations, apps, jid });
-  registerWebPushCommands(door, { registrations, apps, jid });
+  registerWebPushCommands(door, { registrations, apps, jid, checkEndpoint: webPushEndpoints });
   return registrations;
 }

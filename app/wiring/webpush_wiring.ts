@@ -20,7 +20,10 @@ import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
 import {
   type AddressResolver,
   EndpointPolicy,
+  type EndpointRefusal,
+  EndpointRefusedError,
 } from "../../adapters/push/webpush/endpoint_policy.ts";
+import { valueWithin } from "../../lib/timeout.ts";
 import { VapidAuthorizer } from "../../adapters/push/webpush/vapid_authorizer.ts";
 import { VapidKeyError, VapidKeys } from "../../adapters/push/webpush/vapid_keys.ts";
 import { WebPushSender } from "../../adapters/push/webpush/web_push_sender.ts";
@@ -97,6 +100,28 @@ async function loadKeys(input: unknown, where: string): Promise<VapidKeys> {
 export interface WebPushAppDelivery extends AppDelivery {
   /** Relays `urn:xmpp:push2:0` notifications (already encrypted and signed). */
   readonly push2: Push2Relay;
+  /**
+   * Whether the endpoint policy takes `endpoint` now (DNS resolved): null, or why not. Only a
+   * final refusal counts (an address not allowed, a bad URL); a name that does not resolve
+   * now is left to send time.
+   */
+  checkEndpoint(endpoint: string): Promise<EndpointRefusal | null>;
+}
+
+/**
+ * The registration-time endpoint check of every Web Push app, by app name: null when the
+ * app takes the endpoint (or is no Web Push app), else why not.
+ */
+export function webPushEndpointCheck(
+  apps: readonly AppDelivery[],
+): (app: string, endpoint: string) => Promise<EndpointRefusal | null> {
+  const byName = new Map<string, WebPushAppDelivery>();
+  for (const app of apps) {
+    if (app.service === WEBPUSH_SERVICE && "checkEndpoint" in app) {
+      byName.set(app.app, app as WebPushAppDelivery);
+    }
+  }
+  return (app, endpoint) => byName.get(app)?.checkEndpoint(endpoint) ?? Promise.resolve(null);
 }
 
 /** Wires the Web Push app `name` (contract §2). */
@@ -108,13 +133,15 @@ export async function createWebPushApp(
 ): Promise<WebPushAppDelivery> {
   const { store, clock, logger, metrics } = deps;
   const keys = await vapidKeysFor(name, config, store);
+  const endpoints = new EndpointPolicy({
+    allowPrivate: config.allowPrivateAddresses,
+    ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
+  });
+  const timeoutMs = config.requestTimeoutSeconds * 1000;
   const sender = new WebPushSender({
-    policy: new EndpointPolicy({
-      allowPrivate: config.allowPrivateAddresses,
-      ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
-    }),
+    policy: endpoints,
     authorizer: new VapidAuthorizer({ keys, subject: config.vapid.subject }),
-    timeoutMs: config.requestTimeoutSeconds * 1000,
+    timeoutMs,
     maxResponseBytes: config.maxResponseBytes,
     maxSocketsPerHost: config.maxInFlightPerHost,
     maxSockets: config.maxInFlight,
@@ -161,5 +188,14 @@ export async function createWebPushApp(
     queueDepth: () => gate.inFlight + gate.queued,
     close: () => sender.close(),
     push2: new Push2Relay(relayed, logger),
+    async checkEndpoint(endpoint) {
+      try {
+        await valueWithin(endpoints.check(endpoint), timeoutMs, null);
+        return null;
+      } catch (error) {
+        if (!(error instanceof EndpointRefusedError)) throw error;
+        return error.reason === "unresolvable" ? null : error.reason;
+      }
+    },
   };
 }

@@ -57,6 +57,8 @@ export interface PushStackOptions {
   clock?: Clock;
   /** The storage URL; a SQLite file in the stack's temporary directory by default. */
   dbUrl?: string;
+  /** The configuration's `apps` section (e.g. a Web Push app on the fake push service). */
+  apps?: Record<string, unknown>;
   /** More replaceable parts of the push server (other services' deliveries, the apps). */
   overrides?: Omit<PushServerOverrides, "clock">;
 }
@@ -111,20 +113,23 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
       xmppServer = started;
     }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const parsed = parseConfig(testConfigJson({
-      dir,
-      dbUrl: options.dbUrl,
-      certPath,
-      keyPath,
-      wns,
-      xmpp: {
-        mode: "component",
-        bareJid: PUSH_DOMAIN,
-        password: componentSecret,
-        host: "127.0.0.1",
-        port: xmppServer.componentPort,
-      },
-    }));
+    const parsed = parseConfig({
+      ...testConfigJson({
+        dir,
+        dbUrl: options.dbUrl,
+        certPath,
+        keyPath,
+        wns,
+        xmpp: {
+          mode: "component",
+          bareJid: PUSH_DOMAIN,
+          password: componentSecret,
+          host: "127.0.0.1",
+          port: xmppServer.componentPort,
+        },
+      }),
+      ...(options.apps ? { apps: options.apps } : {}),
+    });
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
     const server = await startPushServer(parsed.config, logger, {

@@ -63,6 +63,10 @@ export interface XmppUser {
    * IQ; rejects with the library's StanzaError (`condition`, `type`) on an error answer.
    */
   request(iq: Element): Promise<Element>;
+  /** Sends a stanza as given (the server stamps `from`), e.g. a message to a component. */
+  send(stanza: Element): Promise<void>;
+  /** Resolves with the next message received that `match` takes; rejects after `timeoutMs`. */
+  nextMessage(match: (message: Element) => boolean, timeoutMs?: number): Promise<Element>;
   /** Closes the stream cleanly; afterwards the user is offline (no stream management). Idempotent. */
   disconnect(): Promise<void>;
 }
@@ -126,6 +130,22 @@ export async function connectUser(opts: UserOptions): Promise<XmppUser> {
         );
       },
       request: (iq) => xmpp.iqCaller.request(iq, IQ_TIMEOUT_MS),
+      send: (stanza) => xmpp.send(stanza),
+      nextMessage(match, timeoutMs = IQ_TIMEOUT_MS) {
+        return new Promise((resolve, reject) => {
+          const onStanza = (stanza: Element) => {
+            if (stanza.name !== "message" || !match(stanza)) return;
+            clearTimeout(timer);
+            xmpp.removeListener("stanza", onStanza);
+            resolve(stanza);
+          };
+          const timer = setTimeout(() => {
+            xmpp.removeListener("stanza", onStanza);
+            reject(new Error(`no matching message within ${timeoutMs} ms`));
+          }, timeoutMs);
+          xmpp.on("stanza", onStanza);
+        });
+      },
       async sendMessage(to, body) {
         await xmpp.send(xml("message", { to, type: "chat" }, xml("body", {}, body)));
         await xmpp.iqCaller.get(xml("ping", { xmlns: "urn:xmpp:ping" }), domain, IQ_TIMEOUT_MS);

@@ -95,6 +95,17 @@ export interface FakePushCounters {
   accepted: number;
 }
 
+/** Options of {@link FakePushService.subscribe}. */
+export interface SubscribeOptions {
+  /** Accept only pushes signed with this VAPID public key (base64url). */
+  readonly vapidKey?: string;
+  /**
+   * The receiver's P-256 key pair, base64url (e.g. made by web-push's `generateVAPIDKeys`,
+   * as a client would make it); default: one made here by node:crypto.
+   */
+  readonly receiverKeys?: { readonly publicKey: string; readonly privateKey: string };
+}
+
 /** A running fake push service; see {@link startFakePushService}. */
 export interface FakePushService {
   /** `https://<hostname>:<port>` (or http:). */
@@ -104,7 +115,7 @@ export interface FakePushService {
    * Makes a subscription (keys from node:crypto). With `vapidKey`, the subscription accepts
    * only pushes signed with that key (403 otherwise), as browsers' push services do.
    */
-  subscribe(options?: { vapidKey?: string }): FakeSubscription;
+  subscribe(options?: SubscribeOptions): FakeSubscription;
   /** The subscription is gone: the service answers 410 from now on. */
   unsubscribe(endpoint: string): void;
   /** Answers the next request to `endpoint` as scripted, before any check. */
@@ -353,7 +364,12 @@ function createFakePushService(options: FakePushServiceOptions): FakePushService
     port,
     subscribe(subscribeOptions = {}): FakeSubscription {
       const ecdh = createECDH("prime256v1");
-      ecdh.generateKeys();
+      const given = subscribeOptions.receiverKeys;
+      if (given === undefined) ecdh.generateKeys();
+      else ecdh.setPrivateKey(Buffer.from(given.privateKey, "base64url"));
+      if (given !== undefined && ecdh.getPublicKey("base64url") !== given.publicKey) {
+        throw new Error("receiverKeys: the public key is not the private key's");
+      }
       const auth = randomId(16);
       // ≥ 160 bits of entropy in the endpoint, as UnifiedPush recommends.
       const path = `${PUSH_PREFIX}${randomId(24)}`;
