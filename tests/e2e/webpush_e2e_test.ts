@@ -41,14 +41,17 @@ const SUBJECT = "mailto:ops@push.localhost";
 /** A body no push may carry. */
 const BODY = "the-message-body-must-stay-on-the-server";
 
-/** Test DNS: the fake's name is on loopback; `rebind.localhost` answers what a test sets. */
+/**
+ * Test DNS, loopback only: the fake's name is on 127.0.0.1; `rebind.localhost` does not
+ * resolve until a test points it somewhere (no address outside loopback is ever answered).
+ */
 function testDns(): { resolve: AddressResolver; rebind: (address: string) => void } {
-  let rebound = "93.184.216.34";
+  let rebound: string | null = null;
   return {
     resolve: (host) =>
       host === "localhost"
         ? Promise.resolve([{ address: "127.0.0.1", family: 4 }])
-        : host === "rebind.localhost"
+        : host === "rebind.localhost" && rebound !== null
         ? Promise.resolve([{ address: rebound, family: 4 }])
         : Promise.reject(new Error("ENOTFOUND")),
     rebind: (address) => rebound = address,
@@ -302,7 +305,7 @@ const scenarios: { name: string; fn(w: World): Promise<void> }[] = [
           (error) => condition(error) === "bad-request",
         );
       });
-      // A name that resolved to a public address at registration and to loopback now.
+      // A name that did not resolve at registration (left to send time) and is loopback now.
       const rebound = subscribe(w.fake, w.vapidKey);
       const endpoint = rebound.endpoint.replace("//localhost:", "//rebind.localhost:");
       await w.registerAndEnable({ ...rebound, json: { ...rebound.json, endpoint } }, strictTo);
