@@ -90,7 +90,7 @@ Deno.test("apps: every problem is reported with its path, names included", () =>
     }),
     [
       "apps.missing.serviceAccountFile: Invalid input: expected string, received undefined",
-      "apps.unknown.service: service must be one of: fcm",
+      "apps.unknown.service: service must be one of: fcm, webpush",
       "apps.wrong.projectId: not a project id",
       'apps.wrong.priority: Invalid option: expected one of "HIGH"|"NORMAL"',
       "apps.wrong.ttlSeconds: Too big: expected number to be <=2419200",
