@@ -9,7 +9,7 @@
  *
  * CPU is this process's user + system time (all its threads), divided by the pushes.
  *
- * `deno run --allow-all bench/webpush_app.ts [--pushes N] [--concurrency C]
+ * `deno run --allow-all bench/webpush_app.ts [--pushes N] [--concurrency C] [--workers 0,1,2]
  *  [--subscriptions S]`
  *
  * @module
@@ -66,7 +66,14 @@ async function startFake(vapidKey: string, count: number, verify: boolean) {
 
 /** One run: pushes/s and CPU µs per push through the app's delivery. */
 export async function benchWebPushApp(
-  options: { pushes: number; concurrency: number; subscriptions: number; verify: boolean },
+  options: {
+    pushes: number;
+    concurrency: number;
+    subscriptions: number;
+    verify: boolean;
+    /** Encryption workers (`encryptionWorkers`); 0: in the sending thread. */
+    workers?: number;
+  },
 ) {
   const vapid = await VapidKeys.generate();
   const fake = await startFake(vapid.publicKey, options.subscriptions, options.verify);
@@ -77,6 +84,7 @@ export async function benchWebPushApp(
     maxInFlight: options.concurrency,
     maxInFlightPerHost: options.concurrency,
     maxQueued: options.pushes,
+    encryptionWorkers: options.workers ?? 0,
   });
   const app = await createWebPushApp("bench", config, {
     store: new MemoryStore(),
@@ -125,15 +133,24 @@ if (import.meta.main) {
       pushes: { type: "string", default: "10000" },
       concurrency: { type: "string", default: "64" },
       subscriptions: { type: "string", default: "200" },
+      workers: { type: "string", default: "0,1,2" },
     },
   });
   const pushes = Number(values.pushes);
   const concurrency = Number(values.concurrency);
   const subscriptions = Number(values.subscriptions);
-  for (const verify of [true, false]) {
-    const r = await benchWebPushApp({ pushes, concurrency, subscriptions, verify });
+  const runs = [
+    { verify: true, workers: 0 },
+    ...values.workers.split(",").map((w) => ({
+      verify: false,
+      workers: Number(w),
+    })),
+  ];
+  for (const { verify, workers } of runs) {
+    const r = await benchWebPushApp({ pushes, concurrency, subscriptions, verify, workers });
     console.log(
-      `push-inproc webpush, ${verify ? "verifying fake  " : "header-only fake"}: ` +
+      `push-inproc webpush, ${verify ? "verifying fake  " : "header-only fake"}, ` +
+        `${workers} encryption workers: ` +
         `${r.perSecond.toFixed(0)} pushes/s with ${concurrency} in flight, ` +
         `${r.cpuUs.toFixed(0)} µs sender CPU per push; accepted ${r.accepted}/${pushes}, ` +
         `failures ${r.failures}`,

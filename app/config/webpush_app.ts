@@ -68,6 +68,11 @@ export const WebPushAppSchema = z.object({
   maxQueueWaitSeconds: z.number().positive().default(5),
   /** Attempts per push on 5xx, network errors and timeouts. */
   maxAttempts: z.number().int().min(1).max(10).default(4),
+  /**
+   * Deno Workers that encrypt (RFC 8291's P-256 work, most of a push's CPU), beside the
+   * thread that sends; 0: encrypt in that thread. See BENCHMARKS.md for when it pays.
+   */
+  encryptionWorkers: z.number().int().min(0).max(64).default(0),
   /** Pushes for one account within this window after a push merge into one; 0: off. */
   coalesceMs: z.number().int().nonnegative().max(10_000).default(250),
 }).strict();

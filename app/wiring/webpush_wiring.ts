@@ -24,6 +24,7 @@ import {
   EndpointRefusedError,
 } from "../../adapters/push/webpush/endpoint_policy.ts";
 import { valueWithin } from "../../lib/timeout.ts";
+import { EncryptionPool } from "../../adapters/push/webpush/encryption_pool.ts";
 import { VapidAuthorizer } from "../../adapters/push/webpush/vapid_authorizer.ts";
 import { VapidKeyError, VapidKeys } from "../../adapters/push/webpush/vapid_keys.ts";
 import { WebPushSender } from "../../adapters/push/webpush/web_push_sender.ts";
@@ -138,7 +139,9 @@ export async function createWebPushApp(
     ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
   });
   const timeoutMs = config.requestTimeoutSeconds * 1000;
+  const pool = config.encryptionWorkers > 0 ? new EncryptionPool(config.encryptionWorkers) : null;
   const sender = new WebPushSender({
+    ...(pool ? { encrypt: (plaintext, receiver) => pool.encrypt(plaintext, receiver) } : {}),
     policy: endpoints,
     authorizer: new VapidAuthorizer({ keys, subject: config.vapid.subject }),
     timeoutMs,
@@ -186,7 +189,10 @@ export async function createWebPushApp(
     // No credential to fetch: the key pair is loaded above, or the app does not start.
     readiness: [],
     queueDepth: () => gate.inFlight + gate.queued,
-    close: () => sender.close(),
+    close: async () => {
+      await sender.close();
+      pool?.close();
+    },
     push2: new Push2Relay(relayed, logger),
     async checkEndpoint(endpoint) {
       try {

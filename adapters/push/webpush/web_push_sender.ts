@@ -22,7 +22,12 @@ import { valueWithin } from "../../../lib/timeout.ts";
 import https from "node:https";
 import http from "node:http";
 import type { LookupFunction } from "node:net";
-import { encryptAes128gcm, MAX_BODY_BYTES, PlaintextTooLargeError } from "./aes128gcm.ts";
+import {
+  encryptAes128gcm,
+  MAX_BODY_BYTES,
+  PlaintextTooLargeError,
+  type ReceiverKeys,
+} from "./aes128gcm.ts";
 import {
   type CheckedEndpoint,
   type EndpointPolicy,
@@ -109,6 +114,11 @@ export interface WebPushSenderOptions {
   readonly caCerts?: readonly string[];
   /** Epoch milliseconds, for Retry-After dates; injectable for tests. */
   readonly now?: () => number;
+  /** Encrypts a payload (e.g. on an `EncryptionPool`); default in this thread. */
+  readonly encrypt?: (
+    plaintext: Uint8Array,
+    receiver: ReceiverKeys,
+  ) => Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** Sends Web Push messages; see the module comment. */
@@ -119,6 +129,7 @@ export class WebPushSender {
   readonly #maxResponseBytes: number;
   readonly #ca: string[] | undefined;
   readonly #now: () => number;
+  readonly #encrypt: NonNullable<WebPushSenderOptions["encrypt"]>;
   readonly #httpsAgent: https.Agent;
   readonly #httpAgent: http.Agent;
 
@@ -129,6 +140,8 @@ export class WebPushSender {
     this.#maxResponseBytes = options.maxResponseBytes ?? 8 * 1024;
     this.#ca = options.caCerts ? [...options.caCerts] : undefined;
     this.#now = options.now ?? Date.now;
+    this.#encrypt = options.encrypt ??
+      ((plaintext, receiver) => encryptAes128gcm(plaintext, receiver));
     const agentOptions = {
       keepAlive: true,
       maxSockets: options.maxSocketsPerHost ?? 16,
@@ -152,7 +165,7 @@ export class WebPushSender {
     return await this.#deliver(message.subscription.endpoint, async (target) => {
       let body: Uint8Array;
       try {
-        body = await encryptAes128gcm(message.payload, message.subscription.keys);
+        body = await this.#encrypt(message.payload, message.subscription.keys);
       } catch (error) {
         if (error instanceof PlaintextTooLargeError) return null;
         throw error;

@@ -32,6 +32,7 @@ Deno.test("WebPushAppSchema: defaults fill everything optional", () => {
     maxInFlightPerEndpoint: 2,
     maxQueueWaitSeconds: 5,
     maxAttempts: 4,
+    encryptionWorkers: 0,
     coalesceMs: 250,
   });
 });
