@@ -177,4 +177,26 @@ if (import.meta.main) {
   console.log(
     `encryption alone: ${enc.perSecond.toFixed(0)}/s, ${enc.cpuUs.toFixed(0)} µs CPU each`,
   );
+  // And its parts, one at a time (WebCrypto, as aes128gcm.ts calls them).
+  const ecdhAlgorithm = { name: "ECDH", namedCurve: "P-256" };
+  const pair = await crypto.subtle.generateKey(ecdhAlgorithm, true, [
+    "deriveBits",
+  ]) as CryptoKeyPair;
+  const parts: [string, () => Promise<unknown>][] = [
+    [
+      "generateKey (ephemeral pair)",
+      () => crypto.subtle.generateKey(ecdhAlgorithm, true, ["deriveBits"]),
+    ],
+    ["exportKey raw (its public point)", () => crypto.subtle.exportKey("raw", pair.publicKey)],
+    ["deriveBits (ECDH)", () =>
+      crypto.subtle.deriveBits(
+        { name: "ECDH", public: subscription.keys.publicKey },
+        pair.privateKey,
+        256,
+      )],
+  ];
+  for (const [name, op] of parts) {
+    const r = await throughput(Math.min(pushes, 3000), concurrency, op);
+    console.log(`  ${name}: ${r.cpuUs.toFixed(0)} µs CPU each`);
+  }
 }
