@@ -180,6 +180,13 @@ const scenarios: { name: string; fn(w: World): Promise<void> }[] = [
       const nodes = items.getChild("query")!.getChildren("item").map((i: Element) => i.attrs.node);
       assert.ok(nodes.includes("register-push-webpush"), `disco#items lists ${nodes}`);
       assert.ok(nodes.includes("unregister-push-webpush"));
+      const info = await w.session((c) =>
+        c.request(parseXml(
+          `<iq type="get" to="${PUSH_DOMAIN}" id="d2"><query xmlns="http://jabber.org/protocol/disco#info" node="register-push-webpush"/></iq>`,
+        ))
+      );
+      const identity = info.getChild("query")!.getChild("identity");
+      assert.equal(identity?.attrs.type, "command-node", "disco#info describes the command");
 
       const sub = subscribe(w.fake, w.vapidKey);
       const first = await w.registerAndEnable(sub);
@@ -312,6 +319,25 @@ const scenarios: { name: string; fn(w: World): Promise<void> }[] = [
       const failed = w.stack.logger.lines.find((l) => l.message === "push failed")!;
       assert.match(String(failed.fields?.reason), /endpoint refused: forbidden-address/);
       assert.equal(w.fake.requests.length, 0, "nothing was sent");
+    },
+  },
+  {
+    name: "a redirect is not followed (its target gets nothing, the user's server hears wait); " +
+      "an endless answer body is cut at the bound and the push counts as delivered",
+    async fn(w) {
+      const sub = subscribe(w.fake, w.vapidKey);
+      const elsewhere = subscribe(w.fake, w.vapidKey);
+      await w.registerAndEnable(sub);
+      w.fake.answerNext(sub.endpoint, { status: 307, headers: { Location: elsewhere.endpoint } });
+      await w.messageFromBob();
+      await eventually(() => w.publishes("unavailable") === 1, "a wait for the redirect");
+      assert.deepEqual(w.fake.requests.map((r) => [r.path, r.status]), [
+        [new URL(sub.endpoint).pathname, 307],
+      ]);
+      w.fake.answerNext(sub.endpoint, { status: 201, body: "endless" });
+      await w.messageFromBob();
+      await eventually(() => w.publishes("pushed") === 1, "the push answered");
+      assert.equal(w.fake.requests.length, 2, "one request each, nothing sent elsewhere");
     },
   },
   {
