@@ -9,7 +9,7 @@
  * UnifiedPush's maximum), hence at most 3993 bytes of plaintext.
  *
  * The key pair and ECDH are WebCrypto's (the two P-256 scalar multiplications are most of a
- * push's CPU); HKDF and AES-GCM are node:crypto's synchronous calls, which cost a fraction of
+ * push's CPU; see {@link generateEphemeralKey} for how the first is kept cheap); HKDF and AES-GCM are node:crypto's synchronous calls, which cost a fraction of
  * WebCrypto's asynchronous ones (bench/webpush_encrypt.ts: about a quarter of the CPU of an
  * encryption saved, issue 16).
  *
@@ -91,12 +91,37 @@ export interface EncryptOptions {
   readonly paddingBytes?: number;
 }
 
-/** A fresh ephemeral P-256 key pair. */
+/** `[1] { BIT STRING, 0 unused bits }` just before a 65-byte point at the end of a PKCS#8. */
+const PKCS8_PUBLIC_KEY_TAIL = [0xa1, 0x44, 0x03, 0x42, 0x00];
+
+/**
+ * A fresh ephemeral P-256 key pair (one per message, RFC 8291).
+ *
+ * Why an ECDSA pair: Deno makes ECDSA pairs with a fast fixed-base multiplication and keeps
+ * the public point inside the private key's PKCS#8 (RFC 5915 `publicKey`), which exports for
+ * a copy, whereas exporting an ECDH pair's public key multiplies again, slowly (about 400 µs:
+ * BENCHMARKS.md, Web Push). The scalar is imported back as an ECDH key (the algorithm OID is
+ * the same id-ecPublicKey). A PKCS#8 without the point falls back to exporting it.
+ */
 export async function generateEphemeralKey(): Promise<EphemeralKey> {
-  const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, [
-    "deriveBits",
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
   ]) as CryptoKeyPair;
-  return { privateKey: pair.privateKey, publicKeyBytes: await exportRawPublicKey(pair.publicKey) };
+  const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    der,
+    { name: "ECDH", namedCurve: "P-256" },
+    false,
+    ["deriveBits"],
+  );
+  const at = der.byteLength - 65;
+  const tailed = at > PKCS8_PUBLIC_KEY_TAIL.length &&
+    PKCS8_PUBLIC_KEY_TAIL.every((byte, i) => der[at - PKCS8_PUBLIC_KEY_TAIL.length + i] === byte);
+  const publicKeyBytes = tailed && isUncompressedPoint(der.subarray(at))
+    ? der.slice(at)
+    : await exportRawPublicKey(pair.publicKey);
+  return { privateKey, publicKeyBytes };
 }
 
 /** HKDF-SHA-256 (extract and expand) of `lengthBytes` bytes. */
@@ -165,17 +190,10 @@ export async function encryptAes128gcm(
     ephemeralPublic = options.ephemeralKey.publicKeyBytes;
     secret = await ecdh(receiver, options.ephemeralKey.privateKey);
   } else {
-    // A fresh pair per message (RFC 8291); exporting its public key and the ECDH are two
-    // scalar multiplications, run side by side.
-    const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, [
-      "deriveBits",
-    ]) as CryptoKeyPair;
-    let raw: ArrayBuffer;
-    [raw, secret] = await Promise.all([
-      crypto.subtle.exportKey("raw", pair.publicKey),
-      ecdh(receiver, pair.privateKey),
-    ]);
-    ephemeralPublic = new Uint8Array(raw);
+    // A fresh pair per message (RFC 8291).
+    const ephemeral = await generateEphemeralKey();
+    ephemeralPublic = ephemeral.publicKeyBytes;
+    secret = await ecdh(receiver, ephemeral.privateKey);
   }
   if (!isUncompressedPoint(ephemeralPublic)) {
     throw new RangeError("the ephemeral public key must be a 65-byte uncompressed point");

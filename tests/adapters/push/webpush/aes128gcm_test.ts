@@ -5,6 +5,7 @@ import ece from "http_ece";
 import {
   deriveContentKeys,
   encryptAes128gcm,
+  generateEphemeralKey,
   MAX_PLAINTEXT_BYTES,
   PlaintextTooLargeError,
   ReceiverKeys,
@@ -139,4 +140,34 @@ Deno.test("aes128gcm: malformed subscription keys are refused at import", async 
   ) {
     await assert.rejects(ReceiverKeys.import(p256dh.slice(), auth.slice()));
   }
+});
+
+Deno.test("generateEphemeralKey: a fresh pair each time whose public point is its scalar's", async () => {
+  const receiver = createECDH("prime256v1");
+  receiver.generateKeys();
+  const publicKey = await crypto.subtle.importKey(
+    "raw",
+    new Uint8Array(receiver.getPublicKey()),
+    { name: "ECDH", namedCurve: "P-256" },
+    false,
+    [],
+  );
+  const seen = new Set<string>();
+  for (let i = 0; i < 5; i++) {
+    const ephemeral = await generateEphemeralKey();
+    assert.equal(ephemeral.publicKeyBytes.byteLength, 65);
+    assert.equal(ephemeral.publicKeyBytes[0], 0x04);
+    seen.add(ephemeral.publicKeyBytes.toHex());
+    // Both sides of the ECDH agree only if the point we send is the scalar's.
+    const ours = new Uint8Array(
+      await crypto.subtle.deriveBits(
+        { name: "ECDH", public: publicKey },
+        ephemeral.privateKey,
+        256,
+      ),
+    );
+    const theirs = receiver.computeSecret(Buffer.from(ephemeral.publicKeyBytes));
+    assert.equal(ours.toHex(), theirs.toString("hex"));
+  }
+  assert.equal(seen.size, 5);
 });
