@@ -32,8 +32,7 @@ import { shutDown } from "./shutdown.ts";
 import { DeviceService } from "./use_cases/device_service.ts";
 import type { CommandRegistration } from "./use_cases/command_registration.ts";
 import { commandDoorFor, serveRegistrationCommands } from "./wiring/command_wiring.ts";
-import { type AppDirectory, appDirectory } from "../domain/ports/registration_commands.ts";
-import type { ServiceRoute } from "./delivery/service_router.ts";
+import { appDirectory } from "../domain/ports/registration_commands.ts";
 import { PushService } from "./use_cases/push_service.ts";
 import { openFrontDoors } from "./wiring/front_doors.ts";
 import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.ts";
@@ -74,10 +73,6 @@ export interface PushServerOverrides {
   readonly wns?: WnsSender;
   readonly clock?: Clock;
   readonly random?: RandomBytes;
-  /** Deliveries beside the configured apps', e.g. a recording one for service `fcm` in tests. */
-  readonly routes?: readonly ServiceRoute[];
-  /** Which app a registration command is for; default: the configured `apps`. */
-  readonly apps?: AppDirectory;
 }
 
 /** Builds and starts a push server. The XMPP link connects in the background. */
@@ -106,7 +101,7 @@ export async function startPushServer(
       throw error;
     },
   );
-  const delivery = new ServiceRouter([...apps, ...(overrides.routes ?? [])]);
+  const delivery = new ServiceRouter(apps);
   const windows = new Map(apps.map((app) => [routeName(app), app.coalesceMs ?? 0]));
   const coalescer = new PushCoalescer(0);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
@@ -145,9 +140,7 @@ export async function startPushServer(
   const commandRegistration = serveRegistrationCommands(commands, {
     ...{ store, clock, random, logger, policy, goneChannels, provisioner },
     admission: registrations.limits,
-    apps: overrides.apps ?? appDirectory(
-      Object.entries(config.apps).map(([name, app]) => ({ name, ...app })),
-    ),
+    apps: appDirectory(Object.entries(config.apps).map(([name, app]) => ({ name, ...app }))),
     jid: link.pushBareJid,
   });
   metrics.observeRegistrations(() => registrations.limits.levels());

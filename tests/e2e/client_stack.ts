@@ -21,6 +21,7 @@ import { type RunningProsody, startProsody, withTimeout } from "../support/proso
 import { RecordingLogger } from "../support/recording_logger.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
 import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
+import { type FcmProjects, startFcmProjects } from "../support/fcm_projects.ts";
 
 export const PUSH_JID = "pushsvc@localhost";
 
@@ -28,8 +29,10 @@ export const PUSH_JID = "pushsvc@localhost";
 export interface ClientStackOptions {
   /** Connect with direct TLS (`xmpps://`) instead of STARTTLS. */
   readonly directTls?: boolean;
-  /** More replaceable parts of the push server (other services' deliveries, the apps). */
+  /** More replaceable parts of the push server. */
   readonly overrides?: PushServerOverrides;
+  /** FCM apps to configure, each served by a fake FCM of its own (name -> more settings). */
+  readonly fcmApps?: Record<string, Record<string, unknown>>;
 }
 
 /** The running parts, and shortcuts for what devices and users do. */
@@ -38,6 +41,8 @@ export interface ClientStack {
   readonly wns: FakeWns;
   readonly server: PushServer;
   readonly logger: RecordingLogger;
+  /** The fake Firebase projects of {@link ClientStackOptions.fcmApps} (none without). */
+  readonly fcm: FcmProjects | null;
   /** Registers a device with a fresh WNS channel and the given accounts; returns the answer. */
   registerDevice(
     deviceId: string,
@@ -95,6 +100,13 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
       },
     });
     json.log = { level: "debug" };
+    let fcm: FcmProjects | null = null;
+    if (options.fcmApps) {
+      const projects = await startFcmProjects(options.fcmApps);
+      cleanups.push(() => projects.close());
+      json.apps = projects.apps;
+      fcm = projects;
+    }
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
@@ -126,6 +138,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
       wns,
       server,
       logger,
+      fcm,
       async registerDevice(deviceId, accountIds) {
         const client = await device();
         const channelUri = wns.channelUri();

@@ -1,7 +1,8 @@
 /**
  * A whole deployment on loopback for end-to-end tests: a real XMPP server (Prosody with
  * mod_cloud_notify, or ejabberd with mod_push), the push server as its XEP-0114 component
- * (SQLite storage, real TLS device port), and the fake WNS.
+ * (SQLite storage unless told otherwise, real TLS device port), the fake WNS, and the apps
+ * the test configures (FCM apps: fake FCMs, see `tests/support/fcm_projects.ts`).
  *
  * @module
  */
@@ -57,8 +58,10 @@ export interface PushStackOptions {
   clock?: Clock;
   /** The storage URL; a SQLite file in the stack's temporary directory by default. */
   dbUrl?: string;
-  /** More replaceable parts of the push server (other services' deliveries, the apps). */
+  /** More replaceable parts of the push server. */
   overrides?: Omit<PushServerOverrides, "clock">;
+  /** The configuration's `apps` section (e.g. FCM apps served by fake FCMs). */
+  apps?: Record<string, unknown>;
 }
 
 /** Starts a users' XMPP server with the push server's component (PUSH_DOMAIN) configured. */
@@ -111,7 +114,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
       xmppServer = started;
     }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const parsed = parseConfig(testConfigJson({
+    const json = testConfigJson({
       dir,
       dbUrl: options.dbUrl,
       certPath,
@@ -124,7 +127,9 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
         host: "127.0.0.1",
         port: xmppServer.componentPort,
       },
-    }));
+    });
+    if (options.apps) json.apps = options.apps;
+    const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
     const server = await startPushServer(parsed.config, logger, {
