@@ -106,7 +106,7 @@ export async function startPushServer(
   const coalescer = new PushCoalescer(0);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
-  const goneChannels = new GoneChannels();
+  const goneChannels = new GoneChannels(undefined, { clock });
   const shared = { store, delivery, clock, logger, policy, goneChannels };
   const pushService = new PushService({
     ...shared,
