@@ -122,6 +122,7 @@ export const pushInprocFcm: Scenario = {
           ...pushRow(run),
           "fcm sends": after.delivered - before.delivered,
           "token requests": after.tokenRequests,
+          "fake cpu us/push": (after.cpuUs - before.cpuUs) / Math.max(1, run.pushed + run.errors),
         });
         if (run.firstError) notes.push(`first error answer: ${run.firstError}`);
       } finally {
@@ -135,7 +136,7 @@ export const pushInprocFcm: Scenario = {
       "latency: from handing the publish IQ to the server to its IQ answer, which comes " +
         "after the fake FCM answered the POST",
       "cpu us/push: CPU time of the benchmark process (server and load generator) per push; " +
-        "the fake FCM runs in its own process",
+        "the fake FCM runs in its own process (fake cpu us/push: its CPU per push)",
     );
     return { sizes: { count, concurrency, warmup, inflight, logLevel }, rows, notes };
   },

@@ -60,12 +60,17 @@ export function fcmWakeup(wakeup: FcmWakeup, collapse = true): FcmDelivery {
 
 /** Bytes FCM counts against {@link FCM_DATA_LIMIT_BYTES}: every key and value, UTF-8. */
 export function fcmDataBytes(data: FcmData): number {
-  const encoder = new TextEncoder();
   let total = 0;
-  for (const [key, value] of Object.entries(data)) {
-    total += encoder.encode(key).byteLength + encoder.encode(value).byteLength;
-  }
+  for (const [key, value] of Object.entries(data)) total += utf8Bytes(key) + utf8Bytes(value);
   return total;
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+const encoder = new TextEncoder();
+
+/** UTF-8 length; ASCII (p2's hash, every key) without encoding: it runs for every push. */
+function utf8Bytes(text: string): number {
+  return ASCII.test(text) ? text.length : encoder.encode(text).byteLength;
 }
 
 /** Keys FCM refuses in `data` (INVALID_ARGUMENT): `from`, `gcm`, anything starting `google`. */
