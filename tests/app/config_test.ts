@@ -316,6 +316,22 @@ Deno.test("configuration.example.json is a valid configuration", async () => {
   assert.equal(result.config.apps.quicksy.default, false);
 });
 
+Deno.test("the README's example of one WNS and two FCM apps is valid and is the example file's", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const block = /One WNS app and two FCM apps:\n\n```json\n([\s\S]*?)\n```/.exec(readme);
+  assert.ok(block, "the README has the example");
+  const example = JSON.parse(
+    await Deno.readTextFile(new URL("../../configuration.example.json", import.meta.url)),
+  );
+  const snippet = JSON.parse(block[1]);
+  // The README leaves out the other sections ("as usual"): the example file's.
+  const result = parseConfig({ ...example, ...snippet, wns: { ...example.wns, ...snippet.wns } });
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  const fromFile = parseConfig(example);
+  assert.ok(fromFile.ok);
+  assert.deepEqual(result.config.apps, fromFile.config.apps);
+});
+
 Deno.test("parseConfig: limits given in part keep the other defaults; bad ones are named", () => {
   const json = {
     ...minimal(),
