@@ -65,12 +65,13 @@ export function fcmDataBytes(data: FcmData): number {
   return total;
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+/** Any character outside ASCII (UTF-16 code units from U+0080 up, surrogates included). */
+const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
 
 /** UTF-8 length; ASCII (p2's hash, every key) without encoding: it runs for every push. */
 function utf8Bytes(text: string): number {
-  return ASCII.test(text) ? text.length : encoder.encode(text).byteLength;
+  return NON_ASCII.test(text) ? encoder.encode(text).byteLength : text.length;
 }
 
 /** Keys FCM refuses in `data` (INVALID_ARGUMENT): `from`, `gcm`, anything starting `google`. */
