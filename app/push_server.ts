@@ -19,7 +19,7 @@ import type { Logger } from "../domain/ports/logging.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
 import type { XmppLink } from "../domain/ports/xmpp_link.ts";
 import { registrationPolicy } from "../domain/registration.ts";
-import type { Config } from "./config.ts";
+import { type Config, hasUwpx, type UwpxConfig } from "./config.ts";
 import { PushCoalescer } from "./delivery/push_coalescer.ts";
 import { ServiceRouter } from "./delivery/service_router.ts";
 import { startExpiryPurge } from "./expiry_purge.ts";
@@ -44,10 +44,12 @@ import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 export interface PushServer {
   readonly config: Config;
   readonly store: RegistrationStore;
-  readonly devices: DeviceServer;
+  /** The UWPX client's device port; null when it is not configured (no `wns`, `tcp`). */
+  readonly devices: DeviceServer | null;
   readonly link: XmppLink;
   readonly pushService: PushService;
-  readonly deviceService: DeviceService;
+  /** The UWPX client's registrations; null when it is not configured. */
+  readonly deviceService: DeviceService | null;
   /** Registrations by command (XEP-0050: p2's `register-push-fcm` and kin). */
   readonly commandRegistration: CommandRegistration;
   /** What the server counted; served on `/metrics` when `http` is configured. */
@@ -56,7 +58,10 @@ export interface PushServer {
   readonly readiness: Readiness;
   /** The metrics and probes port, when `http` is configured. */
   readonly ops: OpsHttpServer | null;
-  /** Loads the TLS certificate files again (SIGHUP); resolves whether they are in use. */
+  /**
+   * Loads the TLS certificate files again (SIGHUP); resolves whether they are in use (false
+   * without a device port).
+   */
   reloadCertificate(): Promise<boolean>;
   /**
    * Shuts down gracefully: stops accepting devices and publishes (the latter are answered
@@ -65,6 +70,22 @@ export interface PushServer {
    * `shutdownTimeoutSeconds`) is cut off.
    */
   close(timeoutMs?: number): Promise<void>;
+}
+
+/** A push server serving the UWPX client: its device port is there. */
+export type UwpxPushServer = PushServer & {
+  readonly config: UwpxConfig;
+  readonly devices: DeviceServer;
+  readonly deviceService: DeviceService;
+};
+
+/** `server` as one with a device port; throws when its configuration has no UWPX client. */
+export function requireDevicePort(server: PushServer): UwpxPushServer {
+  const { devices, deviceService } = server;
+  if (devices === null || deviceService === null) {
+    throw new Error("this push server has no device port: its configuration has no wns and tcp");
+  }
+  return server as UwpxPushServer;
 }
 
 /** Replaceable parts, for tests. */
@@ -82,10 +103,8 @@ export async function startPushServer(
   overrides: PushServerOverrides = {},
 ): Promise<PushServer> {
   const { ca } = await prepareXmpp(config.xmpp);
-  const [cert, key] = await Promise.all([
-    Deno.readTextFile(config.tcp.tls.serverCertPath),
-    Deno.readTextFile(config.tcp.tls.serverKeyPath),
-  ]);
+  // The UWPX client's device port, when configured: its certificate, read before anything opens.
+  const uwpx = hasUwpx(config) ? { config, ...await readCertificate(config.tcp.tls) } : null;
   const clock = overrides.clock ?? { now: () => Date.now() };
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
@@ -144,24 +163,28 @@ export async function startPushServer(
     jid: link.pushBareJid,
   });
   metrics.observeRegistrations(() => registrations.limits.levels());
-  const deviceService = new DeviceService({
-    ...shared,
-    // The UWPX device protocol registers WNS channels of the one app: its targets.
-    targets: WNS_TARGETS,
-    provisioner,
-    random,
-    channelUriPattern: new RegExp(config.wns.channelUriPattern),
-    pushBareJid: link.pushBareJid,
-    metrics,
-    admission: registrations.limits,
-  });
+  const devicePort = uwpx && {
+    ...uwpx,
+    useCases: new DeviceService({
+      ...shared,
+      // The UWPX device protocol registers WNS channels of the one app: its targets.
+      targets: WNS_TARGETS,
+      provisioner,
+      random,
+      channelUriPattern: new RegExp(uwpx.config.wns.channelUriPattern),
+      pushBareJid: link.pushBareJid,
+      metrics,
+      admission: registrations.limits,
+    }),
+  };
+  const deviceService = devicePort?.useCases ?? null;
   const readiness = new Readiness([
     storageCheck(store),
     xmppLinkCheck(link),
     ...apps.flatMap((app) => app.readiness),
   ]);
-  const frontDoorDeps = { cert, key, logger, metrics, clock, reportLimit, readiness };
-  const doors = await openFrontDoors(config, { useCases: deviceService, ...frontDoorDeps }).catch(
+  const frontDoorDeps = { logger, metrics, clock, reportLimit, readiness };
+  const doors = await openFrontDoors(config, { devicePort, ...frontDoorDeps }).catch(
     async (error) => {
       await closePushApps(apps);
       await store.close();
@@ -173,7 +196,8 @@ export async function startPushServer(
   // In the background: counting a large Redis takes a while, and must not delay the start.
   const firstCount = registrations.counter.start();
   logger.info("push server started", {
-    devicePort: devices.addr.port,
+    apps: apps.map((app) => `${app.service}:${app.app}`).join(","),
+    devicePort: devices?.addr.port,
     httpPort: ops?.addr.port,
     jid: link.pushBareJid,
     storage: config.db.url.split(":")[0],
@@ -184,7 +208,7 @@ export async function startPushServer(
   return {
     ...{ config, store, devices, link, pushService, deviceService, metrics, readiness, ops },
     commandRegistration,
-    reloadCertificate: () => certificates.reload(),
+    reloadCertificate: () => certificates?.reload() ?? Promise.resolve(false),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= shutDown({
         logger,
@@ -194,9 +218,9 @@ export async function startPushServer(
           stopPurge();
           registrations.counter.stop();
           await firstCount;
-          await certificates.close();
+          await certificates?.close();
         },
-        closeDevices: (ms) => devices.close(ms),
+        closeDevices: async (ms) => await devices?.close(ms),
         flushPushes: () => coalescer.flush(),
         link,
         flushLogs: () => pushService.flushLogs(),
@@ -207,6 +231,17 @@ export async function startPushServer(
       return closing;
     },
   };
+}
+
+/** The device port's PEM certificate chain and key. */
+async function readCertificate(
+  tls: { readonly serverCertPath: string; readonly serverKeyPath: string },
+): Promise<{ cert: string; key: string }> {
+  const [cert, key] = await Promise.all([
+    Deno.readTextFile(tls.serverCertPath),
+    Deno.readTextFile(tls.serverKeyPath),
+  ]);
+  return { cert, key };
 }
 
 /** The (service, app) of a target or an app, as one key. */

@@ -1,6 +1,7 @@
 /**
  * Every configured app, built into its {@link AppDelivery}: the WNS app of the `wns`
- * section (named `wns`) and each entry of `apps`, by its service. The composition root
+ * section (named `wns`), when the UWPX client is configured, and each entry of `apps`, by
+ * its service. The composition root
  * routes, checks readiness, sums queues and closes through this list only.
  *
  * @module
@@ -10,7 +11,7 @@ import { WNS_TARGETS } from "../../adapters/push/wns/wns_push_delivery.ts";
 import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
 import type { WnsMetrics } from "../../domain/ports/metrics.ts";
 import type { AppConfig } from "../config/apps.ts";
-import type { Config } from "../config.ts";
+import type { Config, UwpxConfig } from "../config.ts";
 import { wnsTokenCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
 import { createFcmApp } from "./fcm_wiring.ts";
@@ -23,7 +24,10 @@ export interface PushAppsDeps extends AppWiringDeps {
 
 /** Replaceable parts, for tests. */
 export interface PushAppsOverrides {
-  /** A WNS sender to use as it is (a fake in memory): no policy, no token. */
+  /**
+   * A WNS sender to use as it is (a fake in memory): no policy, no token. Only with the
+   * `wns` section: without it there is no WNS app to send for.
+   */
   readonly wns?: WnsSender;
 }
 
@@ -44,7 +48,7 @@ export function createApp(
 
 /** The WNS app of the `wns` section (or of a test's sender). */
 export function createWnsApp(
-  config: Config["wns"],
+  config: UwpxConfig["wns"],
   deps: PushAppsDeps,
   sender?: WnsSender,
 ): AppDelivery {
@@ -62,7 +66,7 @@ export function createWnsApp(
 }
 
 /**
- * Every app of `config`, the WNS one first. When one cannot be built (a bad key file), those
+ * Every app of `config`, the WNS one first (when there is a `wns` section). When one cannot be built (a bad key file), those
  * already built are closed and the error goes on.
  */
 export async function createPushApps(
@@ -70,7 +74,7 @@ export async function createPushApps(
   deps: PushAppsDeps,
   overrides: PushAppsOverrides = {},
 ): Promise<AppDelivery[]> {
-  const apps = [createWnsApp(config.wns, deps, overrides.wns)];
+  const apps = config.wns ? [createWnsApp(config.wns, deps, overrides.wns)] : [];
   try {
     for (const [name, app] of Object.entries(config.apps)) {
       apps.push(await createApp(name, app, deps));

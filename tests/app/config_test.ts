@@ -100,7 +100,7 @@ Deno.test("parseConfig: given values win over defaults", () => {
   const result = parseConfig(json);
   assert.ok(result.ok);
   assert.equal(result.config.db.url, "redis://localhost:6379");
-  assert.equal(result.config.tcp.port, 2000);
+  assert.equal(result.config.tcp?.port, 2000);
   assert.deepEqual(result.config.log, { level: "debug", format: "json" });
 });
 
@@ -175,7 +175,7 @@ Deno.test("parseConfig: the WNS token flow is classic or Entra, its endpoint def
     parseConfig({ ...minimal(), wns: { clientSecret: "s", ...given } });
   const entra = wns({ entra: { tenantId: "contoso", appId: "app-guid" }, packetId: "ignored" });
   assert.ok(entra.ok);
-  assert.deepEqual(entra.config.wns.token, {
+  assert.deepEqual(entra.config.wns?.token, {
     flow: "entra",
     tenantId: "contoso",
     appId: "app-guid",
@@ -183,7 +183,7 @@ Deno.test("parseConfig: the WNS token flow is classic or Entra, its endpoint def
   });
   const own = wns({ packetId: "ms-app://s-1", tokenUrl: "http://127.0.0.1:1/token" });
   assert.ok(own.ok);
-  assert.deepEqual(own.config.wns.token, {
+  assert.deepEqual(own.config.wns?.token, {
     flow: "classic",
     packetId: "ms-app://s-1",
     tokenUrl: "http://127.0.0.1:1/token",

@@ -13,9 +13,10 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import {
-  type PushServer,
   type PushServerOverrides,
+  requireDevicePort,
   startPushServer,
+  type UwpxPushServer,
 } from "../../app/push_server.ts";
 import { type RunningProsody, startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
@@ -39,7 +40,7 @@ export interface ClientStackOptions {
 export interface ClientStack {
   readonly prosody: RunningProsody;
   readonly wns: FakeWns;
-  readonly server: PushServer;
+  readonly server: UwpxPushServer;
   readonly logger: RecordingLogger;
   /** The fake Firebase projects of {@link ClientStackOptions.fcmApps} (none without). */
   readonly fcm: FcmProjects | null;
@@ -110,7 +111,9 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(parsed.config, logger, options.overrides);
+    const server = requireDevicePort(
+      await startPushServer(parsed.config, logger, options.overrides),
+    );
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 15_000, "the client link coming up");
 

@@ -13,9 +13,10 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import {
-  type PushServer,
   type PushServerOverrides,
+  requireDevicePort,
   startPushServer,
+  type UwpxPushServer,
 } from "../../app/push_server.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
@@ -77,7 +78,7 @@ export function startXmppServer(
 export interface PushStack {
   readonly xmppServer: XmppServer;
   readonly wns: FakeWns;
-  readonly server: PushServer;
+  readonly server: UwpxPushServer;
   readonly logger: RecordingLogger;
   /** The device port's certificate (self-signed: also its CA). */
   readonly cert: string;
@@ -132,10 +133,12 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(parsed.config, logger, {
-      ...options.overrides,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    const server = requireDevicePort(
+      await startPushServer(parsed.config, logger, {
+        ...options.overrides,
+        ...(options.clock ? { clock: options.clock } : {}),
+      }),
+    );
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 10_000, "the component link coming up");
 

@@ -25,7 +25,7 @@ function parsed(apps: unknown) {
 Deno.test("apps: absent is none; the wns section is unchanged", () => {
   const config = parsed(undefined);
   assert.deepEqual(config.apps, {});
-  assert.equal(config.wns.clientSecret, "s");
+  assert.equal(config.wns?.clientSecret, "s");
 });
 
 Deno.test("apps: an FCM app gets p2's defaults, HIGH priority and a day's TTL", () => {
