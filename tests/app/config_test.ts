@@ -4,6 +4,7 @@ import {
   CONFIG_TEMPLATE,
   DEFAULT_CHANNEL_URI_PATTERN,
   DEFAULT_TOKEN_URL,
+  hasUwpx,
   loadConfig,
   parseConfig,
 } from "../../app/config.ts";
@@ -387,4 +388,59 @@ Deno.test("parseConfig: the account limit keeps the largest answer within one TL
   assert.match(tooMany.problems.join("\n"), /^tcp\.maxAccountsPerDevice: too many accounts/m);
   // A long push JID leaves room for fewer.
   assert.ok(!withAccounts(68, `${"p".repeat(400)}@example.org`).ok);
+});
+
+/** Without the UWPX client: an FCM app, no `wns`, no `tcp`. */
+const fcmOnly = () => ({
+  xmpp: { mode: "component", bareJid: "push.example.org", password: "pw" },
+  apps: { conversations: { service: "fcm", serviceAccountFile: "/etc/push/firebase.json" } },
+});
+
+Deno.test("parseConfig: wns and tcp may both be absent when apps has an app", () => {
+  const result = parseConfig(fcmOnly());
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  assert.equal(result.config.tcp, undefined);
+  assert.equal(result.config.wns, undefined);
+  assert.equal(hasUwpx(result.config), false);
+  assert.deepEqual(Object.keys(result.config.apps), ["conversations"]);
+  // Today's configurations are the UWPX client's.
+  const uwpx = parseConfig(minimal());
+  assert.ok(uwpx.ok);
+  assert.equal(hasUwpx(uwpx.config), true);
+});
+
+Deno.test("parseConfig: wns without tcp, or tcp without wns, is refused with the missing path", () => {
+  const { tcp, wns } = minimal();
+  const withoutTcp = parseConfig({ ...fcmOnly(), wns });
+  assert.ok(!withoutTcp.ok);
+  assert.equal(withoutTcp.problems.length, 1, withoutTcp.problems.join("\n"));
+  assert.match(
+    withoutTcp.problems[0],
+    /^tcp: the UWPX client needs tcp .*: add tcp, or remove wns/,
+  );
+  const withoutWns = parseConfig({ ...fcmOnly(), tcp });
+  assert.ok(!withoutWns.ok);
+  assert.equal(withoutWns.problems.length, 1, withoutWns.problems.join("\n"));
+  assert.match(
+    withoutWns.problems[0],
+    /^wns: the UWPX client needs wns .*: add wns, or remove tcp/,
+  );
+  // Also beside other problems, which are all reported at once.
+  const more = parseConfig({ ...fcmOnly(), wns: { clientSecret: "" }, xmpp: {} });
+  assert.ok(!more.ok);
+  const paths = more.problems.map((p) => p.slice(0, p.indexOf(":")));
+  for (const path of ["tcp", "wns.clientSecret", "wns.packetId", "xmpp.bareJid"]) {
+    assert.ok(paths.includes(path), `${path} in ${paths.join(", ")}`);
+  }
+});
+
+Deno.test("parseConfig: neither wns nor an app in apps is refused: nothing to push to", () => {
+  for (const apps of [undefined, {}]) {
+    const result = parseConfig({ ...fcmOnly(), apps });
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems.map((p) => p.slice(0, p.indexOf(":"))), ["tcp", "wns"]);
+    for (const problem of result.problems) {
+      assert.match(problem, /nothing to push to: configure wns and tcp .* or at least one app/);
+    }
+  }
 });
