@@ -49,3 +49,35 @@ Deno.test("cli check: each FCM app's key file and access token are tried", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli check: without wns and tcp, no certificate or WNS token is tried", async () => {
+  const dir = await Deno.makeTempDir();
+  await using fcm = await startFakeFcm({ projectId: "only-project" });
+  // The XMPP server's port: something that accepts connections.
+  const xmpp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepting = (async () => {
+    for await (const conn of xmpp) conn.close();
+  })();
+  try {
+    await Deno.writeTextFile(`${dir}/only.json`, JSON.stringify(fcm.serviceAccount));
+    const config = {
+      db: { url: "memory:" },
+      xmpp: { mode: "component", bareJid: "push.localhost", password: "p", port: xmpp.addr.port },
+      apps: { only: { service: "fcm", serviceAccountFile: `${dir}/only.json`, baseUrl: fcm.url } },
+    };
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+    const run = await check(`${dir}/config.json`);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /^UWPX client: not configured \(no wns, tcp\)/m);
+    assert.doesNotMatch(run.stdout, /TLS certificate|WNS access token/);
+    assert.match(run.stdout, /^storage: ok/m);
+    assert.match(run.stdout, /^apps\.only: ok \(fcm, fcm:only token\)$/m);
+    assert.match(run.stdout, /^XMPP server: ok/m);
+    assert.match(run.stderr, /\[3\/3\] XMPP server/);
+    assert.equal(fcm.counters.tokensIssued, 1);
+  } finally {
+    xmpp.close();
+    await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
