@@ -444,3 +444,16 @@ Deno.test("parseConfig: neither wns nor an app in apps is refused: nothing to pu
     }
   }
 });
+
+Deno.test("the README's configuration with only an FCM app is valid and has no UWPX client", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const block = /#### Only FCM apps \(no UWPX client\)\n[\s\S]*?```json\n([\s\S]*?)\n```/.exec(
+    readme,
+  );
+  assert.ok(block, "the README has the example");
+  const result = parseConfig(JSON.parse(block[1]));
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  assert.equal(hasUwpx(result.config), false);
+  assert.deepEqual(Object.keys(result.config.apps), ["myapp"]);
+  assert.equal(result.config.apps.myapp.default, true);
+});
