@@ -262,7 +262,7 @@ export const ConfigSchema = z.object({
 /** A validated configuration, defaults applied. */
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** A configuration with the UWPX client's sections: its WNS app (`wns`), its device port (`tcp`). */
+/** A configuration with the UWPX client's sections: its WNS app (`wns`), device port (`tcp`). */
 export type UwpxConfig = Config & {
   readonly tcp: NonNullable<Config["tcp"]>;
   readonly wns: NonNullable<Config["wns"]>;

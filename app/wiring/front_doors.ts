@@ -1,7 +1,7 @@
 /**
  * What listens: the device port (with its certificate reloader) when the UWPX client is
- * configured, and, when `http` is configured, the metrics and probes port. Opened together: if one cannot open, those
- * already open are closed again before the error goes on.
+ * configured, and, when `http` is configured, the metrics and probes port. Opened together:
+ * if one cannot open, those already open are closed again before the error goes on.
  *
  * @module
  */

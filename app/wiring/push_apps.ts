@@ -1,8 +1,8 @@
 /**
  * Every configured app, built into its {@link AppDelivery}: the WNS app of the `wns`
  * section (named `wns`), when the UWPX client is configured, and each entry of `apps`, by
- * its service. The composition root
- * routes, checks readiness, sums queues and closes through this list only.
+ * its service. The composition root routes, checks readiness, sums queues and closes
+ * through this list only.
  *
  * @module
  */
@@ -66,8 +66,8 @@ export function createWnsApp(
 }
 
 /**
- * Every app of `config`, the WNS one first (when there is a `wns` section). When one cannot be built (a bad key file), those
- * already built are closed and the error goes on.
+ * Every app of `config`, the WNS one first (when there is a `wns` section). When one cannot be
+ * built (a bad key file), those already built are closed and the error goes on.
  */
 export async function createPushApps(
   config: Config,
