@@ -90,10 +90,24 @@ export function decidePublish(
   if (target.target === null) {
     return { kind: "refuse", outcome: { kind: "channel-gone" } };
   }
-  const notification = {
-    kind: "push" as const,
-    accountId: target.accountId,
-    counts: countsFromSummary(request.summary),
+  return {
+    kind: "push",
+    target: target.target,
+    notification: pushNotification(target.accountId, request),
   };
-  return { kind: "push", target: target.target, notification };
+}
+
+/**
+ * The notification of a publish for `accountId`: the sanitized counts, and the message's
+ * text when the publish carried one (only an app configured to show it uses it).
+ */
+export function pushNotification(
+  accountId: string,
+  request: Pick<PublishRequest, "summary">,
+): Notification & { readonly kind: "push" } {
+  const counts = countsFromSummary(request.summary);
+  const body = request.summary?.get("last-message-body")?.trim();
+  return body
+    ? { kind: "push", accountId, counts, messageBody: body }
+    : { kind: "push", accountId, counts };
 }
