@@ -1,11 +1,14 @@
 /**
- * apns-send: how fast one {@link Http2ApnsSender} pushes over ONE multiplexed HTTP/2
- * connection to the fake APNs running in another process (so the fake's work does not
- * share this event loop). Prints pushes/s and the client's CPU µs per push, plus the fake's
- * counters (one connection, JWT verified once). Not part of `deno task bench`.
+ * apns-send: how fast APNs pushes go out over ONE multiplexed HTTP/2 connection to the fake
+ * APNs running in another process (so the fake's work does not share this event loop).
+ * `--path app` (default): through `createApnsApp`'s delivery, i.e. what the use cases call:
+ * payload and headers built per push, the shared delivery policy (gate, backoff, retries),
+ * the coalescer, metering; `--path sender`: the bare {@link Http2ApnsSender}. Prints pushes/s
+ * and the client's CPU µs per push, plus the fake's counters (one connection, JWT verified
+ * once). Not part of `deno task bench`.
  *
  * `deno run --allow-all bench/apns_send.ts [--pushes N] [--concurrency C] [--streams S]
- *   [--engine node|deno]`
+ *   [--engine node|deno] [--path app|sender]`
  *
  * With `--serve-fake '<json>'` this file is the fake's process instead: it prints
  * `{"url", "caCert"}` on stdout, then answers `stats` (its counters and CPU time) and
@@ -27,6 +30,11 @@ import {
 import { FakeApnsChecker } from "../adapters/push/apns/fake_apns_checks.ts";
 import { Http2ApnsSender } from "../adapters/push/apns/http2_apns_sender.ts";
 import { ApnsProviderToken } from "../adapters/push/apns/provider_token.ts";
+import { ApnsAppSchema } from "../app/config/apns_app.ts";
+import { createApnsApp } from "../app/wiring/apns_wiring.ts";
+import type { AppDelivery } from "../app/wiring/app_delivery.ts";
+import type { RegistrationStore } from "../domain/ports/storage.ts";
+import { NO_METRICS } from "../domain/ports/metrics.ts";
 import { serveOverStdio, spawnFakeProcess } from "./fake_process.ts";
 
 const KEY_ID = "BENCHKEY01";
@@ -98,19 +106,44 @@ async function startLeanFake(key: FakeApnsKey) {
   };
 }
 
-/** Sends `count` pushes with `concurrency` callers; returns the wall time in ms. */
-async function run(
-  sender: Http2ApnsSender,
-  count: number,
-  concurrency: number,
-  offset: number,
-): Promise<{ ms: number; failures: number }> {
+/** Sends one push to `token`; true when delivered. */
+type PushOne = (token: string) => Promise<boolean>;
+
+/** The bare sender, with the payload and headers built once. */
+function senderPush(sender: Http2ApnsSender): PushOne {
   const payload = apnsPayload(MONAL_PAYLOAD_SETTINGS, null);
   const headers = apnsHeaders(
     payload,
     { topic: TOPIC, ttlSeconds: 3600, collapseId: null },
     Date.now(),
   );
+  return async (token) => (await sender.send(token, payload.json, headers)).kind === "delivered";
+}
+
+/** Through the app's delivery port, as the publish use case pushes. */
+function appPush(app: AppDelivery): PushOne {
+  const notification = {
+    kind: "push" as const,
+    accountId: "",
+    counts: { messageCount: 1, pendingSubscriptionCount: 0 },
+  };
+  const options = { ttlSeconds: 86400 };
+  return async (token) =>
+    (await app.delivery.deliver(
+      { service: "apns", app: "bench", address: token },
+      notification,
+      options,
+    ))
+      .kind === "delivered";
+}
+
+/** Sends `count` pushes with `concurrency` callers; returns the wall time in ms. */
+async function run(
+  push: PushOne,
+  count: number,
+  concurrency: number,
+  offset: number,
+): Promise<{ ms: number; failures: number }> {
   let next = 0;
   let failures = 0;
   const started = performance.now();
@@ -118,8 +151,7 @@ async function run(
     while (next < count) {
       const i = offset + next++;
       const token = i.toString(16).padStart(64, "0");
-      const outcome = await sender.send(token, payload.json, headers);
-      if (outcome.kind !== "delivered") failures++;
+      if (!(await push(token))) failures++;
     }
   }));
   return { ms: performance.now() - started, failures };
@@ -134,6 +166,8 @@ if (import.meta.main) {
       concurrency: { type: "string", default: "500" },
       streams: { type: "string", default: "1000" },
       engine: { type: "string", default: "node" },
+      path: { type: "string", default: "app" },
+      "coalesce-ms": { type: "string", default: "250" },
     },
   });
   if (values["serve-fake"] !== undefined) {
@@ -153,6 +187,33 @@ if (import.meta.main) {
       engine,
     ], "fake APNs");
     const { url, caCert } = fake.hello;
+    const path = values.path;
+    if (path !== "app" && path !== "sender") throw new Error("--path is app or sender");
+    const dir = await Deno.makeTempDir({ prefix: "apns-bench-" });
+    await Deno.writeTextFile(`${dir}/AuthKey.p8`, key.p8);
+    await Deno.writeTextFile(`${dir}/ca.pem`, caCert);
+    const app = await createApnsApp(
+      "bench",
+      ApnsAppSchema.parse({
+        service: "apns",
+        keyFile: `${dir}/AuthKey.p8`,
+        keyId: KEY_ID,
+        teamId: TEAM_ID,
+        topic: TOPIC,
+        url,
+        caFile: `${dir}/ca.pem`,
+        maxInFlight: Number(values.streams),
+        maxQueued: concurrency,
+        maxQueueWaitSeconds: 60,
+        coalesceMs: Number(values["coalesce-ms"]),
+      }),
+      {
+        store: {} as RegistrationStore,
+        clock: { now: () => Date.now() },
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+        metrics: NO_METRICS,
+      },
+    );
     const sender = new Http2ApnsSender({
       environment: "production",
       providerToken: await ApnsProviderToken.create({
@@ -166,14 +227,16 @@ if (import.meta.main) {
       maxConcurrentStreams: Number(values.streams),
       maxQueued: concurrency,
     });
-    await run(sender, Math.min(5000, pushes), concurrency, 1_000_000_000); // warm-up
+    const push = path === "app" ? appPush(app) : senderPush(sender);
+    await run(push, Math.min(5000, pushes), concurrency, 1_000_000_000); // warm-up
     const fakeBefore = await fake.stats();
     const cpuBefore = process.cpuUsage();
-    const { ms, failures } = await run(sender, pushes, concurrency, 0);
+    const { ms, failures } = await run(push, pushes, concurrency, 0);
     const cpu = process.cpuUsage(cpuBefore);
     const fakeAfter = await fake.stats();
     console.log(JSON.stringify({
       scenario: "apns-send",
+      path: path === "app" ? "createApnsApp delivery" : "bare sender",
       fake: engine === "node" ? "node:http2 test fake" : "Deno.serve lean responder",
       pushes,
       concurrency,
@@ -181,7 +244,7 @@ if (import.meta.main) {
       "pushes/s": Math.round(pushes / ms * 1000),
       "client cpu us/push": Math.round((cpu.user + cpu.system) / pushes),
       "fake cpu us/push": Math.round((fakeAfter.cpuUs - fakeBefore.cpuUs) / pushes),
-      "connections (client)": sender.counters.connections,
+      "connections (client, bare sender)": path === "sender" ? sender.counters.connections : 0,
       "connections (fake)": fakeAfter.connections,
       "max streams at once (fake)": fakeAfter.maxConcurrentStreamsSeen,
       "jwt verifications (fake)": fakeAfter.jwtVerifications,
@@ -189,6 +252,8 @@ if (import.meta.main) {
       loadavg: Deno.loadavg().map((x) => Math.round(x * 100) / 100),
     }));
     await sender.close();
+    await app.close();
     await fake.close();
+    await Deno.remove(dir, { recursive: true });
   }
 }

@@ -50,6 +50,8 @@ export class ApnsPushDelivery implements PushDelivery {
   readonly #clock: Clock;
   /** The placeholder payload, built once: nearly every push sends exactly this. */
   readonly #placeholder: ApnsPayload;
+  /** The placeholder's headers of the current second, per TTL: the same for every push. */
+  #cached: { second: number; ttl: number; headers: ApnsHeaders } | null = null;
 
   /** @throws RangeError when the settings cannot make a valid push (checked once, here). */
   constructor(sender: ApnsSend, settings: ApnsPushSettings, clock: Clock) {
@@ -71,7 +73,7 @@ export class ApnsPushDelivery implements PushDelivery {
     const outcome = await this.#sender.send(
       target.address,
       payload.json,
-      this.#headers(payload, ttl),
+      payload === this.#placeholder ? this.#placeholderHeaders(ttl) : this.#headers(payload, ttl),
     );
     return apnsDeliveryOutcome(outcome);
   }
@@ -80,6 +82,16 @@ export class ApnsPushDelivery implements PushDelivery {
     const body = notification.kind === "push" ? notification.messageBody : undefined;
     if (body === undefined || !this.#settings.payload.includeMessageBody) return this.#placeholder;
     return apnsPayload(this.#settings.payload, new Map([["last-message-body", body]]));
+  }
+
+  /** {@link #headers} of the placeholder, built once a second (the expiration's unit). */
+  #placeholderHeaders(ttl: number): ApnsHeaders {
+    const second = Math.floor(this.#clock.now() / 1000);
+    const cached = this.#cached;
+    if (cached !== null && cached.second === second && cached.ttl === ttl) return cached.headers;
+    const headers = this.#headers(this.#placeholder, ttl);
+    this.#cached = { second, ttl, headers };
+    return headers;
   }
 
   #headers(payload: ApnsPayload, ttlSeconds: number): ApnsHeaders {
