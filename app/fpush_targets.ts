@@ -33,6 +33,8 @@ import { shortId } from "./log_ids.ts";
 import { APNS_SERVICE } from "./wiring/apns_wiring.ts";
 
 const HOUR_MS = 3600_000;
+/** An APNs device token has at least 64 hex digits (`apnsDeviceTokenSchema`). */
+const MIN_TOKEN_LENGTH = 64;
 
 /** What {@link FpushTargets} needs besides the apps. */
 export interface FpushTargetsDeps {
@@ -127,7 +129,9 @@ export class FpushTargets implements StatelessTargets {
 
   named(request: PublishRequest): StatelessResolution | null {
     const options = request.publishOptions;
-    if (options === undefined || options === null) return null;
+    // Cheap first: every WNS publish carries options too, and its node is no token.
+    if (options === undefined || options === null || this.#modules.size === 0) return null;
+    if (request.node.length < MIN_TOKEN_LENGTH) return null;
     const read = interpretStatelessPublish(request.node, options);
     if (!read.ok) {
       // A token with a malformed pushModule or too many options will never work.
