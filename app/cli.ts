@@ -19,7 +19,7 @@ import {
   UsageError,
 } from "./cli/cli_support.ts";
 import { register, testPush } from "./cli/device_commands.ts";
-import { count, purge, showDevice, showNode } from "./cli/storage_commands.ts";
+import { count, purge, showDevice, showNode, showRegistration } from "./cli/storage_commands.ts";
 import { errorText } from "./readiness.ts";
 
 export { mask } from "./cli/cli_support.ts";
@@ -43,10 +43,16 @@ Commands that talk to a push server as a UWPX device does:
     --timeout SECONDS    for connecting and for each answer (default 15)
 
 Commands that read the configured storage (what a running server uses):
-  show-device ID   a device's registration
+  show-device ID   a device's registration (registrations by command, e.g. p2's
+                   register-push-fcm, are devices named <service>:<app>:<key>)
+  show-registration SERVICE APP JID DEVICE_ID
+                   a registration by command, by what the client sent (p2: the
+                   account's JID and its android-id/device-id; e.g. fcm myapp
+                   user@example.org 92afd7a91cdba9a0)
   show-node NODE   the registration behind a node
-  count            live devices and accounts
-  purge            delete expired registrations
+  count            live devices and accounts (registrations by command included: one
+                   device and one account each)
+  purge            delete expired registrations (of every push service)
   check            validate the configuration, then try the TLS certificate, the storage,
                    a WNS access token and the XMPP server's port
     --config FILE        the server's configuration (default configuration.json)
@@ -87,6 +93,7 @@ const COMMANDS: Record<string, Command> = {
   register,
   "test-push": testPush,
   "show-device": showDevice,
+  "show-registration": showRegistration,
   "show-node": showNode,
   count,
   purge,

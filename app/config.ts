@@ -13,6 +13,7 @@ import {
   MAX_ANSWER_BYTES,
 } from "../adapters/device/device_protocol.ts";
 import { DEFAULT_GONE_CHANNEL_GRACE_DAYS, DEFAULT_LIFETIME_DAYS } from "../domain/registration.ts";
+import { AppsSchema } from "./config/apps.ts";
 
 /** Only real WNS channels: `https://<host>.notify.windows.com/?token=...` (or `/w/?token=`). */
 export const DEFAULT_CHANNEL_URI_PATTERN =
@@ -232,6 +233,11 @@ export const ConfigSchema = z.object({
       DEFAULT_GONE_CHANNEL_GRACE_DAYS,
     ),
   }).prefault({}),
+  /**
+   * Apps besides the WNS one (`wns` section), by name: FCM apps with their service-account
+   * files (`config/apps.ts`). Absent: none.
+   */
+  apps: AppsSchema,
   /** How long a shutdown may take to answer what is in progress before it cuts it off. */
   shutdownTimeoutSeconds: z.number().nonnegative().default(10),
 }).refine(

@@ -1,8 +1,9 @@
 /**
  * `deno task demo`: the whole push flow on loopback with nothing but Deno. A real push
- * server (TLS device port, SQLite, XEP-0114 component link, the real WNS sender) runs
- * against a simulated user's XMPP server and the fake WNS, while a simulated UWPX device
- * registers. Prints what each party sees.
+ * server (TLS device port, SQLite, XEP-0114 component link, the real WNS and FCM senders)
+ * runs against a simulated user's XMPP server, the fake WNS and a fake FCM (its token
+ * endpoint verifies the service account's JWT with jose), while a simulated UWPX device
+ * registers and an Android app's registration is stored. Prints what each party sees.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
 import { startFakeComponentServer } from "../adapters/xmpp/fake_component_server.ts";
 import { publishIq } from "../adapters/xmpp/publish_builder.ts";
 import { startFakeWns } from "../adapters/push/wns/fake_wns_server.ts";
+import { startFakeFcm } from "../adapters/push/fcm/fake_fcm_server.ts";
 import { parseConfig } from "./config.ts";
 import { startPushServer } from "./push_server.ts";
 
@@ -27,6 +29,7 @@ function show(title: string, value: unknown): void {
 export async function demo(): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "uwpx-push-demo-" });
   const wns = await startFakeWns();
+  const fcm = await startFakeFcm({ projectId: "demo-conversations" });
   const secret = crypto.randomUUID();
   const userServer = await startFakeComponentServer({ domain: PUSH_DOMAIN, secret });
   let server: Awaited<ReturnType<typeof startPushServer>> | undefined;
@@ -42,6 +45,8 @@ export async function demo(): Promise<number> {
     });
     await Deno.writeTextFile(`${dir}/server.cert`, pems.cert);
     await Deno.writeTextFile(`${dir}/server.key`, pems.private);
+    // The Firebase console's key file, its token_uri pointing at the fake.
+    await Deno.writeTextFile(`${dir}/conversations.json`, JSON.stringify(fcm.serviceAccount));
     const parsed = parseConfig({
       db: { url: `sqlite:${dir}/push.db` },
       tcp: {
@@ -61,6 +66,13 @@ export async function demo(): Promise<number> {
         password: secret,
         host: "127.0.0.1",
         port: userServer.port,
+      },
+      apps: {
+        conversations: {
+          service: "fcm",
+          serviceAccountFile: `${dir}/conversations.json`,
+          baseUrl: fcm.url,
+        },
       },
       log: { level: "warn" },
     });
@@ -138,6 +150,33 @@ export async function demo(): Promise<number> {
     });
     await ask({ version: 2, action: "request_test_push", device_id: deviceId });
 
+    // An Android phone with the Conversations app (FCM app "conversations"), stored as its
+    // register-push-fcm command stores it: p2's device hash is the account id.
+    const hash = await sha1Hex(`alice@example.org\0demo-android-id`);
+    const phone = {
+      deviceId: `fcm:conversations:${hash}`,
+      node: crypto.getRandomValues(new Uint8Array(15)).toBase64({ alphabet: "base64url" }),
+      secret: crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" }),
+    };
+    const expiresAt = Date.now() + 210 * 24 * 60 * 60 * 1000;
+    const fcmTarget = { service: "fcm", app: "conversations", address: fcm.deviceToken() };
+    await server.store.saveTarget(phone.deviceId, fcmTarget, 1, expiresAt);
+    await server.store.replaceAccounts(phone.deviceId, [{
+      accountId: hash,
+      node: phone.node,
+      secret: phone.secret,
+    }], expiresAt);
+    await publish("Prosody publish for the Android phone (FCM app conversations)", {
+      to: PUSH_DOMAIN,
+      node: phone.node,
+      secret: phone.secret,
+      summary: { "message-count": "1", "last-message-body": "New Message!" },
+    });
+    show(
+      "FCM -> phone: the data messages FCM was asked to deliver",
+      fcm.messages.map(({ data, android }) => ({ data, android })),
+    );
+
     show(
       "WNS -> device: the raw notifications the device received",
       wns.received.map((push) => JSON.parse(push.body)),
@@ -151,8 +190,15 @@ export async function demo(): Promise<number> {
     await server?.close();
     await userServer.close();
     await wns.close();
+    await fcm.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** p2's device hash: lower-case SHA-1 hex of the bare JID, a NUL and the device id. */
+async function sha1Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return new Uint8Array(digest).toHex();
 }
 
 /** The UWPX client's account id: lower-case SHA-256 hex of the device id and the bare JID. */

@@ -21,7 +21,8 @@ export class GoneChannels {
 
   /** Whether WNS said `channelUri` is gone. */
   has(channelUri: string): boolean {
-    return this.#channels.has(channelUri);
+    // Nearly always empty: skip hashing a long address (a fresh string each push) per push.
+    return this.#channels.size > 0 && this.#channels.has(channelUri);
   }
 
   /** Remembers that WNS said `channelUri` is gone. */

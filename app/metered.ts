@@ -12,7 +12,14 @@ import {
   type WnsSender,
 } from "../adapters/push/wns/wns_sender.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../domain/ports/storage.ts";
-import type { StorageMetrics, WnsMetrics } from "../domain/ports/metrics.ts";
+import type { PushServiceMetrics, StorageMetrics, WnsMetrics } from "../domain/ports/metrics.ts";
+import type {
+  DeliveryOptions,
+  DeliveryOutcome,
+  Notification,
+  PushDelivery,
+} from "../domain/ports/push_delivery.ts";
+import type { PushTarget } from "../domain/push_target.ts";
 
 /**
  * `store`, counting every call that rejects with a {@link StorageUnavailableError} as a
@@ -57,6 +64,37 @@ export class MeteredWnsSender implements WnsSender {
     const started = performance.now();
     const outcome = await this.#inner.sendRaw(channelUri, payload, options);
     this.#metrics.wnsResponse(outcome.status, (performance.now() - started) / 1000);
+    return outcome;
+  }
+}
+
+/**
+ * A {@link PushDelivery} of one app that reports each attempt's HTTP status and duration
+ * as `pushServiceResponse(service, app, ...)`: put it under the delivery policy, so every
+ * attempt (retries included) counts once.
+ */
+export class MeteredPushDelivery implements PushDelivery {
+  readonly #inner: PushDelivery;
+  readonly #metrics: PushServiceMetrics;
+  readonly #service: string;
+  readonly #app: string;
+
+  constructor(inner: PushDelivery, metrics: PushServiceMetrics, service: string, app: string) {
+    this.#inner = inner;
+    this.#metrics = metrics;
+    this.#service = service;
+    this.#app = app;
+  }
+
+  async deliver(
+    target: PushTarget,
+    notification: Notification,
+    options: DeliveryOptions,
+  ): Promise<DeliveryOutcome> {
+    const started = performance.now();
+    const outcome = await this.#inner.deliver(target, notification, options);
+    const seconds = (performance.now() - started) / 1000;
+    this.#metrics.pushServiceResponse(this.#service, this.#app, outcome.status, seconds);
     return outcome;
   }
 }

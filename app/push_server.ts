@@ -26,15 +26,19 @@ import { startExpiryPurge } from "./expiry_purge.ts";
 import { GoneChannels } from "./gone_channels.ts";
 import { LimitReporter } from "./limit_reporter.ts";
 import { PublishAdmission } from "./publish_admission.ts";
-import { Readiness, storageCheck, wnsTokenCheck, xmppLinkCheck } from "./readiness.ts";
+import { Readiness, storageCheck, xmppLinkCheck } from "./readiness.ts";
 import { SampledLog } from "./sampled_log.ts";
 import { shutDown } from "./shutdown.ts";
 import { DeviceService } from "./use_cases/device_service.ts";
+import type { CommandRegistration } from "./use_cases/command_registration.ts";
+import { commandDoorFor, serveRegistrationCommands } from "./wiring/command_wiring.ts";
+import { type AppDirectory, appDirectory } from "../domain/ports/registration_commands.ts";
+import type { ServiceRoute } from "./delivery/service_router.ts";
 import { PushService } from "./use_cases/push_service.ts";
 import { openFrontDoors } from "./wiring/front_doors.ts";
 import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.ts";
 import { openServerStore } from "./wiring/store_wiring.ts";
-import { serverWns } from "./wiring/wns_wiring.ts";
+import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 
 /** Everything a running push server holds. */
@@ -45,9 +49,11 @@ export interface PushServer {
   readonly link: XmppLink;
   readonly pushService: PushService;
   readonly deviceService: DeviceService;
+  /** Registrations by command (XEP-0050: p2's `register-push-fcm` and kin). */
+  readonly commandRegistration: CommandRegistration;
   /** What the server counted; served on `/metrics` when `http` is configured. */
   readonly metrics: PrometheusMetrics;
-  /** Storage, XMPP link, WNS token: served on `/readyz`. */
+  /** Storage, XMPP link, each app's access token: served on `/readyz`. */
   readonly readiness: Readiness;
   /** The metrics and probes port, when `http` is configured. */
   readonly ops: OpsHttpServer | null;
@@ -68,6 +74,10 @@ export interface PushServerOverrides {
   readonly wns?: WnsSender;
   readonly clock?: Clock;
   readonly random?: RandomBytes;
+  /** Deliveries beside the configured apps', e.g. a recording one for service `fcm` in tests. */
+  readonly routes?: readonly ServiceRoute[];
+  /** Which app a registration command is for; default: the configured `apps`. */
+  readonly apps?: AppDirectory;
 }
 
 /** Builds and starts a push server. The XMPP link connects in the background. */
@@ -89,32 +99,57 @@ export async function startPushServer(
   const reportLimit = new LimitReporter({ metrics, logger, clock }).hit;
   const given = overrides.store;
   const store = await openServerStore(config, { logger, clock, metrics, reportLimit, given });
-  // WNS, the one push service wired so far; the router takes one entry per service.
-  const wns = serverWns(config.wns, { store, clock, logger, metrics }, overrides.wns);
-  const delivery = new ServiceRouter([{ ...WNS_TARGETS, delivery: wns.delivery }]);
-  const coalescer = new PushCoalescer(config.wns.coalesceMs);
+  // Every app (WNS's and the `apps` entries): routed, checked, counted and closed as one list.
+  const apps = await createPushApps(config, { store, clock, logger, metrics }, overrides).catch(
+    async (error) => {
+      await store.close();
+      throw error;
+    },
+  );
+  const delivery = new ServiceRouter([...apps, ...(overrides.routes ?? [])]);
+  const windows = new Map(apps.map((app) => [routeName(app), app.coalesceMs ?? 0]));
+  const coalescer = new PushCoalescer(0);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
   const goneChannels = new GoneChannels();
   const shared = { store, delivery, clock, logger, policy, goneChannels };
-  const pushService = new PushService({ ...shared, coalescer });
+  const pushService = new PushService({
+    ...shared,
+    coalescer,
+    coalesceWindowMs: (target) => windows.get(routeName(target)) ?? 0,
+    // The UWPX client sends a new channel by itself; apps registered by command register
+    // again by themselves (Conversations at each connection).
+    whenGone: (target) => target.service === WNS_TARGETS.service ? "pause" : "end",
+  });
   const limitDeps = { store, clock, logger, report: reportLimit };
   const admission = new PublishAdmission({
     handle: (request) => pushService.handlePublish(request),
     limits: publishLimitsFor(limits, limitDeps),
     metrics,
   });
+  // A test's WNS sender has no queue of its own: the publishes in progress stand for it.
   metrics.observeQueueDepth(() =>
-    wns.gate ? wns.gate.inFlight + wns.gate.queued : admission.inProgress
+    apps.reduce((sum, app) => sum + app.queueDepth(), overrides.wns ? admission.inProgress : 0)
   );
+  const commands = commandDoorFor(limits, { clock, logger, report: reportLimit });
   const { link, provisioner } = createXmppLink(config.xmpp, ca, {
     logger,
     onPublish: admission.onPublish,
     metrics,
     maxStanzaBytes: limits.xmpp.maxStanzaBytes,
     malformedLog: new SampledLog("malformed publish", { logger, clock }),
+    commands,
   });
   const registrations = registrationLimitsFor(limits, limitDeps);
+  // Registrations by command (p2's dialect): the client names its app, or gets the default.
+  const commandRegistration = serveRegistrationCommands(commands, {
+    ...{ store, clock, random, logger, policy, goneChannels, provisioner },
+    admission: registrations.limits,
+    apps: overrides.apps ?? appDirectory(
+      Object.entries(config.apps).map(([name, app]) => ({ name, ...app })),
+    ),
+    jid: link.pushBareJid,
+  });
   metrics.observeRegistrations(() => registrations.limits.levels());
   const deviceService = new DeviceService({
     ...shared,
@@ -130,12 +165,12 @@ export async function startPushServer(
   const readiness = new Readiness([
     storageCheck(store),
     xmppLinkCheck(link),
-    ...(wns.tokens ? [wnsTokenCheck(wns.tokens, clock)] : []),
+    ...apps.flatMap((app) => app.readiness),
   ]);
   const frontDoorDeps = { cert, key, logger, metrics, clock, reportLimit, readiness };
   const doors = await openFrontDoors(config, { useCases: deviceService, ...frontDoorDeps }).catch(
     async (error) => {
-      wns.close();
+      await closePushApps(apps);
       await store.close();
       throw error;
     },
@@ -155,6 +190,7 @@ export async function startPushServer(
   let closing: Promise<void> | undefined;
   return {
     ...{ config, store, devices, link, pushService, deviceService, metrics, readiness, ops },
+    commandRegistration,
     reloadCertificate: () => certificates.reload(),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= shutDown({
@@ -171,11 +207,16 @@ export async function startPushServer(
         flushPushes: () => coalescer.flush(),
         link,
         flushLogs: () => pushService.flushLogs(),
-        closeDelivery: () => wns.close(),
+        closeDelivery: () => closePushApps(apps),
         closeOps: async () => await ops?.close(),
         store,
       }, timeoutMs);
       return closing;
     },
   };
+}
+
+/** The (service, app) of a target or an app, as one key. */
+function routeName(of: { readonly service: string; readonly app: string }): string {
+  return `${of.service}\n${of.app}`;
 }

@@ -97,9 +97,22 @@ export function wnsTokenCheck(
   clock: Clock,
   retryAfterMs = 30_000,
 ): ReadinessCheck {
+  return tokenCheck("wns", tokens, clock, retryAfterMs);
+}
+
+/**
+ * An access token of a push service's app can be had (`name`: e.g. `fcm:<app> token`); as
+ * {@link wnsTokenCheck}, a failure is remembered for `retryAfterMs`.
+ */
+export function tokenCheck(
+  name: string,
+  tokens: { get(): Promise<unknown> },
+  clock: Clock,
+  retryAfterMs = 30_000,
+): ReadinessCheck {
   let failure: { error: unknown; until: number } | null = null;
   return {
-    name: "wns",
+    name,
     async run() {
       if (failure !== null && clock.now() < failure.until) throw failure.error;
       try {

@@ -22,6 +22,7 @@ import type { RegistrationStore } from "../domain/ports/storage.ts";
 import type { ReportLimit } from "./limit_reporter.ts";
 import type { RegistrationLevels } from "../domain/ports/metrics.ts";
 import { KeyedRateLimiter, type Rate } from "./rate_limiter.ts";
+import type { CommandAdmission } from "./use_cases/command_registration.ts";
 
 /** What a device is told when its network registered too many new devices or accounts. */
 export const TOO_MANY_REGISTRATIONS =
@@ -56,8 +57,11 @@ export interface RegistrationLimitsOptions {
   readonly report: ReportLimit;
 }
 
-/** Per-network rates and global caps on new devices and accounts. */
-export class RegistrationLimits implements RegistrationAdmission {
+/**
+ * Per-network rates and global caps on new devices and accounts; for registrations by
+ * command (one device with one account each), per registering domain.
+ */
+export class RegistrationLimits implements RegistrationAdmission, CommandAdmission {
   readonly #options: RegistrationLimitsOptions;
   readonly #devices: KeyedRateLimiter<string>;
   readonly #accounts: KeyedRateLimiter<string>;
@@ -103,6 +107,34 @@ export class RegistrationLimits implements RegistrationAdmission {
     }
     counter.added(0, count);
     return null;
+  }
+
+  /**
+   * A new registration by command from the account's domain `source`: one device and one
+   * account, against the caps and the source's buckets (domains are keyed apart from IP
+   * networks).
+   */
+  admitRegistration(source: string): string | null {
+    const { counter, maxDevices, maxAccounts, report } = this.#options;
+    if (
+      (maxDevices > 0 && counter.devices >= maxDevices) ||
+      (maxAccounts > 0 && counter.accounts >= maxAccounts)
+    ) {
+      report("registrations_full", { max: maxDevices, kind: "registrations" });
+      return REGISTRATIONS_FULL;
+    }
+    const key = `domain:${source}`;
+    if (!this.#devices.take(key)) {
+      report("new_devices_per_prefix", { source });
+      return TOO_MANY_REGISTRATIONS;
+    }
+    counter.added(1, 1);
+    return null;
+  }
+
+  /** A registration by command was deleted. */
+  registrationRemoved(): void {
+    this.#options.counter.added(-1, -1);
   }
 
   accountsRemoved(count: number): void {

@@ -2,8 +2,9 @@
  * FCM HTTP v1 send throughput against the fake FCM: sends per second and CPU microseconds per
  * push in the sending process (the fake runs in a child process of its own, so its work is
  * not counted), over kept-alive HTTP/1.1, for each transport: fetch (default client), fetch
- * with a dedicated HTTP/1.1 pool, and node:http with a keep-alive agent. Not part of
- * `deno task bench` (yet).
+ * with a dedicated HTTP/1.1 pool, node:http with a keep-alive agent, and WNS's HTTP/1.1
+ * client (what the server's FCM apps use). Not part of `deno task bench`: `push-inproc-fcm`
+ * measures the whole server path.
  *
  * `deno run --allow-all bench/fcm_send.ts [--count=20000] [--concurrency=64] [--warmup=2000]`
  *
@@ -18,9 +19,11 @@ import { FcmSender } from "../adapters/push/fcm/fcm_sender.ts";
 import { FcmTokenSource, MemoryFcmTokenCache } from "../adapters/push/fcm/fcm_token_source.ts";
 import {
   fetchTransport,
+  http1Transport,
   type HttpTransport,
   nodeHttpTransport,
 } from "../adapters/push/fcm/http_transport.ts";
+import { Http1Client } from "../adapters/push/wns/http1_client.ts";
 import { parseServiceAccount } from "../adapters/push/fcm/service_account.ts";
 import type { Logger } from "../domain/ports/logging.ts";
 import { serveOverStdio, spawnFakeProcess } from "./fake_process.ts";
@@ -148,8 +151,13 @@ if (import.meta.main) {
     results.push(
       await measure("node:http keep-alive", node.send, fake, count, concurrency, warmup),
     );
+    const http1 = new Http1Client({ maxIdlePerOrigin: concurrency });
+    results.push(
+      await measure("http1_client", http1Transport(http1), fake, count, concurrency, warmup),
+    );
     pool.close();
     node.close();
+    http1.close();
     console.error(JSON.stringify(await child.stats()));
     await child.close();
     console.log(`FCM send against the fake (concurrency ${concurrency}, ${count} sends each):`);

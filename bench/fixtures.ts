@@ -225,6 +225,8 @@ export interface BenchServerOptions {
   readonly xmpp?: { readonly port: number; readonly secret: string };
   /** `wns.maxInFlight`; the configuration's default when absent. */
   readonly maxInFlight?: number;
+  /** The `apps` section (FCM apps against their fakes); none when absent. */
+  readonly apps?: Record<string, unknown>;
 }
 
 /**
@@ -260,6 +262,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   });
   const parsed = parseConfig({
     ...json,
+    ...(options.apps ? { apps: options.apps } : {}),
     log: { level: options.logLevel },
     // Capacity, not abuse, is measured: one load generator is one address and one server,
     // which the production limits would rightly slow down.

@@ -12,6 +12,7 @@ import { type ScenarioRecord, writeResults } from "./json_output.ts";
 import { latencyUnderLoad } from "./latency_under_load.ts";
 import { machineInfo, versions } from "./machine.ts";
 import { pushInproc } from "./push_inproc.ts";
+import { pushInprocFcm } from "./push_inproc_fcm.ts";
 import { pushProsody } from "./push_prosody.ts";
 import { register } from "./register.ts";
 import { scale } from "./scale.ts";
@@ -20,6 +21,7 @@ import { formatTable } from "./table.ts";
 
 export const SCENARIOS: readonly Scenario[] = [
   pushInproc,
+  pushInprocFcm,
   pushProsody,
   register,
   scale,

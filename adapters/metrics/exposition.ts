@@ -131,42 +131,87 @@ export class Gauge extends LabelledMetric {
   }
 }
 
-/** Observations counted in cumulative buckets, with their sum and count (no labels). */
+/** One histogram series: cumulative bucket counts, sum and count. */
+interface HistogramSeries {
+  readonly labels: Labels;
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Observations counted in cumulative buckets, with their sum and count, by labels. */
 export class Histogram implements Family {
   readonly name: string;
   readonly #help: string;
   readonly #bounds: readonly number[];
-  readonly #counts: number[];
-  #sum = 0;
-  #count = 0;
+  readonly #labelNames: readonly string[];
+  readonly #series = new Map<string, HistogramSeries>();
 
-  constructor(options: { readonly name: string; readonly help: string; buckets: number[] }) {
+  constructor(
+    options: {
+      readonly name: string;
+      readonly help: string;
+      buckets: number[];
+      readonly labelNames?: readonly string[];
+    },
+  ) {
     if (!NAME.test(options.name)) throw new Error(`invalid metric name ${options.name}`);
+    const labelNames = options.labelNames ?? [];
+    for (const label of labelNames) {
+      if (!LABEL.test(label) || label.startsWith("__") || label === "le") {
+        throw new Error(`invalid label name ${label}`);
+      }
+    }
     this.name = options.name;
     this.#help = options.help;
     this.#bounds = [...options.buckets].sort((a, b) => a - b);
-    this.#counts = this.#bounds.map(() => 0);
+    this.#labelNames = labelNames;
+    // Without labels, the one series shows from the start, as before labels existed.
+    if (labelNames.length === 0) this.#seriesFor({});
   }
 
-  /** Counts one observation. */
-  observe(value: number): void {
+  /** Counts one observation in the series of `labels` (exactly the declared ones). */
+  observe(value: number, labels: Labels = {}): void {
     if (Number.isNaN(value)) return;
+    const series = this.#seriesFor(labels);
     this.#bounds.forEach((bound, i) => {
-      if (value <= bound) this.#counts[i]++;
+      if (value <= bound) series.counts[i]++;
     });
-    this.#sum += value;
-    this.#count++;
+    series.sum += value;
+    series.count++;
   }
 
   lines(): string[] {
     const out = [`# HELP ${this.name} ${escapeHelp(this.#help)}`, `# TYPE ${this.name} histogram`];
-    this.#bounds.forEach((bound, i) => {
-      out.push(`${this.name}_bucket{le="${formatValue(bound)}"} ${this.#counts[i]}`);
-    });
-    out.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
-    out.push(`${this.name}_sum ${formatValue(this.#sum)}`);
-    out.push(`${this.name}_count ${this.#count}`);
+    for (const { labels, counts, sum, count } of this.#series.values()) {
+      const with_ = (extra: string) => {
+        const pairs = formatLabels(labels).slice(1, -1);
+        return `{${pairs === "" ? extra : `${pairs},${extra}`}}`;
+      };
+      this.#bounds.forEach((bound, i) => {
+        out.push(`${this.name}_bucket${with_(`le="${formatValue(bound)}"`)} ${counts[i]}`);
+      });
+      out.push(`${this.name}_bucket${with_('le="+Inf"')} ${count}`);
+      out.push(`${this.name}_sum${formatLabels(labels)} ${formatValue(sum)}`);
+      out.push(`${this.name}_count${formatLabels(labels)} ${count}`);
+    }
     return out;
+  }
+
+  #seriesFor(labels: Labels): HistogramSeries {
+    const keys = Object.keys(labels);
+    if (
+      keys.length !== this.#labelNames.length || !this.#labelNames.every((n) => n in labels)
+    ) {
+      throw new Error(`${this.name} takes the labels [${this.#labelNames.join(", ")}]`);
+    }
+    const key = this.#labelNames.map((n) => labels[n]).join("\u0000");
+    let series = this.#series.get(key);
+    if (!series) {
+      series = { labels: { ...labels }, counts: this.#bounds.map(() => 0), sum: 0, count: 0 };
+      this.#series.set(key, series);
+    }
+    return series;
   }
 }
 

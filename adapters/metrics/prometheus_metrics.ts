@@ -115,8 +115,9 @@ export class PrometheusMetrics implements ServerMetrics {
     this.#serviceDuration = r.register(
       new Histogram({
         name: "uwpx_push_service_request_duration_seconds",
-        help: "Time of one request to FCM, APNs or a Web Push service.",
+        help: "Time of one request to FCM, APNs or a Web Push service, by service and app.",
         buckets: WNS_BUCKETS,
+        labelNames: ["service", "app"],
       }),
     );
     this.#xmppUp = r.register(
@@ -261,7 +262,7 @@ export class PrometheusMetrics implements ServerMetrics {
 
   pushServiceResponse(service: string, app: string, status: number | null, seconds: number): void {
     this.#serviceResponses.inc({ service, app, status: status === null ? "none" : String(status) });
-    this.#serviceDuration.observe(seconds);
+    this.#serviceDuration.observe(seconds, { service, app });
   }
 
   xmppLinkState(up: boolean): void {

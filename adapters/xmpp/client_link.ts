@@ -31,6 +31,8 @@ import {
   type XmppClient,
 } from "./xmpp_client_patches.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
+import type { CommandDoor } from "./command_door.ts";
+import { NS_COMMANDS } from "./fcm_commands.ts";
 
 const NS_PING = "urn:xmpp:ping";
 
@@ -61,6 +63,12 @@ export interface ClientLinkOptions {
   readonly metrics?: XmppLinkMetrics & Partial<LimitMetrics>;
   /** The largest stanza accepted; a larger one ends the stream (default: 1 MiB). */
   readonly maxStanzaBytes?: number;
+  /**
+   * Ad-hoc commands (XEP-0050) sent to the push account's full JID: registrations by
+   * command, for the services' default apps (the resource is the link's own, it names no
+   * app).
+   */
+  readonly commands?: CommandDoor;
 }
 
 /** A running client connection. */
@@ -112,6 +120,14 @@ export class ClientLink implements XmppLink {
     xmpp.on("online", () => this.#wentOnline(false));
     xmpp.streamManagement.on("resumed", () => this.#wentOnline(true));
     xmpp.on("disconnect", () => this.#wentOffline());
+    const commands = options.commands;
+    if (commands) {
+      xmpp.iqCallee.set(
+        NS_COMMANDS,
+        "command",
+        (ctx: { stanza: Element }) => commands.answer(ctx.stanza, false),
+      );
+    }
     xmpp.on("stanza", (stanza: Element) => {
       if (stanza.name === "message") this.#onMessage(stanza);
     });

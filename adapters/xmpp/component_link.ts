@@ -20,6 +20,8 @@ import { type PublishHandler } from "../../domain/ports/xmpp_link.ts";
 import { NS_PUBSUB } from "./publish_parser.ts";
 import { batchWrites, WRITE_WINDOW_MS } from "./write_batching.ts";
 import { guardXmlInput } from "./xml_input_guard.ts";
+import { type CommandDoor, commandsDiscoInfo, NS_DISCO_ITEMS } from "./command_door.ts";
+import { NS_COMMANDS } from "./fcm_commands.ts";
 
 /** Settings of a component connection. */
 export interface ComponentLinkOptions {
@@ -54,6 +56,11 @@ export interface ComponentLinkOptions {
    * counts as down (readiness says so) and reconnects. Default 10 s.
    */
   readonly pingTimeoutMs?: number;
+  /**
+   * Ad-hoc commands (XEP-0050) to the component's JID or any resource of it: registrations
+   * by command. Without it commands are answered `service-unavailable`.
+   */
+  readonly commands?: CommandDoor;
 }
 
 const NS_PING = "urn:xmpp:ping";
@@ -148,7 +155,26 @@ export class ComponentLink implements XmppLink {
         );
       },
     );
-    xmpp.iqCallee.get(NS_DISCO_INFO, "query", () => discoInfo());
+    const commands = options.commands;
+    if (commands) {
+      xmpp.iqCallee.set(
+        NS_COMMANDS,
+        "command",
+        (ctx: { stanza: Element }) => this.#tracked(commands.answer(ctx.stanza)),
+      );
+      xmpp.iqCallee.get(
+        NS_DISCO_ITEMS,
+        "query",
+        (ctx: { element: Element }) => commands.discoItems(ctx.element, options.domain),
+      );
+      xmpp.iqCallee.get(
+        NS_DISCO_INFO,
+        "query",
+        (ctx: { element: Element }) => commandsDiscoInfo(ctx.element, commands),
+      );
+    } else {
+      xmpp.iqCallee.get(NS_DISCO_INFO, "query", () => discoInfo());
+    }
     // Our own pings come back here through the server; the server's pings too.
     xmpp.iqCallee.get(NS_PING, "ping", () => true);
     this.#xmpp = xmpp;

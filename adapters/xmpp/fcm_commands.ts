@@ -122,26 +122,30 @@ export interface P2RegisterAnswer {
 /** The answer to a register command (p2.md §2): completed, with a form of jid, node, secret. */
 export function registerAnswer(request: Element, answer: P2RegisterAnswer): Element {
   const command = request.getChild("command", NS_COMMANDS)!;
+  return xml("iq", resultAttrs(request), registerResult(String(command.attrs.node), answer));
+}
+
+/** The `<command/>` of {@link registerAnswer}: what the result IQ carries. */
+export function registerResult(commandNode: string, answer: P2RegisterAnswer): Element {
   return xml(
-    "iq",
-    resultAttrs(request),
+    "command",
+    { xmlns: NS_COMMANDS, node: commandNode, sessionid: answer.sessionId, status: "completed" },
     xml(
-      "command",
-      {
-        xmlns: NS_COMMANDS,
-        node: command.attrs.node,
-        sessionid: answer.sessionId,
-        status: "completed",
-      },
-      xml(
-        "x",
-        { xmlns: NS_DATA, type: "form" },
-        field("jid-single", "jid", answer.jid),
-        field("text-single", "node", answer.node),
-        field("text-single", "secret", answer.secret),
-      ),
+      "x",
+      { xmlns: NS_DATA, type: "form" },
+      field("jid-single", "jid", answer.jid),
+      field("text-single", "node", answer.node),
+      field("text-single", "secret", answer.secret),
     ),
   );
+}
+
+/**
+ * p2's answer to a successful unregister (p2.md §2: `new Command(node, Action.COMPLETE)`):
+ * `<command node=... action="complete"/>`, no form, no status.
+ */
+export function p2UnregisterResult(commandNode: string): Element {
+  return xml("command", { xmlns: NS_COMMANDS, node: commandNode, action: "complete" });
 }
 
 /** The answer to an unregister command: completed, no form. */

@@ -13,6 +13,8 @@ import { answerPublish, discoInfo, NS_DISCO_INFO } from "./publish_iq.ts";
 import type { PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
 import { stanzaError } from "./iq_answers.ts";
 import { NS_PUBSUB } from "./publish_parser.ts";
+import { type CommandDoor, commandsDiscoInfo, NS_DISCO_ITEMS } from "./command_door.ts";
+import { NS_COMMANDS } from "./fcm_commands.ts";
 
 /**
  * A push service's XMPP side without a network: an {@link XmppLink} that is always up
@@ -23,6 +25,7 @@ export class MemoryXmppLink implements XmppLink {
     readonly pushBareJid: string,
     readonly onPublish: PublishHandler,
     readonly logger: Logger,
+    readonly commands?: CommandDoor,
   ) {}
 
   /** Always up. */
@@ -49,8 +52,12 @@ export class MemoryXmppLink implements XmppLink {
     let payload: Element;
     if (iq.attrs.type === "set" && child?.is("pubsub", NS_PUBSUB)) {
       payload = await answerPublish(child, iq.attrs.from, this.onPublish, this.logger);
+    } else if (iq.attrs.type === "set" && this.commands && child?.is("command", NS_COMMANDS)) {
+      payload = await this.commands.answer(iq);
     } else if (iq.attrs.type === "get" && child?.is("query", NS_DISCO_INFO)) {
-      payload = discoInfo();
+      payload = this.commands ? commandsDiscoInfo(child, this.commands) : discoInfo();
+    } else if (iq.attrs.type === "get" && this.commands && child?.is("query", NS_DISCO_ITEMS)) {
+      payload = this.commands.discoItems(child, this.pushBareJid);
     } else {
       payload = stanzaError("cancel", "service-unavailable");
     }

@@ -1,6 +1,7 @@
 /**
  * The operator's `check` command: validates the configuration, then tries the TLS
- * certificate, the storage, a WNS access token and the XMPP server's port.
+ * certificate, the storage, a WNS access token, each app's credentials (its key file and
+ * readiness checks: an FCM app's access token) and the XMPP server's port.
  *
  * @module
  */
@@ -12,6 +13,8 @@ import type { Config } from "../config.ts";
 import { openStore } from "../open_store.ts";
 import { errorText } from "../readiness.ts";
 import { createWnsDelivery } from "../wiring/wns_wiring.ts";
+import { createApp } from "../wiring/push_apps.ts";
+import { NO_METRICS } from "../../domain/ports/metrics.ts";
 import {
   cliLogger,
   type CliOutput,
@@ -33,6 +36,10 @@ export async function check(flags: Flags, args: string[], output: CliOutput): Pr
     ["TLS certificate", () => checkCertificate(config)],
     ["storage", () => checkStorage(config, logger)],
     ["WNS access token", () => checkWns(config, logger)],
+    ...Object.keys(config.apps).map((name): [string, () => Promise<string>] => [
+      `apps.${name}`,
+      () => checkApp(config, name, logger),
+    ]),
     ["XMPP server", () => checkXmpp(config)],
   ];
   let failed = 0;
@@ -82,6 +89,26 @@ async function checkWns(config: Config, logger: Logger): Promise<string> {
     return `obtained, valid for ${hours} h`;
   } finally {
     delivery.close();
+  }
+}
+
+/**
+ * The app is built as the server builds it (its credential files read) with a private token
+ * cache, and its readiness checks run (an FCM app: an access token is fetched).
+ */
+async function checkApp(config: Config, name: string, logger: Logger): Promise<string> {
+  const app = await createApp(name, config.apps[name], {
+    store: new MemoryStore(),
+    clock: { now: Date.now },
+    logger,
+    metrics: NO_METRICS,
+  });
+  try {
+    for (const check of app.readiness) await check.run();
+    const checks = app.readiness.map((check) => check.name).join(", ");
+    return `${app.service}${checks ? `, ${checks}` : ""}`;
+  } finally {
+    await app.close();
   }
 }
 

@@ -8,6 +8,8 @@
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import type { PushTarget } from "../../domain/push_target.ts";
 import { shortId } from "../log_ids.ts";
+import { bareJidOf, p2DeviceHash } from "../../domain/p2_registration.ts";
+import { commandRegistrationId } from "../use_cases/command_registration.ts";
 import { openStore } from "../open_store.ts";
 import {
   channel,
@@ -20,6 +22,7 @@ import {
   noArguments,
   oneArgument,
   readConfig,
+  UsageError,
   when,
 } from "./cli_support.ts";
 
@@ -36,7 +39,8 @@ export async function showDevice(flags: Flags, args: string[], output: CliOutput
     output.out(`device: ${shortId(device.deviceId)}`);
     output.out(`channel: ${address(device.target, show)}`);
     if (device.target !== null) output.out(`push service: ${serviceOf(device.target)}`);
-    output.out(`protocol version: ${device.version}`);
+    // Registrations by command store version 0: they speak no UWPX device protocol.
+    output.out(`protocol version: ${device.version || "none (registered by command)"}`);
     output.out(`expires: ${when(device.expiresAt)}`);
     output.out(`accounts: ${device.accounts.length}`);
     for (const account of device.accounts) {
@@ -46,6 +50,24 @@ export async function showDevice(flags: Flags, args: string[], output: CliOutput
       );
     }
   });
+}
+
+/**
+ * `show-registration SERVICE APP JID DEVICE_ID`: a registration by command (p2's
+ * `register-push-fcm` and kin), found by what the client sent: stored as the device
+ * `<service>:<app>:<SHA-1 of bare JID NUL device id>`.
+ */
+export async function showRegistration(
+  flags: Flags,
+  args: string[],
+  output: CliOutput,
+): Promise<void> {
+  if (args.length !== 4) {
+    throw new UsageError("show-registration needs SERVICE APP JID DEVICE_ID");
+  }
+  const [service, app, jid, deviceId] = args;
+  const key = await p2DeviceHash(bareJidOf(jid), deviceId);
+  await showDevice(flags, [commandRegistrationId(service, app, key)], output);
 }
 
 /** `show-node NODE`: the registration behind a node. */
@@ -113,7 +135,10 @@ async function withStore(
 
 /** A stored target's address for operators (masked unless asked), or why there is none. */
 function address(target: PushTarget | null, show: boolean): string {
-  return target === null ? "(gone: its push service said so)" : channel(target.address, show);
+  if (target === null) return "(gone: its push service said so)";
+  // Only WNS addresses are URLs whose token is a part; the others are tokens whole.
+  if (target.service === "wns" || show) return channel(target.address, show);
+  return mask(target.address);
 }
 
 /** A stored target's service and app, for operators. */

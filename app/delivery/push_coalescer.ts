@@ -40,15 +40,20 @@ interface Burst {
   /** The latest payload waiting for the trailing send, with whoever waits on it. */
   pending: { payload: unknown; waiters: ((outcome: unknown) => void)[] } | null;
   timer: unknown;
+  /** The window of this key (its app's). */
+  readonly windowMs: number;
 }
 
-/** Merges pushes per key (channel and account) within a window. */
+/**
+ * Merges pushes per key (channel and account) within a window: the coalescer's, or the one
+ * a push names (each app has its own).
+ */
 export class PushCoalescer {
   readonly #bursts = new Map<string, Burst>();
 
   readonly #timer: WindowTimer;
 
-  /** @param windowMs 0 turns coalescing off. */
+  /** @param windowMs the default window; 0 turns coalescing off. */
   constructor(readonly windowMs: number, timer: WindowTimer = EVENT_LOOP_TIMER) {
     this.#timer = timer;
   }
@@ -63,9 +68,14 @@ export class PushCoalescer {
    * one key has the same payload and outcome types (a key is one target and account). Never
    * rejects: an `unsafeSend` that throws is a retryable failure for every publish it carried
    * (a rejection would leave merged publishes unanswered, and end a window with an unhandled
-   * rejection).
+   * rejection). `windowMs`: this key's window (default: the coalescer's; 0: not merged).
    */
-  submit<P, O>(key: string, payload: P, unsafeSend: Send<P, O>): Promise<O | SendFailure> {
+  submit<P, O>(
+    key: string,
+    payload: P,
+    unsafeSend: Send<P, O>,
+    windowMs: number = this.windowMs,
+  ): Promise<O | SendFailure> {
     const send = (body: P): Promise<O | SendFailure> => {
       try {
         return unsafeSend(body).catch(sendFailure);
@@ -73,8 +83,8 @@ export class PushCoalescer {
         return Promise.resolve(sendFailure(error));
       }
     };
-    if (this.windowMs <= 0) return send(payload);
     const burst = this.#bursts.get(key);
+    if (burst === undefined && windowMs <= 0) return send(payload);
     if (burst === undefined) {
       const inFlight = send(payload);
       const opened: Burst = {
@@ -82,9 +92,10 @@ export class PushCoalescer {
         inFlight,
         pending: null,
         timer: undefined,
+        windowMs,
       };
       this.#bursts.set(key, opened);
-      opened.timer = this.#timer.set(() => this.#close(key, opened, true), this.windowMs);
+      opened.timer = this.#timer.set(() => this.#close(key, opened, true), windowMs);
       return inFlight;
     }
     return new Promise<O | SendFailure>((resolve) => {
@@ -113,7 +124,7 @@ export class PushCoalescer {
     burst.inFlight = burst.inFlight.catch(() => {}).then(() => burst.send(pending.payload));
     if (reopen) {
       // This send starts a new window: later pushes merge into the next trailing one.
-      burst.timer = this.#timer.set(() => this.#close(key, burst, true), this.windowMs);
+      burst.timer = this.#timer.set(() => this.#close(key, burst, true), burst.windowMs);
     } else if (this.#bursts.get(key) === burst) {
       this.#bursts.delete(key);
     }

@@ -24,7 +24,6 @@ import type {
   Notification,
   PushDelivery,
 } from "../../domain/ports/push_delivery.ts";
-import type { PushTarget } from "../../domain/push_target.ts";
 import {
   DEFAULT_REGISTRATION_POLICY,
   expiryFrom,
@@ -36,6 +35,7 @@ import {
 import { GoneChannels } from "../gone_channels.ts";
 import { shortId } from "../log_ids.ts";
 import { PushCoalescer } from "../delivery/push_coalescer.ts";
+import { type PushTarget, targetKey } from "../../domain/push_target.ts";
 import { SampledLog } from "../sampled_log.ts";
 
 /** What the publish use case needs. */
@@ -47,6 +47,17 @@ export interface PushServiceDeps {
   readonly logger: Logger;
   /** Merges bursts for one account; without it every publish is sent on its own. */
   readonly coalescer?: PushCoalescer;
+  /** The coalescing window of a target's app (default: the coalescer's own window). */
+  readonly coalesceWindowMs?: (target: PushTarget) => number;
+  /**
+   * What a gone target means for its registration (default: `pause`, WNS's). `pause`: the
+   * device sends a new address by itself (the UWPX client does), so its nodes wait for it
+   * and publishes are answered `wait`. `end`: the address is dead for good (an FCM token
+   * UNREGISTERED or invalid) and the app registers again by itself (Conversations does at
+   * each connection): the registration ends now and the publish is answered
+   * `cancel/item-not-found`, as every later one.
+   */
+  readonly whenGone?: (target: PushTarget) => "pause" | "end";
   /** Lifetime and grace period; the defaults (210 and 30 days) when absent. */
   readonly policy?: RegistrationPolicy;
   /** Addresses their service called gone, shared with the device use cases; private by default. */
@@ -136,25 +147,31 @@ export class PushService {
       gone.has(address)
         ? Promise.resolve({ kind: "target-gone", status: 410 })
         : delivery.deliver(pushTarget, notification, { ttlSeconds: PUSH_CACHE_TTL_SECONDS });
-    const outcome = this.#deps.coalescer
-      ? await this.#deps.coalescer.submit(
-        `${found.accountId}\n${address}`,
+    const { coalescer, coalesceWindowMs } = this.#deps;
+    const outcome = coalescer
+      ? await coalescer.submit(
+        `${found.accountId}\n${targetKey(pushTarget)}`,
         notification,
         send,
+        coalesceWindowMs?.(pushTarget) ?? coalescer.windowMs,
       )
       : await send(notification);
     const device = shortId(found.deviceId);
+    const { service, app } = pushTarget;
     switch (outcome.kind) {
       case "delivered":
         // Debug: one line per push is the busiest line of the server (info logs what fails).
-        logger.debug("pushed", { node, device, detail: outcome.detail });
+        logger.debug("pushed", { node, device, service, app, detail: outcome.detail });
         this.#renew(found, address);
         return { kind: "pushed" };
       case "target-gone":
+        if (this.#deps.whenGone?.(pushTarget) === "end") {
+          return await this.#end(found, pushTarget, outcome.status, node, device);
+        }
         // A pause, not an end: the device sends a new channel by itself, and its nodes
         // deliver again. Until then (or the end of the grace period) the answer is `wait`.
         if (!gone.has(address)) {
-          logger.info("channel gone", { node, device, status: outcome.status });
+          logger.info("channel gone", { node, device, service, app, status: outcome.status });
         }
         gone.add(address);
         await store.forgetChannel(
@@ -166,13 +183,15 @@ export class PushService {
         );
         return { kind: "channel-gone" };
       case "throttled":
-        this.#throttled.record("throttled", { node, device, reason: outcome.detail });
+        this.#throttled.record("throttled", { node, device, service, app, reason: outcome.detail });
         return { kind: "throttled", reason: "push rate limited, try later" };
       case "failed":
         // Never a cancel here: the user's server would drop a registration that still works.
         logger.warn("push failed", {
           node,
           device,
+          service,
+          app,
           status: outcome.status,
           retryable: outcome.retryable,
           reason: outcome.detail,
@@ -228,6 +247,32 @@ export class PushService {
         });
         return { kind: "unavailable", reason: "push service unavailable" };
     }
+  }
+
+  /**
+   * The target is dead for good and the app registers again by itself: the registration
+   * ends at once (forgotten and expired, so its nodes answer unknown from now on) and the
+   * user's server hears `cancel/item-not-found`. A device that moved to another address
+   * meanwhile is left as it is (the store checks the address), and still answered `cancel`:
+   * that node's token is dead.
+   */
+  async #end(
+    found: NodeTarget,
+    target: PushTarget,
+    status: number | null,
+    node: string,
+    device: string,
+  ): Promise<PublishOutcome> {
+    const { store, clock, logger } = this.#deps;
+    const { address, service, app } = target;
+    if (!this.#gone.has(address)) {
+      logger.info("push target gone: registration ended", { node, device, service, app, status });
+    }
+    this.#gone.add(address);
+    await store.forgetChannel(found.deviceId, address, clock.now()).catch((error) =>
+      logger.warn("could not forget the push target", { device, reason: String(error) })
+    );
+    return { kind: "unknown-node" };
   }
 
   /**

@@ -24,6 +24,11 @@ export interface AppDelivery {
   readonly delivery: PushDelivery;
   /** What `/readyz` checks for this app (an access token obtainable, ...). */
   readonly readiness: readonly ReadinessCheck[];
+  /**
+   * Pushes for one account within this window after a push are merged into one (the app's
+   * `coalesceMs`); absent or 0: not merged.
+   */
+  readonly coalesceMs?: number;
   /** Pushes in flight and queued for this app, for the queue-depth gauge. */
   queueDepth(): number;
   /** Releases connections and timers. */

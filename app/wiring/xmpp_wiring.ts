@@ -9,6 +9,7 @@
 import { ClientLink } from "../../adapters/xmpp/client_link.ts";
 import { ComponentLink } from "../../adapters/xmpp/component_link.ts";
 import { PepProvisioner } from "../../adapters/xmpp/pep_provisioner.ts";
+import type { CommandDoor } from "../../adapters/xmpp/command_door.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
 import type { NodeProvisioner, PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
@@ -22,6 +23,8 @@ export interface XmppLinkDeps {
   readonly metrics: XmppLinkMetrics & Pick<PublishMetrics, "publish"> & LimitMetrics;
   readonly maxStanzaBytes: number;
   readonly malformedLog: SampledLog;
+  /** The XEP-0050 door (registrations by command), when the server takes commands. */
+  readonly commands?: CommandDoor;
 }
 
 /**
@@ -42,7 +45,7 @@ export function createXmppLink(
   ca: string[],
   deps: XmppLinkDeps,
 ): { link: XmppLink; provisioner: NodeProvisioner } {
-  const { logger, onPublish, metrics, maxStanzaBytes, malformedLog } = deps;
+  const { logger, onPublish, metrics, maxStanzaBytes, malformedLog, commands } = deps;
   const { host, port } = xmpp;
   if (xmpp.mode === "component") {
     const link = new ComponentLink({
@@ -54,6 +57,7 @@ export function createXmppLink(
       metrics,
       maxStanzaBytes,
       malformedLog,
+      commands,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
     return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
@@ -67,6 +71,7 @@ export function createXmppLink(
     onPublish,
     metrics,
     maxStanzaBytes,
+    commands,
   });
   return { link, provisioner: new PepProvisioner({ link, logger }) };
 }

@@ -114,6 +114,7 @@ export type LimitName =
   | "requests_per_device"
   | "publishes_per_node"
   | "publishes_per_server"
+  | "commands_per_server"
   | "new_devices_per_prefix"
   | "new_accounts_per_prefix"
   | "registrations_full"
@@ -137,6 +138,7 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "requests_per_device",
   "publishes_per_node",
   "publishes_per_server",
+  "commands_per_server",
   "new_devices_per_prefix",
   "new_accounts_per_prefix",
   "registrations_full",

@@ -63,6 +63,11 @@ export interface RegistrationStore {
    * undo its grace period).
    */
   renew(deviceId: string, address: string, expiresAt: number): Promise<void>;
+  /**
+   * Deletes the device with its accounts at once (their nodes stop resolving); returns
+   * whether a live device was there to delete (an unregister command's answer depends on it).
+   */
+  deleteDevice(deviceId: string, now: number): Promise<boolean>;
   /** Deletes every expired registration; returns how many devices went. */
   purgeExpired(now: number): Promise<number>;
   /**

@@ -209,3 +209,67 @@ Deno.test("cli: failures are explained and exit 1", async () => {
     await stack.stop();
   }
 });
+
+Deno.test("cli: registrations by command (p2's FCM) are shown, counted and purged", async () => {
+  const stack = await startLoopbackStack();
+  try {
+    const config = ["--config", stack.configPath];
+    const token = "fS3ntgCBQ2OeGyDh4ykgxa:APA91bGQh-4cqkPpOe0JOH0Jq0b0Zk3dE_kF5XHx2yXc";
+    const registered = await stack.server.commandRegistration.register({
+      service: "fcm",
+      app: "conversations",
+      from: "xiaomia1@jabber.de/Conversations.Abc1",
+      deviceId: "92afd7a91cdba9a0",
+      address: token,
+    });
+    assert.equal(registered.kind, "registered");
+    if (registered.kind !== "registered") return;
+    const args = ["fcm", "conversations", "xiaomia1@jabber.de", "92afd7a91cdba9a0"];
+    const shown = await run(["show-registration", ...args, ...config]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^device: fcm:conv…$/m);
+    assert.match(shown.stdout, /^push service: fcm \(app conversations\)$/m);
+    assert.match(shown.stdout, /^channel: fS3n…Xc$/m);
+    assert.match(shown.stdout, /^protocol version: none \(registered by command\)$/m);
+    assert.match(shown.stdout, /^ {2}ec164939a8485ee6b7f7871071a11c7bb18aead5: node /m);
+    assert.ok(!shown.stdout.includes(token) && !shown.stdout.includes(registered.secret));
+    const byId = await run([
+      "show-device",
+      "fcm:conversations:ec164939a8485ee6b7f7871071a11c7bb18aead5",
+      ...config,
+      "--show-secrets",
+    ]);
+    assert.ok(byId.stdout.includes(token) && byId.stdout.includes(registered.secret));
+    assert.equal((await run(["show-registration", "fcm", ...config])).code, 2);
+
+    const counted = await run(["count", ...config]);
+    assert.match(counted.stdout, /^devices: 1\naccounts: 1\n$/);
+    // One that expires in a moment, stored as the use case stores it.
+    const shortLived = `fcm:quicksy:${"ab".repeat(20)}`;
+    const soon = Date.now() + 300;
+    await stack.server.store.saveTarget(
+      shortLived,
+      { service: "fcm", app: "quicksy", address: token },
+      0,
+      soon,
+    );
+    await stack.server.store.replaceAccounts(shortLived, [{
+      accountId: "ab".repeat(20),
+      node: "n1",
+      secret: "s1",
+    }], soon);
+    assert.match((await run(["count", ...config])).stdout, /^devices: [12]\n/);
+    await new Promise((resolve) => setTimeout(resolve, soon - Date.now() + 50));
+    assert.match((await run(["count", ...config])).stdout, /^devices: 1\naccounts: 1\n$/);
+    const purged = await run(["purge", ...config]);
+    assert.match(purged.stdout, /^purged: 1 devices$/m);
+    assert.equal(
+      (await run(["show-registration", ...args, ...config])).code,
+      0,
+      "the live one stays",
+    );
+    assert.equal((await run(["show-device", shortLived, ...config])).code, 1);
+  } finally {
+    await stack.stop();
+  }
+});

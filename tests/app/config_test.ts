@@ -84,6 +84,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
       trackedKeys: 100_000,
     },
     registration: { lifetimeDays: 210, goneChannelGraceDays: 30 },
+    apps: {},
     shutdownTimeoutSeconds: 10,
   });
   assert.equal(DEFAULT_TOKEN_URL, "https://login.live.com/accesstoken.srf");
@@ -309,6 +310,10 @@ Deno.test("configuration.example.json is a valid configuration", async () => {
   const result = parseConfig(JSON.parse(text));
   assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
   assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9100 });
+  // One WNS app (the wns section) and two FCM apps, one of them the default.
+  assert.deepEqual(Object.keys(result.config.apps), ["conversations", "quicksy"]);
+  assert.equal(result.config.apps.conversations.default, true);
+  assert.equal(result.config.apps.quicksy.default, false);
 });
 
 Deno.test("parseConfig: limits given in part keep the other defaults; bad ones are named", () => {

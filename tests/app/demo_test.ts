@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 
-Deno.test("the demo delivers two pushes and a test push, and nothing of the messages", async () => {
+Deno.test("the demo delivers two WNS pushes, a test push and an FCM wakeup, and nothing of the messages", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", new URL("../../app/demo.ts", import.meta.url).pathname],
     stdin: "null",
@@ -18,4 +18,17 @@ Deno.test("the demo delivers two pushes and a test push, and nothing of the mess
   assert.deepEqual(pushes.map((p: { action: string }) => p.action), ["push", "push", "test_push"]);
   assert.ok(pushes.every((p: Record<string, unknown>) => !JSON.stringify(p).includes("noon")));
   assert.match(stdout, /<forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/);
+  // The Android phone's FCM app: one HIGH data message carrying p2's hash and nothing else.
+  const toFcm = stdout.split("== FCM -> phone: the data messages FCM was asked to deliver\n")[1];
+  assert.ok(toFcm, "the demo did not show what FCM was sent");
+  const messages = JSON.parse(toFcm.slice(0, toFcm.indexOf("\n]") + 2));
+  assert.equal(messages.length, 1);
+  const [{ data, android }] = messages;
+  assert.deepEqual(Object.keys(data), ["account"]);
+  assert.match(data.account, /^[0-9a-f]{40}$/);
+  assert.deepEqual(android, {
+    priority: "HIGH",
+    ttl: "86400s",
+    collapse_key: data.account.slice(0, 6),
+  });
 });

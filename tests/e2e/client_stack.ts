@@ -12,7 +12,11 @@ import { testConfigJson } from "../support/test_config.ts";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
-import { type PushServer, startPushServer } from "../../app/push_server.ts";
+import {
+  type PushServer,
+  type PushServerOverrides,
+  startPushServer,
+} from "../../app/push_server.ts";
 import { type RunningProsody, startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
@@ -24,6 +28,8 @@ export const PUSH_JID = "pushsvc@localhost";
 export interface ClientStackOptions {
   /** Connect with direct TLS (`xmpps://`) instead of STARTTLS. */
   readonly directTls?: boolean;
+  /** More replaceable parts of the push server (other services' deliveries, the apps). */
+  readonly overrides?: PushServerOverrides;
 }
 
 /** The running parts, and shortcuts for what devices and users do. */
@@ -92,7 +98,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(parsed.config, logger);
+    const server = await startPushServer(parsed.config, logger, options.overrides);
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 15_000, "the client link coming up");
 

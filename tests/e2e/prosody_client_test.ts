@@ -12,7 +12,16 @@ import { setupPublish } from "../../adapters/xmpp/pep_provisioner.ts";
 import type { ClientLink } from "../../adapters/xmpp/client_link.ts";
 import { xml } from "@xmpp/client";
 import { serverTestGate, withTimeout } from "../support/prosody.ts";
-import { type ClientStack, PUSH_JID, startClientStack } from "./client_stack.ts";
+import {
+  type ClientStack,
+  type ClientStackOptions,
+  PUSH_JID,
+  startClientStack,
+} from "./client_stack.ts";
+import { createHash } from "node:crypto";
+import type { Element } from "@xmpp/xml";
+import { parseXml } from "../support/parse_xml.ts";
+import { recordingFcm } from "../support/recording_fcm.ts";
 import { assertRawPush } from "./push_stack.ts";
 
 const gate = serverTestGate("prosody");
@@ -21,7 +30,7 @@ const gate = serverTestGate("prosody");
 function e2e(
   name: string,
   fn: (stack: ClientStack) => Promise<void>,
-  options: { directTls?: boolean } = {},
+  options: ClientStackOptions = {},
 ) {
   Deno.test({
     name: `prosody client mode: ${name}`,
@@ -240,4 +249,41 @@ e2e(
     const [push] = await s.wns.waitForPushes(1, 10_000);
     assert.equal(JSON.parse(push.body).account_id, accountIds[0]);
   },
+);
+
+/** The FCM side of the registration-by-command test (recording; see recording_fcm.ts). */
+const fcm = recordingFcm(["conversations"]);
+
+e2e(
+  "Conversations' register-push-fcm to the push account's full JID: a PEP node, one FCM push",
+  async (s) => {
+    const NS_COMMANDS = "http://jabber.org/protocol/commands";
+    const iq = parseXml(
+      Deno.readTextFileSync(new URL("../fixtures/p2/register_request.stanza", import.meta.url)),
+    );
+    // The push account's session: the link binds the resource "uwpx-push".
+    iq.attrs.to = `${PUSH_JID}/uwpx-push`;
+    delete iq.attrs.from;
+    const alice = await s.user("alice");
+    let answer: Element;
+    try {
+      answer = await alice.request(iq);
+      const form = answer.getChild("command", NS_COMMANDS)!.getChild("x", "jabber:x:data")!;
+      const value = (name: string) =>
+        form.getChildren("field").find((f: Element) => f.attrs.var === name)!.getChildText(
+          "value",
+        );
+      assert.equal(value("jid"), PUSH_JID, "the user's server publishes to the push account");
+      await alice.enablePush({ jid: value("jid"), node: value("node"), secret: value("secret") });
+    } finally {
+      await alice.disconnect();
+    }
+    await bobWritesToAlice(s);
+    const [push] = await fcm.waitForPushes(1);
+    const hash = createHash("sha1").update("alice@localhost\u000092afd7a91cdba9a0").digest("hex");
+    assert.equal(push.account, hash);
+    assert.equal(push.app, "conversations");
+    assert.match(push.token, /^fS3ntgCBQ2OeGyDh4ykgxa:APA91b/);
+  },
+  { overrides: fcm.overrides },
 );

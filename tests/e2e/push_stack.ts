@@ -11,7 +11,11 @@ import assert from "node:assert/strict";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
-import { type PushServer, startPushServer } from "../../app/push_server.ts";
+import {
+  type PushServer,
+  type PushServerOverrides,
+  startPushServer,
+} from "../../app/push_server.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
 import { startProsody, withTimeout } from "../support/prosody.ts";
@@ -53,6 +57,8 @@ export interface PushStackOptions {
   clock?: Clock;
   /** The storage URL; a SQLite file in the stack's temporary directory by default. */
   dbUrl?: string;
+  /** More replaceable parts of the push server (other services' deliveries, the apps). */
+  overrides?: Omit<PushServerOverrides, "clock">;
 }
 
 /** Starts a users' XMPP server with the push server's component (PUSH_DOMAIN) configured. */
@@ -121,11 +127,10 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
     }));
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(
-      parsed.config,
-      logger,
-      options.clock ? { clock: options.clock } : {},
-    );
+    const server = await startPushServer(parsed.config, logger, {
+      ...options.overrides,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 10_000, "the component link coming up");
 

@@ -10,6 +10,7 @@
  * @module
  */
 import { client, xml } from "@xmpp/client";
+import type { Element } from "@xmpp/xml";
 import { fixStreamManagement, useTlsOptions } from "../../adapters/xmpp/xmpp_client_patches.ts";
 import { withTimeout } from "./prosody.ts";
 
@@ -57,6 +58,11 @@ export interface XmppUser {
    * return, the server has already routed the message (it handles a session's stanzas in order).
    */
   sendMessage(to: string, body: string): Promise<void>;
+  /**
+   * Sends an IQ exactly as given (the server stamps `from`) and resolves with the answer
+   * IQ; rejects with the library's StanzaError (`condition`, `type`) on an error answer.
+   */
+  request(iq: Element): Promise<Element>;
   /** Closes the stream cleanly; afterwards the user is offline (no stream management). Idempotent. */
   disconnect(): Promise<void>;
 }
@@ -119,6 +125,7 @@ export async function connectUser(opts: UserOptions): Promise<XmppUser> {
           IQ_TIMEOUT_MS,
         );
       },
+      request: (iq) => xmpp.iqCaller.request(iq, IQ_TIMEOUT_MS),
       async sendMessage(to, body) {
         await xmpp.send(xml("message", { to, type: "chat" }, xml("body", {}, body)));
         await xmpp.iqCaller.get(xml("ping", { xmlns: "urn:xmpp:ping" }), domain, IQ_TIMEOUT_MS);

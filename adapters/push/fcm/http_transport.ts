@@ -220,3 +220,54 @@ export function nodeHttpTransport(options: NodeHttpTransportOptions = {}): NodeH
     },
   };
 }
+
+/** What {@link http1Transport} needs of the WNS adapter's HTTP/1.1 client. */
+export interface Http1Poster {
+  post(
+    url: string,
+    headers: Readonly<Record<string, string>>,
+    body: Uint8Array,
+    timeoutMs: number,
+    keepBodyBytes: number,
+  ): Promise<
+    {
+      status: number;
+      headers: HttpAnswerHeaders;
+      body: Uint8Array;
+      truncated: boolean;
+    }
+  >;
+}
+
+/**
+ * An {@link HttpTransport} over the small HTTP/1.1 client the WNS sender uses
+ * (`adapters/push/wns/http1_client.ts`): a fraction of node:http's CPU per request, which is
+ * what lets an FCM app reach the WNS app's throughput (BENCHMARKS.md). Its timeouts reject
+ * with {@link HttpTimeoutError}.
+ */
+export function http1Transport(client: Http1Poster): HttpTransport {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  return async (request) => {
+    try {
+      const answer = await client.post(
+        request.url,
+        request.headers,
+        encoder.encode(request.body),
+        request.timeoutMs,
+        request.maxResponseBytes,
+      );
+      return {
+        status: answer.status,
+        headers: answer.headers,
+        body: decoder.decode(answer.body),
+        truncated: answer.truncated,
+      };
+    } catch (error) {
+      if (error instanceof DOMException && error.name === "TimeoutError") {
+        throw new HttpTimeoutError(`timed out after ${request.timeoutMs} ms`);
+      }
+      throw error;
+    }
+  };
+}

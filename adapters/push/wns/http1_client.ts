@@ -43,11 +43,51 @@ export class AnswerHeaders {
   }
 }
 
-/** An answer: its status and headers (the body was read and dropped). */
+/** An answer: its status and headers (the body was read and dropped, unless asked for). */
 export interface Http1Answer {
   readonly status: number;
   readonly headers: AnswerHeaders;
+  /**
+   * The body's first `keepBodyBytes` bytes, when `post` was asked for them (FCM's error
+   * bodies decide what a failure means); else empty.
+   */
+  readonly body: Uint8Array;
+  /** The body was longer than what was kept. */
+  readonly truncated: boolean;
 }
+
+/** Where the bytes of a body that is kept go, up to `limit`. */
+class BodySink {
+  readonly chunks: Uint8Array[] = [];
+  size = 0;
+  truncated = false;
+
+  constructor(readonly limit: number) {}
+
+  add(bytes: Uint8Array): void {
+    if (bytes.byteLength === 0) return;
+    const room = this.limit - this.size;
+    if (bytes.byteLength > room) this.truncated = true;
+    const taken = bytes.byteLength > room ? bytes.subarray(0, room) : bytes;
+    if (taken.byteLength === 0) return;
+    // Copied: the connection's buffer is reused.
+    this.chunks.push(taken.slice());
+    this.size += taken.byteLength;
+  }
+
+  bytes(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0];
+    const all = new Uint8Array(this.size);
+    let offset = 0;
+    for (const chunk of this.chunks) {
+      all.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return all;
+  }
+}
+
+const NO_BODY = new Uint8Array(0);
 
 /** Options of {@link Http1Client}. */
 export interface Http1ClientOptions {
@@ -161,12 +201,14 @@ export class Http1Client {
    * the answer's status and headers. Rejects with a TypeError for a URL or header it will
    * not send, a `DOMException` named `TimeoutError` after `timeoutMs`, and other errors for
    * connection and protocol failures. The error messages never quote the URL.
+   * `keepBodyBytes`: keep this much of the answer's body (default 0: drop it).
    */
   async post(
     url: string,
     headers: Readonly<Record<string, string>>,
     body: Uint8Array,
     timeoutMs: number,
+    keepBodyBytes = 0,
   ): Promise<Http1Answer> {
     if (this.#closed) throw new Error("the HTTP client is closed");
     const { origin, target } = parseUrl(url);
@@ -174,13 +216,13 @@ export class Http1Client {
     const deadline = Date.now() + timeoutMs;
     const first = await this.#checkout(origin, timeoutMs);
     try {
-      return await this.#exchange(origin, first, request, deadline, timeoutMs);
+      return await this.#exchange(origin, first, request, deadline, timeoutMs, keepBodyBytes);
     } catch (error) {
       if (!(error instanceof StaleConnection)) throw error;
       // The server closed a kept-alive connection while it was idle: once more, afresh.
       const fresh = await this.#connect(origin, Math.max(0, deadline - Date.now()), timeoutMs);
       try {
-        return await this.#exchange(origin, fresh, request, deadline, timeoutMs);
+        return await this.#exchange(origin, fresh, request, deadline, timeoutMs, keepBodyBytes);
       } catch (again) {
         if (again instanceof StaleConnection) throw again.cause;
         throw again;
@@ -266,6 +308,7 @@ export class Http1Client {
     request: Uint8Array,
     deadline: number,
     timeoutMs: number,
+    keepBodyBytes: number,
   ): Promise<Http1Answer> {
     connection.timedOut = false;
     connection.deadline = deadline;
@@ -277,9 +320,15 @@ export class Http1Client {
       while (offset < request.byteLength) {
         offset += await connection.conn.write(request.subarray(offset));
       }
-      const answer = await this.#readAnswer(connection, () => answered = true);
+      const sink = keepBodyBytes > 0 ? new BodySink(keepBodyBytes) : null;
+      const answer = await this.#readAnswer(connection, () => answered = true, sink);
       keep = answer.keepAlive;
-      return { status: answer.status, headers: answer.headers };
+      return {
+        status: answer.status,
+        headers: answer.headers,
+        body: sink ? sink.bytes() : NO_BODY,
+        truncated: sink?.truncated ?? false,
+      };
     } catch (error) {
       if (connection.timedOut) throw timeoutError(timeoutMs);
       if (connection.reused && !answered && !(error instanceof Http1ProtocolError)) {
@@ -343,6 +392,7 @@ export class Http1Client {
   async #readAnswer(
     connection: Connection,
     firstByte: () => void,
+    sink: BodySink | null,
   ): Promise<{ status: number; headers: AnswerHeaders; keepAlive: boolean }> {
     while (true) {
       const headEnd = await this.#readHead(connection, firstByte);
@@ -363,10 +413,10 @@ export class Http1Client {
       } else if (transferEncoding !== undefined) {
         if (!/(^|,)\s*chunked\s*$/i.test(transferEncoding)) {
           // Not ending in chunked: the body runs to the end of the connection.
-          await this.#drainToEnd(connection);
+          await this.#drainToEnd(connection, sink);
           keepAlive = false;
         } else {
-          keepAlive = await this.#drainChunked(connection) && keepAlive;
+          keepAlive = await this.#drainChunked(connection, sink) && keepAlive;
         }
       } else if (contentLength !== undefined) {
         if (!/^\d{1,15}$/.test(contentLength.trim())) {
@@ -374,9 +424,9 @@ export class Http1Client {
         }
         const length = Number(contentLength);
         if (length > MAX_DRAIN_BYTES) keepAlive = false;
-        else await this.#skip(connection, length);
+        else await this.#skip(connection, length, sink);
       } else {
-        await this.#drainToEnd(connection);
+        await this.#drainToEnd(connection, sink);
         keepAlive = false;
       }
       // Bytes past the answer: the server sent something unasked; do not reuse.
@@ -419,12 +469,13 @@ export class Http1Client {
     }
   }
 
-  /** Skips `length` body bytes. */
-  async #skip(connection: Connection, length: number): Promise<void> {
+  /** Skips `length` body bytes (into `sink`, when one is given). */
+  async #skip(connection: Connection, length: number, sink: BodySink | null = null): Promise<void> {
     let left = length;
     while (true) {
       const available = connection.end - connection.start;
       const take = Math.min(available, left);
+      sink?.add(connection.buffer.subarray(connection.start, connection.start + take));
       connection.start += take;
       left -= take;
       if (left === 0) return;
@@ -433,7 +484,7 @@ export class Http1Client {
   }
 
   /** Skips a chunked body; false when it was too long to drain (then the caller closes). */
-  async #drainChunked(connection: Connection): Promise<boolean> {
+  async #drainChunked(connection: Connection, sink: BodySink | null): Promise<boolean> {
     let total = 0;
     while (true) {
       const lineEnd = await this.#readLine(connection);
@@ -453,7 +504,8 @@ export class Http1Client {
       }
       total += length;
       if (total > MAX_DRAIN_BYTES) return false;
-      await this.#skip(connection, length + 2);
+      await this.#skip(connection, length, sink);
+      await this.#skip(connection, 2);
     }
   }
 
@@ -463,10 +515,11 @@ export class Http1Client {
   }
 
   /** Reads and drops everything up to the end of the connection (at most MAX_DRAIN_BYTES). */
-  async #drainToEnd(connection: Connection): Promise<void> {
+  async #drainToEnd(connection: Connection, sink: BodySink | null): Promise<void> {
     let total = 0;
     while (total <= MAX_DRAIN_BYTES) {
       total += connection.end - connection.start;
+      sink?.add(connection.buffer.subarray(connection.start, connection.end));
       connection.start = connection.end;
       if (!(await connection.fill())) return;
     }

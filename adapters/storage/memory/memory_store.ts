@@ -159,6 +159,16 @@ export class MemoryStore implements RegistrationStore {
     });
   }
 
+  /** Deletes the device and its accounts; true if it was live. */
+  deleteDevice(deviceId: string, now: number): Promise<boolean> {
+    return this.#run(() => {
+      const key = storedDeviceId(deviceId);
+      const live = this.#liveDevice(key, now) !== null;
+      this.#dropDevice(key);
+      return live;
+    });
+  }
+
   /** Deletes expired devices with their accounts; returns how many devices went. */
   purgeExpired(now: number): Promise<number> {
     return this.#run(() => {

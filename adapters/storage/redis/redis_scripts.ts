@@ -46,6 +46,12 @@ local function earliest(...)
   end
   return result
 end
+-- The address in slot 0 of a device list: a WNS channel URI as is; a non-WNS target is
+-- stored as 'target:<service>:<app>:<address>' (see redis_store.ts).
+local function address_of(slot)
+  if type(slot) ~= 'string' then return nil end
+  return string.match(slot, '^target:[^:]*:[^:]*:(.*)$') or slot
+end
 -- True when node key n is a node of device d: d still lists an account key pointing at n.
 local function owned_by(n, d)
   local keys = list_at(d)
@@ -202,7 +208,7 @@ end
 const FORGET_CHANNEL = `${LUA_HELPERS}${EACH_DEVICE_KEY}
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'list' then return 0 end
 local d = list_at(KEYS[1])
-if d[1] ~= ARGV[1] then return 0 end
+if address_of(d[1]) ~= ARGV[1] then return 0 end
 redis.call('LSET', KEYS[1], 0, '')
 local at = tonumber(ARGV[2])
 each_device_key(KEYS[1], d, function(key)
@@ -219,13 +225,28 @@ return 1
 const RENEW = `${LUA_HELPERS}${EACH_DEVICE_KEY}
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'list' then return 0 end
 local d = list_at(KEYS[1])
-if d[1] ~= ARGV[1] then return 0 end
+if d[1] == '' or address_of(d[1]) ~= ARGV[1] then return 0 end
 local at = tonumber(ARGV[2])
 each_device_key(KEYS[1], d, function(key)
   local current = expiry_at(key)
   if current >= 0 and current < at then redis.call('PEXPIREAT', key, ARGV[2]) end
 end)
 return 1
+`;
+
+/**
+ * KEYS[1] = device; ARGV[1] = now (epoch ms). Deletes the device list, its account keys and
+ * the nodes that point back at it. Returns 1 if the device was live at `now`, else 0.
+ */
+const DELETE_DEVICE = `${LUA_HELPERS}${EACH_DEVICE_KEY}
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'list' then return 0 end
+local d = list_at(KEYS[1])
+local at = expiry_at(KEYS[1])
+local doomed = {}
+each_device_key(KEYS[1], d, function(key) doomed[#doomed + 1] = key end)
+for _, key in ipairs(doomed) do redis.call('DEL', key) end
+if at == -1 or at > tonumber(ARGV[1]) then return 1 end
+return 0
 `;
 
 /** KEYS[1] = "WNS"; ARGV = token, type, expiry seconds. Replaces the list in one step. */
@@ -238,8 +259,8 @@ return 1
 /**
  * KEYS = a batch of SCAN's keys; ARGV[1] = now (epoch ms). Returns {device, accounts, ...}
  * for each key that is a device live at `now`. A device is a list whose slot 0 is a channel
- * URI or "" and whose slot 1, if any, is a version number (the original wrote `[channel]`
- * for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
+ * URI, a non-WNS target (`target:...`) or "" and whose slot 1, if any, is a version number
+ * (the original wrote `[channel]` for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
  * foreign keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and
  * the length only, however many accounts a device lists.
  */
@@ -249,7 +270,7 @@ local found = {}
 for _, key in ipairs(KEYS) do
   if redis.call('TYPE', key)['ok'] == 'list' then
     local channel = redis.call('LINDEX', key, 0)
-    if channel == '' or string.find(channel, '^%a[%w+.-]*://') then
+    if channel == '' or string.find(channel, '^%a[%w+.-]*://') or string.find(channel, '^target:') then
       local version = redis.call('LINDEX', key, 1)
       if not version or string.find(version, '^%d+$') then
         local at = expiry_at(key)
@@ -278,6 +299,7 @@ export interface ScriptCommands {
   uwpxReplaceAccounts(deviceId: string, at: string, ...accounts: string[]): Promise<number>;
   uwpxForgetChannel(deviceId: string, channel: string, at: string): Promise<number>;
   uwpxRenew(deviceId: string, channel: string, at: string): Promise<number>;
+  uwpxDeleteDevice(deviceId: string, now: string): Promise<number>;
   uwpxSaveWnsToken(key: string, token: string, type: string, expires: string): Promise<number>;
   /** Takes the number of keys, the keys, then `now`: {@link COUNT_BATCH}. */
   uwpxCountBatch(...keysThenNow: (string | number)[]): Promise<(string | number)[]>;
@@ -291,5 +313,6 @@ export const SCRIPTS: Record<Exclude<keyof ScriptCommands, "uwpxCountBatch">, st
   uwpxReplaceAccounts: REPLACE_ACCOUNTS,
   uwpxForgetChannel: FORGET_CHANNEL,
   uwpxRenew: RENEW,
+  uwpxDeleteDevice: DELETE_DEVICE,
   uwpxSaveWnsToken: SAVE_WNS_TOKEN,
 };

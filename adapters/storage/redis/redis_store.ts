@@ -8,6 +8,21 @@
  * - `<node>` -> list `[account_id, device_id, secret]`
  * - `"WNS"` -> list `[token, token_type, expires_unix_seconds]`
  *
+ * Registrations of other push services and apps (FCM, APNs, Web Push: issue 15's
+ * registrations by command) use the same three kinds of keys, so expiry, renewal, forgetting,
+ * deleting and counting treat them alike; only slot 0 of the device list differs:
+ *
+ * - `<service>:<app>:<key>` (the registration's device id, e.g. `fcm:conversations:<40 hex>`)
+ *   -> list `["target:<service>:<app>:<address>", version, <account key>...]`
+ * - account key and node as above (`<node>` -> `[account_id, device_id, secret]`)
+ * - `"token:<key>"` -> list `[token, token_type, expires_unix_seconds]` for every cached
+ *   token but WNS's (e.g. `token:FCM:<app>`, an FCM app's OAuth token)
+ *
+ * WNS devices of the one app stay byte for byte the original's (a bare channel URI in slot
+ * 0). A channel URI never starts with `target:`, and UWPX device ids are hex, so neither kind
+ * of key can be taken for the other. The original server does not know `target:` slots: it
+ * cannot push to those devices (it would not try: no UWPX device names them).
+ *
  * Differences in what is written, all readable by the original server:
  * - A forgotten channel (WNS said it is gone) is stored as `""` in slot 0 and read as null.
  * - The WNS token's expiry keeps its milliseconds as a fraction (`"1700000000.123"`); the
@@ -91,11 +106,20 @@ const WNS_KEY = "WNS";
  */
 export const REDIS_LAYOUT_TARGETS = { service: "wns", app: "wns" } as const;
 
-/** The original layout has one token key, `WNS`; any other would read as a device. */
-function checkTokenKey(key: string): void {
-  if (key !== WNS_KEY) {
-    throw new Error(`the original Redis layout caches the ${WNS_KEY} token only`);
-  }
+/** Slot 0 of a non-WNS device list starts with this, then `<service>:<app>:<address>`. */
+const TARGET_PREFIX = "target:";
+/** Cached tokens other than WNS's live under this prefix and their key. */
+const TOKEN_PREFIX = "token:";
+/** Service and app names in a `target:` slot: no colon (it separates them). */
+const TARGET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** Token keys: the port's (`WNS`, `FCM:<app>`...), printable, no spaces. */
+const TOKEN_KEY = /^[A-Za-z0-9][\x21-\x7e]{0,199}$/;
+
+/** The Redis key a token is cached under: `WNS` as the original has it, others prefixed. */
+function tokenRedisKey(key: string): string {
+  if (key === WNS_KEY) return WNS_KEY;
+  if (!TOKEN_KEY.test(key)) throw new Error("a token key is printable ASCII, no spaces");
+  return `${TOKEN_PREFIX}${key}`;
 }
 /** What a key without a TTL reports as its expiry: it never expires. */
 const NEVER = Number.MAX_SAFE_INTEGER;
@@ -192,8 +216,9 @@ export class RedisStore implements RegistrationStore {
   }
 
   /**
-   * Creates the device or updates its channel and version, keeping its accounts. The
-   * original layout holds WNS channels of the one app only: other targets are refused.
+   * Creates the device or updates its target and version, keeping its accounts. WNS
+   * channels of the one app are stored as the original has them; other targets as
+   * `target:<service>:<app>:<address>` (see the module doc).
    */
   async saveTarget(
     deviceId: string,
@@ -202,14 +227,7 @@ export class RedisStore implements RegistrationStore {
     expiresAt: number,
   ): Promise<void> {
     this.#checkOpen();
-    if (
-      target.service !== REDIS_LAYOUT_TARGETS.service || target.app !== REDIS_LAYOUT_TARGETS.app
-    ) {
-      throw new Error("saveTarget: the original Redis layout holds WNS channels only");
-    }
-    const channelUri = target.address;
-    // "" is how a forgotten channel is stored.
-    if (channelUri === "") throw new Error("saveTarget: the channel URI is empty");
+    const channelUri = slotOf(target);
     const at = ms(expiresAt);
     await this.#send(
       "saveTarget",
@@ -289,6 +307,17 @@ export class RedisStore implements RegistrationStore {
     await this.#send("renew", () => this.#scripts.uwpxRenew(deviceId, address, at));
   }
 
+  /** Deletes the device list, its account keys and its nodes in one script. */
+  async deleteDevice(deviceId: string, now: number): Promise<boolean> {
+    this.#checkOpen();
+    const at = String(Math.max(-1, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(now))));
+    const deleted = await this.#send(
+      "deleteDevice",
+      () => this.#scripts.uwpxDeleteDevice(deviceId, at),
+    );
+    return deleted === 1;
+  }
+
   /**
    * Returns 0: Redis deletes every key at its own expiry (set on each write), so there is
    * never anything left to purge, whatever `now` says.
@@ -301,15 +330,15 @@ export class RedisStore implements RegistrationStore {
   }
 
   /**
-   * The cached token, or null (also when the stored value is unreadable). The original
-   * layout caches WNS's alone, under `WNS`: other keys are refused.
+   * The cached token, or null (also when the stored value is unreadable): WNS's under `WNS`
+   * as the original has it, any other under `token:<key>`.
    */
   async loadToken(key: string): Promise<AccessToken | null> {
     this.#checkOpen();
-    checkTokenKey(key);
+    const redisKey = tokenRedisKey(key);
     let list: string[];
     try {
-      list = await this.#send("loadToken", () => this.#redis.lrange(WNS_KEY, 0, -1));
+      list = await this.#send("loadToken", () => this.#redis.lrange(redisKey, 0, -1));
     } catch (error) {
       // Not a list (an early original version wrote a string): no usable token.
       if (error instanceof ReplyError && /^WRONGTYPE/.test(messageOf(error))) return null;
@@ -320,14 +349,14 @@ export class RedisStore implements RegistrationStore {
     return expiresAt === null ? null : { accessToken: list[0], tokenType: list[1], expiresAt };
   }
 
-  /** Caches the WNS token (key `WNS`), replacing the previous one in one step. */
+  /** Caches a token (WNS's under `WNS`, others under `token:<key>`) in one step. */
   async saveToken(key: string, token: AccessToken): Promise<void> {
     this.#checkOpen();
-    checkTokenKey(key);
+    const redisKey = tokenRedisKey(key);
     const expires = formatSeconds(token.expiresAt);
     await this.#send(
       "saveToken",
-      () => this.#scripts.uwpxSaveWnsToken(WNS_KEY, token.accessToken, token.tokenType, expires),
+      () => this.#scripts.uwpxSaveWnsToken(redisKey, token.accessToken, token.tokenType, expires),
     );
   }
 
@@ -368,7 +397,9 @@ export class RedisStore implements RegistrationStore {
     let devices = 0;
     let accounts = 0;
     const check = async (keys: string[]) => {
-      const candidates = keys.filter((key) => key !== WNS_KEY && !seen.has(key));
+      const candidates = keys.filter((key) =>
+        key !== WNS_KEY && !key.startsWith(TOKEN_PREFIX) && !seen.has(key)
+      );
       if (candidates.length === 0) return;
       const found = await this.#send(
         "count",
@@ -450,9 +481,34 @@ function live(expiry: number, now: number): boolean {
   return expiry === -1 || (expiry >= 0 && expiry > now);
 }
 
-/** A stored channel as a target ("" is how a forgotten channel is stored). */
+/** A stored slot 0 as a target ("" is how a forgotten target is stored). */
 function targetOf(value: string | undefined): PushTarget | null {
-  return value === undefined || value === "" ? null : { ...REDIS_LAYOUT_TARGETS, address: value };
+  if (value === undefined || value === "") return null;
+  if (!value.startsWith(TARGET_PREFIX)) return { ...REDIS_LAYOUT_TARGETS, address: value };
+  const rest = value.slice(TARGET_PREFIX.length);
+  const first = rest.indexOf(":");
+  const second = first === -1 ? -1 : rest.indexOf(":", first + 1);
+  if (second === -1) return null;
+  const address = rest.slice(second + 1);
+  if (address === "") return null;
+  return { service: rest.slice(0, first), app: rest.slice(first + 1, second), address };
+}
+
+/** Slot 0 for a target: the original's bare channel URI for WNS, else `target:...`. */
+function slotOf(target: PushTarget): string {
+  const { service, app, address } = target;
+  // "" is how a forgotten target is stored.
+  if (address === "") throw new Error("saveTarget: the address is empty");
+  if (service === REDIS_LAYOUT_TARGETS.service && app === REDIS_LAYOUT_TARGETS.app) {
+    if (address.startsWith(TARGET_PREFIX)) {
+      throw new Error("saveTarget: a WNS channel URI cannot start with target:");
+    }
+    return address;
+  }
+  if (!TARGET_NAME.test(service) || !TARGET_NAME.test(app)) {
+    throw new Error("saveTarget: service and app are lower-case names without colons");
+  }
+  return `${TARGET_PREFIX}${service}:${app}:${address}`;
 }
 
 function versionOf(value: string | undefined): number {

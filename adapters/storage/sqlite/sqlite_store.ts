@@ -265,6 +265,14 @@ export class SqliteStore implements RegistrationStore {
     });
   }
 
+  /** Deletes the device (its accounts cascade); true if it was live. */
+  deleteDevice(deviceId: string, now: number): Promise<boolean> {
+    return this.#run("deleteDevice", () => {
+      const row = this.#sql.deleteDevice.get(storedDeviceId(deviceId));
+      return row !== undefined && num(row.expires_at) > now;
+    });
+  }
+
   /** Deletes expired devices (their accounts cascade); returns how many devices went. */
   purgeExpired(now: number): Promise<number> {
     return this.#run("purgeExpired", () => Number(this.#sql.purge.run(now).changes));
@@ -394,6 +402,7 @@ function prepareAll(db: DatabaseSync) {
        WHERE device_id = ? AND channel_uri = ? AND expires_at > ? AND expires_at < ?`,
     ),
     purge: prepare("DELETE FROM devices WHERE expires_at <= ?"),
+    deleteDevice: prepare("DELETE FROM devices WHERE device_id = ? RETURNING expires_at"),
     // Reads a page of the schema, so a lost or corrupt file fails here, not at the next push.
     ping: prepare("SELECT count(*) AS tables FROM sqlite_schema"),
     count: prepare(

@@ -72,3 +72,32 @@ Deno.test("exposition: special values", () => {
   assert.equal(formatValue(0.25), "0.25");
   assert.equal(formatValue(1e21), "1e+21");
 });
+
+Deno.test("exposition: a labelled histogram has one series per label set, le last", () => {
+  const registry = new Registry();
+  const latency = registry.register(
+    new Histogram({ name: "x_seconds", help: "L.", buckets: [0.1], labelNames: ["app"] }),
+  );
+  assert.equal(registry.text(), "# HELP x_seconds L.\n# TYPE x_seconds histogram\n");
+  latency.observe(0.05, { app: "a" });
+  latency.observe(0.5, { app: "b" });
+  latency.observe(0.01, { app: "a" });
+  assert.equal(
+    registry.text(),
+    [
+      "# HELP x_seconds L.",
+      "# TYPE x_seconds histogram",
+      'x_seconds_bucket{app="a",le="0.1"} 2',
+      'x_seconds_bucket{app="a",le="+Inf"} 2',
+      'x_seconds_sum{app="a"} 0.060000000000000005',
+      'x_seconds_count{app="a"} 2',
+      'x_seconds_bucket{app="b",le="0.1"} 0',
+      'x_seconds_bucket{app="b",le="+Inf"} 1',
+      'x_seconds_sum{app="b"} 0.5',
+      'x_seconds_count{app="b"} 1',
+      "",
+    ].join("\n"),
+  );
+  assert.throws(() => latency.observe(1), /takes the labels \[app\]/);
+  assert.throws(() => new Histogram({ name: "y", help: "", buckets: [], labelNames: ["le"] }));
+});

@@ -18,11 +18,7 @@
 
 import { wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
-import {
-  type AccessToken,
-  type RegistrationStore,
-  StorageUnavailableError,
-} from "../../../domain/ports/storage.ts";
+import { type AccessToken, type RegistrationStore } from "../../../domain/ports/storage.ts";
 import type { AccountRegistration } from "../../../domain/registration.ts";
 
 /** A fresh, empty store and how to dispose of it (close it, delete its files...). */
@@ -34,6 +30,8 @@ export interface OpenedStore {
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 const CHANNEL = "https://db5p.notify.windows.com/?token=AwYAAAB";
+/** A registration by command's device id: `<service>:<app>:<key>` (contract §4). */
+const FCM_DEVICE = `fcm:im.example:${"ec".repeat(20)}`;
 /** An expiry later than any a test stores: forgetChannel then leaves the expiry alone. */
 const LATER = Date.now() + 1000 * DAY;
 
@@ -62,11 +60,6 @@ export interface StoreContractOptions {
    * (default), or the key a store that keeps ids hashed holds in its place.
    */
   readonly storedId?: (deviceId: string) => string;
-  /**
-   * The layout holds WNS channels of the one app and WNS's token only (the original Redis
-   * layout): other targets and token keys are refused with an Error. Default false.
-   */
-  readonly wnsOnly?: boolean;
 }
 
 /** An expiry short enough to wait for in a test, long enough to write a few devices first. */
@@ -460,53 +453,110 @@ export function storeContract(
     assert.deepEqual(await store.loadToken("WNS"), second);
   });
 
+  contract("saveTarget: another service's target is kept as saved", async (store) => {
+    const base = Date.now();
+    // FCM tokens hold colons: the address is kept whole.
+    const fcm = { service: "fcm", app: "im.example", address: "fcm:token-1/x" };
+    await store.saveTarget(FCM_DEVICE, fcm, 2, base + DAY);
+    await store.replaceAccounts(FCM_DEVICE, [account(FCM_DEVICE, "a")], base + DAY);
+    // Read back as saved: its own service and app, not the WNS defaults.
+    assert.deepEqual((await store.findDevice(FCM_DEVICE, base))?.target, fcm);
+    assert.deepEqual((await store.findNode(account(FCM_DEVICE, "a").node, base))?.target, fcm);
+    // A token change updates the target in place, accounts kept.
+    const moved = { ...fcm, address: "fcm:token-2" };
+    await store.saveTarget(FCM_DEVICE, moved, 2, base + DAY);
+    assert.deepEqual((await store.findNode(account(FCM_DEVICE, "a").node, base))?.target, moved);
+    // Back to a WNS channel, accounts kept.
+    await store.saveTarget(FCM_DEVICE, wnsTarget(CHANNEL), 2, base + DAY);
+    assert.deepEqual((await store.findDevice(FCM_DEVICE, base))?.target, wnsTarget(CHANNEL));
+    assert.equal((await store.findDevice(FCM_DEVICE, base))?.accounts.length, 1);
+  });
+
   contract(
-    "saveTarget: another service's target is kept, or refused by a WNS-only layout",
+    "a non-WNS registration renews, is forgotten, counts and deletes like a WNS one",
     async (store) => {
       const base = Date.now();
-      const fcm = { service: "fcm", app: "im.example", address: "fcm-token-1" };
-      if (options.wnsOnly) {
-        await assert.rejects(
-          store.saveTarget("dev", fcm, 2, base + DAY),
-          (error: Error) =>
-            !(error instanceof StorageUnavailableError) && /WNS/.test(error.message),
-        );
-        assert.equal(await store.findDevice("dev", base), null);
-        return;
-      }
-      await store.saveTarget("dev", fcm, 2, base + DAY);
-      await store.replaceAccounts("dev", [account("dev", "a")], base + DAY);
-      // Read back as saved: its own service and app, not the WNS defaults.
-      assert.deepEqual((await store.findDevice("dev", base))?.target, fcm);
-      assert.deepEqual((await store.findNode(account("dev", "a").node, base))?.target, fcm);
-      // Back to a WNS channel, accounts kept.
-      await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
-      assert.deepEqual((await store.findDevice("dev", base))?.target, wnsTarget(CHANNEL));
-      assert.equal((await store.findDevice("dev", base))?.accounts.length, 1);
+      const fcm = { service: "fcm", app: "im.example", address: "fcm:token-1" };
+      const a = account(FCM_DEVICE, "a");
+      await store.saveTarget(FCM_DEVICE, fcm, 1, base + DAY);
+      await store.replaceAccounts(FCM_DEVICE, [a], base + DAY);
+      await store.saveTarget("wns-dev", wnsTarget(CHANNEL), 2, base + DAY);
+      await store.replaceAccounts("wns-dev", [account("wns-dev", "a")], base + DAY);
+      assert.deepEqual(await store.count(base), { devices: 2, accounts: 2 });
+      // Renewed by its address alone, device, account and node together.
+      await store.renew(FCM_DEVICE, "fcm:token-other", base + 3 * DAY);
+      assert.equal((await store.findNode(a.node, base))?.expiresAt, base + DAY);
+      await store.renew(FCM_DEVICE, fcm.address, base + 3 * DAY);
+      assert.equal((await store.findNode(a.node, base))?.expiresAt, base + 3 * DAY);
+      assert.equal((await store.findDevice(FCM_DEVICE, base))?.expiresAt, base + 3 * DAY);
+      // Forgotten by its address: target gone, accounts kept, expiry brought forward.
+      await store.forgetChannel(FCM_DEVICE, fcm.address, base + 2 * DAY);
+      const forgotten = await store.findNode(a.node, base);
+      assert.equal(forgotten?.target, null);
+      assert.equal(forgotten?.expiresAt, base + 2 * DAY);
+      // A gone target is not renewed.
+      await store.renew(FCM_DEVICE, fcm.address, base + 5 * DAY);
+      assert.equal((await store.findDevice(FCM_DEVICE, base))?.expiresAt, base + 2 * DAY);
+      assert.deepEqual(await store.count(base), { devices: 2, accounts: 2 });
+      // Deleted at once: the node stops resolving; the WNS device is untouched.
+      assert.equal(await store.deleteDevice(FCM_DEVICE, base), true);
+      assert.equal(await store.findNode(a.node, base), null);
+      assert.equal(await store.findDevice(FCM_DEVICE, base), null);
+      assert.equal(await store.deleteDevice(FCM_DEVICE, base), false, "nothing left to delete");
+      assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
+      assert.equal(
+        (await store.findNode(account("wns-dev", "a").node, base))?.deviceId,
+        storedId("wns-dev"),
+      );
     },
   );
 
-  contract(
-    "access tokens are cached per key, or only WNS's in a WNS-only layout",
-    async (store) => {
-      const expiresAt = Date.now() + DAY;
-      const token = (name: string): AccessToken => ({
-        accessToken: `token-${name}`,
-        tokenType: "Bearer",
-        expiresAt,
-      });
-      await store.saveToken("WNS", token("wns"));
-      if (options.wnsOnly) {
-        await assert.rejects(store.saveToken("FCM:im.example", token("fcm")), /WNS token only/);
-        await assert.rejects(store.loadToken("FCM:im.example"), /WNS token only/);
-      } else {
-        assert.equal(await store.loadToken("FCM:im.example"), null);
-        await store.saveToken("FCM:im.example", token("fcm"));
-        assert.deepEqual(await store.loadToken("FCM:im.example"), token("fcm"));
-      }
-      assert.deepEqual(await store.loadToken("WNS"), token("wns"), "WNS's token was overwritten");
-    },
-  );
+  contract("deleteDevice deletes a WNS device and its nodes; false when none", async (store) => {
+    const base = Date.now();
+    const [a, b] = [account("dev", "a"), account("dev", "b")];
+    assert.equal(await store.deleteDevice("dev", base), false);
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
+    await store.replaceAccounts("dev", [a, b], base + DAY);
+    assert.equal(await store.deleteDevice("dev", base), true);
+    assert.equal(await store.findNode(a.node, base), null);
+    assert.equal(await store.findNode(b.node, base), null);
+    assert.deepEqual(await store.count(base), { devices: 0, accounts: 0 });
+    // Registering again starts afresh, without the old accounts.
+    await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
+    assert.deepEqual((await store.findDevice("dev", base))?.accounts, []);
+  });
+
+  contract("a non-WNS registration expires (and purges) like a WNS one", async (store) => {
+    const base = Date.now();
+    const soon = base + SHORT_LIFE_MS;
+    const fcm = { service: "fcm", app: "im.example", address: "fcm:token-1" };
+    const a = account(FCM_DEVICE, "a");
+    await store.saveTarget(FCM_DEVICE, fcm, 1, soon);
+    await store.replaceAccounts(FCM_DEVICE, [a], soon);
+    assert.equal((await store.findNode(a.node, Date.now()))?.accountId, a.accountId);
+    await sleep(soon - Date.now() + 50);
+    const purged = await store.purgeExpired(Date.now());
+    assertPurged(purged, 1);
+    assert.equal(await store.findNode(a.node, Date.now()), null);
+    assert.equal(await store.findDevice(FCM_DEVICE, Date.now()), null);
+    assert.deepEqual(await store.count(Date.now()), { devices: 0, accounts: 0 });
+  });
+
+  contract("access tokens are cached per key", async (store) => {
+    const expiresAt = Date.now() + DAY;
+    const token = (name: string): AccessToken => ({
+      accessToken: `token-${name}`,
+      tokenType: "Bearer",
+      expiresAt,
+    });
+    await store.saveToken("WNS", token("wns"));
+    assert.equal(await store.loadToken("FCM:im.example"), null);
+    await store.saveToken("FCM:im.example", token("fcm"));
+    assert.deepEqual(await store.loadToken("FCM:im.example"), token("fcm"));
+    assert.deepEqual(await store.loadToken("WNS"), token("wns"), "WNS's token was overwritten");
+    // A cached token is no registration.
+    assert.deepEqual(await store.count(Date.now()), { devices: 0, accounts: 0 });
+  });
 
   contract("many devices and nodes do not interfere", async (store) => {
     const base = Date.now();

@@ -99,3 +99,15 @@ Deno.test("coalescer: a send that throws is a failed outcome for every publish i
   assert.equal((await coalescer.submit("k", "p2", send)).kind, "failed");
   await coalescer.flush();
 });
+
+Deno.test("coalescer: a key's own window (one per app) overrides the default", async () => {
+  const coalescer = new PushCoalescer(0);
+  const { sent, send } = recorder();
+  // Window 0 (the default): every push on its own.
+  await Promise.all(["a1", "a2", "a3"].map((p) => coalescer.submit("a", p, send)));
+  assert.deepEqual(sent, ["a1", "a2", "a3"]);
+  // This key's app merges within 50 ms.
+  await Promise.all(["b1", "b2", "b3"].map((p) => coalescer.submit("b", p, send, 50)));
+  assert.deepEqual(sent.slice(3), ["b1", "b3"]);
+  await coalescer.flush();
+});

@@ -50,7 +50,7 @@ storeContract("RedisStore", async () => {
     await redis.stop();
     throw error;
   }
-}, { realTimeExpiry: true, ignore: gate.ignore, wnsOnly: true });
+}, { realTimeExpiry: true, ignore: gate.ignore });
 
 /** One test with its own redis-server, stopped however the test ends. */
 function redisTest(
@@ -188,6 +188,73 @@ redisTest("writes exactly the original server's key layout", async (redis) => {
       expiresAt: 1_700_000_000_042,
     });
     assert.deepEqual(await raw.lrange("WNS", 0, -1), ["tok2", "bearer", "1700000000.042"]);
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+redisTest("non-WNS registrations and tokens: the keys the README documents", async (redis) => {
+  const store = await RedisStore.connect(redis.url);
+  const raw = await rawClient(redis);
+  try {
+    // A registration by command, as CommandRegistration stores it (contract §4).
+    const hash = "ec164939a8485ee6b7f7871071a11c7bb18aead5";
+    const id = `fcm:conversations:${hash}`;
+    const token = "fS3ntgCBQ2OeGyDh4ykgxa:APA91bGQh-4cqkPpOe0";
+    const account = { accountId: hash, node: "eKxTS5n3bOe0nodeAAAA", secret: "s3cret" };
+    const expiresAt = expiryFrom(Date.now());
+    await store.saveTarget(
+      id,
+      { service: "fcm", app: "conversations", address: token },
+      0,
+      expiresAt,
+    );
+    await store.replaceAccounts(id, [account], expiresAt);
+    // Beside it a WNS device, byte for byte the original's.
+    await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
+    await store.replaceAccounts(DEVICE, [accountA], expiresAt);
+    const key = await sha256Hex(`${id}_${hash}`);
+    assert.deepEqual(await raw.lrange(id, 0, -1), [`target:fcm:conversations:${token}`, "0", key]);
+    assert.equal(await raw.get(key), account.node);
+    assert.deepEqual(await raw.lrange(account.node, 0, -1), [hash, id, "s3cret"]);
+    const keyA = await sha256Hex(`${DEVICE}_${ACCOUNT_A}`);
+    assert.deepEqual(await raw.lrange(DEVICE, 0, -1), [CHANNEL, "2", keyA]);
+    for (const k of [id, key, account.node]) {
+      assert.equal(await raw.call("PEXPIRETIME", k), expiresAt, `expiry of ${k}`);
+    }
+    // Renewed and forgotten by the token alone; the slot keeps the service and app until then.
+    await store.renew(id, token, expiresAt + DAY);
+    for (const k of [id, key, account.node]) {
+      assert.equal(await raw.call("PEXPIRETIME", k), expiresAt + DAY, `renewal of ${k}`);
+    }
+    const graceEnd = Date.now() + 30 * DAY;
+    await store.forgetChannel(id, token, graceEnd);
+    assert.deepEqual(await raw.lrange(id, 0, -1), ["", "0", key]);
+    for (const k of [id, key, account.node]) {
+      assert.equal(await raw.call("PEXPIRETIME", k), graceEnd, `grace of ${k}`);
+    }
+    // An FCM app's OAuth token: its own key; WNS's stays where the original has it.
+    const fcmToken = { accessToken: "ya29.x", tokenType: "Bearer", expiresAt: 1_700_000_000_000 };
+    await store.saveToken("FCM:conversations", fcmToken);
+    assert.deepEqual(await raw.lrange("token:FCM:conversations", 0, -1), [
+      "ya29.x",
+      "Bearer",
+      "1700000000",
+    ]);
+    assert.equal(await raw.exists("WNS"), 0);
+    assert.deepEqual(await store.count(Date.now()), { devices: 2, accounts: 2 });
+    // Unregistering deletes every key of the registration, nothing else.
+    assert.equal(await store.deleteDevice(id, Date.now()), true);
+    assert.deepEqual(
+      (await raw.keys("*")).sort(),
+      [DEVICE, keyA, accountA.node, "token:FCM:conversations"].sort(),
+    );
+    // A WNS address that could be read as a target is refused.
+    await assert.rejects(
+      store.saveTarget(DEVICE, wnsTarget("target:fcm:x:y"), 2, expiresAt),
+      /cannot start with target:/,
+    );
   } finally {
     raw.disconnect();
     await store.close();

@@ -1,0 +1,51 @@
+/** `deno task cli check` tries each app's credentials: an FCM app's key file and token. */
+
+import assert from "node:assert/strict";
+import { startFakeFcm } from "../../../adapters/push/fcm/fake_fcm_server.ts";
+import { writeTestCertificate } from "../../support/tls_cert.ts";
+
+const CLI = new URL("../../../app/cli.ts", import.meta.url).pathname;
+
+async function check(configPath: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, "check", "--config", configPath],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("cli check: each FCM app's key file and access token are tried", async () => {
+  const dir = await Deno.makeTempDir();
+  await using fcm = await startFakeFcm({ projectId: "good-project" });
+  try {
+    const { certPath, keyPath } = await writeTestCertificate(dir);
+    await Deno.writeTextFile(`${dir}/good.json`, JSON.stringify(fcm.serviceAccount));
+    const config = {
+      db: { url: "memory:" },
+      tcp: { tls: { serverCertPath: certPath, serverKeyPath: keyPath } },
+      wns: { clientSecret: "s", packetId: "p", tokenUrl: "http://127.0.0.1:9/token" },
+      xmpp: { mode: "component", bareJid: "push.localhost", password: "p", port: 9 },
+      apps: {
+        good: { service: "fcm", serviceAccountFile: `${dir}/good.json`, baseUrl: fcm.url },
+        missing: { service: "fcm", serviceAccountFile: `${dir}/missing.json` },
+      },
+    };
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+    const run = await check(`${dir}/config.json`);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /^apps\.good: ok \(fcm, fcm:good token\)$/m);
+    assert.match(
+      run.stdout,
+      /^apps\.missing: FAILED: apps\.missing\.serviceAccountFile: cannot read the service-account key file/m,
+    );
+    assert.equal(fcm.counters.tokensIssued, 1);
+    assert.match(run.stderr, /\[6\/6\] XMPP server/);
+    assert.ok(!run.stdout.includes("PRIVATE KEY") && !run.stderr.includes("PRIVATE KEY"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
+import { SqliteStore } from "../../../adapters/storage/sqlite/sqlite_store.ts";
+import {
+  CommandRegistration,
+  type CommandRegistrationDeps,
+} from "../../../app/use_cases/command_registration.ts";
+import {
+  RegistrationCounter,
+  RegistrationLimits,
+  REGISTRATIONS_FULL,
+} from "../../../app/registration_limits.ts";
+import { type RegistrationStore, StorageUnavailableError } from "../../../domain/ports/storage.ts";
+import { registrationPolicy } from "../../../domain/registration.ts";
+import { FakeClock, seededRandom } from "../../support/fakes.ts";
+import { RecordingLogger } from "../../support/recording_logger.ts";
+
+/** p2's README test vector (p2.md §3). */
+const JID = "xiaomia1@jabber.de/Conversations.abcd";
+const ANDROID_ID = "92afd7a91cdba9a0";
+const HASH = "ec164939a8485ee6b7f7871071a11c7bb18aead5";
+const DAY = 24 * 60 * 60 * 1000;
+const ID = `fcm:conversations:${HASH}`;
+
+const STORES: Record<string, (clock: FakeClock) => RegistrationStore> = {
+  memory: (clock) => new MemoryStore(clock),
+  sqlite: (clock) => SqliteStore.open(":memory:", { clock, checkpointIntervalMs: 0 }),
+};
+
+function setUp(
+  makeStore: (clock: FakeClock) => RegistrationStore,
+  extra: Partial<CommandRegistrationDeps> = {},
+) {
+  const clock = new FakeClock(Date.now());
+  const store = makeStore(clock);
+  const logger = new RecordingLogger();
+  const registration = new CommandRegistration({
+    store,
+    clock,
+    random: seededRandom(),
+    logger,
+    policy: registrationPolicy(210, 30),
+    ...extra,
+  });
+  return { clock, store, logger, registration };
+}
+
+const request = (address: string, from = JID) => ({
+  service: "fcm",
+  app: "conversations",
+  from,
+  deviceId: ANDROID_ID,
+  address,
+});
+
+for (const [name, makeStore] of Object.entries(STORES)) {
+  Deno.test(`${name}: register stores p2's key, one account, and the target`, async () => {
+    const { clock, store, registration } = setUp(makeStore);
+    try {
+      const outcome = await registration.register(request("token-1"));
+      assert.equal(outcome.kind, "registered");
+      if (outcome.kind !== "registered") return;
+      const device = await store.findDevice(ID, clock.now());
+      assert.deepEqual(device?.target, {
+        service: "fcm",
+        app: "conversations",
+        address: "token-1",
+      });
+      assert.deepEqual(device?.accounts, [{
+        accountId: HASH,
+        node: outcome.node,
+        secret: outcome.secret,
+      }]);
+      assert.equal(device?.expiresAt, clock.now() + 210 * DAY);
+      const node = await store.findNode(outcome.node, clock.now());
+      assert.equal(node?.accountId, HASH, "the push carries the hash Conversations computes");
+      assert.notEqual(outcome.node, outcome.secret);
+    } finally {
+      await store.close();
+    }
+  });
+
+  Deno.test(`${name}: re-registering keeps node and secret, moves the token, renews`, async () => {
+    const { clock, store, registration } = setUp(makeStore);
+    try {
+      const first = await registration.register(request("token-1"));
+      clock.advance(100 * DAY);
+      // Another resource of the same account: the same bare JID, the same key.
+      const again = await registration.register(request("token-2", "xiaomia1@jabber.de/other"));
+      assert.deepEqual(again, first);
+      if (first.kind !== "registered") return;
+      const node = await store.findNode(first.node, clock.now());
+      assert.equal(node?.target?.address, "token-2");
+      assert.equal((await store.findDevice(ID, clock.now()))?.expiresAt, clock.now() + 210 * DAY);
+      // Another app or another device id: another registration.
+      const other = await registration.register({ ...request("token-3"), app: "quicksy" });
+      assert.notDeepEqual(other, first);
+      const otherDevice = await registration.register({ ...request("token-4"), deviceId: "ab" });
+      assert.notDeepEqual(otherDevice, first);
+      assert.deepEqual(await store.count(clock.now()), { devices: 3, accounts: 3 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  Deno.test(`${name}: unregister deletes at once; nothing to delete is not-found`, async () => {
+    const { clock, store, registration } = setUp(makeStore);
+    try {
+      const first = await registration.register(request("token-1"));
+      if (first.kind !== "registered") throw new Error("not registered");
+      const { from, deviceId, service, app } = request("");
+      assert.deepEqual(await registration.unregister({ service, app, from, deviceId }), {
+        kind: "unregistered",
+      });
+      assert.equal(await store.findNode(first.node, clock.now()), null);
+      assert.deepEqual(await registration.unregister({ service, app, from, deviceId }), {
+        kind: "not-found",
+      });
+      // A new registration mints a new node.
+      const second = await registration.register(request("token-1"));
+      assert.equal(second.kind, "registered");
+      if (second.kind === "registered") assert.notEqual(second.node, first.node);
+    } finally {
+      await store.close();
+    }
+  });
+
+  Deno.test(`${name}: registration limits: per domain and the global cap`, async () => {
+    const clock = new FakeClock(Date.now());
+    const store = makeStore(clock);
+    const logger = new RecordingLogger();
+    const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
+    const reported: string[] = [];
+    const limits = new RegistrationLimits({
+      newDevicesPerPrefix: { perSecond: 0.001, burst: 2 },
+      newAccountsPerPrefix: { perSecond: 0.001, burst: 2 },
+      maxDevices: 3,
+      maxAccounts: 0,
+      maxPrefixes: 100,
+      counter,
+      clock,
+      report: (limit) => reported.push(limit),
+    });
+    const { registration } = setUp(() => store, { admission: limits, clock });
+    try {
+      const at = (user: string, domain: string) => ({
+        ...request("t"),
+        from: `${user}@${domain}/r`,
+      });
+      assert.equal((await registration.register(at("a", "one.example"))).kind, "registered");
+      assert.equal((await registration.register(at("b", "one.example"))).kind, "registered");
+      const third = await registration.register(at("c", "one.example"));
+      assert.equal(third.kind, "throttled", "a domain's burst is spent");
+      // Re-registering a known key costs nothing.
+      assert.equal((await registration.register(at("a", "one.example"))).kind, "registered");
+      assert.equal((await registration.register(at("d", "two.example"))).kind, "registered");
+      const full = await registration.register(at("e", "three.example"));
+      assert.deepEqual(full, { kind: "throttled", reason: REGISTRATIONS_FULL });
+      // Unregistering makes room.
+      await registration.unregister(at("a", "one.example"));
+      assert.equal((await registration.register(at("e", "three.example"))).kind, "registered");
+      assert.deepEqual(reported, ["new_devices_per_prefix", "registrations_full"]);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+Deno.test("storage unavailable: the command is answered unavailable (wait), nothing else", async () => {
+  const failing = new MemoryStore();
+  const broken = new Proxy(failing, {
+    get(target, property) {
+      if (property === "findDevice" || property === "deleteDevice") {
+        return () => Promise.reject(new StorageUnavailableError("down"));
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const { registration } = setUp(() => broken);
+  const outcome = await registration.register(request("token-1"));
+  assert.equal(outcome.kind, "unavailable");
+  const gone = await registration.unregister({ ...request("x") });
+  assert.equal(gone.kind, "unavailable");
+});
