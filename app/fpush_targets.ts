@@ -11,7 +11,8 @@
  * - a blocklist of tokens APNs called dead (410 Unregistered, BadDeviceToken,
  *   DeviceTokenNotForTopic), with expiry (1 day, 5 days when reported again): refused with
  *   `cancel/item-not-found` without any request to Apple;
- * - a per-token rate limit (token bucket): over it, `wait/resource-constraint`.
+ * - a per-token rate limit (token bucket) on what is sent, after the publish use case merged
+ *   bursts: over it, `wait/resource-constraint`.
  * Both are counted (`uwpx_push_limit_hits_total{limit="stateless_dead_token"|
  * "stateless_token_rate"}`, a log line per limit and interval) and the blocklist's size is a
  * gauge (`uwpx_push_blocked_tokens{service,app}`). Tokens are logged by their start only.
@@ -23,11 +24,13 @@ import { DeadTokenBlocklist } from "../adapters/push/apns/dead_token_blocklist.t
 import { TokenRateLimiter } from "../adapters/push/apns/token_rate_limiter.ts";
 import { interpretStatelessPublish } from "../domain/fpush_publish.ts";
 import type { Clock } from "../domain/ports/clock.ts";
+import type { LogFields } from "../domain/ports/logging.ts";
 import type { StatelessMetrics } from "../domain/ports/metrics.ts";
 import type { DeliveryOutcome } from "../domain/ports/push_delivery.ts";
 import type { StatelessResolution, StatelessTargets } from "../domain/ports/stateless_targets.ts";
 import type { PublishRequest } from "../domain/publish.ts";
 import { type ApnsAppConfig, apnsPushModules } from "./config/apns_app.ts";
+import { appOf, type AppsConfig } from "./config/apps.ts";
 import type { ReportLimit } from "./limit_reporter.ts";
 import { shortId } from "./log_ids.ts";
 import { APNS_SERVICE } from "./wiring/apns_wiring.ts";
@@ -76,30 +79,42 @@ class TokenGuard {
     });
   }
 
-  /** The resolution for pushing to `token`: refused by a protection, or guarded. */
+  /**
+   * The resolution for pushing to `token`: a known-dead token is refused at once; the rate
+   * is taken when a push is really sent (the publish use case merges bursts before sending,
+   * so what coalescing merges costs no rate), and the blocklist is checked again then.
+   */
   resolve(token: string): StatelessResolution {
     const fields = { service: APNS_SERVICE, app: this.#app, node: shortId(token) };
-    if (this.#blocklist.check(token).blocked) {
-      this.#reportLimit("stateless_dead_token", fields);
-      return { kind: "refuse", outcome: { kind: "unknown-node" } };
-    }
-    const rate = this.#limiter.take(token);
-    if (!rate.allowed) {
-      this.#reportLimit("stateless_token_rate", { ...fields, retryAfterMs: rate.retryAfterMs });
-      return {
-        kind: "refuse",
-        outcome: { kind: "throttled", reason: "too many pushes to this device, try later" },
-      };
-    }
+    if (this.#blocked(token, fields)) return { kind: "refuse", outcome: { kind: "unknown-node" } };
     return {
       kind: "push",
       target: { service: APNS_SERVICE, app: this.#app, address: token },
-      send: async (deliver: () => Promise<DeliveryOutcome>) => {
+      send: async (deliver: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> => {
+        // A merged push may follow the one that found the token dead: no request for it.
+        if (this.#blocked(token, fields)) return { kind: "target-gone", status: null };
+        const rate = this.#limiter.take(token);
+        if (!rate.allowed) {
+          this.#reportLimit("stateless_token_rate", { ...fields, retryAfterMs: rate.retryAfterMs });
+          return {
+            kind: "throttled",
+            status: null,
+            detail: "too many pushes to this device",
+            retryAfterMs: rate.retryAfterMs,
+          };
+        }
         const outcome = await deliver();
         if (outcome.kind === "target-gone") this.#blocklist.block(token, "dead");
         return outcome;
       },
     };
+  }
+
+  /** Whether `token` is blocked as dead; a refusal is counted and logged. */
+  #blocked(token: string, fields: LogFields): boolean {
+    if (!this.#blocklist.check(token).blocked) return false;
+    this.#reportLimit("stateless_dead_token", fields);
+    return true;
   }
 }
 
@@ -150,4 +165,19 @@ export class FpushTargets implements StatelessTargets {
     if (!read.ok || read.target.pushModule !== null) return null;
     return this.#default.resolve(read.target.token);
   }
+}
+
+/**
+ * The stateless dialect over the APNs apps of `apps`, counted in `deps.metrics`; undefined
+ * when no APNs app is configured (every publish then needs a stored node).
+ */
+export function fpushTargetsFor(
+  apps: AppsConfig,
+  deps: FpushTargetsDeps,
+): FpushTargets | undefined {
+  const apns = Object.keys(apps).flatMap((name) => {
+    const app = appOf(apps, APNS_SERVICE, name);
+    return app === null ? [] : [[name, app] as const];
+  });
+  return apns.length === 0 ? undefined : new FpushTargets(apns, deps);
 }

@@ -184,25 +184,48 @@ export function apnsPayloadSettings(app: ApnsAppConfig): ApnsPayloadSettings {
   };
 }
 
+/** A pushModule listed by two apps: `app` lists `module`, which `other` listed first. */
+export interface DuplicatePushModule {
+  readonly app: string;
+  readonly module: string;
+  readonly other: string;
+}
+
+/**
+ * Which APNs app each fpush module name selects, over every configured app, and the names
+ * listed twice (the first app listing a name keeps it).
+ */
+export function pushModuleOwners(
+  apps: Iterable<readonly [name: string, app: Pick<ApnsAppConfig, "pushModules">]>,
+): { owners: ReadonlyMap<string, string>; duplicates: DuplicatePushModule[] } {
+  const owners = new Map<string, string>();
+  const duplicates: DuplicatePushModule[] = [];
+  for (const [name, app] of apps) {
+    for (const module of app.pushModules) {
+      const other = owners.get(module);
+      if (other === undefined) owners.set(module, name);
+      else duplicates.push({ app: name, module, other });
+    }
+  }
+  return { owners, duplicates };
+}
+
 /**
  * Which APNs app each fpush module name selects, over every configured app.
  *
  * @throws Error naming both apps when one module name is listed by two.
  */
 export function apnsPushModules(
-  apps: Iterable<readonly [name: string, app: ApnsAppConfig]>,
+  apps: Iterable<readonly [name: string, app: Pick<ApnsAppConfig, "pushModules">]>,
 ): ReadonlyMap<string, string> {
-  const modules = new Map<string, string>();
-  for (const [name, app] of apps) {
-    for (const module of app.pushModules) {
-      const other = modules.get(module);
-      if (other !== undefined) {
-        throw new Error(
-          `apps.${name}.pushModules: ${JSON.stringify(module)} is listed by apps.${other} too`,
-        );
-      }
-      modules.set(module, name);
-    }
+  const { owners, duplicates } = pushModuleOwners(apps);
+  const [first] = duplicates;
+  if (first !== undefined) {
+    throw new Error(
+      `apps.${first.app}.pushModules: ${
+        JSON.stringify(first.module)
+      } is listed by apps.${first.other} too`,
+    );
   }
-  return modules;
+  return owners;
 }

@@ -45,7 +45,10 @@ export interface PushServiceDeps {
   readonly delivery: PushDelivery;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Merges bursts for one account; without it every publish is sent on its own. */
+  /**
+   * Merges bursts for one account (a stateless publish: for one token); without it every
+   * publish is sent on its own.
+   */
   readonly coalescer?: PushCoalescer;
   /** The coalescing window of a target's app (default: the coalescer's own window). */
   readonly coalesceWindowMs?: (target: PushTarget) => number;
@@ -225,9 +228,21 @@ export class PushService {
       request,
       this.#deps.showsMessageBody?.(target) ?? false,
     );
-    const outcome = await resolution.send(() =>
-      delivery.deliver(target, notification, { ttlSeconds: PUSH_CACHE_TTL_SECONDS })
-    );
+    // Merged before the resolution sends: a burst costs the token's rate what is sent.
+    const send = (latest: Notification) =>
+      resolution.send(() =>
+        delivery.deliver(target, latest, { ttlSeconds: PUSH_CACHE_TTL_SECONDS })
+      );
+    const { coalescer, coalesceWindowMs } = this.#deps;
+    const outcome = coalescer
+      ? await coalescer.submit(
+        // No account: one burst per token (a stored account's keys start with its id).
+        `\n${targetKey(target)}`,
+        notification,
+        send,
+        coalesceWindowMs?.(target) ?? coalescer.windowMs,
+      )
+      : await send(notification);
     switch (outcome.kind) {
       case "delivered":
         logger.debug("pushed", { ...fields, detail: outcome.detail });

@@ -4,8 +4,9 @@
  * under Deno that lets us hold the connection, follow APNs's stream limit and time out each
  * stream; see its module), the payload and headers of the app, and the shared delivery
  * policy in front (in-flight bound, bounded queue with a longest wait, per-token bound and
- * backoff after 429, retries with backoff for 5xx, network errors and timeouts), and a
- * coalescer: pushes to one token within `coalesceMs` after a push are merged.
+ * backoff after 429, retries with backoff for 5xx, network errors and timeouts). Bursts are
+ * merged above, by the publish use case's coalescer, in the app's `coalesceMs` window: there
+ * the per-token rate limit of the stateless dialect counts only what is sent.
  *
  * Each request is metered as `pushServiceResponse("apns", <app>, status, seconds)`; the
  * readiness check `apns:<app>` says whether the key signs and APNs can be reached.
@@ -13,12 +14,6 @@
  * @module
  */
 
-import type {
-  DeliveryOptions,
-  DeliveryOutcome,
-  Notification,
-  PushDelivery,
-} from "../../domain/ports/push_delivery.ts";
 import type { PushTarget } from "../../domain/push_target.ts";
 import type { ApnsHeaders } from "../../domain/payloads/apns_headers.ts";
 import { ApnsPushDelivery, type ApnsSend } from "../../adapters/push/apns/apns_push_delivery.ts";
@@ -27,10 +22,10 @@ import { ApnsProviderToken } from "../../adapters/push/apns/provider_token.ts";
 import type { PushOutcome } from "../../adapters/push/apns/push_outcome.ts";
 import type { PushServiceMetrics } from "../../domain/ports/metrics.ts";
 import { type ApnsAppConfig, apnsPayloadSettings } from "../config/apns_app.ts";
+import { appOf, type AppsConfig } from "../config/apps.ts";
 import { ChannelBackoff } from "../delivery/channel_backoff.ts";
 import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
 import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
-import { PushCoalescer } from "../delivery/push_coalescer.ts";
 import type { ReadinessCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
 
@@ -106,8 +101,7 @@ export async function createApnsApp(
     },
     logger,
   });
-  const coalescer = new PushCoalescer(config.coalesceMs);
-  const delivery = new CoalescedDelivery(new PolicyDelivery(attempt, policy), coalescer);
+  const delivery = new PolicyDelivery(attempt, policy);
   logger.info("apns app ready", {
     service: APNS_SERVICE,
     app: name,
@@ -119,11 +113,9 @@ export async function createApnsApp(
     app: name,
     delivery,
     readiness: [apnsCheck(name, providerToken, reachability)],
+    coalesceMs: config.coalesceMs,
     queueDepth: () => gate.inFlight + gate.queued,
-    async close() {
-      await coalescer.flush();
-      await sender.close();
-    },
+    close: () => sender.close(),
   };
 }
 
@@ -190,20 +182,15 @@ function apnsCheck(
   };
 }
 
-/** Merges pushes to one device token within the coalescer's window. */
-class CoalescedDelivery implements PushDelivery {
-  constructor(readonly inner: PushDelivery, readonly coalescer: PushCoalescer) {}
-
-  async deliver(
-    target: PushTarget,
-    notification: Notification,
-    options: DeliveryOptions,
-  ): Promise<DeliveryOutcome> {
-    if (this.coalescer.windowMs === 0) return this.inner.deliver(target, notification, options);
-    return await this.coalescer.submit(
-      `${options.ttlSeconds === 0 ? "now" : "kept"}\n${target.address}`,
-      notification,
-      (latest) => this.inner.deliver(target, latest, options),
-    );
-  }
+/**
+ * Whether a target's app shows the published message's text: an APNs app with
+ * `payload.includeMessageBody`; no other app.
+ */
+export function apnsShowsMessageBody(apps: AppsConfig): (target: PushTarget) => boolean {
+  const showing = new Set(
+    Object.entries(apps).flatMap(([name]) =>
+      appOf(apps, APNS_SERVICE, name)?.payload.includeMessageBody ? [name] : []
+    ),
+  );
+  return (target) => target.service === APNS_SERVICE && showing.has(target.app);
 }

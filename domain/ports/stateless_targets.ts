@@ -20,7 +20,11 @@ export type StatelessResolution =
     readonly kind: "push";
     /** Where to push: the app's service, the app, the token as the address. */
     readonly target: PushTarget;
-    /** Sends with `deliver` and learns from the outcome (a dead token is blocked). */
+    /**
+     * Sends with `deliver` and learns from the outcome (a dead token is blocked); may refuse
+     * without calling `deliver` (the token's rate spent: `throttled`; found dead meanwhile:
+     * `target-gone`). The caller merges bursts first, so only what is sent is counted.
+     */
     send(deliver: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
   };
 

@@ -90,15 +90,34 @@ Deno.test("FpushTargets: a dead token is blocked until its block ends; the rate 
     kind: "refuse",
     outcome: { kind: "unknown-node" },
   });
+  // The rate is taken when sending (after the use case merged a burst), not when resolving.
   const other = "cd".repeat(32);
-  assert.equal(stateless.named(publish(other, "m"))?.kind, "push");
-  assert.deepEqual(stateless.named(publish(other, "m")), {
-    kind: "refuse",
-    outcome: { kind: "throttled", reason: "too many pushes to this device, try later" },
-  });
+  const sent: DeliveryOutcome = { kind: "delivered", status: 200, detail: null };
+  const resolutions = [stateless.named(publish(other, "m")), stateless.named(publish(other, "m"))];
+  let requests = 0;
+  const outcomes = [];
+  for (const resolution of resolutions) {
+    assert.ok(resolution?.kind === "push");
+    outcomes.push(await resolution.send(() => (requests++, Promise.resolve(sent))));
+  }
+  assert.deepEqual(outcomes[0], sent);
+  assert.equal(outcomes[1].kind, "throttled");
+  assert.equal(requests, 1);
   assert.deepEqual(hits, ["stateless_dead_token", "stateless_token_rate"]);
+  // A resolution made before its token was found dead sends nothing.
+  const third = "ef".repeat(32);
+  const early = stateless.named(publish(third, "m"));
+  const late = stateless.named(publish(third, "m"));
+  assert.ok(early?.kind === "push" && late?.kind === "push");
+  await early.send(() => Promise.resolve(gone));
+  assert.deepEqual(await late.send(() => (requests++, Promise.resolve(sent))), {
+    kind: "target-gone",
+    status: null,
+  });
+  assert.equal(requests, 1);
+  assert.deepEqual(hits, ["stateless_dead_token", "stateless_token_rate", "stateless_dead_token"]);
   clock.advance(25 * 3600_000);
-  assert.equal(gauges.get("apns/ios")!(), 0);
+  assert.equal(gauges.get("apns/ios")!(), 0, "both blocks ended");
   assert.equal(stateless.named(publish(TOKEN, "m"))?.kind, "push");
 });
 

@@ -10,6 +10,7 @@ import { ServiceRouter } from "../../../app/delivery/service_router.ts";
 import { FpushTargets } from "../../../app/fpush_targets.ts";
 import { LimitReporter } from "../../../app/limit_reporter.ts";
 import { PushService } from "../../../app/use_cases/push_service.ts";
+import { PushCoalescer } from "../../../app/delivery/push_coalescer.ts";
 import { createApnsApp } from "../../../app/wiring/apns_wiring.ts";
 import type { AppDelivery } from "../../../app/wiring/app_delivery.ts";
 import { type FakeApns, startFakeApns } from "../../../adapters/push/apns/fake_apns_server.ts";
@@ -64,6 +65,8 @@ async function startRig(
     extra?: Record<string, unknown>;
     defaultApp?: boolean;
     showsMessageBody?: (target: PushTarget) => boolean;
+    /** The use case's coalescing window for the APNs apps (as push_server.ts wires it). */
+    coalesceMs?: number;
   } = {},
 ): Promise<Rig> {
   const [certs, key] = await sharedMaterial();
@@ -140,6 +143,10 @@ async function startRig(
     logger,
     stateless,
     showsMessageBody: options.showsMessageBody,
+    ...(options.coalesceMs === undefined ? {} : {
+      coalescer: new PushCoalescer(0),
+      coalesceWindowMs: (target: PushTarget) => target.service === "apns" ? options.coalesceMs! : 0,
+    }),
   });
   return {
     fake,
@@ -293,6 +300,44 @@ Deno.test("over the per-token rate: wait/resource-constraint, counted; other tok
       assert.deepEqual(await service.handlePublish(publish), { kind: "pushed" });
     },
   );
+});
+
+Deno.test("the rate is counted after coalescing: a burst merged into two pushes is all answered pushed", async () => {
+  await withRig(
+    { extra: { tokenRateLimit: { burst: 2, refillSeconds: 20 } }, coalesceMs: 100 },
+    async ({ fake, service, metrics }) => {
+      const token = deviceToken(14);
+      const publish = monalPublish(token, "monalProdiOS");
+      // Ten publishes at once, as a user's server sends for offline messages.
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, () => service.handlePublish(publish)),
+      );
+      assert.deepEqual(outcomes.map((o) => o.kind), Array(10).fill("pushed"));
+      assert.equal(fake.requests.length, 2, "the leading push and one trailing");
+      assert.equal(
+        await series(metrics, 'uwpx_push_limit_hits_total{limit="stateless_token_rate"}'),
+        0,
+      );
+      // The rate is spent by what was sent: the next window's push is refused.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal((await service.handlePublish(publish)).kind, "throttled");
+      assert.equal(fake.requests.length, 2);
+    },
+  );
+});
+
+Deno.test("a push merged behind the one that found the token dead is not sent", async () => {
+  await withRig({ coalesceMs: 100 }, async ({ fake, service }) => {
+    const token = deviceToken(15);
+    fake.script(token, { status: 410, reason: "Unregistered", delayMs: 30 });
+    const publish = monalPublish(token, "monalProdiOS");
+    const first = service.handlePublish(publish);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const merged = service.handlePublish(publish);
+    assert.deepEqual(await first, { kind: "unknown-node" });
+    assert.deepEqual(await merged, { kind: "unknown-node" });
+    assert.equal(fake.requests.length, 1, "Apple is asked once");
+  });
 });
 
 Deno.test("APNs throttling and outages are wait, never cancel; nothing is blocked", async () => {
