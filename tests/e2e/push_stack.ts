@@ -39,6 +39,8 @@ export interface XmppServer {
   stop(): Promise<void>;
   /** Last lines of the server's logs, for error messages. */
   logTail(): Promise<string>;
+  /** The server's whole log file. */
+  readonly logPath: string;
 }
 
 /** Which XMPP server software a stack runs. */
@@ -57,6 +59,8 @@ export interface PushStackOptions {
   clock?: Clock;
   /** The storage URL; a SQLite file in the stack's temporary directory by default. */
   dbUrl?: string;
+  /** The configuration's `apps` section (e.g. an APNs app pointed at a fake APNs). */
+  apps?: Record<string, unknown>;
   /** More replaceable parts of the push server (other services' deliveries, the apps). */
   overrides?: Omit<PushServerOverrides, "clock">;
 }
@@ -114,6 +118,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
     const parsed = parseConfig(testConfigJson({
       dir,
       dbUrl: options.dbUrl,
+      apps: options.apps,
       certPath,
       keyPath,
       wns,
