@@ -38,6 +38,8 @@ import { openFrontDoors } from "./wiring/front_doors.ts";
 import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.ts";
 import { openServerStore } from "./wiring/store_wiring.ts";
 import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
+import { fpushTargetsFor } from "./fpush_targets.ts";
+import { apnsShowsMessageBody } from "./wiring/apns_wiring.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 
 /** Everything a running push server holds. */
@@ -134,6 +136,9 @@ export async function startPushServer(
     // The UWPX client sends a new channel by itself; apps registered by command register
     // again by themselves (Conversations at each connection).
     whenGone: (target) => target.service === WNS_TARGETS.service ? "pause" : "end",
+    // fpush's dialect (node = APNs token, pushModule names the app): no registration needed.
+    stateless: fpushTargetsFor(config.apps, { clock, reportLimit, metrics }),
+    showsMessageBody: apnsShowsMessageBody(config.apps),
   });
   const limitDeps = { store, clock, logger, report: reportLimit };
   const admission = new PublishAdmission({

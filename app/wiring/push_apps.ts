@@ -14,6 +14,7 @@ import type { AppConfig } from "../config/apps.ts";
 import type { Config, UwpxConfig } from "../config.ts";
 import { wnsTokenCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
+import { createApnsApp } from "./apns_wiring.ts";
 import { createFcmApp } from "./fcm_wiring.ts";
 import { serverWns } from "./wns_wiring.ts";
 
@@ -43,6 +44,8 @@ export function createApp(
   switch (config.service) {
     case "fcm":
       return createFcmApp(name, config, deps);
+    case "apns":
+      return createApnsApp(name, config, deps);
   }
 }
 

@@ -311,10 +311,18 @@ Deno.test("configuration.example.json is a valid configuration", async () => {
   const result = parseConfig(JSON.parse(text));
   assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
   assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9100 });
-  // One WNS app (the wns section) and two FCM apps, one of them the default.
-  assert.deepEqual(Object.keys(result.config.apps), ["conversations", "quicksy"]);
+  // One WNS app (the wns section), two FCM apps and an APNs app with its sandbox twin, one
+  // default per service.
+  assert.deepEqual(Object.keys(result.config.apps), [
+    "conversations",
+    "quicksy",
+    "monal-ios",
+    "monal-ios-sandbox",
+  ]);
   assert.equal(result.config.apps.conversations.default, true);
   assert.equal(result.config.apps.quicksy.default, false);
+  assert.equal(result.config.apps["monal-ios"].default, true);
+  assert.equal(result.config.apps["monal-ios-sandbox"].default, false);
 });
 
 Deno.test("the README's example of one WNS and two FCM apps is valid and is the example file's", async () => {

@@ -41,6 +41,8 @@ export interface XmppServer {
   stop(): Promise<void>;
   /** Last lines of the server's logs, for error messages. */
   logTail(): Promise<string>;
+  /** The server's whole log file. */
+  readonly logPath: string;
 }
 
 /** Which XMPP server software a stack runs. */
@@ -118,6 +120,7 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
     const json = testConfigJson({
       dir,
       dbUrl: options.dbUrl,
+      apps: options.apps,
       certPath,
       keyPath,
       wns,
@@ -129,7 +132,6 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
         port: xmppServer.componentPort,
       },
     });
-    if (options.apps) json.apps = options.apps;
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
