@@ -54,7 +54,8 @@ Commands that read the configured storage (what a running server uses):
                    device and one account each)
   purge            delete expired registrations (of every push service)
   check            validate the configuration, then try the TLS certificate, the storage,
-                   a WNS access token and the XMPP server's port
+                   a WNS access token (certificate and token: with tcp and wns only),
+                   each app's credentials and the XMPP server's port
     --config FILE        the server's configuration (default configuration.json)
 
   --show-secrets   print node secrets, channel tokens, whole node names and whole device ids

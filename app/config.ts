@@ -2,7 +2,8 @@
  * The configuration file: the original server's keys (`db.url`, `tcp.port`, `tcp.tls.*`,
  * `wns.clientSecret`, `wns.packetId`, `xmpp.bareJid`, `xmpp.password`, `xmpp.host`,
  * `xmpp.port`) plus this server's optional ones. Validated with zod; every invalid field is
- * reported with its path.
+ * reported with its path. `wns` and `tcp` are the UWPX client's (its WNS app, its device
+ * port): both or neither; without them the server serves only the apps of `apps`.
  *
  * @module
  */
@@ -128,7 +129,7 @@ export const ConfigSchema = z.object({
     /** Each answer must fit one TLS record (see the refinement below): 64 by default. */
     maxAccountsPerDevice: z.number().int().positive().max(1000).default(64),
     idleTimeoutSeconds: z.number().positive().default(60),
-  }),
+  }).optional(),
   wns: z.object({
     clientSecret: z.string().min(1),
     /** The classic flow's client id; not used with `entra`. */
@@ -158,7 +159,7 @@ export const ConfigSchema = z.object({
   }).transform(({ packetId, entra, tokenUrl, ...wns }) => ({
     ...wns,
     token: wnsTokenFlow(packetId, entra, tokenUrl),
-  })),
+  })).optional(),
   // An object first: a missing section is one problem, not one per half.
   xmpp: z.looseObject({}).pipe(z.intersection(XmppShared, XmppMode)).transform(withModeDefaults),
   log: z.object({
@@ -240,10 +241,15 @@ export const ConfigSchema = z.object({
   apps: AppsSchema,
   /** How long a shutdown may take to answer what is in progress before it cuts it off. */
   shutdownTimeoutSeconds: z.number().nonnegative().default(10),
-}).refine(
+}).superRefine(
+  uwpxBothOrNeither,
+  // Also when other fields are wrong, so every problem is reported at once.
+  { when: (payload) => typeof payload.value === "object" && payload.value !== null },
+).refine(
   // The real client reads an answer whole only if it arrives in one piece: the largest
   // `set_push_accounts` answer must fit one TLS record.
   (config) =>
+    config.tcp === undefined ||
     largestAccountsAnswerBytes(config.tcp.maxAccountsPerDevice, config.xmpp.bareJid) <=
       MAX_ANSWER_BYTES,
   {
@@ -255,6 +261,49 @@ export const ConfigSchema = z.object({
 
 /** A validated configuration, defaults applied. */
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** A configuration with the UWPX client's sections: its WNS app (`wns`), device port (`tcp`). */
+export type UwpxConfig = Config & {
+  readonly tcp: NonNullable<Config["tcp"]>;
+  readonly wns: NonNullable<Config["wns"]>;
+};
+
+/** Whether `config` serves the UWPX client (the schema allows `wns` and `tcp` only together). */
+export function hasUwpx(config: Config): config is UwpxConfig {
+  return config.tcp !== undefined && config.wns !== undefined;
+}
+
+/**
+ * The UWPX client needs both its sections (WNS credentials to push, the device port to
+ * register); and a server with neither and no app in `apps` has nothing to push to. Reads the
+ * sections loosely: it also runs when they have problems of their own.
+ */
+function uwpxBothOrNeither(config: Record<string, unknown>, context: z.RefinementCtx): void {
+  const { tcp, wns, apps } = config as { tcp?: unknown; wns?: unknown; apps?: unknown };
+  const problem = (path: "tcp" | "wns", message: string) =>
+    context.addIssue({ code: "custom", path: [path], message });
+  if (tcp !== undefined && wns === undefined) {
+    problem(
+      "wns",
+      "the UWPX client needs wns (its WNS credentials) as well as tcp: add wns, " +
+        "or remove tcp to serve only the apps in apps",
+    );
+  } else if (wns !== undefined && tcp === undefined) {
+    problem(
+      "tcp",
+      "the UWPX client needs tcp (its device port and TLS certificate) as well " +
+        "as wns: add tcp, or remove wns to serve only the apps in apps",
+    );
+  } else if (tcp === undefined && wns === undefined) {
+    const hasApps = typeof apps === "object" && apps !== null && Object.keys(apps).length > 0;
+    if (!hasApps) {
+      const message = "nothing to push to: configure wns and tcp (the UWPX client), " +
+        "or at least one app in apps";
+      problem("tcp", message);
+      problem("wns", message);
+    }
+  }
+}
 
 /** The file written when none exists: the original server's template, with our defaults. */
 export const CONFIG_TEMPLATE = {

@@ -16,7 +16,7 @@ import { publishIq } from "../adapters/xmpp/publish_builder.ts";
 import { startFakeWns } from "../adapters/push/wns/fake_wns_server.ts";
 import { startFakeFcm } from "../adapters/push/fcm/fake_fcm_server.ts";
 import { parseConfig } from "./config.ts";
-import { startPushServer } from "./push_server.ts";
+import { requireDevicePort, startPushServer } from "./push_server.ts";
 
 const PUSH_DOMAIN = "push.demo.localhost";
 
@@ -78,10 +78,11 @@ export async function demo(): Promise<number> {
     });
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     server = await startPushServer(parsed.config, new ConsoleLogger("warn"));
+    const devicePort = requireDevicePort(server).devices.addr.port;
     await userServer.whenConnected(10_000);
     await server.link.whenOnline();
     show("push server", {
-      devicePort: server.devices.addr.port,
+      devicePort,
       jid: PUSH_DOMAIN,
       storage: "SQLite",
       xmppLink: server.link.online ? "up" : "down",
@@ -95,7 +96,7 @@ export async function demo(): Promise<number> {
     const ask = async (request: Record<string, unknown>) => {
       const client = await DeviceClient.connect({
         hostname: "127.0.0.1",
-        port: server!.devices.addr.port,
+        port: devicePort,
         caCerts: [pems.cert],
       });
       try {

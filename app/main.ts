@@ -60,6 +60,10 @@ export async function main(args: readonly string[]): Promise<number> {
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   const reload = () => {
+    if (server.devices === null) {
+      logger.info("SIGHUP: no device port (no tcp section), no certificate to reload");
+      return;
+    }
     logger.info("SIGHUP: reloading the TLS certificate");
     server.reloadCertificate();
   };

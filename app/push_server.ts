@@ -19,7 +19,7 @@ import type { Logger } from "../domain/ports/logging.ts";
 import type { RegistrationStore } from "../domain/ports/storage.ts";
 import type { XmppLink } from "../domain/ports/xmpp_link.ts";
 import { registrationPolicy } from "../domain/registration.ts";
-import type { Config } from "./config.ts";
+import { type Config, hasUwpx, type UwpxConfig } from "./config.ts";
 import { PushCoalescer } from "./delivery/push_coalescer.ts";
 import { ServiceRouter } from "./delivery/service_router.ts";
 import { startExpiryPurge } from "./expiry_purge.ts";
@@ -32,13 +32,14 @@ import { shutDown } from "./shutdown.ts";
 import { DeviceService } from "./use_cases/device_service.ts";
 import type { CommandRegistration } from "./use_cases/command_registration.ts";
 import { commandDoorFor, serveRegistrationCommands } from "./wiring/command_wiring.ts";
-import { type AppDirectory, appDirectory } from "../domain/ports/registration_commands.ts";
-import type { ServiceRoute } from "./delivery/service_router.ts";
+import { appDirectory } from "../domain/ports/registration_commands.ts";
 import { PushService } from "./use_cases/push_service.ts";
 import { openFrontDoors } from "./wiring/front_doors.ts";
 import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.ts";
 import { openServerStore } from "./wiring/store_wiring.ts";
 import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
+import { fpushTargetsFor } from "./fpush_targets.ts";
+import { apnsShowsMessageBody } from "./wiring/apns_wiring.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 import { push2MessageHandler } from "./wiring/push2_wiring.ts";
 import { webPushEndpointCheck, type WebPushTestOverrides } from "./wiring/webpush_wiring.ts";
@@ -47,10 +48,12 @@ import { webPushEndpointCheck, type WebPushTestOverrides } from "./wiring/webpus
 export interface PushServer {
   readonly config: Config;
   readonly store: RegistrationStore;
-  readonly devices: DeviceServer;
+  /** The UWPX client's device port; null when it is not configured (no `wns`, `tcp`). */
+  readonly devices: DeviceServer | null;
   readonly link: XmppLink;
   readonly pushService: PushService;
-  readonly deviceService: DeviceService;
+  /** The UWPX client's registrations; null when it is not configured. */
+  readonly deviceService: DeviceService | null;
   /** Registrations by command (XEP-0050: p2's `register-push-fcm` and kin). */
   readonly commandRegistration: CommandRegistration;
   /** What the server counted; served on `/metrics` when `http` is configured. */
@@ -59,7 +62,10 @@ export interface PushServer {
   readonly readiness: Readiness;
   /** The metrics and probes port, when `http` is configured. */
   readonly ops: OpsHttpServer | null;
-  /** Loads the TLS certificate files again (SIGHUP); resolves whether they are in use. */
+  /**
+   * Loads the TLS certificate files again (SIGHUP); resolves whether they are in use (false
+   * without a device port).
+   */
   reloadCertificate(): Promise<boolean>;
   /**
    * Shuts down gracefully: stops accepting devices and publishes (the latter are answered
@@ -70,6 +76,22 @@ export interface PushServer {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** A push server serving the UWPX client: its device port is there. */
+export type UwpxPushServer = PushServer & {
+  readonly config: UwpxConfig;
+  readonly devices: DeviceServer;
+  readonly deviceService: DeviceService;
+};
+
+/** `server` as one with a device port; throws when its configuration has no UWPX client. */
+export function requireDevicePort(server: PushServer): UwpxPushServer {
+  const { devices, deviceService } = server;
+  if (devices === null || deviceService === null) {
+    throw new Error("this push server has no device port: its configuration has no wns and tcp");
+  }
+  return server as UwpxPushServer;
+}
+
 /** Replaceable parts, for tests. */
 export interface PushServerOverrides {
   readonly store?: RegistrationStore;
@@ -78,10 +100,6 @@ export interface PushServerOverrides {
   readonly webpush?: WebPushTestOverrides;
   readonly clock?: Clock;
   readonly random?: RandomBytes;
-  /** Deliveries beside the configured apps', e.g. a recording one for service `fcm` in tests. */
-  readonly routes?: readonly ServiceRoute[];
-  /** Which app a registration command is for; default: the configured `apps`. */
-  readonly apps?: AppDirectory;
 }
 
 /** Builds and starts a push server. The XMPP link connects in the background. */
@@ -91,10 +109,8 @@ export async function startPushServer(
   overrides: PushServerOverrides = {},
 ): Promise<PushServer> {
   const { ca } = await prepareXmpp(config.xmpp);
-  const [cert, key] = await Promise.all([
-    Deno.readTextFile(config.tcp.tls.serverCertPath),
-    Deno.readTextFile(config.tcp.tls.serverKeyPath),
-  ]);
+  // The UWPX client's device port, when configured: its certificate, read before anything opens.
+  const uwpx = hasUwpx(config) ? { config, ...await readCertificate(config.tcp.tls) } : null;
   const clock = overrides.clock ?? { now: () => Date.now() };
   const random = overrides.random ??
     ((length: number) => crypto.getRandomValues(new Uint8Array(length)));
@@ -110,12 +126,12 @@ export async function startPushServer(
       throw error;
     },
   );
-  const delivery = new ServiceRouter([...apps, ...(overrides.routes ?? [])]);
+  const delivery = new ServiceRouter(apps);
   const windows = new Map(apps.map((app) => [routeName(app), app.coalesceMs ?? 0]));
   const coalescer = new PushCoalescer(0);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
-  const goneChannels = new GoneChannels();
+  const goneChannels = new GoneChannels(undefined, { clock });
   const shared = { store, delivery, clock, logger, policy, goneChannels };
   const pushService = new PushService({
     ...shared,
@@ -124,6 +140,9 @@ export async function startPushServer(
     // The UWPX client sends a new channel by itself; apps registered by command register
     // again by themselves (Conversations at each connection).
     whenGone: (target) => target.service === WNS_TARGETS.service ? "pause" : "end",
+    // fpush's dialect (node = APNs token, pushModule names the app): no registration needed.
+    stateless: fpushTargetsFor(config.apps, { clock, reportLimit, metrics }),
+    showsMessageBody: apnsShowsMessageBody(config.apps),
   });
   const limitDeps = { store, clock, logger, report: reportLimit };
   const admission = new PublishAdmission({
@@ -137,8 +156,9 @@ export async function startPushServer(
   );
   const commands = commandDoorFor(limits, { clock, logger, report: reportLimit });
   // Which app a command or Push 2.0 notification is for: named by `to`'s resource, or the default.
-  const directory = overrides.apps ??
-    appDirectory(Object.entries(config.apps).map(([name, app]) => ({ name, ...app })));
+  const directory = appDirectory(
+    Object.entries(config.apps).map(([name, app]) => ({ name, ...app })),
+  );
   const { link, provisioner } = createXmppLink(config.xmpp, ca, {
     logger,
     onPublish: admission.onPublish,
@@ -165,24 +185,28 @@ export async function startPushServer(
     webPushEndpoints: webPushEndpointCheck(apps),
   });
   metrics.observeRegistrations(() => registrations.limits.levels());
-  const deviceService = new DeviceService({
-    ...shared,
-    // The UWPX device protocol registers WNS channels of the one app: its targets.
-    targets: WNS_TARGETS,
-    provisioner,
-    random,
-    channelUriPattern: new RegExp(config.wns.channelUriPattern),
-    pushBareJid: link.pushBareJid,
-    metrics,
-    admission: registrations.limits,
-  });
+  const devicePort = uwpx && {
+    ...uwpx,
+    useCases: new DeviceService({
+      ...shared,
+      // The UWPX device protocol registers WNS channels of the one app: its targets.
+      targets: WNS_TARGETS,
+      provisioner,
+      random,
+      channelUriPattern: new RegExp(uwpx.config.wns.channelUriPattern),
+      pushBareJid: link.pushBareJid,
+      metrics,
+      admission: registrations.limits,
+    }),
+  };
+  const deviceService = devicePort?.useCases ?? null;
   const readiness = new Readiness([
     storageCheck(store),
     xmppLinkCheck(link),
     ...apps.flatMap((app) => app.readiness),
   ]);
-  const frontDoorDeps = { cert, key, logger, metrics, clock, reportLimit, readiness };
-  const doors = await openFrontDoors(config, { useCases: deviceService, ...frontDoorDeps }).catch(
+  const frontDoorDeps = { logger, metrics, clock, reportLimit, readiness };
+  const doors = await openFrontDoors(config, { devicePort, ...frontDoorDeps }).catch(
     async (error) => {
       await closePushApps(apps);
       await store.close();
@@ -194,7 +218,8 @@ export async function startPushServer(
   // In the background: counting a large Redis takes a while, and must not delay the start.
   const firstCount = registrations.counter.start();
   logger.info("push server started", {
-    devicePort: devices.addr.port,
+    apps: apps.map((app) => `${app.service}:${app.app}`).join(","),
+    devicePort: devices?.addr.port,
     httpPort: ops?.addr.port,
     jid: link.pushBareJid,
     storage: config.db.url.split(":")[0],
@@ -205,7 +230,7 @@ export async function startPushServer(
   return {
     ...{ config, store, devices, link, pushService, deviceService, metrics, readiness, ops },
     commandRegistration,
-    reloadCertificate: () => certificates.reload(),
+    reloadCertificate: () => certificates?.reload() ?? Promise.resolve(false),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= shutDown({
         logger,
@@ -215,9 +240,9 @@ export async function startPushServer(
           stopPurge();
           registrations.counter.stop();
           await firstCount;
-          await certificates.close();
+          await certificates?.close();
         },
-        closeDevices: (ms) => devices.close(ms),
+        closeDevices: async (ms) => await devices?.close(ms),
         flushPushes: () => coalescer.flush(),
         link,
         flushLogs: () => pushService.flushLogs(),
@@ -228,6 +253,17 @@ export async function startPushServer(
       return closing;
     },
   };
+}
+
+/** The device port's PEM certificate chain and key. */
+async function readCertificate(
+  tls: { readonly serverCertPath: string; readonly serverKeyPath: string },
+): Promise<{ cert: string; key: string }> {
+  const [cert, key] = await Promise.all([
+    Deno.readTextFile(tls.serverCertPath),
+    Deno.readTextFile(tls.serverKeyPath),
+  ]);
+  return { cert, key };
 }
 
 /** The (service, app) of a target or an app, as one key. */

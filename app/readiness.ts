@@ -1,8 +1,9 @@
 /**
- * Readiness: can this instance do its job right now? Storage reachable, XMPP link up, a
- * WNS access token obtainable. Served on `/readyz` by the operations HTTP server; a failing
- * check names itself and its reason (log-safe: error messages of our adapters never carry
- * secrets, and {@link errorText} keeps them to one short line).
+ * Readiness: can this instance do its job right now? Storage reachable, XMPP link up, each
+ * app's access token obtainable (WNS's, when the UWPX client is configured). Served on
+ * `/readyz` by the operations HTTP server; a failing check names itself and its reason
+ * (log-safe: error messages of our adapters never carry secrets, and {@link errorText} keeps
+ * them to one short line).
  *
  * @module
  */

@@ -8,7 +8,7 @@
 
 import { startFakeFcm } from "../adapters/push/fcm/fake_fcm_server.ts";
 import type { ServiceAccountJson } from "../adapters/push/fcm/throwaway_service_account.ts";
-import { serveOverStdio, spawnFakeProcess } from "./fake_process.ts";
+import { type FakeProcessCpu, serveOverStdio, spawnFakeProcess } from "./fake_process.ts";
 
 /** What the child announces: its base URL and a key file whose `token_uri` points at it. */
 export interface FakeFcmHello {
@@ -17,7 +17,7 @@ export interface FakeFcmHello {
 }
 
 /** The fake's counters. */
-export interface FakeFcmProcessCounters {
+export interface FakeFcmProcessCounters extends FakeProcessCpu {
   readonly sends: number;
   readonly delivered: number;
   readonly tokenRequests: number;

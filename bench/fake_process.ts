@@ -6,9 +6,16 @@
  * @module
  */
 
+import process from "node:process";
+
+/** What every fake adds to its counters: its process's CPU time so far (user + system). */
+export interface FakeProcessCpu {
+  readonly cpuUs: number;
+}
+
 /**
- * The child's half: prints `hello`, answers `stats` with `stats()`, and on `quit` or the end
- * of stdin calls `close` and exits.
+ * The child's half: prints `hello`, answers `stats` with `stats()` and {@link FakeProcessCpu},
+ * and on `quit` or the end of stdin calls `close` and exits.
  */
 export async function serveOverStdio(
   hello: unknown,
@@ -20,8 +27,10 @@ export async function serveOverStdio(
     Deno.stdout.writeSync(encoder.encode(JSON.stringify(value) + "\n"));
   say(hello);
   for await (const command of lines(Deno.stdin.readable)) {
-    if (command.trim() === "stats") say(stats());
-    else if (command.trim() === "quit") break;
+    if (command.trim() === "stats") {
+      const { user, system } = process.cpuUsage();
+      say({ ...stats() as object, cpuUs: user + system });
+    } else if (command.trim() === "quit") break;
   }
   await close();
   Deno.exit(0);

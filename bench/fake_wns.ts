@@ -5,7 +5,7 @@
  */
 
 import type { FakeWnsCounters } from "../adapters/push/wns/fake_wns_server.ts";
-import { spawnFakeProcess } from "./fake_process.ts";
+import { type FakeProcessCpu, spawnFakeProcess } from "./fake_process.ts";
 
 /** A fake WNS running in its own process. */
 export interface FakeWnsProcess {
@@ -14,7 +14,7 @@ export interface FakeWnsProcess {
   readonly packetId: string;
   readonly clientSecret: string;
   /** Its counters, asked for now. */
-  counters(): Promise<FakeWnsCounters>;
+  counters(): Promise<FakeWnsCounters & FakeProcessCpu>;
   /** Stops the process. Idempotent. */
   close(): Promise<void>;
 }
@@ -26,7 +26,7 @@ export async function startFakeWnsProcess(): Promise<FakeWnsProcess> {
   >(["--allow-net", new URL("./fake_wns_process.ts", import.meta.url).pathname], "fake WNS");
   return {
     ...fake.hello,
-    counters: () => fake.stats<FakeWnsCounters>(),
+    counters: () => fake.stats<FakeWnsCounters & FakeProcessCpu>(),
     close: () => fake.close(),
   };
 }

@@ -19,7 +19,7 @@ import {
 import { MemoryXmppLink } from "../adapters/xmpp/memory_link.ts";
 import { publishIq } from "../adapters/xmpp/publish_builder.ts";
 import { parseConfig } from "../app/config.ts";
-import { type PushServer, startPushServer } from "../app/push_server.ts";
+import { requireDevicePort, startPushServer, type UwpxPushServer } from "../app/push_server.ts";
 import { type RunningRedis, startRedis } from "../tests/support/redis.ts";
 import { testConfigJson } from "../tests/support/test_config.ts";
 import { writeTestCertificate } from "../tests/support/tls_cert.ts";
@@ -206,7 +206,7 @@ let devNull: Deno.FsFile | undefined;
 
 /** A running push server and a way to hand it publishes in process. */
 export interface BenchServer {
-  readonly server: PushServer;
+  readonly server: UwpxPushServer;
   /**
    * Hands a publish IQ to the server's XMPP side the way the component link does (same
    * parsing, same use case, same answers), without a socket; resolves with the answer.
@@ -284,9 +284,9 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   });
   if (!parsed.ok) throw new Error(parsed.problems.join("; "));
   const logger = sinkLogger(options.logLevel);
-  let server: PushServer;
+  let server: UwpxPushServer;
   try {
-    server = await startPushServer(parsed.config, logger);
+    server = requireDevicePort(await startPushServer(parsed.config, logger));
   } catch (error) {
     await fakeXmpp?.close();
     throw error;

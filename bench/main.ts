@@ -13,6 +13,7 @@ import { latencyUnderLoad } from "./latency_under_load.ts";
 import { machineInfo, versions } from "./machine.ts";
 import { pushInproc } from "./push_inproc.ts";
 import { pushInprocFcm } from "./push_inproc_fcm.ts";
+import { pushInprocApns } from "./push_inproc_apns.ts";
 import { pushProsody } from "./push_prosody.ts";
 import { register } from "./register.ts";
 import { scale } from "./scale.ts";
@@ -22,6 +23,7 @@ import { formatTable } from "./table.ts";
 export const SCENARIOS: readonly Scenario[] = [
   pushInproc,
   pushInprocFcm,
+  pushInprocApns,
   pushProsody,
   register,
   scale,

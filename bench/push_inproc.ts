@@ -68,6 +68,8 @@ export const pushInproc: Scenario = {
               storage: kind,
               ...pushRow(run),
               "wns posts": after.pushes - before.pushes,
+              "fake cpu us/push": (after.cpuUs - before.cpuUs) /
+                Math.max(1, run.pushed + run.errors),
             });
             if (run.firstError) notes.push(`${kind}: first error answer: ${run.firstError}`);
           } finally {
@@ -84,7 +86,7 @@ export const pushInproc: Scenario = {
       "latency: from handing the publish IQ to the server to its IQ answer, which comes " +
         "after the fake WNS answered the POST",
       "cpu us/push: CPU time of the benchmark process (server and load generator) per push; " +
-        "the fake WNS and redis-server run in their own processes",
+        "the fake WNS and redis-server run in their own processes (fake cpu us/push: the fake WNS's CPU per push)",
     );
     return { sizes: { storages, count, concurrency, warmup, logLevel }, rows, notes };
   },

@@ -1,11 +1,11 @@
 /**
  * push-inproc-fcm: push-inproc for an FCM app. Publishes handed to the running server's
  * XMPP side in process (publish parsing, the publish use case, the SQLite lookup, the shared
- * delivery policy, the FCM HTTP v1 sender on node:http kept-alive connections, an HTTP POST
+ * delivery policy, the FCM HTTP v1 sender on the kept-alive HTTP/1.1 client, an HTTP POST
  * to the fake FCM in another process, the IQ answer), as fast as the server takes them.
  * Every publish goes to its own registration (as the command door stores them), with
- * coalescing off, so every one is an FCM request. SQLite only: the Redis layout for non-WNS
- * targets is the command door's (issue 15, other branch).
+ * coalescing off, so every one is an FCM request. SQLite only (registrations are loaded
+ * straight into its file).
  *
  * @module
  */
@@ -122,6 +122,7 @@ export const pushInprocFcm: Scenario = {
           ...pushRow(run),
           "fcm sends": after.delivered - before.delivered,
           "token requests": after.tokenRequests,
+          "fake cpu us/push": (after.cpuUs - before.cpuUs) / Math.max(1, run.pushed + run.errors),
         });
         if (run.firstError) notes.push(`first error answer: ${run.firstError}`);
       } finally {
@@ -135,7 +136,7 @@ export const pushInprocFcm: Scenario = {
       "latency: from handing the publish IQ to the server to its IQ answer, which comes " +
         "after the fake FCM answered the POST",
       "cpu us/push: CPU time of the benchmark process (server and load generator) per push; " +
-        "the fake FCM runs in its own process",
+        "the fake FCM runs in its own process (fake cpu us/push: its CPU per push)",
     );
     return { sizes: { count, concurrency, warmup, inflight, logLevel }, rows, notes };
   },

@@ -29,6 +29,11 @@ export interface PublishRequest {
   readonly node: string;
   /** The `secret` publish-option, or null when the publish carried none. */
   readonly secret: string | null;
+  /**
+   * The publish-options form's fields in order (name, first value), FORM_TYPE included, or
+   * null / absent when the publish had none. Read by the stateless dialect (`pushModule`).
+   */
+  readonly publishOptions?: ReadonlyArray<readonly [string, string]> | null;
   /** The summary form's fields, or null when the notification had no form. */
   readonly summary: SummaryFields | null;
   /** Where it came from; absent means `publish-iq`, so the secret is checked. */
@@ -90,10 +95,26 @@ export function decidePublish(
   if (target.target === null) {
     return { kind: "refuse", outcome: { kind: "channel-gone" } };
   }
-  const notification = {
-    kind: "push" as const,
-    accountId: target.accountId,
-    counts: countsFromSummary(request.summary),
+  return {
+    kind: "push",
+    target: target.target,
+    notification: pushNotification(target.accountId, request, false),
   };
-  return { kind: "push", target: target.target, notification };
+}
+
+/**
+ * The notification of a publish for `accountId`: the sanitized counts; with
+ * `withMessageBody` (an app configured to show it) also the message's text, when the
+ * publish carried one. Otherwise the text goes nowhere.
+ */
+export function pushNotification(
+  accountId: string,
+  request: Pick<PublishRequest, "summary">,
+  withMessageBody: boolean,
+): Notification & { readonly kind: "push" } {
+  const counts = countsFromSummary(request.summary);
+  const body = withMessageBody ? request.summary?.get("last-message-body")?.trim() : undefined;
+  return body
+    ? { kind: "push", accountId, counts, messageBody: body }
+    : { kind: "push", accountId, counts };
 }

@@ -63,6 +63,11 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #tlsReloads: Counter;
   readonly #tlsExpiry: Gauge;
   readonly #limitHits: Counter;
+  readonly #blockedTokens: Gauge;
+  readonly #blockedTokenSources: {
+    labels: { service: string; app: string };
+    read: () => number;
+  }[] = [];
   readonly #connectionSources: (() => number)[] = [];
   readonly #queueSources: (() => number)[] = [];
   #registrations: (() => RegistrationLevels) | undefined;
@@ -175,6 +180,13 @@ export class PrometheusMetrics implements ServerMetrics {
       }),
     );
     for (const limit of LIMIT_NAMES) this.#limitHits.inc({ limit }, 0);
+    this.#blockedTokens = r.register(
+      new Gauge({
+        name: "uwpx_push_blocked_tokens",
+        help: "Device tokens refused as dead in the stateless dialect, by service and app.",
+        labelNames: ["service", "app"],
+      }),
+    );
     const connectionSources = this.#connectionSources;
     r.register(
       new Gauge({
@@ -230,6 +242,9 @@ export class PrometheusMetrics implements ServerMetrics {
 
   /** Every metric in the Prometheus text format. */
   text(): Promise<string> {
+    for (const { labels, read } of this.#blockedTokenSources) {
+      this.#blockedTokens.set(sum([read]), labels);
+    }
     return Promise.resolve(this.registry.text());
   }
 
@@ -289,6 +304,12 @@ export class PrometheusMetrics implements ServerMetrics {
 
   limitHit(limit: LimitName): void {
     this.#limitHits.inc({ limit });
+  }
+
+  observeBlockedTokens(service: string, app: string, read: () => number): void {
+    const labels = { service, app };
+    this.#blockedTokenSources.push({ labels, read });
+    this.#blockedTokens.set(0, labels);
   }
 
   observeRegistrations(read: () => RegistrationLevels): void {

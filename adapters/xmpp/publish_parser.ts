@@ -36,7 +36,12 @@ export function parsePublish(pubsub: Element): ParsedPublish {
   const secret = options?.get("FORM_TYPE") === PUBLISH_OPTIONS_FORM
     ? options.get("secret") ?? null
     : null;
-  return { ok: true, request: { node, secret, summary: summaryOf(notification) } };
+  const request = { node, secret, summary: summaryOf(notification) };
+  // Kept for the stateless dialect (fpush's `pushModule`); absent when there was no form.
+  return {
+    ok: true,
+    request: options === null ? request : { ...request, publishOptions: [...options] },
+  };
 }
 
 /** The summary form of a `<notification xmlns='urn:xmpp:push:0'>`, or null if it has none. */

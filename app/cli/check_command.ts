@@ -1,7 +1,8 @@
 /**
  * The operator's `check` command: validates the configuration, then tries the TLS
  * certificate, the storage, a WNS access token, each app's credentials (its key file and
- * readiness checks: an FCM app's access token) and the XMPP server's port.
+ * readiness checks: an FCM app's access token) and the XMPP server's port. Without the UWPX
+ * client (no `wns`, `tcp`) there is no certificate or WNS token to try.
  *
  * @module
  */
@@ -9,7 +10,7 @@
 import { X509Certificate } from "node:crypto";
 import { MemoryStore } from "../../adapters/storage/memory/memory_store.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
-import type { Config } from "../config.ts";
+import { type Config, hasUwpx, type UwpxConfig } from "../config.ts";
 import { openStore } from "../open_store.ts";
 import { errorText } from "../readiness.ts";
 import { createWnsDelivery } from "../wiring/wns_wiring.ts";
@@ -32,11 +33,14 @@ export async function check(flags: Flags, args: string[], output: CliOutput): Pr
   const config = await readConfig(flags);
   output.out("configuration: ok");
   const logger = cliLogger(flags);
-  const steps: [string, () => Promise<string>][] = [
-    ["TLS certificate", () => checkCertificate(config)],
+  const uwpx = hasUwpx(config) ? config : null;
+  if (!uwpx) output.out("UWPX client: not configured (no wns, tcp): no certificate or WNS token");
+  type Step = [string, () => Promise<string>];
+  const steps: Step[] = [
+    ...(uwpx ? [["TLS certificate", () => checkCertificate(uwpx)] satisfies Step] : []),
     ["storage", () => checkStorage(config, logger)],
-    ["WNS access token", () => checkWns(config, logger)],
-    ...Object.keys(config.apps).map((name): [string, () => Promise<string>] => [
+    ...(uwpx ? [["WNS access token", () => checkWns(uwpx, logger)] satisfies Step] : []),
+    ...Object.keys(config.apps).map((name): Step => [
       `apps.${name}`,
       () => checkApp(config, name, logger),
     ]),
@@ -56,7 +60,7 @@ export async function check(flags: Flags, args: string[], output: CliOutput): Pr
 }
 
 /** The certificate and key load together (as the device port would load them). */
-async function checkCertificate(config: Config): Promise<string> {
+async function checkCertificate(config: UwpxConfig): Promise<string> {
   const cert = await readFile(config.tcp.tls.serverCertPath, "tcp.tls.serverCertPath");
   const key = await readFile(config.tcp.tls.serverKeyPath, "tcp.tls.serverKeyPath");
   Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key }).close();
@@ -81,7 +85,7 @@ async function checkStorage(config: Config, logger: Logger): Promise<string> {
 }
 
 /** Fetches a new token (a private cache, so the credentials are really tried). */
-async function checkWns(config: Config, logger: Logger): Promise<string> {
+async function checkWns(config: UwpxConfig, logger: Logger): Promise<string> {
   const delivery = createWnsDelivery(config.wns, new MemoryStore(), { now: Date.now }, logger);
   try {
     const token = await delivery.tokens.get();

@@ -2,12 +2,14 @@
  * The `apps` section: every app besides the WNS one, keyed by name, each with its push
  * service and its own credentials (files named here). One schema per service
  * (`<service>_app.ts`); this module holds their union and the checks across apps: names,
- * the reserved `wns` (the `wns` section is that app), one default app per service.
+ * the reserved `wns` (the `wns` section is that app), one default app per service, an fpush
+ * `pushModule` listed by one APNs app only.
  *
  * @module
  */
 
 import { z } from "zod";
+import { ApnsAppSchema, pushModuleOwners } from "./apns_app.ts";
 import { FcmAppSchema } from "./fcm_app.ts";
 import { WebPushAppSchema } from "./webpush_app.ts";
 
@@ -21,7 +23,7 @@ export const RESERVED_APP_NAME = "wns";
  * The schemas of the services an app may use. Adding a service is one line here (and one
  * `case` in `app/wiring/push_apps.ts`).
  */
-const APP_SCHEMAS = [FcmAppSchema, WebPushAppSchema] as const;
+const APP_SCHEMAS = [FcmAppSchema, ApnsAppSchema, WebPushAppSchema] as const;
 
 const SERVICES = APP_SCHEMAS.map((schema) => schema.shape.service.value);
 
@@ -59,6 +61,13 @@ export const AppsSchema = z.record(z.string(), AppSchema).superRefine((apps, con
       defaults.set(service, [...(defaults.get(service) ?? []), name]);
     }
   }
+  for (const { app, module, other } of pushModuleOwners(apnsPushModuleLists(apps)).duplicates) {
+    context.addIssue({
+      code: "custom",
+      path: [app, "pushModules"],
+      message: `${JSON.stringify(module)} is listed by apps.${other} too`,
+    });
+  }
   for (const [service, names] of defaults) {
     if (names.length < 2) continue;
     for (const name of names) {
@@ -83,6 +92,17 @@ export const AppsSchema = z.record(z.string(), AppSchema).superRefine((apps, con
     ) as Record<string, AppConfig>;
   },
 ).default({});
+
+/** The APNs entries' pushModules, read loosely (entries may have problems of their own). */
+function apnsPushModuleLists(apps: unknown): [string, { pushModules: string[] }][] {
+  return Object.entries(apps as Record<string, unknown>).flatMap(([name, app]) => {
+    const { service, pushModules } = (app ?? {}) as { service?: unknown; pushModules?: unknown };
+    const names = Array.isArray(pushModules)
+      ? pushModules.filter((module) => typeof module === "string")
+      : [];
+    return service === "apns" ? [[name, { pushModules: names }]] : [];
+  });
+}
 
 /** A validated `apps` section. */
 export type AppsConfig = z.infer<typeof AppsSchema>;

@@ -6,10 +6,19 @@
  * @module
  */
 
-import { decidePublish, type PublishOutcome, type PublishRequest } from "../../domain/publish.ts";
+import {
+  decidePublish,
+  type PublishOutcome,
+  type PublishRequest,
+  pushNotification,
+} from "../../domain/publish.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
+import type {
+  StatelessResolution,
+  StatelessTargets,
+} from "../../domain/ports/stateless_targets.ts";
 import type {
   DeliveryOutcome,
   Notification,
@@ -36,7 +45,10 @@ export interface PushServiceDeps {
   readonly delivery: PushDelivery;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Merges bursts for one account; without it every publish is sent on its own. */
+  /**
+   * Merges bursts for one account (a stateless publish: for one token); without it every
+   * publish is sent on its own.
+   */
   readonly coalescer?: PushCoalescer;
   /** The coalescing window of a target's app (default: the coalescer's own window). */
   readonly coalesceWindowMs?: (target: PushTarget) => number;
@@ -53,6 +65,16 @@ export interface PushServiceDeps {
   readonly policy?: RegistrationPolicy;
   /** Addresses their service called gone, shared with the device use cases; private by default. */
   readonly goneChannels?: GoneChannels;
+  /**
+   * Publishes that need no registration (fpush's dialect: node = device token, the app named
+   * by `pushModule`); without it every publish needs a stored node.
+   */
+  readonly stateless?: StatelessTargets;
+  /**
+   * Whether `target`'s app shows the published message's text (APNs `includeMessageBody`);
+   * without it, or when it says no, the text goes to no push service.
+   */
+  readonly showsMessageBody?: (target: PushTarget) => boolean;
 }
 
 /**
@@ -93,14 +115,21 @@ export class PushService {
 
   /** Handles one publish; never throws. */
   async handlePublish(request: PublishRequest): Promise<PublishOutcome> {
-    const { store, delivery, clock, logger } = this.#deps;
+    const { store, delivery, clock, logger, stateless } = this.#deps;
     const node = shortId(request.node);
+    // A publish that names its app needs no lookup: no registration exists for it.
+    const named = stateless?.named(request) ?? null;
+    if (named !== null) return await this.#pushStateless(request, named);
     let target: NodeTarget | null;
     try {
       target = await store.findNode(request.node, clock.now());
     } catch (error) {
       logger.warn("publish deferred: storage unavailable", { node, reason: String(error) });
       return { kind: "unavailable", reason: "storage unavailable" };
+    }
+    if (target === null && stateless !== undefined) {
+      const unnamed = stateless.unnamed(request);
+      if (unnamed !== null) return await this.#pushStateless(request, unnamed);
     }
     const decision = decidePublish(request, target);
     if (decision.kind === "refuse") {
@@ -112,6 +141,9 @@ export class PushService {
     // The stored target as it is: its service picks the adapter; gone-ness goes by address.
     const pushTarget = decision.target;
     const { address } = pushTarget;
+    const notification = this.#deps.showsMessageBody?.(pushTarget)
+      ? pushNotification(found.accountId, request, true)
+      : decision.notification;
     const gone = this.#gone;
     // Checked again at sending: a merged trailing push must not follow a 404/410 either.
     const send = (notification: Notification): Promise<DeliveryOutcome> =>
@@ -122,11 +154,11 @@ export class PushService {
     const outcome = coalescer
       ? await coalescer.submit(
         `${found.accountId}\n${targetKey(pushTarget)}`,
-        decision.notification,
+        notification,
         send,
         coalesceWindowMs?.(pushTarget) ?? coalescer.windowMs,
       )
-      : await send(decision.notification);
+      : await send(notification);
     const device = shortId(found.deviceId);
     const { service, app } = pushTarget;
     switch (outcome.kind) {
@@ -163,6 +195,67 @@ export class PushService {
           device,
           service,
           app,
+          status: outcome.status,
+          retryable: outcome.retryable,
+          reason: outcome.detail,
+        });
+        return { kind: "unavailable", reason: "push service unavailable" };
+    }
+  }
+
+  /**
+   * A stateless publish: pushed to its token as its app, nothing stored or renewed. A dead
+   * token is `unknown-node` (`cancel/item-not-found`: the user's server drops the dead
+   * registration, and the client enables push again with its new token); every passing
+   * failure is a `wait`.
+   */
+  async #pushStateless(
+    request: PublishRequest,
+    resolution: StatelessResolution,
+  ): Promise<PublishOutcome> {
+    const { delivery, logger } = this.#deps;
+    // The node is a device token: only its start is ever logged.
+    const node = shortId(request.node);
+    if (resolution.kind === "refuse") {
+      this.#refused.record(resolution.outcome.kind, { node });
+      return resolution.outcome;
+    }
+    const { target } = resolution;
+    const fields = { node, service: target.service, app: target.app };
+    // No account behind a token: the app wakes and asks its own server what is new.
+    const notification = pushNotification(
+      "",
+      request,
+      this.#deps.showsMessageBody?.(target) ?? false,
+    );
+    // Merged before the resolution sends: a burst costs the token's rate what is sent.
+    const send = (latest: Notification) =>
+      resolution.send(() =>
+        delivery.deliver(target, latest, { ttlSeconds: PUSH_CACHE_TTL_SECONDS })
+      );
+    const { coalescer, coalesceWindowMs } = this.#deps;
+    const outcome = coalescer
+      ? await coalescer.submit(
+        // No account: one burst per token (a stored account's keys start with its id).
+        `\n${targetKey(target)}`,
+        notification,
+        send,
+        coalesceWindowMs?.(target) ?? coalescer.windowMs,
+      )
+      : await send(notification);
+    switch (outcome.kind) {
+      case "delivered":
+        logger.debug("pushed", { ...fields, detail: outcome.detail });
+        return { kind: "pushed" };
+      case "target-gone":
+        logger.info("device token gone", { ...fields, status: outcome.status });
+        return { kind: "unknown-node" };
+      case "throttled":
+        this.#throttled.record("throttled", { ...fields, reason: outcome.detail });
+        return { kind: "throttled", reason: "push rate limited, try later" };
+      case "failed":
+        logger.warn("push failed", {
+          ...fields,
           status: outcome.status,
           retryable: outcome.retryable,
           reason: outcome.detail,

@@ -10,7 +10,7 @@ import type { Clock } from "../../domain/ports/clock.ts";
 import type { DeviceUseCases } from "../../domain/ports/device_use_cases.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { DeviceMetrics } from "../../domain/ports/metrics.ts";
-import type { Config } from "../config.ts";
+import type { UwpxConfig } from "../config.ts";
 import { DeviceRequestLimits } from "../device_limits.ts";
 import type { ReportLimit } from "../limit_reporter.ts";
 
@@ -27,7 +27,10 @@ export interface DevicePortDeps {
 }
 
 /** Opens the device port `config.tcp` describes, with the `limits.device` limits. */
-export function listenForDevices(config: Config, deps: DevicePortDeps): Promise<DeviceServer> {
+export function listenForDevices(
+  config: UwpxConfig,
+  deps: DevicePortDeps,
+): Promise<DeviceServer> {
   const { tcp, limits } = config;
   const device = limits.device;
   return DeviceServer.listen({

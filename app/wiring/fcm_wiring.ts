@@ -58,7 +58,7 @@ export async function createFcmApp(
   const transport = { send: http1Transport(client), close: () => client.close() };
   const tokens = new FcmTokenSource({
     account,
-    cache: new StoredFcmTokenCache(store, name, account.client_email, logger),
+    cache: new StoredFcmTokenCache(store, name, account.client_email),
     transport: transport.send,
     clock,
     logger,

@@ -1,7 +1,7 @@
 /**
- * What listens: the device port (with its certificate reloader) and, when `http` is
- * configured, the metrics and probes port. Opened together: if one cannot open, those
- * already open are closed again before the error goes on.
+ * What listens: the device port (with its certificate reloader) when the UWPX client is
+ * configured, and, when `http` is configured, the metrics and probes port. Opened together:
+ * if one cannot open, those already open are closed again before the error goes on.
  *
  * @module
  */
@@ -10,40 +10,52 @@ import type { DeviceServer } from "../../adapters/device/tls_device_server.ts";
 import { OpsHttpServer } from "../../adapters/http/ops_http_server.ts";
 import type { PrometheusMetrics } from "../../adapters/metrics/prometheus_metrics.ts";
 import { CertificateReloader } from "../certificate_reloader.ts";
-import type { Config } from "../config.ts";
+import type { Config, UwpxConfig } from "../config.ts";
 import type { Readiness } from "../readiness.ts";
 import { type DevicePortDeps, listenForDevices } from "./device_wiring.ts";
 
+/** The device port to open: the UWPX client's configuration, use cases and certificate. */
+export interface DevicePortSetup extends Pick<DevicePortDeps, "useCases" | "cert" | "key"> {
+  readonly config: UwpxConfig;
+}
+
 /** What the front doors need besides the configuration. */
-export interface FrontDoorDeps extends Omit<DevicePortDeps, "metrics"> {
+export interface FrontDoorDeps
+  extends Omit<DevicePortDeps, "metrics" | "useCases" | "cert" | "key"> {
+  /** The device port, or null for none (no UWPX client: no `tcp` section). */
+  readonly devicePort: DevicePortSetup | null;
   readonly metrics: PrometheusMetrics;
   readonly readiness: Readiness;
 }
 
 /** The open front doors. */
 export interface FrontDoors {
-  readonly devices: DeviceServer;
-  readonly certificates: CertificateReloader;
+  /** The device port and its certificate reloader; null without the UWPX client. */
+  readonly devices: DeviceServer | null;
+  readonly certificates: CertificateReloader | null;
   /** The metrics and probes port, when `http` is configured. */
   readonly ops: OpsHttpServer | null;
 }
 
-/** Opens the device port, the certificate reloader and the ops port. */
+/** Opens the device port and its certificate reloader (when set up), and the ops port. */
 export async function openFrontDoors(config: Config, deps: FrontDoorDeps): Promise<FrontDoors> {
-  const { metrics, readiness, logger } = deps;
-  let devices: DeviceServer | undefined;
-  let certificates: CertificateReloader | undefined;
+  const { metrics, readiness, logger, devicePort } = deps;
+  let devices: DeviceServer | null = null;
+  let certificates: CertificateReloader | null = null;
   try {
-    const port = devices = await listenForDevices(config, deps);
-    metrics.observeDeviceConnections(() => port.connectionCount);
-    certificates = await CertificateReloader.start({
-      certPath: config.tcp.tls.serverCertPath,
-      keyPath: config.tcp.tls.serverKeyPath,
-      intervalMs: config.tcp.tls.reloadCheckSeconds * 1000,
-      apply: (newCert, newKey) => port.reloadCertificate(newCert, newKey),
-      logger,
-      metrics,
-    }, deps.cert);
+    if (devicePort !== null) {
+      const { tls } = devicePort.config.tcp;
+      const port = devices = await listenForDevices(devicePort.config, { ...deps, ...devicePort });
+      metrics.observeDeviceConnections(() => port.connectionCount);
+      certificates = await CertificateReloader.start({
+        certPath: tls.serverCertPath,
+        keyPath: tls.serverKeyPath,
+        intervalMs: tls.reloadCheckSeconds * 1000,
+        apply: (newCert, newKey) => port.reloadCertificate(newCert, newKey),
+        logger,
+        metrics,
+      }, devicePort.cert);
+    }
     const ops = config.http
       ? OpsHttpServer.start({
         hostname: config.http.host,

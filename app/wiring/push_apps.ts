@@ -1,7 +1,8 @@
 /**
  * Every configured app, built into its {@link AppDelivery}: the WNS app of the `wns`
- * section (named `wns`) and each entry of `apps`, by its service. The composition root
- * routes, checks readiness, sums queues and closes through this list only.
+ * section (named `wns`), when the UWPX client is configured, and each entry of `apps`, by
+ * its service. The composition root routes, checks readiness, sums queues and closes
+ * through this list only.
  *
  * @module
  */
@@ -10,9 +11,10 @@ import { WNS_TARGETS } from "../../adapters/push/wns/wns_push_delivery.ts";
 import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
 import type { WnsMetrics } from "../../domain/ports/metrics.ts";
 import type { AppConfig } from "../config/apps.ts";
-import type { Config } from "../config.ts";
+import type { Config, UwpxConfig } from "../config.ts";
 import { wnsTokenCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
+import { createApnsApp } from "./apns_wiring.ts";
 import { createFcmApp } from "./fcm_wiring.ts";
 import { serverWns } from "./wns_wiring.ts";
 import { createWebPushApp, type WebPushTestOverrides } from "./webpush_wiring.ts";
@@ -24,7 +26,10 @@ export interface PushAppsDeps extends AppWiringDeps {
 
 /** Replaceable parts, for tests. */
 export interface PushAppsOverrides {
-  /** A WNS sender to use as it is (a fake in memory): no policy, no token. */
+  /**
+   * A WNS sender to use as it is (a fake in memory): no policy, no token. Only with the
+   * `wns` section: without it there is no WNS app to send for.
+   */
   readonly wns?: WnsSender;
   /** Web Push apps' DNS and trusted certificates (the fake push service's). */
   readonly webpush?: WebPushTestOverrides;
@@ -43,6 +48,8 @@ export function createApp(
   switch (config.service) {
     case "fcm":
       return createFcmApp(name, config, deps);
+    case "apns":
+      return createApnsApp(name, config, deps);
     case "webpush":
       return createWebPushApp(name, config, deps, overrides.webpush);
   }
@@ -50,7 +57,7 @@ export function createApp(
 
 /** The WNS app of the `wns` section (or of a test's sender). */
 export function createWnsApp(
-  config: Config["wns"],
+  config: UwpxConfig["wns"],
   deps: PushAppsDeps,
   sender?: WnsSender,
 ): AppDelivery {
@@ -68,15 +75,15 @@ export function createWnsApp(
 }
 
 /**
- * Every app of `config`, the WNS one first. When one cannot be built (a bad key file), those
- * already built are closed and the error goes on.
+ * Every app of `config`, the WNS one first (when there is a `wns` section). When one cannot be
+ * built (a bad key file), those already built are closed and the error goes on.
  */
 export async function createPushApps(
   config: Config,
   deps: PushAppsDeps,
   overrides: PushAppsOverrides = {},
 ): Promise<AppDelivery[]> {
-  const apps = [createWnsApp(config.wns, deps, overrides.wns)];
+  const apps = config.wns ? [createWnsApp(config.wns, deps, overrides.wns)] : [];
   try {
     for (const [name, app] of Object.entries(config.apps)) {
       apps.push(await createApp(name, app, deps, overrides));

@@ -24,7 +24,7 @@ import {
   ENTRA_SCOPE,
   WnsTokenSource,
 } from "../../adapters/push/wns/wns_token_source.ts";
-import type { Config } from "../config.ts";
+import type { UwpxConfig } from "../config.ts";
 import { MeteredWnsSender } from "../metered.ts";
 import { NO_METRICS, type WnsMetrics } from "../../domain/ports/metrics.ts";
 
@@ -48,7 +48,7 @@ export type ServerWns =
  * memory), that sender metered behind the delivery port, without policy or token.
  */
 export function serverWns(
-  config: Config["wns"],
+  config: UwpxConfig["wns"],
   deps: { store: RegistrationStore; clock: Clock; logger: Logger; metrics: WnsMetrics },
   sender?: WnsSender,
 ): ServerWns {
@@ -60,7 +60,7 @@ export function serverWns(
 
 /** Wires the WNS delivery for `config`. */
 export function createWnsDelivery(
-  config: Config["wns"],
+  config: UwpxConfig["wns"],
   store: RegistrationStore,
   clock: Clock,
   logger: Logger,

@@ -60,12 +60,18 @@ export function fcmWakeup(wakeup: FcmWakeup, collapse = true): FcmDelivery {
 
 /** Bytes FCM counts against {@link FCM_DATA_LIMIT_BYTES}: every key and value, UTF-8. */
 export function fcmDataBytes(data: FcmData): number {
-  const encoder = new TextEncoder();
   let total = 0;
-  for (const [key, value] of Object.entries(data)) {
-    total += encoder.encode(key).byteLength + encoder.encode(value).byteLength;
-  }
+  for (const [key, value] of Object.entries(data)) total += utf8Bytes(key) + utf8Bytes(value);
   return total;
+}
+
+/** Any character outside ASCII (UTF-16 code units from U+0080 up, surrogates included). */
+const NON_ASCII = /[\u0080-\uffff]/;
+const encoder = new TextEncoder();
+
+/** UTF-8 length; ASCII (p2's hash, every key) without encoding: it runs for every push. */
+function utf8Bytes(text: string): number {
+  return NON_ASCII.test(text) ? encoder.encode(text).byteLength : text.length;
 }
 
 /** Keys FCM refuses in `data` (INVALID_ARGUMENT): `from`, `gcm`, anything starting `google`. */

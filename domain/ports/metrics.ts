@@ -134,7 +134,9 @@ export type LimitName =
   | "new_accounts_per_prefix"
   | "registrations_full"
   | "stanza_size"
-  | "unknown_node_cache";
+  | "unknown_node_cache"
+  | "stateless_token_rate"
+  | "stateless_dead_token";
 
 /** Every {@link LimitName}, for metrics that show each one from the start. */
 export const LIMIT_NAMES: readonly LimitName[] = [
@@ -158,12 +160,20 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "registrations_full",
   "stanza_size",
   "unknown_node_cache",
+  "stateless_token_rate",
+  "stateless_dead_token",
 ];
 
 /** Limits reached. */
 export interface LimitMetrics {
   /** Something was refused, cut off or answered early because of `limit`. */
   limitHit(limit: LimitName): void;
+}
+
+/** The protections of stateless publishes (fpush's dialect: node = device token). */
+export interface StatelessMetrics {
+  /** Reads how many device tokens `service`'s `app` holds blocked as dead, at each collection. */
+  observeBlockedTokens(service: string, app: string, read: () => number): void;
 }
 
 /** Live registrations as counted for the global caps, and the caps (0: none). */
@@ -192,6 +202,7 @@ export interface ServerMetrics
     StorageMetrics,
     TlsMetrics,
     LimitMetrics,
+    StatelessMetrics,
     RegistrationMetrics {}
 
 /** Metrics that go nowhere. */
@@ -210,5 +221,6 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   tlsReload() {},
   tlsCertificateExpiry() {},
   limitHit() {},
+  observeBlockedTokens() {},
   observeRegistrations() {},
 });

@@ -9,12 +9,22 @@ import type { PushTarget } from "../push_target.ts";
 import type { PushCounts } from "../push_summary.ts";
 
 /**
- * What a push tells the device: whose account has news and the counts, never content. Each
+ * What a push tells the device: whose account has news and the counts; content only for an
+ * app configured to show it (see `messageBody`). Each
  * service's adapter turns it into that service's payload (`domain/payloads/`).
  */
 export type Notification =
   /** A publish for an account: the app wakes and fetches the messages itself. */
-  | { readonly kind: "push"; readonly accountId: string; readonly counts: PushCounts }
+  | {
+    readonly kind: "push";
+    readonly accountId: string;
+    readonly counts: PushCounts;
+    /**
+     * The published message's text (`last-message-body`), when the publish carried one.
+     * Only an app configured to show it (APNs `includeMessageBody`) uses it; never logged.
+     */
+    readonly messageBody?: string;
+  }
   /** The device asked for a test push. */
   | { readonly kind: "test" };
 

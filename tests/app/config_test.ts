@@ -4,6 +4,7 @@ import {
   CONFIG_TEMPLATE,
   DEFAULT_CHANNEL_URI_PATTERN,
   DEFAULT_TOKEN_URL,
+  hasUwpx,
   loadConfig,
   parseConfig,
 } from "../../app/config.ts";
@@ -100,7 +101,7 @@ Deno.test("parseConfig: given values win over defaults", () => {
   const result = parseConfig(json);
   assert.ok(result.ok);
   assert.equal(result.config.db.url, "redis://localhost:6379");
-  assert.equal(result.config.tcp.port, 2000);
+  assert.equal(result.config.tcp?.port, 2000);
   assert.deepEqual(result.config.log, { level: "debug", format: "json" });
 });
 
@@ -175,7 +176,7 @@ Deno.test("parseConfig: the WNS token flow is classic or Entra, its endpoint def
     parseConfig({ ...minimal(), wns: { clientSecret: "s", ...given } });
   const entra = wns({ entra: { tenantId: "contoso", appId: "app-guid" }, packetId: "ignored" });
   assert.ok(entra.ok);
-  assert.deepEqual(entra.config.wns.token, {
+  assert.deepEqual(entra.config.wns?.token, {
     flow: "entra",
     tenantId: "contoso",
     appId: "app-guid",
@@ -183,7 +184,7 @@ Deno.test("parseConfig: the WNS token flow is classic or Entra, its endpoint def
   });
   const own = wns({ packetId: "ms-app://s-1", tokenUrl: "http://127.0.0.1:1/token" });
   assert.ok(own.ok);
-  assert.deepEqual(own.config.wns.token, {
+  assert.deepEqual(own.config.wns?.token, {
     flow: "classic",
     packetId: "ms-app://s-1",
     tokenUrl: "http://127.0.0.1:1/token",
@@ -310,10 +311,34 @@ Deno.test("configuration.example.json is a valid configuration", async () => {
   const result = parseConfig(JSON.parse(text));
   assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
   assert.deepEqual(result.config.http, { host: "127.0.0.1", port: 9100 });
-  // One WNS app (the wns section) and two FCM apps, one of them the default.
-  assert.deepEqual(Object.keys(result.config.apps), ["conversations", "quicksy"]);
+  // One WNS app (the wns section), two FCM apps and an APNs app with its sandbox twin, one
+  // default per service.
+  assert.deepEqual(Object.keys(result.config.apps), [
+    "conversations",
+    "quicksy",
+    "monal-ios",
+    "monal-ios-sandbox",
+  ]);
   assert.equal(result.config.apps.conversations.default, true);
   assert.equal(result.config.apps.quicksy.default, false);
+  assert.equal(result.config.apps["monal-ios"].default, true);
+  assert.equal(result.config.apps["monal-ios-sandbox"].default, false);
+});
+
+Deno.test("the README's example of one WNS and two FCM apps is valid and is the example file's", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const block = /One WNS app and two FCM apps:\n\n```json\n([\s\S]*?)\n```/.exec(readme);
+  assert.ok(block, "the README has the example");
+  const example = JSON.parse(
+    await Deno.readTextFile(new URL("../../configuration.example.json", import.meta.url)),
+  );
+  const snippet = JSON.parse(block[1]);
+  // The README leaves out the other sections ("as usual"): the example file's.
+  const result = parseConfig({ ...example, ...snippet, wns: { ...example.wns, ...snippet.wns } });
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  const fromFile = parseConfig(example);
+  assert.ok(fromFile.ok);
+  assert.deepEqual(result.config.apps, fromFile.config.apps);
 });
 
 Deno.test("parseConfig: limits given in part keep the other defaults; bad ones are named", () => {
@@ -371,4 +396,72 @@ Deno.test("parseConfig: the account limit keeps the largest answer within one TL
   assert.match(tooMany.problems.join("\n"), /^tcp\.maxAccountsPerDevice: too many accounts/m);
   // A long push JID leaves room for fewer.
   assert.ok(!withAccounts(68, `${"p".repeat(400)}@example.org`).ok);
+});
+
+/** Without the UWPX client: an FCM app, no `wns`, no `tcp`. */
+const fcmOnly = () => ({
+  xmpp: { mode: "component", bareJid: "push.example.org", password: "pw" },
+  apps: { conversations: { service: "fcm", serviceAccountFile: "/etc/push/firebase.json" } },
+});
+
+Deno.test("parseConfig: wns and tcp may both be absent when apps has an app", () => {
+  const result = parseConfig(fcmOnly());
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  assert.equal(result.config.tcp, undefined);
+  assert.equal(result.config.wns, undefined);
+  assert.equal(hasUwpx(result.config), false);
+  assert.deepEqual(Object.keys(result.config.apps), ["conversations"]);
+  // Today's configurations are the UWPX client's.
+  const uwpx = parseConfig(minimal());
+  assert.ok(uwpx.ok);
+  assert.equal(hasUwpx(uwpx.config), true);
+});
+
+Deno.test("parseConfig: wns without tcp, or tcp without wns, is refused with the missing path", () => {
+  const { tcp, wns } = minimal();
+  const withoutTcp = parseConfig({ ...fcmOnly(), wns });
+  assert.ok(!withoutTcp.ok);
+  assert.equal(withoutTcp.problems.length, 1, withoutTcp.problems.join("\n"));
+  assert.match(
+    withoutTcp.problems[0],
+    /^tcp: the UWPX client needs tcp .*: add tcp, or remove wns/,
+  );
+  const withoutWns = parseConfig({ ...fcmOnly(), tcp });
+  assert.ok(!withoutWns.ok);
+  assert.equal(withoutWns.problems.length, 1, withoutWns.problems.join("\n"));
+  assert.match(
+    withoutWns.problems[0],
+    /^wns: the UWPX client needs wns .*: add wns, or remove tcp/,
+  );
+  // Also beside other problems, which are all reported at once.
+  const more = parseConfig({ ...fcmOnly(), wns: { clientSecret: "" }, xmpp: {} });
+  assert.ok(!more.ok);
+  const paths = more.problems.map((p) => p.slice(0, p.indexOf(":")));
+  for (const path of ["tcp", "wns.clientSecret", "wns.packetId", "xmpp.bareJid"]) {
+    assert.ok(paths.includes(path), `${path} in ${paths.join(", ")}`);
+  }
+});
+
+Deno.test("parseConfig: neither wns nor an app in apps is refused: nothing to push to", () => {
+  for (const apps of [undefined, {}]) {
+    const result = parseConfig({ ...fcmOnly(), apps });
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems.map((p) => p.slice(0, p.indexOf(":"))), ["tcp", "wns"]);
+    for (const problem of result.problems) {
+      assert.match(problem, /nothing to push to: configure wns and tcp .* or at least one app/);
+    }
+  }
+});
+
+Deno.test("the README's configuration with only an FCM app is valid and has no UWPX client", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const block = /#### Only FCM apps \(no UWPX client\)\n[\s\S]*?```json\n([\s\S]*?)\n```/.exec(
+    readme,
+  );
+  assert.ok(block, "the README has the example");
+  const result = parseConfig(JSON.parse(block[1]));
+  assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+  assert.equal(hasUwpx(result.config), false);
+  assert.deepEqual(Object.keys(result.config.apps), ["myapp"]);
+  assert.equal(result.config.apps.myapp.default, true);
 });

@@ -3,6 +3,7 @@
  */
 
 import assert from "node:assert/strict";
+import { startFakeFcm } from "../../adapters/push/fcm/fake_fcm_server.ts";
 import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
@@ -184,6 +185,37 @@ function collect(stream: ReadableStream<Uint8Array>): Promise<string> & { lines:
   })();
   return Object.assign(done, { lines });
 }
+
+Deno.test("with only an FCM app: no certificate or WNS needed, SIGHUP has nothing to reload", async () => {
+  const dir = await Deno.makeTempDir();
+  await using fcm = await startFakeFcm({ projectId: "only-push" });
+  try {
+    await Deno.writeTextFile(`${dir}/only.json`, JSON.stringify(fcm.serviceAccount));
+    await Deno.writeTextFile(
+      `${dir}/configuration.json`,
+      JSON.stringify({
+        db: { url: "memory:" },
+        xmpp: { mode: "component", bareJid: "push.localhost", password: "x", port: freePort() },
+        apps: { only: { service: "fcm", serviceAccountFile: "only.json", baseUrl: fcm.url } },
+      }),
+    );
+    const child = run(["--noInput"], dir).spawn();
+    const stderr = collect(child.stderr);
+    assert.ok(await waitFor(stderr.lines, /push server started/), "never started");
+    const started = stderr.lines.join("").split("\n").find((l) =>
+      l.includes("push server started")
+    );
+    assert.match(started ?? "", /apps=fcm:only/);
+    assert.doesNotMatch(started ?? "", /devicePort/);
+    child.kill("SIGHUP");
+    assert.ok(await waitFor(stderr.lines, /SIGHUP: no device port/), "SIGHUP not answered");
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    assert.match(await stderr, /push server stopped/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 async function waitFor(chunks: string[], pattern: RegExp): Promise<boolean> {
   for (let i = 0; i < 200; i++) {

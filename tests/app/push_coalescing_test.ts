@@ -32,6 +32,7 @@ const ACCOUNTS = [
 function defaultWindowMs(): number {
   const parsed = parseConfig(CONFIG_TEMPLATE);
   assert.ok(parsed.ok, "the template configuration parses");
+  assert.ok(parsed.config.wns, "the template has the wns section");
   return parsed.config.wns.coalesceMs;
 }
 

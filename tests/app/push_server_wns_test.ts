@@ -8,7 +8,7 @@ import { startFakeComponentServer } from "../../adapters/xmpp/fake_component_ser
 import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
-import { startPushServer } from "../../app/push_server.ts";
+import { requireDevicePort, startPushServer } from "../../app/push_server.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
 
@@ -33,7 +33,7 @@ async function stack() {
     xmpp: { mode: "component", bareJid: DOMAIN, password: "s", host: "127.0.0.1", port: xmpp.port },
   });
   if (!parsed.ok) throw new Error(parsed.problems.join("\n"));
-  const server = await startPushServer(parsed.config, new RecordingLogger());
+  const server = requireDevicePort(await startPushServer(parsed.config, new RecordingLogger()));
   await server.link.whenOnline();
   const register = async () => {
     const deviceId = crypto.getRandomValues(new Uint8Array(32)).toHex();

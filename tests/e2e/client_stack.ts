@@ -13,14 +13,16 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import {
-  type PushServer,
   type PushServerOverrides,
+  requireDevicePort,
   startPushServer,
+  type UwpxPushServer,
 } from "../../app/push_server.ts";
 import { type RunningProsody, startProsody, withTimeout } from "../support/prosody.ts";
 import { RecordingLogger } from "../support/recording_logger.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
 import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
+import { type FcmProjects, startFcmProjects } from "../support/fcm_projects.ts";
 
 export const PUSH_JID = "pushsvc@localhost";
 
@@ -28,16 +30,20 @@ export const PUSH_JID = "pushsvc@localhost";
 export interface ClientStackOptions {
   /** Connect with direct TLS (`xmpps://`) instead of STARTTLS. */
   readonly directTls?: boolean;
-  /** More replaceable parts of the push server (other services' deliveries, the apps). */
+  /** More replaceable parts of the push server. */
   readonly overrides?: PushServerOverrides;
+  /** FCM apps to configure, each served by a fake FCM of its own (name -> more settings). */
+  readonly fcmApps?: Record<string, Record<string, unknown>>;
 }
 
 /** The running parts, and shortcuts for what devices and users do. */
 export interface ClientStack {
   readonly prosody: RunningProsody;
   readonly wns: FakeWns;
-  readonly server: PushServer;
+  readonly server: UwpxPushServer;
   readonly logger: RecordingLogger;
+  /** The fake Firebase projects of {@link ClientStackOptions.fcmApps} (none without). */
+  readonly fcm: FcmProjects | null;
   /** Registers a device with a fresh WNS channel and the given accounts; returns the answer. */
   registerDevice(
     deviceId: string,
@@ -95,10 +101,19 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
       },
     });
     json.log = { level: "debug" };
+    let fcm: FcmProjects | null = null;
+    if (options.fcmApps) {
+      const projects = await startFcmProjects(options.fcmApps);
+      cleanups.push(() => projects.close());
+      json.apps = projects.apps;
+      fcm = projects;
+    }
     const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(parsed.config, logger, options.overrides);
+    const server = requireDevicePort(
+      await startPushServer(parsed.config, logger, options.overrides),
+    );
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 15_000, "the client link coming up");
 
@@ -126,6 +141,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
       wns,
       server,
       logger,
+      fcm,
       async registerDevice(deviceId, accountIds) {
         const client = await device();
         const channelUri = wns.channelUri();

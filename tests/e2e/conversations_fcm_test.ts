@@ -1,25 +1,31 @@
 /**
  * End to end as Conversations does it, against real Prosody (mod_cloud_notify) and real
- * ejabberd (mod_push), the push server as their XEP-0114 component: a logged-in user sends
- * Conversations' exact `register-push-fcm` IQ (routed by their server to the component),
- * reads the answer as Conversations does (the first command/x form: jid, node, secret),
- * enables push with p2.md §2's exact enable, goes offline and receives a message: one push to
- * the FCM target {fcm, app, token} whose account is the hash Conversations computes.
+ * ejabberd (mod_push), the push server as their XEP-0114 component, configured with one WNS
+ * app and two FCM apps, each FCM app a fake FCM of its own (its own service-account key
+ * file, JWT checked with jose). A logged-in user sends Conversations' exact
+ * `register-push-fcm` IQ (routed by their server to the component), reads the answer as
+ * Conversations does (the first command/x form: jid, node, secret), enables push with p2.md
+ * §2's exact enable, goes offline and receives a message: the app's fake FCM gets one
+ * HIGH-priority data message whose `account` is the hash Conversations computes (computed
+ * here independently). Then each path: token change, unregister, UNREGISTERED, quota, outage.
  *
- * FCM itself is {@link recordingFcm} (the apps branch wires the real delivery; a fake-FCM
- * side with the same interface can replace it without changing the scenarios).
+ * Storage: SQLite behind Prosody, Redis (a real redis-server) behind ejabberd.
  */
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Element } from "@xmpp/xml";
+import type { FakeFcm } from "../../adapters/push/fcm/fake_fcm_server.ts";
 import { serverTestGate } from "../support/prosody.ts";
 import { parseXml } from "../support/parse_xml.ts";
-import { type FcmSide, recordingFcm } from "../support/recording_fcm.ts";
+import { sample } from "../support/prometheus_text.ts";
+import { type FcmProjects, startFcmProjects } from "../support/fcm_projects.ts";
+import { type RunningRedis, startRedis } from "../support/redis.ts";
 import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
 import {
   PUSH_DOMAIN,
   type PushStack,
+  randomHexId,
   startPushStack,
   startXmppServer,
   type XmppServer,
@@ -31,7 +37,15 @@ const fixture = (name: string) =>
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 /** Settings.Secure.ANDROID_ID of the fixture (p2's README test vector). */
 const ANDROID_ID = "92afd7a91cdba9a0";
+/** The default FCM app, and the one a client names by the resource `/quicksy`. */
 const APP = "conversations";
+const OTHER_APP = "quicksy";
+/** The FCM apps' settings (beside the key file and the fake's URL). */
+const APPS = {
+  [APP]: { default: true, ttlSeconds: 3600, maxAttempts: 3, requestTimeoutSeconds: 2 },
+  [OTHER_APP]: { ttlSeconds: 600, collapse: false },
+};
+const CONVERSATIONS_MAX_ATTEMPTS = 3;
 
 /** What Conversations computes on the phone: SHA-1 hex of `bareJid NUL androidId`. */
 function conversationsHash(bareJid: string): string {
@@ -81,33 +95,78 @@ function enableIq(answer: { jid: string; node: string; secret: string }): Elemen
   return iq;
 }
 
-/** What differs between the users' servers: how they say they heard item-not-found. */
+/** What differs between the users' servers: how they say they heard an error answer. */
 interface ServerKit {
   readonly kind: XmppServerKind;
-  heardItemNotFound(server: XmppServer, user: string): Promise<boolean>;
+  /** Whether the server's log shows it got `type/condition` for `user`'s push to `node`. */
+  heard(
+    server: XmppServer,
+    push: { user: string; node: string },
+    type: string,
+    condition: string,
+  ): Promise<boolean>;
 }
 
 const KITS: ServerKit[] = [
   {
     kind: "prosody",
-    async heardItemNotFound(server) {
-      return /Got error <cancel:item-not-found/.test(await server.logTail());
+    async heard(server, { node }, type, condition) {
+      // mod_cloud_notify: "Got error <type:condition:text> for identifier '<jid><<node>'"
+      // (a `wait` at debug level).
+      return (await server.logTail()).split("\n").some((line) =>
+        line.includes(`Got error <${type}:${condition}:`) &&
+        line.includes(`for identifier '${PUSH_DOMAIN}<${node}'`)
+      );
     },
   },
   {
     kind: "ejabberd",
-    async heardItemNotFound(server, user) {
+    async heard(server, { user }, type, condition) {
+      // mod_push: a `wait` is "rejected ... temporarily: <text> (<condition>)"; anything
+      // else drops the session: "disabling push: <condition> (<type>)".
+      const said = type === "wait"
+        ? (line: string) => line.includes("temporarily: ") && line.endsWith(`(${condition})`)
+        : (line: string) => line.includes(`disabling push: ${condition} (${type})`);
       return (await server.logTail()).split("\n").some((line) =>
         line.includes(`${PUSH_DOMAIN} rejected notification for ${user}@localhost (`) &&
-        line.includes("disabling push: item-not-found (cancel)")
+        said(line.trimEnd())
       );
     },
   },
 ];
 
+/** Waits until the users' server heard `type/condition` for `user`'s push. */
+async function waitUntilHeard(
+  s: Stage,
+  push: { user: string; node: string },
+  type: string,
+  condition: string,
+): Promise<void> {
+  const { user } = push;
+  const deadline = Date.now() + 15_000;
+  while (!(await s.kit.heard(s.stack.xmppServer, push, type, condition))) {
+    if (Date.now() > deadline) {
+      throw new Error(`${s.kit.kind} never heard ${type}/${condition} for ${user}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** One scenario's world: the stack, the two fake Firebase projects, the users' server kind. */
+interface Stage {
+  readonly stack: PushStack;
+  readonly fcm: FcmProjects;
+  readonly kit: ServerKit;
+  /** The default app's fake FCM. */
+  readonly conversations: FakeFcm;
+  readonly quicksy: FakeFcm;
+}
+
 interface Scenario {
   readonly name: string;
-  fn(stack: PushStack, fcm: FcmSide, user: string, kit: ServerKit): Promise<void>;
+  /** The users it logs in as (besides bob, who writes to them). */
+  readonly users: readonly string[];
+  fn(s: Stage, ...users: string[]): Promise<void>;
 }
 
 /** `user` logs in (a fresh bind, as Conversations registers after), runs `body`, logs out. */
@@ -139,67 +198,158 @@ function messageFromBob(stack: PushStack, user: string): Promise<void> {
   return session(stack, "bob", (bob) => bob.sendMessage(`${user}@localhost`, "hi"));
 }
 
+/**
+ * Waits until the push server answered `count` publishes in all (its "pushed" lines), so
+ * that whatever FCM got for them has arrived.
+ */
+async function waitForPushed(stack: PushStack, count: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  const pushed = () => stack.logger.lines.filter((l) => l.message === "pushed").length;
+  while (pushed() < count) {
+    if (Date.now() > deadline) throw new Error(`${pushed()} publishes pushed, not ${count}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Asserts FCM's one message: p2's data message with the hash, as the app is configured. */
+function assertWakeup(
+  message: FakeFcm["messages"][number],
+  expected: { token: string; user: string; android: Record<string, unknown> },
+): void {
+  const account = conversationsHash(`${expected.user}@localhost`);
+  assert.equal(message.token, expected.token);
+  assert.deepEqual(message.data, { account }, "the data message carries the hash, nothing else");
+  assert.deepEqual(message.android, expected.android);
+}
+
+/** The default app's android block for `user`: HIGH, its TTL, p2's collapse key. */
+function conversationsAndroid(user: string) {
+  const collapse = conversationsHash(`${user}@localhost`).slice(0, 6);
+  return { priority: "HIGH", ttl: "3600s", collapse_key: collapse };
+}
+
 const scenarios: Scenario[] = [
   {
-    name: "register, enable, offline message: one FCM push with Conversations' hash; " +
-      "a new token keeps node and secret and gets the next push; disco#info answered",
-    async fn(s, fcm, user) {
-      const info = await session(s, user, (client) =>
-        client.request(parseXml(
+    name: "register, enable, offline message: exactly one HIGH data message with " +
+      "Conversations' hash, the app's TTL and collapse key; a new token keeps node and secret " +
+      "and gets the next push; disco lists the commands",
+    users: ["alice"],
+    async fn(s, user) {
+      const { stack } = s;
+      const disco = await session(stack, user, async (client) => {
+        const info = await client.request(parseXml(
           `<iq type="get" to="${PUSH_DOMAIN}" id="disco-1"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`,
-        )));
-      const features = info.getChild("query")!.getChildren("feature").map((f: Element) =>
+        ));
+        const items = await client.request(parseXml(
+          `<iq type="get" to="${PUSH_DOMAIN}" id="disco-2"><query xmlns="http://jabber.org/protocol/disco#items" node="${NS_COMMANDS}"/></iq>`,
+        ));
+        return { info, items };
+      });
+      const features = disco.info.getChild("query")!.getChildren("feature").map((f: Element) =>
         f.attrs.var
       );
       assert.ok(features.includes(NS_COMMANDS), "disco#info lists the commands");
       assert.ok(features.includes("urn:xmpp:push:0"), "disco#info lists XEP-0357");
+      const commands = disco.items.getChild("query")!.getChildren("item").map((i: Element) =>
+        i.attrs.node
+      );
+      for (const node of ["register-push-fcm", "unregister-push-fcm"]) {
+        assert.ok(commands.includes(node), `disco#items lists ${node}: ${commands}`);
+      }
 
-      const first = await registerAndEnable(s, user, "token-one:APA91b-first");
+      const token = s.conversations.deviceToken();
+      const first = await registerAndEnable(stack, user, token);
       assert.equal(first.jid, PUSH_DOMAIN);
-      await messageFromBob(s, user);
-      const [push] = await fcm.waitForPushes(1);
-      assert.deepEqual(push, {
-        app: APP,
-        token: "token-one:APA91b-first",
-        account: conversationsHash(`${user}@localhost`),
+      await messageFromBob(stack, user);
+      await waitForPushed(stack, 1);
+      assert.equal(s.conversations.messages.length, 1, "exactly one FCM message");
+      assert.equal(s.conversations.sendRequests.length, 1);
+      assertWakeup(s.conversations.messages[0], {
+        token,
+        user,
+        android: conversationsAndroid(user),
       });
+      // The access token came from the project's token endpoint for a JWT it verified.
+      assert.deepEqual(s.conversations.tokenRequests.map((r) => r.status), [200]);
+      assert.equal(s.conversations.messages[0].accessToken, s.conversations.issuedTokens[0]);
+      assert.equal(s.quicksy.counters.sends, 0, "the other project got nothing");
 
       // FCM hands out a new token: Conversations registers again (and enables again).
-      const second = await registerAndEnable(s, user, "token-two:APA91b-second");
+      const newToken = s.conversations.deviceToken();
+      const second = await registerAndEnable(stack, user, newToken);
       assert.deepEqual(second, first, "node and secret are kept across a token change");
-      await messageFromBob(s, user);
-      const pushes = await fcm.waitForPushes(2);
-      assert.deepEqual(pushes[1], { ...push, token: "token-two:APA91b-second" });
-      await s.waitForLog("pushed");
-      assert.ok(!s.logger.text().includes(first.secret), "the secret was logged");
-      assert.ok(!s.logger.text().includes("APA91b"), "a token was logged");
+      await messageFromBob(stack, user);
+      await waitForPushed(stack, 2);
+      assert.equal(s.conversations.messages.length, 2);
+      assertWakeup(s.conversations.messages[1], {
+        token: newToken,
+        user,
+        android: conversationsAndroid(user),
+      });
+      assert.ok(!stack.logger.text().includes(first.secret), "the secret was logged");
+      assert.ok(!stack.logger.text().includes(token.slice(0, 30)), "a token was logged");
     },
   },
   {
-    name: "the resource of the command's to names the app; an unknown app is item-not-found",
-    async fn(s, fcm, user) {
-      await session(s, user, async (client) => {
+    name: "one WNS and two FCM apps: the command's resource picks the app, each user is " +
+      "pushed through their own app's Firebase project, the UWPX device through WNS; an " +
+      "unknown app is item-not-found",
+    users: ["alice", "carol", "dave"],
+    async fn(s, alice, carol, dave) {
+      const { stack } = s;
+      await session(stack, alice, async (client) => {
         await assert.rejects(
           client.request(registerIq("token-x", `${PUSH_DOMAIN}/no-such-app`)),
-          (error: { condition?: string }) => error.condition === "item-not-found",
+          (error: { condition?: string; type?: string }) =>
+            error.condition === "item-not-found" && error.type === "cancel",
         );
       });
-      const answer = await registerAndEnable(s, user, "token-q:APA91b", `${PUSH_DOMAIN}/quicksy`);
-      assert.equal(answer.jid, PUSH_DOMAIN);
-      await messageFromBob(s, user);
-      const [push] = await fcm.waitForPushes(1);
-      assert.deepEqual(push, {
-        app: "quicksy",
-        token: "token-q:APA91b",
-        account: conversationsHash(`${user}@localhost`),
+      const aliceToken = s.conversations.deviceToken();
+      const carolToken = s.quicksy.deviceToken();
+      await registerAndEnable(stack, alice, aliceToken); // no resource: the default app
+      await registerAndEnable(stack, carol, carolToken, `${PUSH_DOMAIN}/${OTHER_APP}`);
+      // dave uses UWPX: his device registers over the device protocol, he enables its node.
+      const accountId = randomHexId();
+      const { answer } = await stack.registerDevice(randomHexId(), [accountId]);
+      const [account] = answer.accounts as { node: string; secret: string }[];
+      await session(
+        stack,
+        dave,
+        (client) =>
+          client.enablePush({ jid: PUSH_DOMAIN, node: account.node, secret: account.secret }),
+      );
+
+      await messageFromBob(stack, alice);
+      await messageFromBob(stack, carol);
+      await messageFromBob(stack, dave);
+      await waitForPushed(stack, 3);
+      assert.equal(s.conversations.messages.length, 1);
+      assertWakeup(s.conversations.messages[0], {
+        token: aliceToken,
+        user: alice,
+        android: conversationsAndroid(alice),
       });
+      assert.equal(s.quicksy.messages.length, 1);
+      assertWakeup(s.quicksy.messages[0], {
+        token: carolToken,
+        user: carol,
+        android: { priority: "HIGH", ttl: "600s" }, // quicksy: collapse off
+      });
+      // Each project's token endpoint verified its own service account's assertion.
+      for (const fake of [s.conversations, s.quicksy]) {
+        assert.equal(fake.tokenRequests[0]?.claims?.iss, fake.serviceAccount.client_email);
+      }
+      assert.equal(stack.wns.received.length, 1);
+      assert.equal(JSON.parse(stack.wns.received[0].body).account_id, accountId);
     },
   },
   {
     name: "unregister stops pushes; the user's server hears item-not-found",
-    async fn(s, fcm, user, kit) {
-      await registerAndEnable(s, user, "token-three:APA91b-third");
-      await session(s, user, async (client) => {
+    users: ["alice"],
+    async fn(s, user) {
+      const { stack } = s;
+      const { node } = await registerAndEnable(stack, user, s.conversations.deviceToken());
+      await session(stack, user, async (client) => {
         const answer = await client.request(unregisterIq());
         assert.equal(answer.attrs.type, "result");
         assert.equal(answer.getChild("command", NS_COMMANDS)?.attrs.action, "complete");
@@ -208,49 +358,167 @@ const scenarios: Scenario[] = [
           (error: { condition?: string }) => error.condition === "item-not-found",
         );
       });
-      await messageFromBob(s, user);
-      await s.waitForLog("publish refused", { outcome: "unknown-node" });
-      const deadline = Date.now() + 10_000;
-      while (!(await kit.heardItemNotFound(s.xmppServer, user))) {
-        if (Date.now() > deadline) throw new Error(`${kit.kind} never heard item-not-found`);
+      await messageFromBob(stack, user);
+      await stack.waitForLog("publish refused", { outcome: "unknown-node" });
+      await waitUntilHeard(s, { user, node }, "cancel", "item-not-found");
+      assert.equal(s.conversations.counters.sends, 0, "no push after unregistering");
+    },
+  },
+  {
+    name: "UNREGISTERED: the user's server hears item-not-found (ejabberd drops the " +
+      "registration), the token is forgotten; registering again works and pushes again",
+    users: ["alice"],
+    async fn(s, user) {
+      const { stack } = s;
+      const token = s.conversations.deviceToken();
+      const first = await registerAndEnable(stack, user, token);
+      s.conversations.failAlways(token, "UNREGISTERED");
+      await messageFromBob(stack, user);
+      await waitUntilHeard(s, { user, node: first.node }, "cancel", "item-not-found");
+      await stack.waitForLog("push target gone: registration ended");
+      assert.equal(s.conversations.counters.sends, 1, "a dead token is not retried");
+      assert.equal(s.conversations.counters.delivered, 0);
+      assert.equal(
+        await stack.server.store.findNode(first.node, Date.now()),
+        null,
+        "the registration ended",
+      );
+
+      // Conversations registers again at its next login (here with the same token, which
+      // FCM takes again): neither the forgotten address nor the ended registration's id
+      // stands in the way.
+      s.conversations.heal(token);
+      const again = await registerAndEnable(stack, user, token);
+      assert.notEqual(again.node, first.node, "a new registration, with a new node");
+      await messageFromBob(stack, user);
+      await s.conversations.waitForMessages(1, 15_000);
+      assertWakeup(s.conversations.messages[0], {
+        token,
+        user,
+        android: conversationsAndroid(user),
+      });
+    },
+  },
+  {
+    name: "QUOTA_EXCEEDED with Retry-After: the user's server hears wait, the registration " +
+      "is kept, a later push arrives",
+    users: ["alice"],
+    async fn(s, user) {
+      const { stack } = s;
+      const token = s.conversations.deviceToken();
+      const answer = await registerAndEnable(stack, user, token);
+      s.conversations.failNext(token, "QUOTA_EXCEEDED", { "Retry-After": "2" });
+      await messageFromBob(stack, user);
+      const throttledAt = Date.now();
+      await waitUntilHeard(s, { user, node: answer.node }, "wait", "resource-constraint");
+      assert.equal(s.conversations.counters.sends, 1, "a quota error is not retried at once");
+      assert.notEqual(await stack.server.store.findNode(answer.node, Date.now()), null, "kept");
+
+      // Once the Retry-After has passed, the next message is pushed.
+      await new Promise((resolve) => setTimeout(resolve, throttledAt + 2_200 - Date.now()));
+      await messageFromBob(stack, user);
+      await s.conversations.waitForMessages(1, 15_000);
+      assertWakeup(s.conversations.messages[0], {
+        token,
+        user,
+        android: conversationsAndroid(user),
+      });
+    },
+  },
+  {
+    name: "outage: FCM answering 503, then unreachable: the user's server hears wait " +
+      "(after the retries), the registration is kept, pushes resume",
+    users: ["alice"],
+    async fn(s, user) {
+      const { stack } = s;
+      const token = s.conversations.deviceToken();
+      const answer = await registerAndEnable(stack, user, token);
+      // 503 UNAVAILABLE with Retry-After: 10, over the longest pause between attempts: FCM
+      // asked for a longer pause than a publish may wait, so no retry.
+      s.conversations.outage("UNAVAILABLE", 60_000);
+      await messageFromBob(stack, user);
+      await waitUntilHeard(s, { user, node: answer.node }, "wait", "internal-server-error");
+      assert.deepEqual(s.conversations.sendRequests.map((r) => r.status), [503]);
+      s.conversations.reset();
+
+      // Unreachable: every attempt fails to connect; retried, then wait.
+      s.fcm.proxies[APP].cut();
+      await messageFromBob(stack, user);
+      const metrics = async () =>
+        sample(await stack.server.metrics.text(), "uwpx_push_service_responses_total", {
+          service: "fcm",
+          app: APP,
+          status: "none",
+        });
+      const deadline = Date.now() + 15_000;
+      while ((await metrics()) !== CONVERSATIONS_MAX_ATTEMPTS) {
+        if (Date.now() > deadline) throw new Error(`attempts without answer: ${await metrics()}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      assert.equal(fcm.pushes.length, 0, "no push after unregistering");
+      await stack.waitForLog("push failed", { service: "fcm", app: APP, retryable: true });
+      assert.notEqual(await stack.server.store.findNode(answer.node, Date.now()), null, "kept");
+
+      // FCM is back: the next message is pushed.
+      s.fcm.proxies[APP].restore();
+      await messageFromBob(stack, user);
+      await s.conversations.waitForMessages(1, 15_000);
+      assertWakeup(s.conversations.messages[0], {
+        token,
+        user,
+        android: conversationsAndroid(user),
+      });
     },
   },
 ];
 
 for (const kit of KITS) {
+  const storage = kit.kind === "ejabberd" ? "Redis" : "SQLite";
   Deno.test({
-    name: `${kit.kind} component: Conversations' registration by command`,
+    name: `${kit.kind} component, ${storage}: Conversations' registration by command and FCM`,
     ...serverTestGate(kit.kind === "ejabberd" ? "ejabberdctl" : "prosody"),
     async fn(t) {
       const componentSecret = crypto.randomUUID();
       const xmppServer = await startXmppServer(kit.kind, componentSecret);
+      let redis: RunningRedis | undefined;
       try {
-        const users = ["bob", ...scenarios.map((_, i) => `alice${i}`)];
-        await Promise.all(users.map((user) => xmppServer.registerUser(user, `${user}-pw`)));
+        if (kit.kind === "ejabberd") redis = await startRedis();
+        const users = new Set(["bob"]);
+        const named = scenarios.map((scenario, i) => scenario.users.map((user) => `${user}${i}`));
+        for (const list of named) for (const user of list) users.add(user);
+        await Promise.all([...users].map((user) => xmppServer.registerUser(user, `${user}-pw`)));
         for (const [i, scenario] of scenarios.entries()) {
           await t.step(scenario.name, async () => {
-            const fcm = recordingFcm([APP, "quicksy"]);
-            const stack = await startPushStack({
-              shared: { xmppServer, componentSecret },
-              overrides: fcm.overrides,
-            });
+            const fcm = await startFcmProjects(APPS);
+            let stack: PushStack | undefined;
             try {
-              await scenario.fn(stack, fcm, `alice${i}`, kit);
+              stack = await startPushStack({
+                shared: { xmppServer, componentSecret },
+                apps: fcm.apps,
+                // A database of its own per scenario.
+                ...(redis ? { dbUrl: `${redis.url}/${i}` } : {}),
+              });
+              const stage = {
+                stack,
+                fcm,
+                kit,
+                conversations: fcm.fakes[APP],
+                quicksy: fcm.fakes[OTHER_APP],
+              };
+              await scenario.fn(stage, ...named[i]);
             } catch (error) {
               throw new Error(
                 `${(error as Error).message}\n--- ${kit.kind} log ---\n${await xmppServer
-                  .logTail()}\n--- push server log ---\n${stack.logger.text()}`,
+                  .logTail()}\n--- push server log ---\n${stack?.logger.text()}`,
                 { cause: error },
               );
             } finally {
-              await stack.stop();
+              await stack?.stop();
+              await fcm.close();
             }
           });
         }
       } finally {
+        await redis?.stop();
         await xmppServer.stop();
       }
     },

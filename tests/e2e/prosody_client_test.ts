@@ -21,7 +21,6 @@ import {
 import { createHash } from "node:crypto";
 import type { Element } from "@xmpp/xml";
 import { parseXml } from "../support/parse_xml.ts";
-import { recordingFcm } from "../support/recording_fcm.ts";
 import { assertRawPush } from "./push_stack.ts";
 
 const gate = serverTestGate("prosody");
@@ -251,9 +250,6 @@ e2e(
   },
 );
 
-/** The FCM side of the registration-by-command test (recording; see recording_fcm.ts). */
-const fcm = recordingFcm(["conversations"]);
-
 e2e(
   "Conversations' register-push-fcm to the push account's full JID: a PEP node, one FCM push",
   async (s) => {
@@ -279,11 +275,12 @@ e2e(
       await alice.disconnect();
     }
     await bobWritesToAlice(s);
-    const [push] = await fcm.waitForPushes(1);
+    // The app's fake FCM: one HIGH data message with the hash Conversations computes.
+    const [push] = await s.fcm!.fakes.conversations.waitForMessages(1, 10_000);
     const hash = createHash("sha1").update("alice@localhost\u000092afd7a91cdba9a0").digest("hex");
-    assert.equal(push.account, hash);
-    assert.equal(push.app, "conversations");
+    assert.deepEqual(push.data, { account: hash });
+    assert.equal(push.android?.priority, "HIGH");
     assert.match(push.token, /^fS3ntgCBQ2OeGyDh4ykgxa:APA91b/);
   },
-  { overrides: fcm.overrides },
+  { fcmApps: { conversations: {} } },
 );

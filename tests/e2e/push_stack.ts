@@ -1,7 +1,8 @@
 /**
  * A whole deployment on loopback for end-to-end tests: a real XMPP server (Prosody with
  * mod_cloud_notify, or ejabberd with mod_push), the push server as its XEP-0114 component
- * (SQLite storage, real TLS device port), and the fake WNS.
+ * (SQLite storage unless told otherwise, real TLS device port), the fake WNS, and the apps
+ * the test configures (FCM apps: fake FCMs, see `tests/support/fcm_projects.ts`).
  *
  * @module
  */
@@ -12,9 +13,10 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { type FakeWns, startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { parseConfig } from "../../app/config.ts";
 import {
-  type PushServer,
   type PushServerOverrides,
+  requireDevicePort,
   startPushServer,
+  type UwpxPushServer,
 } from "../../app/push_server.ts";
 import type { Clock } from "../../domain/ports/clock.ts";
 import { startEjabberd } from "../support/ejabberd.ts";
@@ -39,6 +41,8 @@ export interface XmppServer {
   stop(): Promise<void>;
   /** Last lines of the server's logs, for error messages. */
   logTail(): Promise<string>;
+  /** The server's whole log file. */
+  readonly logPath: string;
 }
 
 /** Which XMPP server software a stack runs. */
@@ -57,10 +61,10 @@ export interface PushStackOptions {
   clock?: Clock;
   /** The storage URL; a SQLite file in the stack's temporary directory by default. */
   dbUrl?: string;
-  /** The configuration's `apps` section (e.g. a Web Push app on the fake push service). */
-  apps?: Record<string, unknown>;
-  /** More replaceable parts of the push server (other services' deliveries, the apps). */
+  /** More replaceable parts of the push server. */
   overrides?: Omit<PushServerOverrides, "clock">;
+  /** The configuration's `apps` section (e.g. FCM apps served by fake FCMs). */
+  apps?: Record<string, unknown>;
 }
 
 /** Starts a users' XMPP server with the push server's component (PUSH_DOMAIN) configured. */
@@ -76,7 +80,7 @@ export function startXmppServer(
 export interface PushStack {
   readonly xmppServer: XmppServer;
   readonly wns: FakeWns;
-  readonly server: PushServer;
+  readonly server: UwpxPushServer;
   readonly logger: RecordingLogger;
   /** The device port's certificate (self-signed: also its CA). */
   readonly cert: string;
@@ -113,29 +117,30 @@ export async function startPushStack(options: PushStackOptions = {}): Promise<Pu
       xmppServer = started;
     }
     const { certPath, keyPath, cert } = await writeTestCertificate(dir);
-    const parsed = parseConfig({
-      ...testConfigJson({
-        dir,
-        dbUrl: options.dbUrl,
-        certPath,
-        keyPath,
-        wns,
-        xmpp: {
-          mode: "component",
-          bareJid: PUSH_DOMAIN,
-          password: componentSecret,
-          host: "127.0.0.1",
-          port: xmppServer.componentPort,
-        },
-      }),
-      ...(options.apps ? { apps: options.apps } : {}),
+    const json = testConfigJson({
+      dir,
+      dbUrl: options.dbUrl,
+      apps: options.apps,
+      certPath,
+      keyPath,
+      wns,
+      xmpp: {
+        mode: "component",
+        bareJid: PUSH_DOMAIN,
+        password: componentSecret,
+        host: "127.0.0.1",
+        port: xmppServer.componentPort,
+      },
     });
+    const parsed = parseConfig(json);
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const logger = new RecordingLogger();
-    const server = await startPushServer(parsed.config, logger, {
-      ...options.overrides,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    const server = requireDevicePort(
+      await startPushServer(parsed.config, logger, {
+        ...options.overrides,
+        ...(options.clock ? { clock: options.clock } : {}),
+      }),
+    );
     cleanups.push(() => server.close());
     await withTimeout(server.link.whenOnline(), 10_000, "the component link coming up");
 

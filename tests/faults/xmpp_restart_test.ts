@@ -21,7 +21,7 @@ import { DeviceClient } from "../../adapters/device/device_client.ts";
 import { startFakeWns } from "../../adapters/push/wns/fake_wns_server.ts";
 import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
 import { parseConfig } from "../../app/config.ts";
-import { startPushServer } from "../../app/push_server.ts";
+import { requireDevicePort, startPushServer } from "../../app/push_server.ts";
 import { sample } from "../support/prometheus_text.ts";
 import { serverTestGate, startProsody, withTimeout } from "../support/prosody.ts";
 import { writeTestCertificate } from "../support/tls_cert.ts";
@@ -89,7 +89,7 @@ Deno.test({
       const parsed = parseConfig(json);
       if (!parsed.ok) throw new Error(parsed.problems.join("; "));
       const logger = new CountingLogger();
-      const server = await startPushServer(parsed.config, logger);
+      const server = requireDevicePort(await startPushServer(parsed.config, logger));
       cleanups.push(() => server.close(0));
       await withTimeout(server.link.whenOnline(), 10_000, "the component link");
       const metrics = async () => {

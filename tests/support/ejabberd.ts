@@ -51,6 +51,8 @@ export interface RunningEjabberd {
   stop(): Promise<void>;
   /** Last lines of ejabberd's log and console output, for error messages. */
   logTail(): Promise<string>;
+  /** ejabberd's whole log file (level info). */
+  readonly logPath: string;
 }
 
 /** Options for {@link startEjabberd}. */
@@ -405,6 +407,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<RunningEjabb
     dataDir,
     node,
     logTail,
+    logPath,
     stop,
     async restart() {
       if (stopped) throw new Error("ejabberd was stopped for good; cannot restart");

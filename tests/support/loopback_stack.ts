@@ -20,11 +20,12 @@ import {
   startFakeComponentServer,
 } from "../../adapters/xmpp/fake_component_server.ts";
 import { publishIq } from "../../adapters/xmpp/publish_builder.ts";
-import { type Config, parseConfig } from "../../app/config.ts";
+import { parseConfig, type UwpxConfig } from "../../app/config.ts";
 import {
-  type PushServer,
   type PushServerOverrides,
+  requireDevicePort,
   startPushServer,
+  type UwpxPushServer,
 } from "../../app/push_server.ts";
 import type { Logger } from "../../domain/ports/logging.ts";
 import { RecordingLogger } from "./recording_logger.ts";
@@ -60,13 +61,13 @@ export interface RegisteredDevice {
 /** The running parts and shortcuts. */
 export interface LoopbackStack {
   readonly dir: string;
-  readonly config: Config;
+  readonly config: UwpxConfig;
   /** The configuration as written to `${dir}/configuration.json`. */
   readonly configPath: string;
   readonly cert: string;
   readonly wns: FakeWns;
   readonly xmpp: FakeComponentServer;
-  readonly server: PushServer;
+  readonly server: UwpxPushServer;
   /** Connects a device over TLS. */
   device(): Promise<DeviceClient>;
   /** Registers a device with a fresh channel and `accounts` accounts. */
@@ -120,10 +121,12 @@ export async function startLoopbackStack(
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const configPath = `${dir}/configuration.json`;
     await Deno.writeTextFile(configPath, JSON.stringify(json, null, 2));
-    const server = await startPushServer(
-      parsed.config,
-      options.logger ?? new RecordingLogger(),
-      options.overrides,
+    const server = requireDevicePort(
+      await startPushServer(
+        parsed.config,
+        options.logger ?? new RecordingLogger(),
+        options.overrides,
+      ),
     );
     cleanups.push(() => server.close(0));
     await xmpp.whenConnected(10_000);
@@ -137,7 +140,7 @@ export async function startLoopbackStack(
       });
     return {
       dir,
-      config: parsed.config,
+      config: server.config,
       configPath,
       cert,
       wns,

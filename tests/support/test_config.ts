@@ -29,6 +29,8 @@ export interface TestConfigOptions {
   readonly tcpExtra?: Record<string, unknown>;
   /** The whole `xmpp` section: component or client mode. */
   readonly xmpp: Record<string, unknown>;
+  /** The `apps` section, if any. */
+  readonly apps?: Record<string, unknown>;
 }
 
 /** The configuration JSON, sections as objects so harnesses can change them before parsing. */
@@ -53,5 +55,6 @@ export function testConfigJson(
       ...options.wnsExtra,
     },
     xmpp: options.xmpp,
+    ...(options.apps ? { apps: options.apps } : {}),
   };
 }

@@ -27,8 +27,6 @@ export type FcmOutcome =
   | {
     readonly kind: "delivered";
     readonly status: number;
-    /** FCM's `name` (`projects/p/messages/0:...`), for logs; never parsed. */
-    readonly messageName: string | null;
   }
   | {
     readonly kind: "token-gone";

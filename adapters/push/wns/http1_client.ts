@@ -180,6 +180,7 @@ export class Http1Client {
   readonly #decoder = new TextDecoder();
   #lastSweep = 0;
   #closed = false;
+  #lastUrl: { url: string; parsed: { origin: Origin; target: string } } | null = null;
   /** Closes connections past their deadline; runs only while requests are in flight. */
   #watchdog: ReturnType<typeof setInterval> | undefined;
 
@@ -211,7 +212,7 @@ export class Http1Client {
     keepBodyBytes = 0,
   ): Promise<Http1Answer> {
     if (this.#closed) throw new Error("the HTTP client is closed");
-    const { origin, target } = parseUrl(url);
+    const { origin, target } = this.#parse(url);
     const request = this.#encodeRequest(origin, target, headers, body);
     const deadline = Date.now() + timeoutMs;
     const first = await this.#checkout(origin, timeoutMs);
@@ -228,6 +229,12 @@ export class Http1Client {
         throw again;
       }
     }
+  }
+
+  /** {@link parseUrl}, remembering the last URL: FCM posts every push to the same one. */
+  #parse(url: string): { origin: Origin; target: string } {
+    if (this.#lastUrl?.url !== url) this.#lastUrl = { url, parsed: parseUrl(url) };
+    return this.#lastUrl.parsed;
   }
 
   /** Closes every connection; later posts reject. Connections in use close as they end. */

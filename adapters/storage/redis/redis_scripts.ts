@@ -186,14 +186,15 @@ return #list - 2
 
 /**
  * Calls \`move(key)\` for the device KEYS[1] (a list), each of its account keys, and each node
- * they point at that points back at the device.
+ * they point at that points back at the device. Each node is read before its account key is
+ * moved: a PEXPIREAT in the past (a registration ended now) deletes the key at once.
  */
 const EACH_DEVICE_KEY = `
 local function each_device_key(device, list, move)
   move(device)
   for i = 3, #list do
-    move(list[i])
     local node = string_at(list[i])
+    move(list[i])
     if node and list_at(node)[2] == device then move(node) end
   end
 end

@@ -44,7 +44,7 @@ Deno.test("FCM outcomes map onto the port; a quota without Retry-After waits a m
   });
   assert.deepEqual(
     [
-      fcmDeliveryOutcome({ kind: "delivered", status: 200, messageName: "projects/p/messages/1" }),
+      fcmDeliveryOutcome({ kind: "delivered", status: 200 }),
       fcmDeliveryOutcome({ kind: "token-gone", status: 404, code: "UNREGISTERED" }),
       throttled,
       fcmDeliveryOutcome({

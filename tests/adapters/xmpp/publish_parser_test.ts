@@ -254,7 +254,35 @@ Deno.test("parsePublish: namespaces declared by prefix-free XML text are honoure
       `<field var="FORM_TYPE"><value>${OPTIONS_FORM}</value></field>` +
       `<field var="secret"><value>a&amp;b&lt;c</value></field></x></publish-options></pubsub>`,
   );
-  assert.deepEqual(okRequest(pubsub), { node: "abc", secret: "a&b<c", summary: null });
+  assert.deepEqual(okRequest(pubsub), {
+    node: "abc",
+    secret: "a&b<c",
+    summary: null,
+    publishOptions: [["FORM_TYPE", OPTIONS_FORM], ["secret", "a&b<c"]],
+  });
+});
+
+Deno.test("parsePublish: publish-options are kept in order for the stateless dialect (Monal)", () => {
+  const pubsub = parseXml(
+    `<pubsub xmlns="${NS_PUBSUB}"><publish node="abc"><item>` +
+      `<notification xmlns="${NS_PUSH}"/></item></publish>` +
+      `<publish-options><x xmlns="${NS_DATA}" type="submit">` +
+      `<field var="FORM_TYPE"><value>${OPTIONS_FORM}</value></field>` +
+      `<field var="pushModule"><value>monalProdiOS</value></field>` +
+      `<field var="secret"><value>s</value></field></x></publish-options></pubsub>`,
+  );
+  const request = okRequest(pubsub);
+  assert.deepEqual(request.publishOptions, [
+    ["FORM_TYPE", OPTIONS_FORM],
+    ["pushModule", "monalProdiOS"],
+    ["secret", "s"],
+  ]);
+  assert.equal(request.secret, "s");
+  const bare = parseXml(
+    `<pubsub xmlns="${NS_PUBSUB}"><publish node="abc"><item>` +
+      `<notification xmlns="${NS_PUSH}"/></item></publish></pubsub>`,
+  );
+  assert.equal(okRequest(bare).publishOptions, undefined);
 });
 
 Deno.test("parsePublish: a PubSub event is not a publish", () => {

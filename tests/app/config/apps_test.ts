@@ -1,4 +1,4 @@
-/** The `apps` section: FCM apps, names, the reserved `wns`, one default per service. */
+/** The `apps` section: FCM and APNs apps, names, the reserved `wns`, one default per service. */
 
 import assert from "node:assert/strict";
 import { parseConfig } from "../../../app/config.ts";
@@ -25,7 +25,7 @@ function parsed(apps: unknown) {
 Deno.test("apps: absent is none; the wns section is unchanged", () => {
   const config = parsed(undefined);
   assert.deepEqual(config.apps, {});
-  assert.equal(config.wns.clientSecret, "s");
+  assert.equal(config.wns?.clientSecret, "s");
 });
 
 Deno.test("apps: an FCM app gets p2's defaults, HIGH priority and a day's TTL", () => {
@@ -90,7 +90,7 @@ Deno.test("apps: every problem is reported with its path, names included", () =>
     }),
     [
       "apps.missing.serviceAccountFile: Invalid input: expected string, received undefined",
-      "apps.unknown.service: service must be one of: fcm, webpush",
+      "apps.unknown.service: service must be one of: fcm, apns, webpush",
       "apps.wrong.projectId: not a project id",
       'apps.wrong.priority: Invalid option: expected one of "HIGH"|"NORMAL"',
       "apps.wrong.ttlSeconds: Too big: expected number to be <=2419200",
@@ -104,4 +104,32 @@ Deno.test("apps: every problem is reported with its path, names included", () =>
     ],
   );
   assert.deepEqual(problems([]), ["apps: Invalid input: expected record, received array"]);
+});
+
+Deno.test("apps: APNs apps beside FCM ones, a sandbox twin, defaults per service; a pushModule listed twice", () => {
+  const ios = {
+    service: "apns",
+    keyFile: "/etc/AuthKey_ABCDE12345.p8",
+    keyId: "ABCDE12345",
+    teamId: "TEAM123456",
+    topic: "im.monal.Monal",
+    pushModules: ["monalProdiOS"],
+  };
+  const sandbox = { ...ios, environment: "sandbox", pushModules: ["monalProdiOS-sandbox"] };
+  const config = parsed({
+    "monal-ios": { ...ios, default: true },
+    "monal-ios-sandbox": sandbox,
+    conversations: { service: "fcm", serviceAccountFile: "/etc/sa.json" },
+  });
+  assert.equal(defaultApp(config.apps, "apns"), "monal-ios");
+  assert.equal(defaultApp(config.apps, "fcm"), "conversations");
+  assert.equal(appOf(config.apps, "apns", "monal-ios-sandbox")?.environment, "sandbox");
+  assert.equal(appOf(config.apps, "fcm", "monal-ios"), null);
+  assert.deepEqual(
+    problems({
+      "monal-ios": ios,
+      "monal-ios-sandbox": { ...sandbox, pushModules: ["monalProdiOS"] },
+    }),
+    ['apps.monal-ios-sandbox.pushModules: "monalProdiOS" is listed by apps.monal-ios too'],
+  );
 });
