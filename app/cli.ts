@@ -48,7 +48,7 @@ Commands that read the configured storage (what a running server uses):
   show-registration SERVICE APP JID DEVICE_ID
                    a registration by command, by what the client sent (p2: the
                    account's JID and its android-id/device-id; e.g. fcm myapp
-                   user@example.org 92afd7a91cdba9a0)
+                   user@example.org 92afd7a91cdba9a0; Web Push: the endpoint)
   show-node NODE   the registration behind a node
   count            live devices and accounts (registrations by command included: one
                    device and one account each)

@@ -9,6 +9,7 @@ import type { RegistrationStore } from "../../domain/ports/storage.ts";
 import type { PushTarget } from "../../domain/push_target.ts";
 import { shortId } from "../log_ids.ts";
 import { bareJidOf, p2DeviceHash } from "../../domain/p2_registration.ts";
+import { WEBPUSH, webPushRegistrationKey } from "../../domain/webpush_registration.ts";
 import { commandRegistrationId } from "../use_cases/command_registration.ts";
 import { openStore } from "../open_store.ts";
 import {
@@ -55,7 +56,8 @@ export async function showDevice(flags: Flags, args: string[], output: CliOutput
 /**
  * `show-registration SERVICE APP JID DEVICE_ID`: a registration by command (p2's
  * `register-push-fcm` and kin), found by what the client sent: stored as the device
- * `<service>:<app>:<SHA-1 of bare JID NUL device id>`.
+ * `<service>:<app>:<SHA-1 of bare JID NUL device id>`; for `webpush` DEVICE_ID is the
+ * subscription's endpoint and the key our dialect's (SHA-256 of bare JID NUL endpoint).
  */
 export async function showRegistration(
   flags: Flags,
@@ -66,7 +68,9 @@ export async function showRegistration(
     throw new UsageError("show-registration needs SERVICE APP JID DEVICE_ID");
   }
   const [service, app, jid, deviceId] = args;
-  const key = await p2DeviceHash(bareJidOf(jid), deviceId);
+  const key = service === WEBPUSH
+    ? await webPushRegistrationKey(bareJidOf(jid), deviceId)
+    : await p2DeviceHash(bareJidOf(jid), deviceId);
   await showDevice(flags, [commandRegistrationId(service, app, key)], output);
 }
 

@@ -220,6 +220,38 @@ for (const storage of ["sqlite", "redis"] as const) {
   });
 }
 
+Deno.test("cli: a Web Push registration is shown by its JID and endpoint, the endpoint masked", async () => {
+  const stack = await startLoopbackStack({});
+  try {
+    const config = ["--config", stack.configPath];
+    const endpoint = "https://push.example.net/up/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    const key = new Uint8Array(
+      await crypto.subtle.digest(
+        "SHA-256",
+        new TextEncoder().encode(`romeo@montague.example\u0000${endpoint}`),
+      ),
+    ).toHex();
+    const registered = await stack.server.commandRegistration.register({
+      service: "webpush",
+      app: "up",
+      from: "romeo@montague.example/phone",
+      deviceId: "",
+      address:
+        `${endpoint}#BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM#tBHItJI5svbpez7KI4CCXg`,
+      key,
+    });
+    assert.equal(registered.kind, "registered");
+    const args = ["webpush", "up", "romeo@montague.example", endpoint];
+    const shown = await run(["show-registration", ...args, ...config]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^push service: webpush \(app up\)$/m);
+    assert.ok(shown.stdout.includes(`  ${key}: node `), shown.stdout);
+    assert.ok(!shown.stdout.includes(endpoint), "the endpoint is masked");
+  } finally {
+    await stack.stop();
+  }
+});
+
 async function commandRegistrationsInCli(storage: "sqlite" | "redis") {
   const redis = storage === "redis" ? await startRedis() : null;
   const stack = await startLoopbackStack({
