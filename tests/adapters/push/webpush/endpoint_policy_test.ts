@@ -32,6 +32,7 @@ const DNS = resolverOf({
   "ula.example": ["fd00::5"],
   "mapped.example": ["::ffff:192.168.0.1"],
   "nat64.example": ["64:ff9b::a00:1"],
+  "compat.example": ["::7f00:1"], // IPv4-compatible ::127.0.0.1 (deprecated ::/96)
   "empty.example": [],
   "garbage.example": ["not-an-ip"],
 });
@@ -87,6 +88,18 @@ const STRICT_TABLE: Row[] = [
   ["https://[::ffff:10.0.0.1]/p", "forbidden-address"],
   ["https://[64:ff9b::7f00:1]/p", "forbidden-address"],
   ["https://[2002:7f00:1::1]/p", "forbidden-address"],
+  // IPv4-compatible (::/96, RFC 4291 §2.5.5.1, deprecated): URL writes ::127.0.0.1 as ::7f00:1.
+  ["https://[::127.0.0.1]/p", "forbidden-address"],
+  ["https://[::7f00:1]/p", "forbidden-address"],
+  ["https://[::a00:1]/p", "forbidden-address"],
+  ["https://[::808:808]/p", "forbidden-address"],
+  ["https://compat.example/p", "forbidden-address"],
+  ["https://[100::1]/p", "forbidden-address"],
+  ["https://[2001:db8::1]/p", "forbidden-address"],
+  ["https://192.0.2.1/p", "forbidden-address"],
+  ["https://198.51.100.1/p", "forbidden-address"],
+  ["https://203.0.113.1/p", "forbidden-address"],
+  ["https://198.18.0.1/p", "forbidden-address"],
   ["https://rebind.example/p", "forbidden-address"],
   ["https://meta.example/p", "forbidden-address"],
   ["https://cgnat.example/p", "forbidden-address"],
