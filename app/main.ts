@@ -9,6 +9,7 @@ import { ConsoleLogger } from "../adapters/logging/console_logger.ts";
 import { loadConfig } from "./config.ts";
 import { cli } from "./cli.ts";
 import { startPushServer } from "./push_server.ts";
+import { systemResolver } from "../adapters/push/webpush/endpoint_policy.ts";
 
 const USAGE = `UWPX push server: bridges XMPP push notifications (XEP-0357) to WNS.
 
@@ -51,7 +52,8 @@ export async function main(args: readonly string[]): Promise<number> {
   const logger = new ConsoleLogger(config.log.level, config.log.format);
   let server;
   try {
-    server = await startPushServer(config, logger);
+    // The system's DNS for Web Push endpoints: named here only, never by tests.
+    server = await startPushServer(config, logger, { webpush: { resolve: systemResolver } });
   } catch (error) {
     logger.error("could not start", { reason: (error as Error).message });
     return 1;

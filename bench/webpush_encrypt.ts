@@ -178,7 +178,11 @@ if (import.meta.main) {
     ] as const
   ) {
     const sender = new WebPushSender({
-      policy: new EndpointPolicy({ allowPrivate: true }),
+      // The fakes are on loopback: nothing else resolves.
+      policy: new EndpointPolicy({
+        allowPrivate: true,
+        resolve: () => Promise.resolve([{ address: "127.0.0.1", family: 4 }]),
+      }),
       authorizer: new VapidAuthorizer({ keys: vapid, subject: "mailto:bench@push.example" }),
       caCerts: [service.cert],
       maxSocketsPerHost: concurrency,

@@ -29,7 +29,7 @@ import {
 } from "../../domain/webpush_registration.ts";
 import { bareJidOf } from "../../domain/p2_registration.ts";
 import type { PushTarget } from "../../domain/push_target.ts";
-import { EndpointPolicy, EndpointRefusedError } from "../push/webpush/endpoint_policy.ts";
+import { EndpointRefusedError, parseEndpoint } from "../push/webpush/endpoint_policy.ts";
 import { fromBase64Url, isP256Point } from "../push/webpush/p256_keys.ts";
 import { formatWebPushAddress } from "../push/webpush/webpush_address.ts";
 import { fieldMap, NS_COMMANDS } from "./fcm_commands.ts";
@@ -42,8 +42,6 @@ export const UNREGISTER_PUSH_WEBPUSH = "unregister-push-webpush";
 export const WEBPUSH_COMMAND_NODES = [REGISTER_PUSH_WEBPUSH, UNREGISTER_PUSH_WEBPUSH] as const;
 
 const NS_DATA = "jabber:x:data";
-/** The syntax rules of endpoints (https only, no credentials or fragment), no DNS. */
-const syntax = new EndpointPolicy();
 
 /** A validated register form. */
 export interface WebPushRegisterFields {
@@ -78,7 +76,8 @@ function base64UrlBytes(bytes: number, check: (raw: Uint8Array) => boolean = () 
 const endpointSchema = z.string({ error: "is required" }).trim().min(1, "is required").superRefine(
   (endpoint, context) => {
     try {
-      syntax.parse(endpoint);
+      // The syntax rules (https only, no credentials or fragment); DNS is the app's business.
+      parseEndpoint(endpoint);
     } catch (error) {
       if (!(error instanceof EndpointRefusedError)) throw error;
       context.addIssue({ code: "custom", message: `is refused (${error.reason})` });

@@ -38,7 +38,12 @@ import { Push2Relay } from "../use_cases/push2_relay.ts";
 import type { EncryptedPushDelivery } from "../../domain/ports/encrypted_push.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
 
-/** What tests change: DNS for their host names, and the fake's self-signed certificate. */
+/**
+ * The Web Push apps' DNS, and for tests the fake's self-signed certificate. `resolve` is
+ * required by every Web Push app: the entry point (app/main.ts) passes
+ * `systemResolver`, tests a loopback-only stand-in, so a test that forgets one fails at once
+ * instead of looking names up on the network.
+ */
 export interface WebPushTestOverrides {
   readonly resolve?: AddressResolver;
   readonly caCerts?: readonly string[];
@@ -133,10 +138,13 @@ export async function createWebPushApp(
   overrides: WebPushTestOverrides = {},
 ): Promise<WebPushAppDelivery> {
   const { store, clock, logger, metrics } = deps;
+  if (overrides.resolve === undefined) {
+    throw new Error(`apps.${name}: no DNS resolver given (systemResolver in production)`);
+  }
   const keys = await vapidKeysFor(name, config, store);
   const endpoints = new EndpointPolicy({
     allowPrivate: config.allowPrivateAddresses,
-    ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
+    resolve: overrides.resolve,
   });
   const timeoutMs = config.requestTimeoutSeconds * 1000;
   const pool = config.encryptionWorkers > 0 ? new EncryptionPool(config.encryptionWorkers) : null;

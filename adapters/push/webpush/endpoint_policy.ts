@@ -12,7 +12,15 @@
  *   cannot swap it), with SNI and Host still the hostname.
  *
  * Resolutions are cached briefly (bounded), so a burst of pushes to one push service costs one
- * lookup.
+ * lookup. The cache holds the checked address itself (never a bare "this name is fine"), and
+ * that address is what the sender connects to, so an entry's age cannot let a request reach
+ * an address that was not checked under this policy; at worst a push service that moved is
+ * reached at its old (still global) address for `cacheMs`. Refusals and failures are not
+ * cached.
+ *
+ * The resolver is always given: the system's ({@link systemResolver}) only by the program's
+ * entry points, a loopback-only stand-in by tests, so no test can look a name up on the
+ * network by forgetting one.
  *
  * @module
  */
@@ -32,7 +40,10 @@ export interface ResolvedAddress {
 /** Resolves a hostname to its addresses; injectable so tests need no DNS. */
 export type AddressResolver = (hostname: string) => Promise<readonly ResolvedAddress[]>;
 
-/** The system resolver (getaddrinfo, like every other client on the host). */
+/**
+ * The system resolver (getaddrinfo, like every other client on the host). Named only by the
+ * program's entry point (app/main.ts): never by tests.
+ */
 export const systemResolver: AddressResolver = async (hostname) =>
   (await lookup(hostname, { all: true, verbatim: true })).map((entry) => ({
     address: entry.address,
@@ -77,8 +88,8 @@ export interface EndpointPolicyOptions {
   readonly allowPrivate?: boolean;
   /** Allow `http:` endpoints. Default false; for tests against a plain-HTTP fake. */
   readonly allowHttp?: boolean;
-  /** Default {@link systemResolver}. */
-  readonly resolve?: AddressResolver;
+  /** Required: {@link systemResolver} in production, a loopback-only stand-in in tests. */
+  readonly resolve: AddressResolver;
   /** How long a resolution is reused. Default 30 s; 0 disables the cache. */
   readonly cacheMs?: number;
   /** Hostnames cached at most. Default 1024. */
@@ -94,6 +105,37 @@ interface CachedResolution {
 
 const encoder = new TextEncoder();
 
+/**
+ * The syntax rules of an endpoint (no DNS): at most 1000 bytes, no whitespace or control
+ * characters, an absolute `https:` URL (`http:` too with `allowHttp`) with a host, no user
+ * name, password or fragment. Throws {@link EndpointRefusedError}.
+ */
+export function parseEndpoint(endpoint: string, allowHttp = false): URL {
+  if (encoder.encode(endpoint).byteLength > MAX_ENDPOINT_BYTES) {
+    throw new EndpointRefusedError("too-long", `longer than ${MAX_ENDPOINT_BYTES} bytes`);
+  }
+  // URL silently drops tabs and newlines and trims spaces: refuse them instead.
+  // deno-lint-ignore no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(endpoint)) {
+    throw new EndpointRefusedError("malformed", "whitespace or control characters");
+  }
+  const url = URL.parse(endpoint);
+  if (url === null || url.hostname === "") {
+    throw new EndpointRefusedError("malformed", "not an absolute URL with a host");
+  }
+  if (url.protocol !== "https:" && !(allowHttp && url.protocol === "http:")) {
+    throw new EndpointRefusedError("not-https", `scheme ${url.protocol} is not allowed`);
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new EndpointRefusedError("credentials", "user name or password in the URL");
+  }
+  // `#` alone leaves url.hash empty: look at the text too.
+  if (url.hash !== "" || endpoint.includes("#")) {
+    throw new EndpointRefusedError("fragment", "the URL has a fragment");
+  }
+  return url;
+}
+
 /** Checks endpoints and finds the address to connect to. */
 export class EndpointPolicy {
   readonly #allowPrivate: boolean;
@@ -104,10 +146,13 @@ export class EndpointPolicy {
   readonly #now: () => number;
   readonly #cache = new Map<string, CachedResolution>();
 
-  constructor(options: EndpointPolicyOptions = {}) {
+  constructor(options: EndpointPolicyOptions) {
+    if (typeof options?.resolve !== "function") {
+      throw new TypeError("EndpointPolicy needs a resolver (systemResolver in production)");
+    }
     this.#allowPrivate = options.allowPrivate ?? false;
     this.#allowHttp = options.allowHttp ?? false;
-    this.#resolve = options.resolve ?? systemResolver;
+    this.#resolve = options.resolve;
     this.#cacheMs = options.cacheMs ?? 30_000;
     this.#maxCachedHosts = options.maxCachedHosts ?? 1024;
     this.#now = options.now ?? Date.now;
@@ -118,29 +163,7 @@ export class EndpointPolicy {
    * {@link EndpointRefusedError}.
    */
   parse(endpoint: string): URL {
-    if (encoder.encode(endpoint).byteLength > MAX_ENDPOINT_BYTES) {
-      throw new EndpointRefusedError("too-long", `longer than ${MAX_ENDPOINT_BYTES} bytes`);
-    }
-    // URL silently drops tabs and newlines and trims spaces: refuse them instead.
-    // deno-lint-ignore no-control-regex
-    if (/[\s\x00-\x1f\x7f]/.test(endpoint)) {
-      throw new EndpointRefusedError("malformed", "whitespace or control characters");
-    }
-    const url = URL.parse(endpoint);
-    if (url === null || url.hostname === "") {
-      throw new EndpointRefusedError("malformed", "not an absolute URL with a host");
-    }
-    if (url.protocol !== "https:" && !(this.#allowHttp && url.protocol === "http:")) {
-      throw new EndpointRefusedError("not-https", `scheme ${url.protocol} is not allowed`);
-    }
-    if (url.username !== "" || url.password !== "") {
-      throw new EndpointRefusedError("credentials", "user name or password in the URL");
-    }
-    // `#` alone leaves url.hash empty: look at the text too.
-    if (url.hash !== "" || endpoint.includes("#")) {
-      throw new EndpointRefusedError("fragment", "the URL has a fragment");
-    }
-    return url;
+    return parseEndpoint(endpoint, this.#allowHttp);
   }
 
   /**

@@ -342,3 +342,18 @@ Deno.test("vapidKeysFor: keys given in the configuration or a file win; bad ones
   // A garbled kept value stops the app instead of minting a second key.
   await assert.rejects(vapidKeysFor(APP, config(), store), /apps\.up\.vapid \(the key pair kept/);
 });
+
+Deno.test("createWebPushApp: no resolver given, the app does not start (tests never reach the system's DNS)", async () => {
+  const store = new MemoryStore();
+  const deps = {
+    store,
+    clock: { now: () => Date.now() },
+    logger: new RecordingLogger(),
+    metrics: NO_METRICS,
+  };
+  await assert.rejects(
+    createWebPushApp(APP, config(), deps),
+    (error: Error) => error.message.startsWith(`apps.${APP}: no DNS resolver`),
+  );
+  await assert.rejects(createWebPushApp(APP, config(), deps, { caCerts: [] }), /no DNS resolver/);
+});
