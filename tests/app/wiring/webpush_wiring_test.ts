@@ -207,6 +207,22 @@ Deno.test("createWebPushApp: 5xx on every attempt ends retryable (the user's ser
   assert.equal(s.fake.requests.length, 2);
 });
 
+Deno.test("createWebPushApp: a 503's Retry-After (longer than a publish waits) holds the endpoint back too", async () => {
+  await using s = await setup();
+  const subscription = s.subscribe();
+  s.fake.answerNext(subscription.endpoint, { status: 503, headers: { "Retry-After": "120" } });
+  const target = targetOf(subscription);
+  const first = await s.app.delivery.deliver(target, PUSH, { ttlSeconds: DAY });
+  assert.equal(first.kind === "failed" && first.retryable, true, "answered wait");
+  assert.equal(s.fake.requests.length, 1, "not retried within the publish: 120 s > 8 s");
+  // The service asked for two minutes: the next push to it waits without a request.
+  const second = await s.app.delivery.deliver(target, PUSH, { ttlSeconds: DAY });
+  assert.equal(second.kind, "throttled");
+  assert.equal(s.fake.requests.length, 1);
+  const other = await s.app.delivery.deliver(targetOf(s.subscribe()), PUSH, { ttlSeconds: DAY });
+  assert.equal(other.kind, "delivered");
+});
+
 Deno.test("createWebPushApp: 429 throttles and Retry-After holds the endpoint back", async () => {
   await using s = await setup();
   const subscription = s.subscribe();
