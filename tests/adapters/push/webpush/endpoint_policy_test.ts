@@ -200,7 +200,7 @@ Deno.test("endpoint policy: resolutions are cached for cacheMs, bounded", async 
   await assert.rejects(policy.check("https://c.example/"), EndpointRefusedError);
 });
 
-Deno.test("endpoint policy: the system resolver's answers are judged (a literal: no lookup)", async () => {
+Deno.test("endpoint policy: the system resolver maps getaddrinfo's answer (a literal: no lookup)", async () => {
   // A numeric host: getaddrinfo answers it without asking any name server.
   assert.deepEqual(await systemResolver("127.0.0.1"), [{ address: "127.0.0.1", family: 4 }]);
 });
