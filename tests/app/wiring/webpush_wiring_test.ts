@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import webpush from "web-push";
 import { type WebPushAppConfig, WebPushAppSchema } from "../../../app/config/webpush_app.ts";
 import type { AppDelivery } from "../../../app/wiring/app_delivery.ts";
+import type { WebPushAppDelivery } from "../../../app/wiring/webpush_wiring.ts";
 import {
   createWebPushApp,
   vapidKeysFor,
@@ -221,6 +222,25 @@ Deno.test("createWebPushApp: a 503's Retry-After (longer than a publish waits) h
   assert.equal(s.fake.requests.length, 1);
   const other = await s.app.delivery.deliver(targetOf(s.subscribe()), PUSH, { ttlSeconds: DAY });
   assert.equal(other.kind, "delivered");
+});
+
+Deno.test("createWebPushApp: a Push 2.0 relay's 503 Retry-After holds the client's endpoint back too", async () => {
+  await using s = await setup();
+  const subscription = s.subscribe();
+  s.fake.answerNext(subscription.endpoint, { status: 503, headers: { "Retry-After": "120" } });
+  const relay = (s.app as WebPushAppDelivery).push2;
+  const notification = {
+    endpoint: subscription.endpoint,
+    urgency: "normal" as const,
+    body: new Uint8Array(100),
+    jwt: "e30.e30.c2ln",
+    key: "BBBB",
+  };
+  const first = await relay.relay(notification);
+  assert.equal(first.kind === "error" && first.type, "wait");
+  const second = await relay.relay(notification);
+  assert.equal(second.kind === "error" && second.condition, "resource-constraint", "held back");
+  assert.equal(s.fake.requests.length, 1, "nothing sent within the Retry-After");
 });
 
 Deno.test("createWebPushApp: 429 throttles and Retry-After holds the endpoint back", async () => {
