@@ -19,7 +19,7 @@
  * cached.
  *
  * The resolver is always given: the system's ({@link systemResolver}) only by the program's
- * entry points, a loopback-only stand-in by tests, so no test can look a name up on the
+ * entry point (app/main.ts), a loopback-only stand-in by tests, so no test can look a name up on the
  * network by forgetting one.
  *
  * @module
