@@ -19,8 +19,8 @@
  * cached.
  *
  * The resolver is always given: the system's ({@link systemResolver}) only by the program's
- * entry point (app/main.ts), a loopback-only stand-in by tests, so no test can look a name up on the
- * network by forgetting one.
+ * entry point (app/main.ts), a loopback-only stand-in by tests, so no test can look a name up
+ * on the network by forgetting one.
  *
  * @module
  */
