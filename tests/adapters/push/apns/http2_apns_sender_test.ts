@@ -198,7 +198,7 @@ Deno.test("Http2ApnsSender: 403 ExpiredProviderToken renews the JWT once and ret
   }
 });
 
-Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: one renewal, then an outcome", async () => {
+Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: no renewal within 20 minutes of signing, an outcome", async () => {
   // Our clock is 61 minutes behind APNs's: every JWT we make looks expired.
   const rig = await startRig({ fakeClockOffsetMs: 61 * MINUTE });
   try {
@@ -210,11 +210,16 @@ Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: one renewal, th
       status: 403,
       reason: "ExpiredProviderToken",
     });
-    assert.equal(rig.fake.counters.requests, 2);
-    // The next push does not renew again within 20 minutes (it would earn a 429).
+    // The JWT was signed just now: another one within 20 minutes would earn a 429.
+    assert.equal(rig.fake.counters.requests, 1);
     await rig.sender.send(deviceToken(9), payload, headers);
-    assert.equal(rig.fake.counters.requests, 3);
-    assert.deepEqual(rig.token.counters, { signed: 2, forcedRenewals: 1, refusedRenewals: 1 });
+    assert.equal(rig.fake.counters.requests, 2);
+    assert.deepEqual(rig.token.counters, { signed: 1, forcedRenewals: 0, refusedRenewals: 2 });
+    // 20 minutes on, one renewal is tried (and found expired too): still an outcome.
+    rig.clock.t += 20 * MINUTE;
+    await rig.sender.send(deviceToken(9), payload, headers);
+    assert.equal(rig.fake.counters.requests, 4);
+    assert.deepEqual(rig.token.counters, { signed: 2, forcedRenewals: 1, refusedRenewals: 2 });
   } finally {
     await rig.close();
   }
