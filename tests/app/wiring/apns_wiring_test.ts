@@ -44,6 +44,7 @@ interface Rig {
   readonly app: AppDelivery;
   readonly clock: TestClock;
   readonly metrics: MetricsLog;
+  readonly logger: RecordingLogger;
   readonly dir: string;
   push(token: string, notification?: Notification): Promise<DeliveryOutcome>;
   close(): Promise<void>;
@@ -73,10 +74,11 @@ async function startRig(overrides: Record<string, unknown> = {}): Promise<Rig> {
     ...overrides,
   });
   const metrics = new MetricsLog();
+  const logger = new RecordingLogger();
   const app = await createApnsApp("monal-ios", config, {
     store: {} as RegistrationStore,
     clock,
-    logger: new RecordingLogger(),
+    logger,
     metrics,
   }, { initialRetryDelayMs: 1, maxRetryDelayMs: 20 });
   return {
@@ -84,6 +86,7 @@ async function startRig(overrides: Record<string, unknown> = {}): Promise<Rig> {
     app,
     clock,
     metrics,
+    logger,
     dir,
     push: (token, notification = PUSH) =>
       app.delivery.deliver(
@@ -260,11 +263,15 @@ Deno.test("our own mistakes and credential problems fail for good, never retried
 });
 
 Deno.test("429 TooManyRequests backs that token off: answered throttled, no request meanwhile", async () => {
-  await withRig({}, async ({ fake, push, clock }) => {
+  await withRig({}, async ({ fake, push, clock, logger }) => {
     const token = deviceToken(300);
     fake.script(token, { status: 429, reason: "TooManyRequests" }, 1);
     const first = await push(token);
     assert.equal(first.kind, "throttled");
+    // Per app logs: the delivery policy's lines name the service and the app.
+    const backsOff = logger.lines.find((line) => line.message === "channel backs off");
+    assert.equal(backsOff?.fields.service, "apns");
+    assert.equal(backsOff?.fields.app, "monal-ios");
     const second = await push(token);
     assert.equal(second.kind, "throttled");
     assert.equal(requestsFor(fake, token).length, 1);
