@@ -431,3 +431,30 @@ Deno.test("bad key or CA files are reported with the field's path", async () => 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the APNs app's logs hold no device token, JWT or key, whatever APNs answers", async () => {
+  await withRig({}, async ({ fake, push, logger, dir }) => {
+    const answers: [number, string][] = [
+      [200, ""],
+      [410, "Unregistered"],
+      [400, "BadDeviceToken"],
+      [429, "TooManyRequests"],
+      [500, "InternalServerError"],
+      [403, "InvalidProviderToken"],
+      [403, "ExpiredProviderToken"],
+      [413, "PayloadTooLarge"],
+    ];
+    const tokens = answers.map((_, i) => deviceToken(900 + i));
+    for (const [i, [status, reason]] of answers.entries()) {
+      if (status !== 200) fake.script(tokens[i], { status, reason });
+      await push(tokens[i]);
+    }
+    assert.equal(fake.requests.length >= answers.length, true);
+    const text = logger.text();
+    assert.ok(logger.lines.length > 0);
+    const keyLine = (await Deno.readTextFile(`${dir}/AuthKey.p8`)).split("\n")[1];
+    for (const secret of [...tokens, keyLine, "bearer", "eyJ"]) {
+      assert.ok(!text.includes(secret), `leaked: ${secret.slice(0, 8)}…`);
+    }
+  });
+});
