@@ -310,7 +310,9 @@ Deno.test("Http2ApnsSender: after GOAWAY the next push opens a new connection", 
     const { payload, headers } = monalPush(rig.clock.now());
     assert.equal((await rig.sender.send(deviceToken(12), payload, headers)).kind, "delivered");
     rig.fake.goawayAll();
-    await sleep(100);
+    // Until the GOAWAY is in (a fixed pause may be too short on a loaded machine).
+    const deadline = Date.now() + 10_000;
+    while (rig.sender.counters.goaways === 0 && Date.now() < deadline) await sleep(10);
     assert.equal((await rig.sender.send(deviceToken(12), payload, headers)).kind, "delivered");
     assert.equal(rig.fake.counters.connections, 2);
     assert.equal(rig.sender.counters.goaways, 1);
@@ -466,7 +468,9 @@ Deno.test("Http2ApnsSender: close lets the running push finish and fails the wai
     rig.fake.script(deviceToken(23), { status: 200, delayMs: 200 });
     const running = rig.sender.send(deviceToken(23), payload, headers);
     const waiting = [1, 2].map(() => rig.sender.send(deviceToken(23), payload, headers));
-    await sleep(50);
+    // Until the running push is at the fake (a fixed pause may be too short under load).
+    const deadline = Date.now() + 10_000;
+    while (rig.fake.counters.requests === 0 && Date.now() < deadline) await sleep(10);
     await rig.sender.close();
     assert.equal((await running).kind, "delivered");
     for (const outcome of await Promise.all(waiting)) {
