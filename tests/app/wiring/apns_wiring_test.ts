@@ -334,13 +334,16 @@ Deno.test("403 ExpiredProviderToken renews the JWT once and sends again", async 
     assert.equal(retried.status, 200);
     assert.ok(retried.jwt!.iat > rejected.jwt!.iat, "a new JWT");
     // Still "expired" right after: no second renewal within 20 minutes (that would earn
-    // 429 TooManyProviderTokenUpdates); retryable, so the user's server hears wait.
+    // 429 TooManyProviderTokenUpdates), so no retry either (it would send the same JWT):
+    // failed, which the user's server hears as wait.
     const stuck = deviceToken(602);
     fake.script(stuck, { status: 403, reason: "ExpiredProviderToken" });
     const again = await push(stuck);
     assert.ok(
-      again.kind === "failed" && again.retryable && again.detail === "ExpiredProviderToken",
+      again.kind === "failed" && !again.retryable && again.detail === "ExpiredProviderToken",
+      JSON.stringify(again),
     );
+    assert.equal(requestsFor(fake, stuck).length, 1, "no retry with a JWT APNs called expired");
     const jwts = new Set(requestsFor(fake, stuck).map((request) => request.jwt!.iat));
     assert.deepEqual([...jwts], [retried.jwt!.iat]);
   });

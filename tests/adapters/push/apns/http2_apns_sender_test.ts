@@ -206,7 +206,7 @@ Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: no renewal with
     const outcome = await rig.sender.send(deviceToken(9), payload, headers);
     assert.deepEqual(outcome, {
       kind: "failed",
-      retryable: true,
+      retryable: false,
       status: 403,
       reason: "ExpiredProviderToken",
     });
