@@ -11,7 +11,10 @@ import { cli } from "./cli.ts";
 import { startPushServer } from "./push_server.ts";
 import { systemResolver } from "../adapters/push/webpush/endpoint_policy.ts";
 
-const USAGE = `UWPX push server: bridges XMPP push notifications (XEP-0357) to WNS.
+const USAGE = `UWPX push server: an XEP-0357 app server that bridges XMPP push
+notifications to the push services of the apps configured: WNS (the UWPX client), FCM
+(Android apps, p2's registration commands) and APNs (Apple apps, fpush's stateless
+dialect and p2's register-push-apns).
 
 Usage: deno task start [--noInput] [--help] [path/to/configuration.json]
 
@@ -22,7 +25,8 @@ Usage: deno task start [--noInput] [--help] [path/to/configuration.json]
 
 Without --noInput, typing q and Enter quits. SIGINT and SIGTERM shut down gracefully:
 requests in progress are answered for up to shutdownTimeoutSeconds (a second signal cuts
-that short). SIGHUP reloads the TLS certificate of the device port.
+that short). SIGHUP reloads the TLS certificate of the device port (configured with the
+wns and tcp sections; without them there is nothing to reload).
 
 Operator commands: deno task cli --help (in a compiled binary: uwpx-push cli --help).`;
 

@@ -99,7 +99,8 @@ export function readP2Command(iq: Element): P2Command | P2CommandRefusal {
 
 /** A data form's fields by `var`, values in order (fields without `var` are skipped). */
 export function fieldMap(form: Element): FieldMap {
-  const map: Record<string, string[]> = {};
+  // No prototype: a field named `constructor` or `__proto__` is just another unknown field.
+  const map: Record<string, string[]> = Object.create(null);
   for (const field of form.getChildren("field", NS_DATA) as Element[]) {
     const name = field.attrs.var;
     if (typeof name !== "string") continue;

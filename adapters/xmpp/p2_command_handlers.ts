@@ -18,6 +18,7 @@ import type {
 import type { CommandContext, CommandDoor } from "./command_door.ts";
 import { p2UnregisterResult, readP2Command, registerResult } from "./fcm_commands.ts";
 import { stanzaError } from "./iq_answers.ts";
+import { apnsDeviceTokenSchema } from "../../domain/fpush_publish.ts";
 
 /** What p2's handlers need. */
 export interface P2CommandDeps {
@@ -28,9 +29,6 @@ export interface P2CommandDeps {
   /** The answer's `sessionid`; p2 sends the time in milliseconds. */
   readonly sessionId?: () => string;
 }
-
-/** An APNs device token: hex, stored in lower case (contract §3). */
-const APNS_TOKEN = /^[0-9a-fA-F]{64,200}$/;
 
 /** Registers p2's commands for `services` in `door`. */
 export function registerP2Commands(
@@ -76,8 +74,12 @@ async function handleP2(context: CommandContext, deps: P2CommandDeps): Promise<E
   }
   let address = command.fields.token;
   if (service === "apns") {
-    if (!APNS_TOKEN.test(address)) return stanzaError("modify", "bad-request", "token is not hex");
-    address = address.toLowerCase();
+    // The same tokens as the stateless dialect: whole bytes of hex, stored in lower case.
+    const token = apnsDeviceTokenSchema.safeParse(address);
+    if (!token.success) {
+      return stanzaError("modify", "bad-request", "token is not an APNs device token");
+    }
+    address = token.data;
   }
   const outcome = await deps.registrations.register({ service, app, from, deviceId, address });
   if (outcome.kind !== "registered") return errorOf(outcome);

@@ -23,6 +23,8 @@ import { z } from "zod";
 import { pushModuleSchema } from "../../domain/fpush_publish.ts";
 import { APNS_COLLAPSE_ID_LIMIT_BYTES } from "../../domain/payloads/apns_headers.ts";
 import {
+  APNS_PAYLOAD_LIMIT_BYTES,
+  apnsPayload,
   type ApnsPayloadSettings,
   MONAL_PAYLOAD_SETTINGS,
 } from "../../domain/payloads/apns_payload.ts";
@@ -166,14 +168,32 @@ export const ApnsAppSchema = z.object({
 }).refine((app) => app.payload.pushType !== "background" || app.priority === 5, {
   message: "a background push must have priority 5 (Apple refuses 10)",
   path: ["priority"],
+}).refine((app) => placeholderFits(app.payload), {
+  // Each field has its own bound; together they may still not fit (UTF-8, JSON escapes).
+  message:
+    `the payload (title, body, sound, additionalData) is over APNs's ${APNS_PAYLOAD_LIMIT_BYTES} bytes`,
+  path: ["payload"],
 });
+
+/** Whether an app's placeholder payload fits into an APNs push. */
+function placeholderFits(payload: z.infer<typeof ApnsPayloadSchema>): boolean {
+  try {
+    apnsPayload(payloadSettings(payload), null);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A validated APNs app. */
 export type ApnsAppConfig = z.infer<typeof ApnsAppSchema>;
 
 /** The payload settings of the domain's {@link ApnsPayloadSettings} for an app. */
 export function apnsPayloadSettings(app: ApnsAppConfig): ApnsPayloadSettings {
-  const { payload } = app;
+  return payloadSettings(app.payload);
+}
+
+function payloadSettings(payload: z.infer<typeof ApnsPayloadSchema>): ApnsPayloadSettings {
   return {
     pushType: payload.pushType,
     alert: { title: payload.title, body: payload.body },

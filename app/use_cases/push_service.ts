@@ -169,7 +169,7 @@ export class PushService {
         return { kind: "pushed" };
       case "target-gone":
         if (this.#deps.whenGone?.(pushTarget) === "end") {
-          return await this.#end(found, pushTarget, outcome.status, node, device);
+          return await this.#end(request.node, found, pushTarget, outcome.status, node, device);
         }
         // A pause, not an end: the device sends a new channel by itself, and its nodes
         // deliver again. Until then (or the end of the grace period) the answer is `wait`.
@@ -267,11 +267,13 @@ export class PushService {
   /**
    * The target is dead for good and the app registers again by itself: the registration
    * ends at once (forgotten and expired, so its nodes answer unknown from now on) and the
-   * user's server hears `cancel/item-not-found`. A device that moved to another address
-   * meanwhile is left as it is (the store checks the address), and still answered `cancel`:
-   * that node's token is dead.
+   * user's server hears `cancel/item-not-found`. A registration that moved to another
+   * address meanwhile (the app registered its new token while the push to the old one was
+   * out: p2 keeps the node) is left as it is, and its node still delivers: then `wait`, a
+   * cancel would make the user's server drop a working registration.
    */
   async #end(
+    publishedNode: string,
     found: NodeTarget,
     target: PushTarget,
     status: number | null,
@@ -287,6 +289,17 @@ export class PushService {
     await store.forgetChannel(found.deviceId, address, clock.now()).catch((error) =>
       logger.warn("could not forget the push target", { device, reason: String(error) })
     );
+    // Rare (a dead token), so one more read: does the node live on with another address?
+    const now = await store.findNode(publishedNode, clock.now()).catch(() => null);
+    if (now?.target && now.target.address !== address) {
+      logger.info("push target gone, the registration has a new one", {
+        node,
+        device,
+        service,
+        app,
+      });
+      return { kind: "unavailable", reason: "the push target changed, try later" };
+    }
     return { kind: "unknown-node" };
   }
 

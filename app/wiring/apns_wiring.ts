@@ -28,6 +28,7 @@ import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
 import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
 import type { ReadinessCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
+import { withLogFields } from "../log_fields.ts";
 
 /** The push service's name in targets, routes, metrics and logs. */
 export const APNS_SERVICE = "apns";
@@ -52,7 +53,9 @@ export async function createApnsApp(
   deps: AppWiringDeps,
   tuning: ApnsAppTuning = {},
 ): Promise<AppDelivery> {
-  const { clock, logger, metrics } = deps;
+  const { clock, metrics } = deps;
+  // Every line of this app (the delivery policy's too) says which service and app.
+  const logger = withLogFields(deps.logger, { service: APNS_SERVICE, app: name });
   const p8 = await readConfigFile(name, "keyFile", config.keyFile);
   let providerToken: ApnsProviderToken;
   try {
@@ -103,8 +106,6 @@ export async function createApnsApp(
   });
   const delivery = new PolicyDelivery(attempt, policy);
   logger.info("apns app ready", {
-    service: APNS_SERVICE,
-    app: name,
     environment: config.environment,
     origin: sender.origin,
   });

@@ -31,7 +31,10 @@ function freePort(): number {
 Deno.test("--help prints the usage and exits 0", async () => {
   const out = await run(["--help"], Deno.cwd()).output();
   assert.equal(out.code, 0);
-  assert.match(new TextDecoder().decode(out.stdout), /--noInput/);
+  const usage = new TextDecoder().decode(out.stdout);
+  assert.match(usage, /--noInput/);
+  // Every service the server pushes to, not "WNS" alone.
+  for (const service of ["WNS", "FCM", "APNs"]) assert.match(usage, new RegExp(service));
 });
 
 Deno.test("unknown flags are refused", async () => {

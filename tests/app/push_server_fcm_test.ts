@@ -339,3 +339,39 @@ Deno.test("FCM apps: a bad key file stops the start, naming the field", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("FCM apps: the logs of every kind of answer hold no token, secret, node, access token or key", async () => {
+  await using s = await stack();
+  const devices = await Promise.all(
+    Array.from({ length: 7 }, () => s.register("conversations", s.conversations)),
+  );
+  const answers: string[] = [];
+  answers.push(await s.publish(devices[0]));
+  const failures = [
+    "UNREGISTERED",
+    "INVALID_ARGUMENT_TOKEN",
+    "QUOTA_EXCEEDED",
+    "UNAVAILABLE",
+    "SENDER_ID_MISMATCH",
+    "UNAUTHENTICATED",
+  ] as const;
+  for (const [i, failure] of failures.entries()) {
+    s.conversations.failNext(devices[i + 1].token, failure);
+    answers.push(await s.publish(devices[i + 1]));
+  }
+  assert.equal(answers[0], "result");
+  assert.ok(answers.includes("cancel/item-not-found"), answers.join(", "));
+  assert.ok(answers.some((answer) => answer.startsWith("wait/")), answers.join(", "));
+  const text = s.logger.text();
+  assert.ok(s.logger.lines.some((line) => line.fields.app === "conversations"));
+  const secrets = [
+    ...devices.flatMap((device) => [device.token, device.secret, device.node]),
+    ...s.conversations.issuedTokens,
+    s.conversations.serviceAccount.private_key.split("\n")[1],
+    s.conversations.serviceAccount.private_key_id,
+  ];
+  assert.ok(s.conversations.issuedTokens.length > 0);
+  for (const secret of secrets) {
+    assert.ok(!text.includes(secret), `leaked: ${secret.slice(0, 8)}…`);
+  }
+});

@@ -184,7 +184,9 @@ export class Http2ApnsSender {
       if (outcome.kind !== "failed" || this.#closed) return outcome;
       if (outcome.reason === "ExpiredProviderToken") {
         const renewed = await this.#options.providerToken.renewAfterExpired(jwt);
-        if (renewed === null) return outcome;
+        // No new JWT allowed yet (a clock off by an hour): sending again, now or after a
+        // backoff, would send the same one. Not retryable; the publish is still a wait.
+        if (renewed === null) return { ...outcome, retryable: false };
         jwt = renewed;
       } else if (!first.unprocessed && !RECONNECT_REASONS.has(outcome.reason)) {
         return outcome;

@@ -65,7 +65,8 @@ export class ApnsProviderToken {
   readonly #renewAfterMs: number;
   #current: SignedToken | null = null;
   #signing: Promise<SignedToken> | null = null;
-  #lastForcedAt = Number.NEGATIVE_INFINITY;
+  /** Clock time of the last signing (scheduled or forced): the 20-minute rule counts from it. */
+  #lastSignedAt = Number.NEGATIVE_INFINITY;
   #signed = 0;
   #forcedRenewals = 0;
   #refusedRenewals = 0;
@@ -116,20 +117,20 @@ export class ApnsProviderToken {
   /**
    * APNs answered `rejectedJwt` with 403 ExpiredProviderToken: the JWT to retry with (once).
    * Concurrent callers share one renewal; a caller whose token was already replaced gets
-   * the new one. At most one such forced renewal per 20 minutes, so an APNs that keeps
-   * saying "expired" cannot make us earn 429 TooManyProviderTokenUpdates: then null (do not
-   * retry).
+   * the new one. No token is ever signed within 20 minutes of the previous one (Apple's
+   * rule, scheduled and forced renewals alike), so an APNs that keeps saying "expired" (a
+   * clock off by an hour) cannot make us earn 429 TooManyProviderTokenUpdates: then null (do
+   * not retry; the push is answered `wait`).
    */
   async renewAfterExpired(rejectedJwt: string): Promise<string | null> {
     if (this.#signing !== null) return (await this.#signing).jwt;
     const cached = this.#current;
     if (cached !== null && cached.jwt !== rejectedJwt) return cached.jwt;
     const now = this.#clock.now();
-    if (now - this.#lastForcedAt < MIN_RENEWAL_INTERVAL_MS) {
+    if (now - this.#lastSignedAt < MIN_RENEWAL_INTERVAL_MS) {
       this.#refusedRenewals++;
       return null;
     }
-    this.#lastForcedAt = now;
     this.#forcedRenewals++;
     return (await this.#sign()).jwt;
   }
@@ -146,7 +147,9 @@ export class ApnsProviderToken {
   }
 
   async #signNew(): Promise<SignedToken> {
-    const iat = Math.floor(this.#clock.now() / 1000);
+    const now = this.#clock.now();
+    this.#lastSignedAt = now;
+    const iat = Math.floor(now / 1000);
     const input = `${this.#header}.${base64url(JSON.stringify({ iss: this.#teamId, iat }))}`;
     const signature = await crypto.subtle.sign(
       { name: "ECDSA", hash: "SHA-256" },

@@ -46,7 +46,12 @@ function errorOf(answer: Element): { type: string; condition: string } | null {
   return { type: String(error.attrs.type), condition: String(condition?.name) };
 }
 
-function setUp(options: { admit?: (server: string) => boolean } = {}) {
+function setUp(
+  options: {
+    admit?: (server: string) => boolean;
+    apps?: Parameters<typeof appDirectory>[0];
+  } = {},
+) {
   const clock = new FakeClock(Date.now());
   const store = new MemoryStore(clock);
   const logger = new RecordingLogger();
@@ -59,10 +64,12 @@ function setUp(options: { admit?: (server: string) => boolean } = {}) {
   });
   registerP2Commands(door, ["fcm", "apns"], {
     registrations,
-    apps: appDirectory([
-      { name: "conversations", service: "fcm", default: true },
-      { name: "quicksy", service: "fcm" },
-    ]),
+    apps: appDirectory(
+      options.apps ?? [
+        { name: "conversations", service: "fcm", default: true },
+        { name: "quicksy", service: "fcm" },
+      ],
+    ),
     jid: "p2.example.org",
     sessionId: () => "1700000000000",
   });
@@ -311,4 +318,19 @@ Deno.test("appDirectory: by name for its service, else the default or a service'
   assert.equal(apps.appFor("fcm", "nope"), null);
   const noDefault = appDirectory([{ name: "a", service: "fcm" }, { name: "b", service: "fcm" }]);
   assert.equal(noDefault.appFor("fcm", null), null);
+});
+
+Deno.test("register-push-apns: a token is what the stateless dialect takes too (64 to 512 hex, whole bytes), stored lower-case", async () => {
+  const { link, store, clock } = setUp({ apps: [{ name: "monal-ios", service: "apns" }] });
+  const apns = (token: string) => registerIq({ node: "register-push-apns", fields: { token } });
+  for (const bad of ["ab".repeat(31), "a".repeat(65), "ab".repeat(257), "zz".repeat(32)]) {
+    assert.deepEqual(errorOf(await link.receive(apns(bad))), {
+      type: "modify",
+      condition: "bad-request",
+    }, `${bad.length} characters`);
+  }
+  for (const good of ["AB".repeat(32), "cd".repeat(100), "ef".repeat(256)]) {
+    const { node } = conversationsReads(await link.receive(apns(good)));
+    assert.equal((await store.findNode(node, clock.now()))?.target?.address, good.toLowerCase());
+  }
 });

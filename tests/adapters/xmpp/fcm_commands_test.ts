@@ -168,3 +168,21 @@ Deno.test("commandItems: the command nodes for disco#items on the commands node"
     "unregister-push-fcm",
   ]);
 });
+
+Deno.test("readP2Command: unknown fields named like Object's own members are ignored, as any other", () => {
+  const iq = parseXml(
+    `<iq type="set" id="r1" from="a@b.example/x" to="push.example.org">` +
+      `<command xmlns="http://jabber.org/protocol/commands" node="register-push-fcm" action="execute">` +
+      `<x xmlns="jabber:x:data" type="submit">` +
+      ["constructor", "__proto__", "toString", "hasOwnProperty"].map((name) =>
+        `<field var="${name}"><value>v</value></field>`
+      ).join("") +
+      `<field var="token"><value>tok</value></field>` +
+      `<field var="android-id"><value>92afd7a91cdba9a0</value></field>` +
+      `</x></command></iq>`,
+  );
+  const command = readP2Command(iq);
+  assert.ok(command.ok && command.action === "register", JSON.stringify(command));
+  assert.equal(command.fields.token, "tok");
+  assert.equal(command.fields.deviceId, "92afd7a91cdba9a0");
+});

@@ -120,3 +120,16 @@ Deno.test("each pushModule selects one app; a module listed by two apps is an er
     /apps\.b\.pushModules: "monalProdiOS" is listed by apps\.a too/,
   );
 });
+
+Deno.test("a payload that cannot fit APNs's 4096 bytes is refused at its path, not at start-up", () => {
+  // Every field within its own bound, together over 4096 bytes of UTF-8 ("€" is 3 bytes).
+  const payload = {
+    title: "€".repeat(256),
+    body: "€".repeat(1024),
+    additionalData: { note: "€".repeat(600) },
+  };
+  assert.deepStrictEqual(issues({ ...MINIMAL, payload }), ["payload"]);
+  // Within the limit: accepted, and its placeholder builds.
+  const app = ApnsAppSchema.parse({ ...MINIMAL, payload: { ...payload, body: "€".repeat(200) } });
+  assert.ok(apnsPayload(apnsPayloadSettings(app), null).bytes <= 4096);
+});

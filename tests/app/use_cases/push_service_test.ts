@@ -284,3 +284,61 @@ Deno.test("PushService: pushes to the stored target, whatever its service and ap
   assert.deepEqual(await service.handlePublish(publish()), { kind: "channel-gone" });
   assert.equal(fcm.sent.length, 2);
 });
+
+Deno.test("PushService: a dead token the registration has already left is no cancel (same node, new token)", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore(clock);
+  const old = { service: "fcm", app: "im.example", address: "fcm-token-old" };
+  let registerAgain = async () => {};
+  // FCM calls the old token dead while the app registers its new one (same node, p2's rule).
+  const fcm: PushDelivery = {
+    async deliver() {
+      await registerAgain();
+      return { kind: "target-gone", status: 404 };
+    },
+  };
+  const delivery = new ServiceRouter([{ service: "fcm", app: "im.example", delivery: fcm }]);
+  const service = new PushService({
+    store,
+    delivery,
+    clock,
+    logger: new RecordingLogger(),
+    whenGone: () => "end",
+  });
+  await store.saveTarget("dev1", old, 0, clock.now() + DAY);
+  await store.replaceAccounts(
+    "dev1",
+    [{ accountId: "ACC1", node: NODE, secret: SECRET }],
+    clock.now() + DAY,
+  );
+  registerAgain = () =>
+    store.saveTarget("dev1", { ...old, address: "fcm-token-new" }, 0, clock.now() + DAY);
+  const outcome = await service.handlePublish(publish());
+  // A cancel would make ejabberd drop a node that still delivers (to the new token).
+  assert.notEqual(outcome.kind, "unknown-node");
+  assert.equal((await store.findNode(NODE, clock.now()))?.target?.address, "fcm-token-new");
+  // The node goes on delivering to the new token.
+  registerAgain = async () => {};
+  const delivered = new ServiceRouter([{
+    service: "fcm",
+    app: "im.example",
+    delivery: new RecordingDelivery(),
+  }]);
+  const next = new PushService({
+    store,
+    delivery: delivered,
+    clock,
+    logger: new RecordingLogger(),
+  });
+  assert.deepEqual(await next.handlePublish(publish()), { kind: "pushed" });
+  // The token that is dead and still the registration's: the registration ends, cancel.
+  const ending = new PushService({
+    store,
+    delivery,
+    clock,
+    logger: new RecordingLogger(),
+    whenGone: () => "end",
+  });
+  assert.deepEqual(await ending.handlePublish(publish()), { kind: "unknown-node" });
+  assert.equal(await store.findNode(NODE, clock.now()), null);
+});

@@ -44,6 +44,7 @@ interface Rig {
   readonly app: AppDelivery;
   readonly clock: TestClock;
   readonly metrics: MetricsLog;
+  readonly logger: RecordingLogger;
   readonly dir: string;
   push(token: string, notification?: Notification): Promise<DeliveryOutcome>;
   close(): Promise<void>;
@@ -73,10 +74,11 @@ async function startRig(overrides: Record<string, unknown> = {}): Promise<Rig> {
     ...overrides,
   });
   const metrics = new MetricsLog();
+  const logger = new RecordingLogger();
   const app = await createApnsApp("monal-ios", config, {
     store: {} as RegistrationStore,
     clock,
-    logger: new RecordingLogger(),
+    logger,
     metrics,
   }, { initialRetryDelayMs: 1, maxRetryDelayMs: 20 });
   return {
@@ -84,6 +86,7 @@ async function startRig(overrides: Record<string, unknown> = {}): Promise<Rig> {
     app,
     clock,
     metrics,
+    logger,
     dir,
     push: (token, notification = PUSH) =>
       app.delivery.deliver(
@@ -260,11 +263,15 @@ Deno.test("our own mistakes and credential problems fail for good, never retried
 });
 
 Deno.test("429 TooManyRequests backs that token off: answered throttled, no request meanwhile", async () => {
-  await withRig({}, async ({ fake, push, clock }) => {
+  await withRig({}, async ({ fake, push, clock, logger }) => {
     const token = deviceToken(300);
     fake.script(token, { status: 429, reason: "TooManyRequests" }, 1);
     const first = await push(token);
     assert.equal(first.kind, "throttled");
+    // Per app logs: the delivery policy's lines name the service and the app.
+    const backsOff = logger.lines.find((line) => line.message === "channel backs off");
+    assert.equal(backsOff?.fields.service, "apns");
+    assert.equal(backsOff?.fields.app, "monal-ios");
     const second = await push(token);
     assert.equal(second.kind, "throttled");
     assert.equal(requestsFor(fake, token).length, 1);
@@ -327,13 +334,16 @@ Deno.test("403 ExpiredProviderToken renews the JWT once and sends again", async 
     assert.equal(retried.status, 200);
     assert.ok(retried.jwt!.iat > rejected.jwt!.iat, "a new JWT");
     // Still "expired" right after: no second renewal within 20 minutes (that would earn
-    // 429 TooManyProviderTokenUpdates); retryable, so the user's server hears wait.
+    // 429 TooManyProviderTokenUpdates), so no retry either (it would send the same JWT):
+    // failed, which the user's server hears as wait.
     const stuck = deviceToken(602);
     fake.script(stuck, { status: 403, reason: "ExpiredProviderToken" });
     const again = await push(stuck);
     assert.ok(
-      again.kind === "failed" && again.retryable && again.detail === "ExpiredProviderToken",
+      again.kind === "failed" && !again.retryable && again.detail === "ExpiredProviderToken",
+      JSON.stringify(again),
     );
+    assert.equal(requestsFor(fake, stuck).length, 1, "no retry with a JWT APNs called expired");
     const jwts = new Set(requestsFor(fake, stuck).map((request) => request.jwt!.iat));
     assert.deepEqual([...jwts], [retried.jwt!.iat]);
   });
@@ -423,4 +433,31 @@ Deno.test("bad key or CA files are reported with the field's path", async () => 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the APNs app's logs hold no device token, JWT or key, whatever APNs answers", async () => {
+  await withRig({}, async ({ fake, push, logger, dir }) => {
+    const answers: [number, string][] = [
+      [200, ""],
+      [410, "Unregistered"],
+      [400, "BadDeviceToken"],
+      [429, "TooManyRequests"],
+      [500, "InternalServerError"],
+      [403, "InvalidProviderToken"],
+      [403, "ExpiredProviderToken"],
+      [413, "PayloadTooLarge"],
+    ];
+    const tokens = answers.map((_, i) => deviceToken(900 + i));
+    for (const [i, [status, reason]] of answers.entries()) {
+      if (status !== 200) fake.script(tokens[i], { status, reason });
+      await push(tokens[i]);
+    }
+    assert.equal(fake.requests.length >= answers.length, true);
+    const text = logger.text();
+    assert.ok(logger.lines.length > 0);
+    const keyLine = (await Deno.readTextFile(`${dir}/AuthKey.p8`)).split("\n")[1];
+    for (const secret of [...tokens, keyLine, "bearer", "eyJ"]) {
+      assert.ok(!text.includes(secret), `leaked: ${secret.slice(0, 8)}…`);
+    }
+  });
 });

@@ -198,7 +198,7 @@ Deno.test("Http2ApnsSender: 403 ExpiredProviderToken renews the JWT once and ret
   }
 });
 
-Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: one renewal, then an outcome", async () => {
+Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: no renewal within 20 minutes of signing, an outcome", async () => {
   // Our clock is 61 minutes behind APNs's: every JWT we make looks expired.
   const rig = await startRig({ fakeClockOffsetMs: 61 * MINUTE });
   try {
@@ -206,15 +206,20 @@ Deno.test("Http2ApnsSender: a JWT APNs finds older than an hour: one renewal, th
     const outcome = await rig.sender.send(deviceToken(9), payload, headers);
     assert.deepEqual(outcome, {
       kind: "failed",
-      retryable: true,
+      retryable: false,
       status: 403,
       reason: "ExpiredProviderToken",
     });
-    assert.equal(rig.fake.counters.requests, 2);
-    // The next push does not renew again within 20 minutes (it would earn a 429).
+    // The JWT was signed just now: another one within 20 minutes would earn a 429.
+    assert.equal(rig.fake.counters.requests, 1);
     await rig.sender.send(deviceToken(9), payload, headers);
-    assert.equal(rig.fake.counters.requests, 3);
-    assert.deepEqual(rig.token.counters, { signed: 2, forcedRenewals: 1, refusedRenewals: 1 });
+    assert.equal(rig.fake.counters.requests, 2);
+    assert.deepEqual(rig.token.counters, { signed: 1, forcedRenewals: 0, refusedRenewals: 2 });
+    // 20 minutes on, one renewal is tried (and found expired too): still an outcome.
+    rig.clock.t += 20 * MINUTE;
+    await rig.sender.send(deviceToken(9), payload, headers);
+    assert.equal(rig.fake.counters.requests, 4);
+    assert.deepEqual(rig.token.counters, { signed: 2, forcedRenewals: 1, refusedRenewals: 2 });
   } finally {
     await rig.close();
   }
@@ -263,7 +268,8 @@ Deno.test("Http2ApnsSender: the server's SETTINGS_MAX_CONCURRENT_STREAMS and our
     try {
       const { payload, headers } = monalPush(rig.clock.now());
       const tokens = Array.from({ length: 30 }, (_, i) => deviceToken(2000 + i));
-      for (const token of tokens) rig.fake.script(token, { status: 200, delayMs: 30 });
+      // Answers held long enough that a loaded machine still opens the streams meanwhile.
+      for (const token of tokens) rig.fake.script(token, { status: 200, delayMs: 200 });
       const outcomes = await Promise.all(tokens.map((t) => rig.sender.send(t, payload, headers)));
       assert.ok(outcomes.every((o) => o.kind === "delivered"), JSON.stringify(outcomes));
       // The limit is used (one less allowed when a loaded machine staggers the pushes) and
@@ -304,7 +310,9 @@ Deno.test("Http2ApnsSender: after GOAWAY the next push opens a new connection", 
     const { payload, headers } = monalPush(rig.clock.now());
     assert.equal((await rig.sender.send(deviceToken(12), payload, headers)).kind, "delivered");
     rig.fake.goawayAll();
-    await sleep(100);
+    // Until the GOAWAY is in (a fixed pause may be too short on a loaded machine).
+    const deadline = Date.now() + 10_000;
+    while (rig.sender.counters.goaways === 0 && Date.now() < deadline) await sleep(10);
     assert.equal((await rig.sender.send(deviceToken(12), payload, headers)).kind, "delivered");
     assert.equal(rig.fake.counters.connections, 2);
     assert.equal(rig.sender.counters.goaways, 1);
@@ -460,7 +468,9 @@ Deno.test("Http2ApnsSender: close lets the running push finish and fails the wai
     rig.fake.script(deviceToken(23), { status: 200, delayMs: 200 });
     const running = rig.sender.send(deviceToken(23), payload, headers);
     const waiting = [1, 2].map(() => rig.sender.send(deviceToken(23), payload, headers));
-    await sleep(50);
+    // Until the running push is at the fake (a fixed pause may be too short under load).
+    const deadline = Date.now() + 10_000;
+    while (rig.fake.counters.requests === 0 && Date.now() < deadline) await sleep(10);
     await rig.sender.close();
     assert.equal((await running).kind, "delivered");
     for (const outcome of await Promise.all(waiting)) {

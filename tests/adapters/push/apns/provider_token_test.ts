@@ -68,16 +68,22 @@ Deno.test("ApnsProviderToken: concurrent callers share one signature", async () 
   assert.equal(token.counters.signed, 2);
 });
 
-Deno.test("ApnsProviderToken: ExpiredProviderToken renews once (single flight), not again within 20 min", async () => {
+Deno.test("ApnsProviderToken: ExpiredProviderToken renews once (single flight), never within 20 min of a signing", async () => {
   const { clock, token } = await setup();
   const rejected = await token.current();
+  // "Expired" a second after signing (a skewed clock): a new JWT now would break Apple's
+  // 20-minute rule (429 TooManyProviderTokenUpdates) and look just as expired.
   clock.t += 1000;
+  assert.equal(await token.renewAfterExpired(rejected), null);
+  clock.t += 20 * MINUTE - 1001;
+  assert.equal(await token.renewAfterExpired(rejected), null);
+  clock.t += 1;
   const renewals = await Promise.all(
     Array.from({ length: 20 }, () => token.renewAfterExpired(rejected)),
   );
   assert.equal(new Set(renewals).size, 1);
   const renewed = renewals[0]!;
-  assert.notEqual(renewed, rejected);
+  assert.ok(renewed !== null && renewed !== rejected);
   assert.equal(await token.current(), renewed);
   // Late callers holding the old token get the new one, without signing.
   assert.equal(await token.renewAfterExpired(rejected), renewed);
@@ -87,7 +93,17 @@ Deno.test("ApnsProviderToken: ExpiredProviderToken renews once (single flight), 
   clock.t += 19 * MINUTE;
   const third = await token.renewAfterExpired(renewed);
   assert.ok(third !== null && third !== renewed);
-  assert.deepEqual(token.counters, { signed: 3, forcedRenewals: 2, refusedRenewals: 1 });
+  assert.deepEqual(token.counters, { signed: 3, forcedRenewals: 2, refusedRenewals: 3 });
+});
+
+Deno.test("ApnsProviderToken: a forced renewal counts from the scheduled one too", async () => {
+  const { clock, token } = await setup();
+  await token.current();
+  clock.t += 45 * MINUTE;
+  const scheduled = await token.current(); // renewed on schedule
+  clock.t += 5 * MINUTE;
+  assert.equal(await token.renewAfterExpired(scheduled), null, "5 minutes after a signing");
+  assert.equal(token.counters.signed, 2);
 });
 
 Deno.test("ApnsProviderToken: a clock jumping back renews instead of sending a future iat", async () => {
