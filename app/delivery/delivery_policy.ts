@@ -122,9 +122,16 @@ export class DeliveryPolicy {
           backoff.clear(address);
           return outcome;
         case "failed": {
-          if (!outcome.retryable || attempts >= retry.maxAttempts) return outcome;
-          const delay = this.#delay(attempts, outcome.retryAfterMs);
-          if (delay === null) return outcome;
+          if (!outcome.retryable) return outcome;
+          const delay = attempts >= retry.maxAttempts
+            ? null
+            : this.#delay(attempts, outcome.retryAfterMs);
+          if (delay === null) {
+            // The service's Retry-After outlives this publish: later ones honour it too.
+            const retryAfterMs = outcome.retryAfterMs ?? 0;
+            if (retryAfterMs > 0) backoff.throttle(address, retryAfterMs);
+            return outcome;
+          }
           logger.debug("push retry", { attempt: attempts, delayMs: delay, status: outcome.status });
           await this.#sleep(delay);
         }

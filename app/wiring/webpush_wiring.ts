@@ -37,7 +37,6 @@ import { Push2WebPushRelay } from "../../adapters/push/webpush/push2_web_push_re
 import { Push2Relay } from "../use_cases/push2_relay.ts";
 import type { EncryptedPushDelivery } from "../../domain/ports/encrypted_push.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
-import type { DeliveryOutcome, PushDelivery } from "../../domain/ports/push_delivery.ts";
 
 /**
  * The Web Push apps' DNS, and for tests the fake's self-signed certificate. `resolve` is
@@ -164,23 +163,14 @@ export async function createWebPushApp(
     maxPerChannel: config.maxInFlightPerEndpoint,
     maxWaitMs: config.maxQueueWaitSeconds * 1000,
   });
-  const backoff = new ChannelBackoff(clock);
   const policy = new DeliveryPolicy({
     gate,
-    backoff,
+    backoff: new ChannelBackoff(clock),
     retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
     logger,
   });
-  // A 5xx's Retry-After outlives the publish that heard it (the policy gives up at once when
-  // it is longer than a pause between attempts): the endpoint is left alone that long.
-  const honourRetryAfter = (endpointKey: string, outcome: DeliveryOutcome) => {
-    if (outcome.kind === "failed" && outcome.retryable && (outcome.retryAfterMs ?? 0) > 0) {
-      backoff.throttle(endpointKey, outcome.retryAfterMs);
-    }
-    return outcome;
-  };
   const metered = new MeteredWebPushSender(sender, WEBPUSH_SERVICE, name, metrics);
-  const policyDelivery = new PolicyDelivery(
+  const delivery = new PolicyDelivery(
     new WebPushPushDelivery({
       sender: metered,
       maxTtlSeconds: config.ttlSeconds,
@@ -189,18 +179,11 @@ export async function createWebPushApp(
     }),
     policy,
   );
-  const delivery: PushDelivery = {
-    deliver: async (target, notification, options) =>
-      honourRetryAfter(target.address, await policyDelivery.deliver(target, notification, options)),
-  };
   // Relayed notifications count against the same bounds and backoff per endpoint.
   const relay = new Push2WebPushRelay(metered, config.ttlSeconds);
   const relayed: EncryptedPushDelivery = {
-    relay: async (notification) =>
-      honourRetryAfter(
-        notification.endpoint,
-        await policy.run(notification.endpoint, () => relay.relay(notification), WEBPUSH_SERVICE),
-      ),
+    relay: (notification) =>
+      policy.run(notification.endpoint, () => relay.relay(notification), WEBPUSH_SERVICE),
   };
   logger.info("Web Push app ready", {
     service: WEBPUSH_SERVICE,

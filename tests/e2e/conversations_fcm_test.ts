@@ -440,8 +440,25 @@ const scenarios: Scenario[] = [
       await waitUntilHeard(s, { user, node: answer.node }, "wait", "internal-server-error");
       assert.deepEqual(s.conversations.sendRequests.map((r) => r.status), [503]);
       s.conversations.reset();
+      // Within those 10 s the token is left alone: the next message is answered wait (throttled)
+      // without a request to FCM.
+      const throttled = async () =>
+        sample(await stack.server.metrics.text(), "uwpx_push_publishes_total", {
+          outcome: "throttled",
+        }) ?? 0;
+      const throttledBefore = await throttled();
+      await messageFromBob(stack, user);
+      const heldUntil = Date.now() + 15_000;
+      while ((await throttled()) !== throttledBefore + 1) {
+        if (Date.now() > heldUntil) throw new Error("the Retry-After was not honoured");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual(s.conversations.sendRequests, []);
 
-      // Unreachable: every attempt fails to connect; retried, then wait.
+      // Unreachable: every attempt fails to connect; retried, then wait. (The phone has a new
+      // token meanwhile, which no Retry-After holds back; node and secret stay.)
+      const newToken = s.conversations.deviceToken();
+      assert.deepEqual(await registerAndEnable(stack, user, newToken), answer);
       s.fcm.proxies[APP].cut();
       await messageFromBob(stack, user);
       const metrics = async () =>
@@ -463,7 +480,7 @@ const scenarios: Scenario[] = [
       await messageFromBob(stack, user);
       await s.conversations.waitForMessages(1, 15_000);
       assertWakeup(s.conversations.messages[0], {
-        token,
+        token: newToken,
         user,
         android: conversationsAndroid(user),
       });

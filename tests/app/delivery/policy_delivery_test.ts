@@ -44,7 +44,7 @@ function policyOver(service: ScriptedService) {
     },
     random: () => 1,
   });
-  return { delivery: new PolicyDelivery(service, policy), sleeps };
+  return { delivery: new PolicyDelivery(service, policy), sleeps, clock };
 }
 
 Deno.test("PolicyDelivery: a retryable failure is retried with backoff, then delivered", async () => {
@@ -91,4 +91,71 @@ Deno.test("PolicyDelivery: a throttled target is left alone, without asking the 
   });
   assert.equal(other.kind, "delivered");
   assert.equal(service.attempts, 2);
+});
+
+Deno.test("PolicyDelivery: a 5xx's Retry-After longer than a retry pause holds the target back for later publishes", async () => {
+  const service = new ScriptedService([
+    { kind: "failed", retryable: true, status: 503, detail: "UNAVAILABLE", retryAfterMs: 30_000 },
+  ]);
+  const { delivery, sleeps, clock } = policyOver(service);
+  const first = await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 });
+  assert.equal(first.kind, "failed");
+  // Asked for longer than a publish may wait: no retry now.
+  assert.equal(service.attempts, 1);
+  assert.deepEqual(sleeps, []);
+  // A later publish within the Retry-After is not sent: throttled (the user's server hears wait).
+  clock.advance(29_000);
+  const second = await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 });
+  assert.equal(second.kind, "throttled");
+  assert.equal(service.attempts, 1);
+  // Another target of the same service is not held back.
+  const other = { ...target, address: "token-456" };
+  assert.equal(
+    (await delivery.deliver(other, { kind: "test" }, { ttlSeconds: 0 })).kind,
+    "delivered",
+  );
+  // Once it has passed, the target is tried again.
+  clock.advance(1_001);
+  assert.equal(
+    (await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 })).kind,
+    "delivered",
+  );
+});
+
+Deno.test("PolicyDelivery: the last attempt's Retry-After holds the target back too", async () => {
+  const failure = {
+    kind: "failed",
+    retryable: true,
+    status: 503,
+    detail: "UNAVAILABLE",
+    retryAfterMs: 2_000,
+  } as const;
+  const service = new ScriptedService([failure, failure, failure]);
+  const { delivery, clock } = policyOver(service);
+  assert.equal(
+    (await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 })).kind,
+    "failed",
+  );
+  assert.equal(service.attempts, 3);
+  clock.advance(1_000);
+  assert.equal(
+    (await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 })).kind,
+    "throttled",
+  );
+  assert.equal(service.attempts, 3);
+});
+
+Deno.test("PolicyDelivery: a 5xx without Retry-After does not hold the target back", async () => {
+  const failure = { kind: "failed", retryable: true, status: 503, detail: "UNAVAILABLE" } as const;
+  const service = new ScriptedService([failure, failure, failure]);
+  const { delivery } = policyOver(service);
+  assert.equal(
+    (await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 })).kind,
+    "failed",
+  );
+  assert.equal(
+    (await delivery.deliver(target, { kind: "test" }, { ttlSeconds: 0 })).kind,
+    "delivered",
+  );
+  assert.equal(service.attempts, 4);
 });
