@@ -23,9 +23,8 @@ import type { PushOutcome } from "../../adapters/push/apns/push_outcome.ts";
 import type { PushServiceMetrics } from "../../domain/ports/metrics.ts";
 import { type ApnsAppConfig, apnsPayloadSettings } from "../config/apns_app.ts";
 import { appOf, type AppsConfig } from "../config/apps.ts";
-import { ChannelBackoff } from "../delivery/channel_backoff.ts";
-import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { boundedPolicy, DEFAULT_RETRY_DELAYS } from "../delivery/bounded_policy.ts";
 import type { ReadinessCheck } from "../readiness.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
 import { withLogFields } from "../log_fields.ts";
@@ -90,20 +89,15 @@ export async function createApnsApp(
     expirationSeconds: config.expirationSeconds,
     collapseId: config.collapseId,
   }, clock);
-  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued, {
-    maxPerChannel: config.maxInFlightPerToken,
-    maxWaitMs: config.maxQueueWaitSeconds * 1000,
-  });
-  const policy = new DeliveryPolicy({
-    gate,
-    backoff: new ChannelBackoff(clock),
-    retry: {
-      maxAttempts: config.maxAttempts,
-      initialDelayMs: tuning.initialRetryDelayMs ?? 500,
-      maxDelayMs: tuning.maxRetryDelayMs ?? 8000,
+  // One connection to one host: the bound in all is its bound.
+  const { policy, gate } = boundedPolicy(
+    { ...config, maxInFlightPerTarget: config.maxInFlightPerToken },
+    { clock, logger },
+    {
+      initialDelayMs: tuning.initialRetryDelayMs ?? DEFAULT_RETRY_DELAYS.initialDelayMs,
+      maxDelayMs: tuning.maxRetryDelayMs ?? DEFAULT_RETRY_DELAYS.maxDelayMs,
     },
-    logger,
-  });
+  );
   const delivery = new PolicyDelivery(attempt, policy);
   logger.info("apns app ready", {
     environment: config.environment,

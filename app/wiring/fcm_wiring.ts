@@ -19,9 +19,8 @@ import {
 } from "../../adapters/push/fcm/service_account.ts";
 import { StoredFcmTokenCache } from "../../adapters/push/fcm/stored_fcm_token_cache.ts";
 import type { FcmAppConfig } from "../config/fcm_app.ts";
-import { ChannelBackoff } from "../delivery/channel_backoff.ts";
-import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { boundedPolicy } from "../delivery/bounded_policy.ts";
 import { withLogFields } from "../log_fields.ts";
 import { MeteredPushDelivery } from "../metered.ts";
 import { tokenCheck } from "../readiness.ts";
@@ -76,16 +75,8 @@ export async function createFcmApp(
     restrictedPackageName: config.restrictedPackageName,
     now: () => clock.now(),
   });
-  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued, {
-    maxPerChannel: config.maxInFlightPerTarget,
-    maxWaitMs: config.maxQueueWaitSeconds * 1000,
-  });
-  const policy = new DeliveryPolicy({
-    gate,
-    backoff: new ChannelBackoff(clock),
-    retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
-    logger,
-  });
+  // One host (FCM's): the bound in all is its bound.
+  const { policy, gate } = boundedPolicy(config, { clock, logger });
   const wakeups = new FcmPushDelivery(sender, {
     collapse: config.collapse,
     ttlSeconds: config.ttlSeconds,

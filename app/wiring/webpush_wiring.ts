@@ -14,9 +14,8 @@
 
 import type { WebPushAppConfig } from "../config/webpush_app.ts";
 import type { AppDelivery, AppWiringDeps } from "./app_delivery.ts";
-import { ChannelBackoff } from "../delivery/channel_backoff.ts";
-import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { boundedPolicy } from "../delivery/bounded_policy.ts";
 import {
   type AddressResolver,
   EndpointPolicy,
@@ -158,17 +157,10 @@ export async function createWebPushApp(
     maxSockets: config.maxInFlight,
     ...(overrides.caCerts ? { caCerts: overrides.caCerts } : {}),
   });
-  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued, {
-    maxPerHost: config.maxInFlightPerHost,
-    maxPerChannel: config.maxInFlightPerEndpoint,
-    maxWaitMs: config.maxQueueWaitSeconds * 1000,
-  });
-  const policy = new DeliveryPolicy({
-    gate,
-    backoff: new ChannelBackoff(clock),
-    retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
-    logger,
-  });
+  const { policy, gate } = boundedPolicy(
+    { ...config, maxInFlightPerTarget: config.maxInFlightPerEndpoint },
+    { clock, logger },
+  );
   const metered = new MeteredWebPushSender(sender, WEBPUSH_SERVICE, name, metrics);
   const delivery = new PolicyDelivery(
     new WebPushPushDelivery({

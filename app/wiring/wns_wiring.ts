@@ -13,9 +13,9 @@ import type { Logger } from "../../domain/ports/logging.ts";
 import type { PushDelivery } from "../../domain/ports/push_delivery.ts";
 import type { WnsSender } from "../../adapters/push/wns/wns_sender.ts";
 import type { RegistrationStore } from "../../domain/ports/storage.ts";
-import { ChannelBackoff } from "../delivery/channel_backoff.ts";
-import { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
-import { DeliveryPolicy, PolicyDelivery } from "../delivery/delivery_policy.ts";
+import type { ConcurrencyGate } from "../delivery/concurrency_gate.ts";
+import { PolicyDelivery } from "../delivery/delivery_policy.ts";
+import { boundedPolicy } from "../delivery/bounded_policy.ts";
 import { Http1Client } from "../../adapters/push/wns/http1_client.ts";
 import { HttpWnsSender } from "../../adapters/push/wns/http_wns_sender.ts";
 import { WnsPushDelivery } from "../../adapters/push/wns/wns_push_delivery.ts";
@@ -81,17 +81,10 @@ export function createWnsDelivery(
   // Our own HTTP/1.1 client rather than fetch: a push costs a fraction of the CPU.
   const client = new Http1Client({ maxIdlePerOrigin: config.maxInFlight });
   const post = client.post.bind(client);
-  const gate = new ConcurrencyGate(config.maxInFlight, config.maxQueued, {
-    maxPerHost: config.maxInFlightPerHost,
-    maxPerChannel: config.maxInFlightPerChannel,
-    maxWaitMs: config.maxQueueWaitSeconds * 1000,
-  });
-  const policy = new DeliveryPolicy({
-    gate,
-    backoff: new ChannelBackoff(clock),
-    retry: { maxAttempts: config.maxAttempts, initialDelayMs: 500, maxDelayMs: 8000 },
-    logger,
-  });
+  const { policy, gate } = boundedPolicy(
+    { ...config, maxInFlightPerTarget: config.maxInFlightPerChannel },
+    { clock, logger },
+  );
   // Metered per HTTP request: each attempt's status and latency, retries included.
   const http = new MeteredWnsSender(
     new HttpWnsSender({ tokens, logger, requestTimeoutMs, post }),
