@@ -39,7 +39,6 @@ import { publishLimitsFor, registrationLimitsFor } from "./wiring/limits_wiring.
 import { openServerStore } from "./wiring/store_wiring.ts";
 import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
 import { fpushTargetsFor } from "./fpush_targets.ts";
-import { apnsShowsMessageBody } from "./wiring/apns_wiring.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
 import { push2MessageHandler } from "./wiring/push2_wiring.ts";
 import { webPushEndpointCheck, type WebPushTestOverrides } from "./wiring/webpush_wiring.ts";
@@ -127,7 +126,8 @@ export async function startPushServer(
     },
   );
   const delivery = new ServiceRouter(apps);
-  const windows = new Map(apps.map((app) => [routeName(app), app.coalesceMs ?? 0]));
+  // Each app's own settings, looked up by a target's (service, app).
+  const appOfTarget = new Map(apps.map((app) => [routeName(app), app]));
   const coalescer = new PushCoalescer(0);
   const { lifetimeDays, goneChannelGraceDays } = config.registration;
   const policy = registrationPolicy(lifetimeDays, goneChannelGraceDays);
@@ -136,13 +136,11 @@ export async function startPushServer(
   const pushService = new PushService({
     ...shared,
     coalescer,
-    coalesceWindowMs: (target) => windows.get(routeName(target)) ?? 0,
-    // The UWPX client sends a new channel by itself; apps registered by command register
-    // again by themselves (Conversations at each connection).
-    whenGone: (target) => target.service === WNS_TARGETS.service ? "pause" : "end",
+    coalesceWindowMs: (target) => appOfTarget.get(routeName(target))?.coalesceMs ?? 0,
+    whenGone: (target) => appOfTarget.get(routeName(target))?.whenGone ?? "end",
+    showsMessageBody: (target) => appOfTarget.get(routeName(target))?.showsMessageBody ?? false,
     // fpush's dialect (node = APNs token, pushModule names the app): no registration needed.
     stateless: fpushTargetsFor(config.apps, { clock, reportLimit, metrics }),
-    showsMessageBody: apnsShowsMessageBody(config.apps),
   });
   const limitDeps = { store, clock, logger, report: reportLimit };
   const admission = new PublishAdmission({

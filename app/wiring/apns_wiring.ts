@@ -14,7 +14,6 @@
  * @module
  */
 
-import type { PushTarget } from "../../domain/push_target.ts";
 import type { ApnsHeaders } from "../../domain/payloads/apns_headers.ts";
 import { ApnsPushDelivery, type ApnsSend } from "../../adapters/push/apns/apns_push_delivery.ts";
 import { Http2ApnsSender } from "../../adapters/push/apns/http2_apns_sender.ts";
@@ -22,7 +21,6 @@ import { ApnsProviderToken } from "../../adapters/push/apns/provider_token.ts";
 import type { PushOutcome } from "../../adapters/push/apns/push_outcome.ts";
 import type { PushServiceMetrics } from "../../domain/ports/metrics.ts";
 import { type ApnsAppConfig, apnsPayloadSettings } from "../config/apns_app.ts";
-import { appOf, type AppsConfig } from "../config/apps.ts";
 import { PolicyDelivery } from "../delivery/delivery_policy.ts";
 import { boundedPolicy, DEFAULT_RETRY_DELAYS } from "../delivery/bounded_policy.ts";
 import type { ReadinessCheck } from "../readiness.ts";
@@ -109,6 +107,7 @@ export async function createApnsApp(
     delivery,
     readiness: [apnsCheck(name, providerToken, reachability)],
     coalesceMs: config.coalesceMs,
+    showsMessageBody: config.payload.includeMessageBody,
     queueDepth: () => gate.inFlight + gate.queued,
     close: () => sender.close(),
   };
@@ -175,17 +174,4 @@ function apnsCheck(
       if (failure !== null) throw new Error(`APNs did not answer: ${failure}`);
     },
   };
-}
-
-/**
- * Whether a target's app shows the published message's text: an APNs app with
- * `payload.includeMessageBody`; no other app.
- */
-export function apnsShowsMessageBody(apps: AppsConfig): (target: PushTarget) => boolean {
-  const showing = new Set(
-    Object.entries(apps).flatMap(([name]) =>
-      appOf(apps, APNS_SERVICE, name)?.payload.includeMessageBody ? [name] : []
-    ),
-  );
-  return (target) => target.service === APNS_SERVICE && showing.has(target.app);
 }

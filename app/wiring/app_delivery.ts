@@ -29,6 +29,14 @@ export interface AppDelivery {
    * `coalesceMs`); absent or 0: not merged.
    */
   readonly coalesceMs?: number;
+  /**
+   * What a target the service calls gone means for its registration: `pause` (the UWPX client
+   * sends a new channel by itself: keep the nodes for the grace period) or `end` (apps that
+   * registered by command register again by themselves); absent: `end`.
+   */
+  readonly whenGone?: "pause" | "end";
+  /** Whether the published message body may go into this app's pushes; absent: never. */
+  readonly showsMessageBody?: boolean;
   /** Pushes in flight and queued for this app, for the queue-depth gauge. */
   queueDepth(): number;
   /** Releases connections and timers. */

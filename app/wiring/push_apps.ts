@@ -69,6 +69,8 @@ export function createWnsApp(
     // "wns", as before there were other apps.
     readiness: wns.tokens ? [wnsTokenCheck(wns.tokens, deps.clock)] : [],
     coalesceMs: config.coalesceMs,
+    // The UWPX client sends a new channel by itself: a gone one pauses the device's nodes.
+    whenGone: "pause",
     queueDepth: () => gate ? gate.inFlight + gate.queued : 0,
     close: () => wns.close(),
   };
