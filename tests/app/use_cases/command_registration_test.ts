@@ -166,6 +166,63 @@ for (const [name, makeStore] of Object.entries(STORES)) {
   });
 }
 
+/** Two instances with their own limits (burst 1 per domain) registering over one store. */
+function twoInstances(store: RegistrationStore, clock: FakeClock) {
+  return [1, 2].map((seed) => {
+    const logger = new RecordingLogger();
+    const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
+    const limits = new RegistrationLimits({
+      newDevicesPerPrefix: { perSecond: 0.001, burst: 1 },
+      newAccountsPerPrefix: { perSecond: 0.001, burst: 1 },
+      maxDevices: 0,
+      maxAccounts: 0,
+      maxPrefixes: 100,
+      counter,
+      clock,
+      report: () => {},
+    });
+    const registration = new CommandRegistration({
+      store,
+      clock,
+      random: seededRandom(seed),
+      logger,
+      policy: registrationPolicy(210, 30),
+      admission: limits,
+    });
+    return { registration, counter };
+  });
+}
+
+for (const [name, makeStore] of Object.entries(STORES)) {
+  Deno.test(`${name}: two instances racing the first registration of a key agree`, async () => {
+    const clock = new FakeClock(Date.now());
+    const store = makeStore(clock);
+    try {
+      const instances = twoInstances(store, clock);
+      // Conversations re-sends on reconnect; its server routed the two IQs to two instances.
+      const outcomes = await Promise.all(
+        instances.map(({ registration }, i) => registration.register(request(`token-${i}`))),
+      );
+      assert.equal(outcomes[0].kind, "registered");
+      assert.deepEqual(outcomes[1], outcomes[0], "both answers name the same node and secret");
+      if (outcomes[0].kind !== "registered") return;
+      const node = await store.findNode(outcomes[0].node, clock.now());
+      assert.equal(node?.secret, outcomes[0].secret, "the node answered resolves");
+      assert.deepEqual(await store.count(clock.now()), { devices: 1, accounts: 1 });
+      // The key counts once: only the creator counted it and spent its domain's burst.
+      const counted = instances.map(({ counter }) => counter.devices);
+      assert.deepEqual(counted.toSorted(), [0, 1]);
+      const loser = instances[counted.indexOf(0)].registration;
+      const winner = instances[counted.indexOf(1)].registration;
+      const other = { ...request("token-x"), from: "someone@jabber.de/r" };
+      assert.equal((await winner.register(other)).kind, "throttled");
+      assert.equal((await loser.register(other)).kind, "registered", "the loser's token is back");
+    } finally {
+      await store.close();
+    }
+  });
+}
+
 Deno.test("storage unavailable: the command is answered unavailable (wait), nothing else", async () => {
   const failing = new MemoryStore();
   const broken = new Proxy(failing, {
