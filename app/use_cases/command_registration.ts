@@ -103,11 +103,13 @@ export class CommandRegistration implements RegistrationCommands {
       const account = existing?.accounts.find((a) => a.accountId === key);
       if (existing && account) return await this.#renew(id, target, expiresAt, existing, account);
       const source = domainOfJid(request.from);
-      const refusal = admission?.admitRegistration(source) ?? null;
+      // A live device without the account (half-written by a crash) was counted when made.
+      const admitted = existing === null ? admission : undefined;
+      const refusal = admitted?.admitRegistration(source) ?? null;
       if (refusal !== null) return { kind: "throttled", reason: refusal };
       const minted = { accountId: key, node: mintNode(random), secret: mintSecret(random) };
       if (!await this.#provision(minted.node)) {
-        admission?.registrationWithdrawn(source);
+        admitted?.registrationWithdrawn(source);
         return {
           kind: "unavailable",
           reason: "the push node could not be set up, try again later",
@@ -124,7 +126,7 @@ export class CommandRegistration implements RegistrationCommands {
       if (!created) {
         // Another instance (or command) created it meanwhile: its node is the one to answer,
         // and the key counts once, for the creator.
-        admission?.registrationWithdrawn(source);
+        admitted?.registrationWithdrawn(source);
         await this.#unprovision(minted.node);
         const kept = device.accounts.find((a) => a.accountId === key);
         if (!kept) throw new Error("createIfAbsent answered a device without the account");

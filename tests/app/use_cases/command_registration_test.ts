@@ -311,6 +311,22 @@ Deno.test("client mode: the node a racer set up but did not store is removed aga
   assert.deepEqual([...nodes], [outcomes[0].node], "only the stored node is left");
 });
 
+Deno.test("client mode: a registration whose node could not be set up does not count", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new MemoryStore(clock);
+  let refuse = true;
+  const provisioner = {
+    provision: (added: readonly string[]) => Promise.resolve(new Set(refuse ? [] : added)),
+  };
+  const [{ registration, counter }] = twoInstances(store, clock, { provisioner });
+  assert.equal((await registration.register(request("token-1"))).kind, "unavailable");
+  assert.equal(counter.devices, 0);
+  // Its domain's burst of one is still there for the retry.
+  refuse = false;
+  assert.equal((await registration.register(request("token-1"))).kind, "registered");
+  assert.equal(counter.devices, 1);
+});
+
 Deno.test("storage unavailable: the command is answered unavailable (wait), nothing else", async () => {
   const failing = new MemoryStore();
   const broken = new Proxy(failing, {
