@@ -44,6 +44,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** Puts back `count` tokens taken for something that did not happen (never above burst). */
+  giveBack(now: number, count = 1): void {
+    this.#refill(now);
+    this.#tokens = Math.min(this.#rate.burst, this.#tokens + count);
+  }
+
   /** Whether the bucket is full at `now` (it then holds nothing worth remembering). */
   isFull(now: number): boolean {
     this.#refill(now);
@@ -103,6 +109,11 @@ export class KeyedRateLimiter<K = string> {
     }
     this.#buckets.set(key, bucket);
     return bucket.take(now, count);
+  }
+
+  /** Puts back `count` tokens `take` took for `key` (nothing if its bucket was dropped). */
+  giveBack(key: K, count = 1): void {
+    this.#buckets.get(key)?.giveBack(this.#options.clock.now(), count);
   }
 
   /** Drops the bucket used longest ago. */

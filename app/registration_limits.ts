@@ -123,13 +123,22 @@ export class RegistrationLimits implements RegistrationAdmission, CommandAdmissi
       report("registrations_full", { max: maxDevices, kind: "registrations" });
       return REGISTRATIONS_FULL;
     }
-    const key = `domain:${source}`;
-    if (!this.#devices.take(key)) {
+    if (!this.#devices.take(domainKey(source))) {
       report("new_devices_per_prefix", { source });
       return TOO_MANY_REGISTRATIONS;
     }
     counter.added(1, 1);
     return null;
+  }
+
+  /**
+   * A registration by command admitted from `source` was not made after all (another
+   * instance or command created it first, or its node could not be set up): its token goes
+   * back to the source's bucket and it leaves the count, so a key counts once.
+   */
+  registrationWithdrawn(source: string): void {
+    this.#devices.giveBack(domainKey(source));
+    this.#options.counter.added(-1, -1);
   }
 
   /** A registration by command was deleted. */
@@ -140,6 +149,11 @@ export class RegistrationLimits implements RegistrationAdmission, CommandAdmissi
   accountsRemoved(count: number): void {
     if (count > 0) this.#options.counter.added(0, -count);
   }
+}
+
+/** The bucket of a registering domain: keyed apart from IP networks. */
+function domainKey(source: string): string {
+  return `domain:${source}`;
 }
 
 /** The network a request comes from; requests of unknown origin share one bucket. */

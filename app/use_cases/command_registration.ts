@@ -20,8 +20,11 @@ import type {
   UnregisterRequest,
 } from "../../domain/ports/registration_commands.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../../domain/ports/storage.ts";
+import type { PushTarget } from "../../domain/push_target.ts";
 import {
+  type AccountRegistration,
   DEFAULT_REGISTRATION_POLICY,
+  type DeviceRegistration,
   expiryFrom,
   type RegistrationPolicy,
 } from "../../domain/registration.ts";
@@ -37,6 +40,8 @@ import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/po
 export interface CommandAdmission {
   /** A new registration from `source`: null to admit it (then counted), or why not. */
   admitRegistration(source: string): string | null;
+  /** A registration admitted from `source` was not made after all: it counts for nothing. */
+  registrationWithdrawn(source: string): void;
   /** A registration was deleted. */
   registrationRemoved(): void;
 }
@@ -81,7 +86,9 @@ export class CommandRegistration implements RegistrationCommands {
 
   /**
    * Registers (or re-registers) a device: node and secret are those of the first
-   * registration of its key; the target moves to `address`; the lifetime starts again.
+   * registration of its key; the target moves to `address`; the lifetime starts again. The
+   * first registration is created only if absent (`RegistrationStore.createIfAbsent`), so
+   * instances racing for one key (or commands interleaving) all answer the same node.
    */
   async register(request: RegisterRequest): Promise<CommandOutcome> {
     const key = request.key ?? await p2DeviceHash(bareJidOf(request.from), request.deviceId);
@@ -91,34 +98,67 @@ export class CommandRegistration implements RegistrationCommands {
       const { store, clock, random, logger, admission, goneChannels } = this.#deps;
       const now = clock.now();
       const expiresAt = expiryFrom(now, this.#policy);
+      const target = { service, app, address };
       const existing = await store.findDevice(id, now);
       const account = existing?.accounts.find((a) => a.accountId === key);
-      const target = { service, app, address };
-      if (existing !== null && account !== undefined) {
-        // A token change updates the target in place; node and secret stay.
-        await store.saveTarget(id, target, COMMAND_REGISTRATION_VERSION, expiresAt);
-        goneChannels?.delete(address);
-        const changed = existing.target?.address !== address;
-        logger.info("registration renewed", { service, app, account: shortId(key), changed });
-        return { kind: "registered", node: account.node, secret: account.secret };
-      }
-      if (existing === null && admission) {
-        const refusal = admission.admitRegistration(domainOfJid(request.from));
-        if (refusal !== null) return { kind: "throttled", reason: refusal };
-      }
+      if (existing && account) return await this.#renew(id, target, expiresAt, existing, account);
+      const source = domainOfJid(request.from);
+      // A live device without the account (half-written by a crash) was counted when made.
+      const admitted = existing === null ? admission : undefined;
+      const refusal = admitted?.admitRegistration(source) ?? null;
+      if (refusal !== null) return { kind: "throttled", reason: refusal };
       const minted = { accountId: key, node: mintNode(random), secret: mintSecret(random) };
       if (!await this.#provision(minted.node)) {
+        admitted?.registrationWithdrawn(source);
         return {
           kind: "unavailable",
           reason: "the push node could not be set up, try again later",
         };
       }
-      await store.saveTarget(id, target, COMMAND_REGISTRATION_VERSION, expiresAt);
-      await store.replaceAccounts(id, [minted], expiresAt);
+      const { created, device } = await store.createIfAbsent(
+        id,
+        target,
+        COMMAND_REGISTRATION_VERSION,
+        minted,
+        expiresAt,
+        now,
+      );
+      if (!created) {
+        // Another instance (or command) created it meanwhile: its node is the one to answer,
+        // and the key counts once, for the creator.
+        admitted?.registrationWithdrawn(source);
+        await this.#unprovision(minted.node);
+        const kept = device.accounts.find((a) => a.accountId === key);
+        if (!kept) throw new Error("createIfAbsent answered a device without the account");
+        return await this.#renew(id, target, expiresAt, device, kept);
+      }
       goneChannels?.delete(address);
       logger.info("registered", { service, app, account: shortId(key) });
       return { kind: "registered", node: minted.node, secret: minted.secret };
     });
+  }
+
+  /** A registration of a known key: a token change updates the target in place. */
+  async #renew(
+    id: string,
+    target: PushTarget,
+    expiresAt: number,
+    existing: DeviceRegistration,
+    account: AccountRegistration,
+  ): Promise<CommandOutcome> {
+    const { store, logger, goneChannels } = this.#deps;
+    const { service, app, address } = target;
+    // Node and secret stay.
+    await store.saveTarget(id, target, COMMAND_REGISTRATION_VERSION, expiresAt);
+    goneChannels?.delete(address);
+    const changed = existing.target?.address !== address;
+    logger.info("registration renewed", {
+      service,
+      app,
+      account: shortId(account.accountId),
+      changed,
+    });
+    return { kind: "registered", node: account.node, secret: account.secret };
   }
 
   /** Deletes a registration at once; `not-found` when there was none. */
@@ -155,6 +195,11 @@ export class CommandRegistration implements RegistrationCommands {
       logger.warn("registration: node unavailable", { reason: error.message });
       return false;
     }
+  }
+
+  /** Removes a node set up for a registration that was not made (best effort). */
+  async #unprovision(node: string): Promise<void> {
+    await this.#deps.provisioner?.provision([], [node]).catch(() => {});
   }
 
   /** One command per registration at a time; storage trouble becomes `unavailable`. */

@@ -34,6 +34,25 @@ export interface RegistrationStore {
     version: number,
     expiresAt: number,
   ): Promise<void>;
+  /**
+   * The first registration of a key (registrations by command): creates the device with
+   * `target`, `version` and exactly `account`, unless a live device (at `now`) already
+   * lists an account with `account.accountId`; then nothing is written. Answers the device
+   * as stored: the one created (`created: true`) or the one that was there. An expired
+   * device counts as absent, and so does a live one without that account (half-written by
+   * a crash): it is replaced, nodes of its other accounts stop resolving. Atomic across
+   * instances sharing the backend: of callers racing for one device id, exactly one creates
+   * and all answer its node and secret. Fails, writing nothing, if the node belongs to
+   * another device.
+   */
+  createIfAbsent(
+    deviceId: string,
+    target: PushTarget,
+    version: number,
+    account: AccountRegistration,
+    expiresAt: number,
+    now: number,
+  ): Promise<CreatedDevice>;
   /** The device's live registration, or null. */
   findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null>;
   /**
@@ -98,6 +117,14 @@ export interface RegistrationStore {
    * May scan the whole backend; not necessarily a snapshot while others write.
    */
   count(now: number): Promise<RegistrationCount>;
+}
+
+/** What {@link RegistrationStore.createIfAbsent} came to. */
+export interface CreatedDevice {
+  /** Whether this call created the device (false: another registration was there first). */
+  readonly created: boolean;
+  /** The device as stored: the one created, or the one found. */
+  readonly device: DeviceRegistration;
 }
 
 /** Live registrations, as {@link RegistrationStore.count} reports them. */

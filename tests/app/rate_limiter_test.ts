@@ -40,6 +40,22 @@ Deno.test("KeyedRateLimiter: keys have buckets of their own", () => {
   assert.equal(takeAll(() => limiter.take("a"), 5), 1);
 });
 
+Deno.test("KeyedRateLimiter: a token given back can be taken again, never above the burst", () => {
+  const clock = new FakeClock();
+  const limiter = new KeyedRateLimiter({
+    rate: { burst: 2, perSecond: 0.001 },
+    maxKeys: 10,
+    clock,
+  });
+  assert.equal(takeAll(() => limiter.take("a"), 3), 2);
+  limiter.giveBack("a");
+  assert.equal(takeAll(() => limiter.take("a"), 3), 1, "the one given back");
+  limiter.giveBack("a", 5);
+  assert.equal(takeAll(() => limiter.take("a"), 5), 2, "a full bucket holds the burst only");
+  limiter.giveBack("unknown"); // No bucket: nothing to give back to, and no bucket made.
+  assert.equal(limiter.size, 1);
+});
+
 Deno.test("KeyedRateLimiter: the map stays bounded; the key used longest ago goes first", () => {
   const clock = new FakeClock();
   const limiter = new KeyedRateLimiter({ rate: { burst: 1, perSecond: 0.001 }, maxKeys: 3, clock });

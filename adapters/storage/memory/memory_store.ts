@@ -8,6 +8,7 @@
 import type { Clock } from "../../../domain/ports/clock.ts";
 import type {
   AccessToken,
+  CreatedDevice,
   RegistrationCount,
   RegistrationStore,
 } from "../../../domain/ports/storage.ts";
@@ -80,18 +81,45 @@ export class MemoryStore implements RegistrationStore {
     });
   }
 
+  /** Creates the device with one account unless a live one has that account already. */
+  createIfAbsent(
+    deviceId: string,
+    target: PushTarget,
+    version: number,
+    account: AccountRegistration,
+    expiresAt: number,
+    now: number,
+  ): Promise<CreatedDevice> {
+    const key = storedDeviceId(deviceId);
+    return this.#run(() => {
+      const live = this.#liveDevice(key, now);
+      if (live && live.accounts.some((a) => a.accountId === account.accountId)) {
+        return { created: false, device: copyDevice(deviceId, live) };
+      }
+      checkAccountList([account]);
+      const owner = this.#nodes.get(account.node);
+      if (owner !== undefined && owner !== key) {
+        throw new Error("createIfAbsent: the node already belongs to another device");
+      }
+      this.#dropDevice(key);
+      const { service, app, address } = target;
+      const held: HeldDevice = {
+        target: { service, app, address },
+        version,
+        expiresAt,
+        accounts: [copyAccount(account)],
+      };
+      this.#devices.set(key, held);
+      this.#nodes.set(account.node, key);
+      return { created: true, device: copyDevice(deviceId, held) };
+    });
+  }
+
   /** The device's live registration (a copy), or null. */
   findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
     return this.#run(() => {
       const device = this.#liveDevice(storedDeviceId(deviceId), now);
-      if (!device) return null;
-      return {
-        deviceId,
-        target: copyTarget(device.target),
-        version: device.version,
-        accounts: device.accounts.map(copyAccount),
-        expiresAt: device.expiresAt,
-      };
+      return device ? copyDevice(deviceId, device) : null;
     });
   }
 
@@ -265,6 +293,16 @@ export class MemoryStore implements RegistrationStore {
 
 function copyAccount(account: AccountRegistration): AccountRegistration {
   return { accountId: account.accountId, node: account.node, secret: account.secret };
+}
+
+function copyDevice(deviceId: string, device: HeldDevice): DeviceRegistration {
+  return {
+    deviceId,
+    target: copyTarget(device.target),
+    version: device.version,
+    accounts: device.accounts.map(copyAccount),
+    expiresAt: device.expiresAt,
+  };
 }
 
 function copyTarget(target: PushTarget | null): PushTarget | null {

@@ -87,17 +87,22 @@ return false
  * {account key, node, node list, earliest expiry of account key and node}, in list order.
  * Account keys that point nowhere are left out; the caller checks the rest.
  */
-const FIND_DEVICE = `${LUA_HELPERS}
-local d = list_at(KEYS[1])
-if #d == 0 then return false end
-local accounts = {}
-for i = 3, #d do
-  local node = string_at(d[i])
-  if node then
-    accounts[#accounts + 1] = {d[i], node, list_at(node), earliest(expiry_at(d[i]), expiry_at(node))}
+const FIND_DEVICE_FUNCTION = `
+local function find_device(device)
+  local d = list_at(device)
+  if #d == 0 then return false end
+  local accounts = {}
+  for i = 3, #d do
+    local node = string_at(d[i])
+    if node then
+      accounts[#accounts + 1] = {d[i], node, list_at(node), earliest(expiry_at(d[i]), expiry_at(node))}
+    end
   end
+  return {d, expiry_at(device), accounts}
 end
-return {d, expiry_at(KEYS[1]), accounts}
+`;
+const FIND_DEVICE = `${LUA_HELPERS}${FIND_DEVICE_FUNCTION}
+return find_device(KEYS[1])
 `;
 
 /**
@@ -250,6 +255,58 @@ if at == -1 or at > tonumber(ARGV[1]) then return 1 end
 return 0
 `;
 
+/**
+ * KEYS[1] = device; ARGV = slot 0, version, expiresAt, now, account key, node, account id,
+ * secret. If the device is live at `now` and lists that account key, pointing at a node of
+ * that account id that points back, live too: writes nothing and returns {0, the device as
+ * FIND_DEVICE answers it}. Otherwise (no device, an expired one, or one without that
+ * account) deletes the device's keys and writes `[slot 0, version, account key]`, the
+ * account key and the node, all expiring at expiresAt, and returns {1}. The one script is
+ * what makes racing first registrations agree: exactly one of them creates.
+ */
+const CREATE_IF_ABSENT = `${LUA_HELPERS}${EACH_DEVICE_KEY}${FIND_DEVICE_FUNCTION}
+local device, at, now = KEYS[1], ARGV[3], tonumber(ARGV[4])
+local key, node, account, secret = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local kind = redis.call('TYPE', device)['ok']
+if kind ~= 'list' and kind ~= 'none' then
+  return redis.error_reply('${REFUSED} createIfAbsent: the device id names a key of another type')
+end
+local live = function(expiry) return expiry == -1 or expiry > now end
+local d = list_at(device)
+if #d > 0 and live(expiry_at(device)) then
+  for i = 3, #d do
+    if d[i] == key then
+      local n = string_at(key)
+      local l = n and list_at(n) or {}
+      if #l == 3 and l[1] == account and l[2] == device and live(earliest(expiry_at(key), expiry_at(n))) then
+        return {0, find_device(device)}
+      end
+    end
+  end
+end
+local nkind = redis.call('TYPE', node)['ok']
+if nkind ~= 'none' then
+  local n = list_at(node)
+  if nkind ~= 'list' or #n ~= 3 then
+    return redis.error_reply('${REFUSED} createIfAbsent: the node names a key of another kind')
+  end
+  if n[2] ~= device and owned_by(node, n[2]) then
+    return redis.error_reply('${REFUSED} createIfAbsent: the node already belongs to another device')
+  end
+end
+local doomed = {}
+each_device_key(device, d, function(k) doomed[#doomed + 1] = k end)
+for _, k in ipairs(doomed) do redis.call('DEL', k) end
+redis.call('DEL', key, node)
+redis.call('SET', key, node)
+redis.call('PEXPIREAT', key, at)
+redis.call('RPUSH', node, account, device, secret)
+redis.call('PEXPIREAT', node, at)
+redis.call('RPUSH', device, ARGV[1], ARGV[2], key)
+redis.call('PEXPIREAT', device, at)
+return {1}
+`;
+
 /** KEYS[1] = "WNS"; ARGV = token, type, expiry seconds. Replaces the list in one step. */
 const SAVE_WNS_TOKEN = `
 redis.call('DEL', KEYS[1])
@@ -291,6 +348,8 @@ export const SCAN_BATCH = 1000;
 
 export type FindNodeReply = [string, string, string, string, string, number] | null;
 export type FindDeviceReply = [string[], number, [string, string, string[], number][]] | null;
+/** {1} when created; {0, the device found} when a live one had the account already. */
+export type CreateIfAbsentReply = [1] | [0, NonNullable<FindDeviceReply>];
 
 /** The scripts, as ioredis's `defineCommand` adds them to the client. */
 export interface ScriptCommands {
@@ -298,6 +357,17 @@ export interface ScriptCommands {
   uwpxFindDevice(deviceId: string): Promise<FindDeviceReply>;
   uwpxSaveChannel(deviceId: string, channel: string, version: string, at: string): Promise<number>;
   uwpxReplaceAccounts(deviceId: string, at: string, ...accounts: string[]): Promise<number>;
+  uwpxCreateIfAbsent(
+    deviceId: string,
+    slot: string,
+    version: string,
+    at: string,
+    now: string,
+    accountKey: string,
+    node: string,
+    accountId: string,
+    secret: string,
+  ): Promise<CreateIfAbsentReply>;
   uwpxForgetChannel(deviceId: string, channel: string, at: string): Promise<number>;
   uwpxRenew(deviceId: string, channel: string, at: string): Promise<number>;
   uwpxDeleteDevice(deviceId: string, now: string): Promise<number>;
@@ -312,6 +382,7 @@ export const SCRIPTS: Record<Exclude<keyof ScriptCommands, "uwpxCountBatch">, st
   uwpxFindDevice: FIND_DEVICE,
   uwpxSaveChannel: SAVE_CHANNEL,
   uwpxReplaceAccounts: REPLACE_ACCOUNTS,
+  uwpxCreateIfAbsent: CREATE_IF_ABSENT,
   uwpxForgetChannel: FORGET_CHANNEL,
   uwpxRenew: RENEW,
   uwpxDeleteDevice: DELETE_DEVICE,

@@ -58,6 +58,7 @@ import type { PushTarget } from "../../../domain/push_target.ts";
 import { type Logger } from "../../../domain/ports/logging.ts";
 import {
   type AccessToken,
+  type CreatedDevice,
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
@@ -73,6 +74,7 @@ import { accountKey } from "./redis_keys.ts";
 import {
   COUNT_BATCH,
   DEFAULT_VERSION,
+  type FindDeviceReply,
   REFUSED,
   SCAN_BATCH,
   type ScriptCommands,
@@ -241,27 +243,63 @@ export class RedisStore implements RegistrationStore {
     );
   }
 
+  /**
+   * Creates the device with one account unless a live one has that account already: one
+   * script (`CREATE_IF_ABSENT`), so of instances sharing the Redis exactly one creates. The
+   * keys are those `saveTarget` and `replaceAccounts` write.
+   */
+  async createIfAbsent(
+    deviceId: string,
+    target: PushTarget,
+    version: number,
+    account: AccountRegistration,
+    expiresAt: number,
+    now: number,
+  ): Promise<CreatedDevice> {
+    this.#checkOpen();
+    checkAccountList([account]);
+    if (Number.isNaN(now)) throw new Error("createIfAbsent: now must be a time, got NaN");
+    const slot = slotOf(target);
+    const at = ms(expiresAt);
+    const bound = String(Math.max(-1, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(now))));
+    const key = accountKey(deviceId, account.accountId);
+    const { node, accountId, secret } = account;
+    const reply = await this.#send(
+      "createIfAbsent",
+      () =>
+        this.#scripts.uwpxCreateIfAbsent(
+          deviceId,
+          slot,
+          String(version),
+          at,
+          bound,
+          key,
+          node,
+          accountId,
+          secret,
+        ),
+    );
+    if (reply[0] === 0) {
+      const found = deviceOf(deviceId, reply[1], now);
+      // The script checked the device and the account live at `now`.
+      if (found === null) throw new Error("createIfAbsent: the device found is not live");
+      return { created: false, device: found };
+    }
+    const device: DeviceRegistration = {
+      deviceId,
+      target: targetOf(slot),
+      version,
+      accounts: [{ accountId, node, secret }],
+      expiresAt: Number(at),
+    };
+    return { created: true, device };
+  }
+
   /** The device's live registration, or null. */
   async findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
     this.#checkOpen();
     const reply = await this.#send("findDevice", () => this.#scripts.uwpxFindDevice(deviceId));
-    if (!reply) return null;
-    const [list, expiry, found] = reply;
-    if (!live(expiry, now)) return null;
-    const accounts: AccountRegistration[] = [];
-    for (const [key, node, nodeList, accountExpiry] of found) {
-      // Only nodes that point back at this device, under the key the layout prescribes.
-      if (nodeList.length !== 3 || nodeList[1] !== deviceId) continue;
-      if (key !== accountKey(deviceId, nodeList[0]) || !live(accountExpiry, now)) continue;
-      accounts.push({ accountId: nodeList[0], node, secret: nodeList[2] });
-    }
-    return {
-      deviceId,
-      target: targetOf(list[0]),
-      version: versionOf(list[1]),
-      accounts,
-      expiresAt: expiry === -1 ? NEVER : expiry,
-    };
+    return deviceOf(deviceId, reply, now);
   }
 
   /** Replaces the device's accounts; throws if it is unknown or expired. */
@@ -495,6 +533,31 @@ interface ConnectionState {
   lastError: string;
   wasReady: boolean;
   down: boolean;
+}
+
+/** The device of a FIND_DEVICE reply, with the accounts that are its own and live at `now`. */
+function deviceOf(
+  deviceId: string,
+  reply: FindDeviceReply,
+  now: number,
+): DeviceRegistration | null {
+  if (!reply) return null;
+  const [list, expiry, found] = reply;
+  if (!live(expiry, now)) return null;
+  const accounts: AccountRegistration[] = [];
+  for (const [key, node, nodeList, accountExpiry] of found) {
+    // Only nodes that point back at this device, under the key the layout prescribes.
+    if (nodeList.length !== 3 || nodeList[1] !== deviceId) continue;
+    if (key !== accountKey(deviceId, nodeList[0]) || !live(accountExpiry, now)) continue;
+    accounts.push({ accountId: nodeList[0], node, secret: nodeList[2] });
+  }
+  return {
+    deviceId,
+    target: targetOf(list[0]),
+    version: versionOf(list[1]),
+    accounts,
+    expiresAt: expiry === -1 ? NEVER : expiry,
+  };
 }
 
 function live(expiry: number, now: number): boolean {

@@ -24,6 +24,7 @@ import type { PushTarget } from "../../../domain/push_target.ts";
 import { type Clock } from "../../../domain/ports/clock.ts";
 import {
   type AccessToken,
+  type CreatedDevice,
   type RegistrationCount,
   type RegistrationStore,
   StorageUnavailableError,
@@ -171,30 +172,55 @@ export class SqliteStore implements RegistrationStore {
     });
   }
 
+  /**
+   * Creates the device with one account unless a live one has that account already: one
+   * `BEGIN IMMEDIATE` transaction, so of processes sharing the file exactly one creates.
+   */
+  createIfAbsent(
+    deviceId: string,
+    target: PushTarget,
+    version: number,
+    account: AccountRegistration,
+    expiresAt: number,
+    now: number,
+  ): Promise<CreatedDevice> {
+    try {
+      checkAccountList([account]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = storedDeviceId(deviceId);
+    const { service, app, address } = target;
+    return this.#write("createIfAbsent", () => {
+      // Read inside the write transaction: no other writer can come between.
+      const found = deviceOf(deviceId, this.#sql.deviceWithAccounts.all(key, now));
+      if (found?.accounts.some((a) => a.accountId === account.accountId)) {
+        return { created: false, device: found };
+      }
+      const owner = this.#sql.nodeOwner.get(account.node);
+      if (owner && owner.device_id !== key) {
+        throw new Error("createIfAbsent: the node already belongs to another device");
+      }
+      // Expired, or live without this account (half-written): replaced with its accounts.
+      this.#sql.deleteAccounts.run(key);
+      this.#sql.upsertDevice.run(key, address, version, expiresAt, service, app);
+      this.#sql.insertAccount.run(account.node, key, account.accountId, account.secret, 0);
+      const device: DeviceRegistration = {
+        deviceId,
+        target: { service, app, address },
+        version,
+        accounts: [{ accountId: account.accountId, node: account.node, secret: account.secret }],
+        expiresAt,
+      };
+      return { created: true, device };
+    });
+  }
+
   /** The device's live registration, or null. */
   findDevice(deviceId: string, now: number): Promise<DeviceRegistration | null> {
     return this.#run("findDevice", () => {
       // One statement, so the device and its accounts come from one snapshot.
-      const rows = this.#sql.deviceWithAccounts.all(storedDeviceId(deviceId), now);
-      if (rows.length === 0) return null;
-      const first = rows[0];
-      const accounts: AccountRegistration[] = [];
-      for (const row of rows) {
-        // LEFT JOIN: a device without accounts comes back as one row of NULL account columns.
-        if (row.node === null) continue;
-        accounts.push({
-          accountId: str(row.account_id),
-          node: str(row.node),
-          secret: str(row.secret),
-        });
-      }
-      return {
-        deviceId,
-        target: targetOf(first),
-        version: num(first.version),
-        accounts,
-        expiresAt: num(first.expires_at),
-      };
+      return deviceOf(deviceId, this.#sql.deviceWithAccounts.all(storedDeviceId(deviceId), now));
     });
   }
 
@@ -499,6 +525,32 @@ function str(value: SQLOutputValue | undefined): string {
 
 function strOrNull(value: SQLOutputValue | undefined): string | null {
   return value === null ? null : str(value);
+}
+
+/** A device from the rows of `deviceWithAccounts`, or null without any. */
+function deviceOf(
+  deviceId: string,
+  rows: Record<string, SQLOutputValue>[],
+): DeviceRegistration | null {
+  if (rows.length === 0) return null;
+  const first = rows[0];
+  const accounts: AccountRegistration[] = [];
+  for (const row of rows) {
+    // LEFT JOIN: a device without accounts comes back as one row of NULL account columns.
+    if (row.node === null) continue;
+    accounts.push({
+      accountId: str(row.account_id),
+      node: str(row.node),
+      secret: str(row.secret),
+    });
+  }
+  return {
+    deviceId,
+    target: targetOf(first),
+    version: num(first.version),
+    accounts,
+    expiresAt: num(first.expires_at),
+  };
 }
 
 /** A row's push target: its address with its own service and app; null once it was gone. */

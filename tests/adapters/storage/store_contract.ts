@@ -596,6 +596,108 @@ export function storeContract(
     assert.equal(await peer.keepFirstSecret("race", "late"), answers[0]);
   });
 
+  contract(
+    "createIfAbsent: the first registration creates; later ones answer it, writing nothing",
+    async (store) => {
+      const base = Date.now();
+      const fcm = { service: "fcm", app: "im.example", address: "fcm:token-1" };
+      const first = account(FCM_DEVICE, "first");
+      const made = await store.createIfAbsent(FCM_DEVICE, fcm, 0, first, base + DAY, base);
+      const expected = {
+        deviceId: FCM_DEVICE,
+        target: fcm,
+        version: 0,
+        accounts: [first],
+        expiresAt: base + DAY,
+      };
+      assert.deepEqual(made, { created: true, device: expected });
+      assert.deepEqual(await store.findDevice(FCM_DEVICE, base), expected);
+      assert.equal((await store.findNode(first.node, base))?.secret, first.secret);
+      // Another registration of the same key (same account id, its own minted node).
+      const other = { ...account(FCM_DEVICE, "other"), accountId: first.accountId };
+      const later = { ...fcm, address: "fcm:token-2" };
+      const again = await store.createIfAbsent(FCM_DEVICE, later, 0, other, base + 2 * DAY, base);
+      assert.deepEqual(again, { created: false, device: expected });
+      assert.deepEqual(await store.findDevice(FCM_DEVICE, base), expected, "nothing written");
+      assert.equal(await store.findNode(other.node, base), null);
+      assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
+    },
+  );
+
+  contract("createIfAbsent: an expired registration counts as absent", async (store) => {
+    const base = Date.now();
+    const fcm = { service: "fcm", app: "im.example", address: "fcm:token-1" };
+    const old = account(FCM_DEVICE, "old");
+    await store.createIfAbsent(FCM_DEVICE, fcm, 0, old, base + DAY, base);
+    const fresh = { ...account(FCM_DEVICE, "fresh"), accountId: old.accountId };
+    const later = base + DAY; // The old one's expiry: no longer live.
+    const made = await store.createIfAbsent(FCM_DEVICE, fcm, 0, fresh, later + DAY, later);
+    assert.equal(made.created, true);
+    assert.deepEqual(made.device.accounts, [fresh]);
+    assert.equal(await store.findNode(old.node, base), null, "the old node died with it");
+    assert.equal((await store.findNode(fresh.node, later))?.secret, fresh.secret);
+  });
+
+  contract(
+    "createIfAbsent: a live device without the account is replaced; a taken node refused",
+    async (store) => {
+      const base = Date.now();
+      const fcm = { service: "fcm", app: "im.example", address: "fcm:token-1" };
+      // Half-written (the target saved, the account not): the next registration completes it.
+      await store.saveTarget(FCM_DEVICE, fcm, 0, base + DAY);
+      const a = account(FCM_DEVICE, "a");
+      const made = await store.createIfAbsent(FCM_DEVICE, fcm, 0, a, base + DAY, base);
+      assert.equal(made.created, true);
+      assert.deepEqual((await store.findDevice(FCM_DEVICE, base))?.accounts, [a]);
+      // A node of another device is never taken over, and the call writes nothing.
+      await store.saveTarget("wns-dev", wnsTarget(CHANNEL), 2, base + DAY);
+      await store.replaceAccounts("wns-dev", [account("wns-dev", "a")], base + DAY);
+      const thief = { ...account("other", "a"), node: account("wns-dev", "a").node };
+      const other = `fcm:im.example:${"ab".repeat(20)}`;
+      await assert.rejects(store.createIfAbsent(other, fcm, 0, thief, base + DAY, base));
+      assert.equal(await store.findDevice(other, base), null);
+      assert.equal(
+        (await store.findNode(thief.node, base))?.deviceId,
+        storedId("wns-dev"),
+      );
+    },
+  );
+
+  contract(
+    "createIfAbsent: first registrations racing on one backend agree on one node and secret",
+    async (store, opened) => {
+      // Two instances (or two commands) registering one key at once: one creates, every
+      // racer answers its node and secret, and that node resolves.
+      const peer = opened.peer ? await opened.peer() : store;
+      const base = Date.now();
+      const racers = Array.from({ length: 16 }, (_, i) => ({
+        ...account(FCM_DEVICE, `racer-${i}`),
+        accountId: "the-key",
+      }));
+      const outcomes = await Promise.all(
+        racers.map((racer, i) =>
+          (i % 2 === 0 ? store : peer).createIfAbsent(
+            FCM_DEVICE,
+            { service: "fcm", app: "im.example", address: `fcm:token-${i}` },
+            0,
+            racer,
+            base + DAY,
+            base,
+          )
+        ),
+      );
+      assert.equal(outcomes.filter((o) => o.created).length, 1, "exactly one creates");
+      const answered = new Set(outcomes.map((o) => JSON.stringify(o.device.accounts)));
+      assert.equal(answered.size, 1, `racers answered differently: ${[...answered].join(" ")}`);
+      const [winner] = outcomes.find((o) => o.created)!.device.accounts;
+      for (const reader of [store, peer]) {
+        assert.deepEqual((await reader.findDevice(FCM_DEVICE, base))?.accounts, [winner]);
+        assert.equal((await reader.findNode(winner.node, base))?.secret, winner.secret);
+      }
+      assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
+    },
+  );
+
   contract("many devices and nodes do not interfere", async (store) => {
     const base = Date.now();
     const ids = Array.from({ length: 25 }, (_, i) => `dev${i}`);

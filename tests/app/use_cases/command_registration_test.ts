@@ -166,6 +166,167 @@ for (const [name, makeStore] of Object.entries(STORES)) {
   });
 }
 
+/**
+ * A meeting point for `parties` callers: each waits until all have come, so two racers are
+ * both past the same step before either goes on. Later callers pass at once.
+ */
+function meetingPoint(parties: number): () => Promise<void> {
+  let arrived = 0;
+  let open!: () => void;
+  const allThere = new Promise<void>((resolve) => (open = resolve));
+  return () => {
+    if (++arrived === parties) open();
+    return arrived > parties ? Promise.resolve() : allThere;
+  };
+}
+
+/** `store`, whose `findDevice` answers only once every racer has asked (`meet`). */
+function meetingAfterLookup(store: RegistrationStore, meet: () => Promise<void>) {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property);
+      if (typeof value !== "function") return value;
+      if (property !== "findDevice") return value.bind(target);
+      return async (...args: Parameters<RegistrationStore["findDevice"]>) => {
+        const found = await target.findDevice(...args);
+        await meet();
+        return found;
+      };
+    },
+  });
+}
+
+/** Two instances with their own limits (burst 1 per domain) registering over one store. */
+function twoInstances(
+  store: RegistrationStore,
+  clock: FakeClock,
+  extra: Partial<CommandRegistrationDeps> = {},
+) {
+  return [1, 2].map((seed) => {
+    const logger = new RecordingLogger();
+    const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
+    const limits = new RegistrationLimits({
+      newDevicesPerPrefix: { perSecond: 0.001, burst: 1 },
+      newAccountsPerPrefix: { perSecond: 0.001, burst: 1 },
+      maxDevices: 0,
+      maxAccounts: 0,
+      maxPrefixes: 100,
+      counter,
+      clock,
+      report: () => {},
+    });
+    const registration = new CommandRegistration({
+      store,
+      clock,
+      random: seededRandom(seed),
+      logger,
+      policy: registrationPolicy(210, 30),
+      admission: limits,
+      ...extra,
+    });
+    return { registration, counter };
+  });
+}
+
+for (const [name, makeStore] of Object.entries(STORES)) {
+  Deno.test(`${name}: two instances racing the first registration of a key agree`, async () => {
+    const clock = new FakeClock(Date.now());
+    const store = makeStore(clock);
+    try {
+      // Both look the key up before either writes: the race, every time.
+      const instances = twoInstances(meetingAfterLookup(store, meetingPoint(2)), clock);
+      // Conversations re-sends on reconnect; its server routed the two IQs to two instances.
+      const outcomes = await Promise.all(
+        instances.map(({ registration }, i) => registration.register(request(`token-${i}`))),
+      );
+      assert.equal(outcomes[0].kind, "registered");
+      assert.deepEqual(outcomes[1], outcomes[0], "both answers name the same node and secret");
+      if (outcomes[0].kind !== "registered") return;
+      const node = await store.findNode(outcomes[0].node, clock.now());
+      assert.equal(node?.secret, outcomes[0].secret, "the node answered resolves");
+      assert.deepEqual(await store.count(clock.now()), { devices: 1, accounts: 1 });
+      // The key counts once: only the creator counted it and spent its domain's burst.
+      const counted = instances.map(({ counter }) => counter.devices);
+      assert.deepEqual(counted.toSorted(), [0, 1]);
+      const loser = instances[counted.indexOf(0)].registration;
+      const winner = instances[counted.indexOf(1)].registration;
+      const other = { ...request("token-x"), from: "someone@jabber.de/r" };
+      assert.equal((await winner.register(other)).kind, "throttled");
+      assert.equal((await loser.register(other)).kind, "registered", "the loser's token is back");
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+Deno.test("two instances on one SQLite file racing the first registration agree", async () => {
+  const dir = await Deno.makeTempDir();
+  const clock = new FakeClock(Date.now());
+  const stores = [1, 2].map(() => SqliteStore.open(`${dir}/push.db`, { clock }));
+  try {
+    const meet = meetingPoint(2);
+    const instances = stores.map((store, i) =>
+      twoInstances(meetingAfterLookup(store, meet), clock)[i]
+    );
+    const outcomes = await Promise.all(
+      instances.map(({ registration }, i) => registration.register(request(`token-${i}`))),
+    );
+    assert.equal(outcomes[0].kind, "registered");
+    assert.deepEqual(outcomes[1], outcomes[0]);
+    if (outcomes[0].kind !== "registered") return;
+    for (const store of stores) {
+      assert.equal(
+        (await store.findNode(outcomes[0].node, clock.now()))?.secret,
+        outcomes[0].secret,
+      );
+    }
+    assert.deepEqual(instances.map(({ counter }) => counter.devices).toSorted(), [0, 1]);
+  } finally {
+    for (const store of stores) await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("client mode: the node a racer set up but did not store is removed again", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new MemoryStore(clock);
+  // The PEP nodes on the push account's server, as the provisioner leaves them.
+  const nodes = new Set<string>();
+  // Both racers have set up their node before either stores it.
+  const meet = meetingPoint(2);
+  const provisioner = {
+    async provision(added: readonly string[], removed: readonly string[]) {
+      for (const node of added) nodes.add(node);
+      for (const node of removed) nodes.delete(node);
+      if (added.length > 0) await meet();
+      return new Set(added);
+    },
+  };
+  const instances = twoInstances(store, clock, { provisioner });
+  const outcomes = await Promise.all(
+    instances.map(({ registration }, i) => registration.register(request(`token-${i}`))),
+  );
+  assert.deepEqual(outcomes[1], outcomes[0]);
+  if (outcomes[0].kind !== "registered") throw new Error("not registered");
+  assert.deepEqual([...nodes], [outcomes[0].node], "only the stored node is left");
+});
+
+Deno.test("client mode: a registration whose node could not be set up does not count", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new MemoryStore(clock);
+  let refuse = true;
+  const provisioner = {
+    provision: (added: readonly string[]) => Promise.resolve(new Set(refuse ? [] : added)),
+  };
+  const [{ registration, counter }] = twoInstances(store, clock, { provisioner });
+  assert.equal((await registration.register(request("token-1"))).kind, "unavailable");
+  assert.equal(counter.devices, 0);
+  // Its domain's burst of one is still there for the retry.
+  refuse = false;
+  assert.equal((await registration.register(request("token-1"))).kind, "registered");
+  assert.equal(counter.devices, 1);
+});
+
 Deno.test("storage unavailable: the command is answered unavailable (wait), nothing else", async () => {
   const failing = new MemoryStore();
   const broken = new Proxy(failing, {

@@ -70,6 +70,7 @@ function brokenStore(error: () => Error): RegistrationStore {
   const fail = () => Promise.reject(error());
   return {
     saveTarget: fail,
+    createIfAbsent: fail,
     findDevice: fail,
     replaceAccounts: fail,
     findNode: fail,
@@ -288,6 +289,7 @@ Deno.test("setPushAccounts: concurrent requests for one device are serialized", 
   const memory = new MemoryStore(clock);
   const slow: RegistrationStore = {
     saveTarget: memory.saveTarget.bind(memory),
+    createIfAbsent: memory.createIfAbsent.bind(memory),
     replaceAccounts: memory.replaceAccounts.bind(memory),
     findNode: memory.findNode.bind(memory),
     forgetChannel: memory.forgetChannel.bind(memory),

@@ -228,13 +228,9 @@ redisTest("non-WNS registrations and tokens: the keys the README documents", asy
     const token = "fS3ntgCBQ2OeGyDh4ykgxa:APA91bGQh-4cqkPpOe0";
     const account = { accountId: hash, node: "eKxTS5n3bOe0nodeAAAA", secret: "s3cret" };
     const expiresAt = expiryFrom(Date.now());
-    await store.saveTarget(
-      id,
-      { service: "fcm", app: "conversations", address: token },
-      0,
-      expiresAt,
-    );
-    await store.replaceAccounts(id, [account], expiresAt);
+    const fcm = { service: "fcm", app: "conversations", address: token };
+    const made = await store.createIfAbsent(id, fcm, 0, account, expiresAt, Date.now());
+    assert.equal(made.created, true);
     // Beside it a WNS device, byte for byte the original's.
     await store.saveTarget(DEVICE, wnsTarget(CHANNEL), 2, expiresAt);
     await store.replaceAccounts(DEVICE, [accountA], expiresAt);
@@ -247,6 +243,13 @@ redisTest("non-WNS registrations and tokens: the keys the README documents", asy
     for (const k of [id, key, account.node]) {
       assert.equal(await raw.call("PEXPIRETIME", k), expiresAt, `expiry of ${k}`);
     }
+    // A racer that lost: nothing written, not even a node of its own.
+    const late = { ...account, node: "lateNodeBBBB", secret: "late" };
+    const lost = await store.createIfAbsent(id, fcm, 0, late, expiresAt + DAY, Date.now());
+    assert.deepEqual(lost.device.accounts, [account]);
+    assert.equal(await raw.exists(late.node), 0);
+    assert.deepEqual(await raw.lrange(id, 0, -1), [`target:fcm:conversations:${token}`, "0", key]);
+    assert.equal(await raw.call("PEXPIRETIME", id), expiresAt);
     // Renewed and forgotten by the token alone; the slot keeps the service and app until then.
     await store.renew(id, token, expiresAt + DAY);
     for (const k of [id, key, account.node]) {
