@@ -6,6 +6,7 @@
  * @module
  */
 
+import { eventually } from "../support/loopback_stack.ts";
 import { sample } from "../support/prometheus_text.ts";
 import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
 import type { PushStack, XmppServer } from "./push_stack.ts";
@@ -30,17 +31,16 @@ export function messageFromBob(stack: PushStack, user: string, text: string): Pr
   return userSession(stack, "bob", (bob) => bob.sendMessage(`${user}@localhost`, text));
 }
 
-/** Polls `done` every 50 ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitUntil(
+/**
+ * Polls `done` every 50 ms until it holds; throws naming `what` after `timeoutMs` (the real
+ * servers' logs and metrics are read at each poll: not more often).
+ */
+export function waitUntil(
   done: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 15_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return eventually(done, what, timeoutMs, 50);
 }
 
 /** One sample of the push server's metrics (0 when absent). */
