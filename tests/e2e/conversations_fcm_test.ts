@@ -27,9 +27,9 @@ import {
   startPushStack,
   startXmppServer,
   waitForLogCount,
-  type XmppServer,
   type XmppServerKind,
 } from "./push_stack.ts";
+import { heardError } from "./heard_errors.ts";
 import {
   failureWithLogs,
   messageFromBob,
@@ -101,45 +101,12 @@ function enableIq(answer: { jid: string; node: string; secret: string }): Elemen
   return iq;
 }
 
-/** What differs between the users' servers: how they say they heard an error answer. */
+/** The users' server under test. */
 interface ServerKit {
   readonly kind: XmppServerKind;
-  /** Whether the server's log shows it got `type/condition` for `user`'s push to `node`. */
-  heard(
-    server: XmppServer,
-    push: { user: string; node: string },
-    type: string,
-    condition: string,
-  ): Promise<boolean>;
 }
 
-const KITS: ServerKit[] = [
-  {
-    kind: "prosody",
-    async heard(server, { node }, type, condition) {
-      // mod_cloud_notify: "Got error <type:condition:text> for identifier '<jid><<node>'"
-      // (a `wait` at debug level).
-      return (await server.logTail()).split("\n").some((line) =>
-        line.includes(`Got error <${type}:${condition}:`) &&
-        line.includes(`for identifier '${PUSH_DOMAIN}<${node}'`)
-      );
-    },
-  },
-  {
-    kind: "ejabberd",
-    async heard(server, { user }, type, condition) {
-      // mod_push: a `wait` is "rejected ... temporarily: <text> (<condition>)"; anything
-      // else drops the session: "disabling push: <condition> (<type>)".
-      const said = type === "wait"
-        ? (line: string) => line.includes("temporarily: ") && line.endsWith(`(${condition})`)
-        : (line: string) => line.includes(`disabling push: ${condition} (${type})`);
-      return (await server.logTail()).split("\n").some((line) =>
-        line.includes(`${PUSH_DOMAIN} rejected notification for ${user}@localhost (`) &&
-        said(line.trimEnd())
-      );
-    },
-  },
-];
+const KITS: ServerKit[] = [{ kind: "prosody" }, { kind: "ejabberd" }];
 
 /** Waits until the users' server heard `type/condition` for `user`'s push. */
 async function waitUntilHeard(
@@ -149,7 +116,12 @@ async function waitUntilHeard(
   condition: string,
 ): Promise<void> {
   await waitUntil(
-    () => s.kit.heard(s.stack.xmppServer, push, type, condition),
+    async () =>
+      heardError(s.kit.kind, await s.stack.xmppServer.logTail(), {
+        ...push,
+        type,
+        condition,
+      }),
     `${s.kit.kind} to hear ${type}/${condition} for ${push.user}`,
   );
 }

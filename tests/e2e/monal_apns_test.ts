@@ -34,6 +34,7 @@ import {
   type XmppServer,
   type XmppServerKind,
 } from "./push_stack.ts";
+import { heardErrorLines } from "./heard_errors.ts";
 import { failureWithLogs, metricSample, userSession, waitUntil } from "./scenario_kit.ts";
 
 const KEY_ID = "ABCDE12345";
@@ -155,41 +156,13 @@ interface ServerKit {
   waits(log: string, user: string, token: string): number;
 }
 
-const count = (log: string, match: (line: string) => boolean) =>
-  log.split("\n").filter(match).length;
-
-const KITS: ServerKit[] = [
-  {
-    kind: "prosody",
-    dropsOnCancel: false,
-    // mod_cloud_notify names a registration `<push jid><<node>`.
-    itemNotFound: (log, _user, token) =>
-      count(
-        log,
-        (l) => l.includes("Got error <cancel:item-not-found:") && l.includes(`<${token}'`),
-      ),
-    waits: (log, _user, token) =>
-      count(log, (l) => l.includes("Got error <wait:") && l.includes(`<${token}'`)),
-  },
-  {
-    kind: "ejabberd",
-    dropsOnCancel: true,
-    itemNotFound: (log, user) =>
-      count(
-        log,
-        (l) =>
-          l.includes(`rejected notification for ${user}@localhost (`) &&
-          l.includes("disabling push: item-not-found (cancel)"),
-      ),
-    waits: (log, user) =>
-      count(
-        log,
-        (l) =>
-          l.includes(`rejected notification for ${user}@localhost (`) &&
-          l.includes("temporarily"),
-      ),
-  },
-];
+const KITS: ServerKit[] = (["prosody", "ejabberd"] as const).map((kind) => ({
+  kind,
+  dropsOnCancel: kind === "ejabberd",
+  itemNotFound: (log, user, token) =>
+    heardErrorLines(kind, log, { user, node: token, type: "cancel", condition: "item-not-found" }),
+  waits: (log, user, token) => heardErrorLines(kind, log, { user, node: token, type: "wait" }),
+}));
 
 /** One scenario's parts. */
 interface Rig {

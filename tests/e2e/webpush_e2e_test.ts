@@ -32,9 +32,9 @@ import {
   type PushStack,
   startPushStack,
   startXmppServer,
-  type XmppServer,
   type XmppServerKind,
 } from "./push_stack.ts";
+import { heardError } from "./heard_errors.ts";
 import { failureWithLogs, messageFromBob, userSession, waitUntil } from "./scenario_kit.ts";
 
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
@@ -119,28 +119,12 @@ function condition(error: unknown): string | undefined {
   return (error as { condition?: string }).condition;
 }
 
+/** The users' server under test. */
 interface ServerKit {
   readonly kind: XmppServerKind;
-  heardItemNotFound(server: XmppServer, user: string): Promise<boolean>;
 }
 
-const KITS: ServerKit[] = [
-  {
-    kind: "prosody",
-    async heardItemNotFound(server) {
-      return /Got error <cancel:item-not-found/.test(await server.logTail());
-    },
-  },
-  {
-    kind: "ejabberd",
-    async heardItemNotFound(server, user) {
-      return (await server.logTail()).split("\n").some((line) =>
-        line.includes(`${PUSH_DOMAIN} rejected notification for ${user}@localhost (`) &&
-        line.includes("disabling push: item-not-found (cancel)")
-      );
-    },
-  },
-];
+const KITS: ServerKit[] = [{ kind: "prosody" }, { kind: "ejabberd" }];
 
 /** What a scenario gets. */
 interface World {
@@ -434,7 +418,12 @@ for (const kit of KITS) {
               messageFromBob: () => messageFromBob(stack, user, BODY),
               heardItemNotFound: () =>
                 waitUntil(
-                  () => kit.heardItemNotFound(xmppServer, user),
+                  async () =>
+                    heardError(kit.kind, await xmppServer.logTail(), {
+                      user,
+                      type: "cancel",
+                      condition: "item-not-found",
+                    }),
                   `${kit.kind} hearing item-not-found`,
                 ),
               publishes: (outcome) =>
