@@ -215,6 +215,14 @@ export interface BenchServer {
   close(): Promise<void>;
 }
 
+/** The `wns` section of a server whose registrations all belong to other services: never asked. */
+export const UNUSED_WNS: BenchServerOptions["wns"] = {
+  url: "http://127.0.0.1:9",
+  tokenUrl: "http://127.0.0.1:9/token",
+  packetId: "ms-app://s-1-15-2-bench",
+  clientSecret: "unused",
+};
+
 /** Options of {@link startBenchServer}. */
 export interface BenchServerOptions {
   readonly dir: string;

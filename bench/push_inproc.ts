@@ -10,7 +10,7 @@
 
 import { startFakeWnsProcess } from "./fake_wns.ts";
 import { benchPublish, openBenchStorage, startBenchServer, type StorageKind } from "./fixtures.ts";
-import { closedLoop, type Publishes, type PushRun } from "./push_driver.ts";
+import { closedLoop, type Publishes, type PushRun, type SendPublish } from "./push_driver.ts";
 import type { Scenario } from "./scenario.ts";
 import type { Row } from "./table.ts";
 
@@ -35,6 +35,38 @@ export function publishes(from: number, to: number): Publishes {
   return { count: to - from, make: (k) => benchPublish(from + k) };
 }
 
+/** What {@link measurePushes} measures: a push run and the fake's counters around it. */
+export interface MeasuredPushes<C> {
+  readonly run: PushRun;
+  readonly before: C;
+  readonly after: C;
+}
+
+/**
+ * A warm-up of `warmup` pushes, then `count` pushes measured with `concurrency` publishes
+ * outstanding, the fake's counters read just before and after the measured run.
+ */
+export async function measurePushes<C>(options: {
+  readonly label: string;
+  readonly publish: SendPublish;
+  readonly publishes: (from: number, to: number) => Publishes;
+  readonly warmup: number;
+  readonly count: number;
+  readonly concurrency: number;
+  readonly counters: () => Promise<C>;
+  readonly progress: (line: string) => void;
+}): Promise<MeasuredPushes<C>> {
+  const { label, publish, warmup, count, concurrency, progress } = options;
+  progress(`${label}: warming up with ${warmup} pushes`);
+  await closedLoop(publish, options.publishes(0, warmup), concurrency);
+  const iqs = options.publishes(0, count);
+  const before = await options.counters();
+  progress(`${label}: ${count} pushes, ${concurrency} outstanding`);
+  const run = await closedLoop(publish, iqs, concurrency);
+  const after = await options.counters();
+  return { run, before, after };
+}
+
 export const pushInproc: Scenario = {
   name: "push-inproc",
   summary: "publishes handed to the server in process -> store -> WNS POST to the fake WNS",
@@ -57,13 +89,16 @@ export const pushInproc: Scenario = {
           await storage.loadUpTo(count, wns.url);
           const bench = await startBenchServer({ dir, storageUrl: storage.url, wns, logLevel });
           try {
-            progress(`push-inproc ${kind}: warming up with ${warmup} pushes`);
-            await closedLoop(bench.publish, publishes(0, warmup), concurrency);
-            const iqs = publishes(0, count);
-            const before = await wns.counters();
-            progress(`push-inproc ${kind}: ${count} pushes, ${concurrency} outstanding`);
-            const run = await closedLoop(bench.publish, iqs, concurrency);
-            const after = await wns.counters();
+            const { run, before, after } = await measurePushes({
+              label: `push-inproc ${kind}`,
+              publish: bench.publish,
+              publishes,
+              warmup,
+              count,
+              concurrency,
+              counters: () => wns.counters(),
+              progress,
+            });
             rows.push({
               storage: kind,
               ...pushRow(run),

@@ -12,15 +12,14 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
 import type { Element } from "@xmpp/xml";
 import { generateApnsTestKey } from "../adapters/push/apns/fake_apns_server.ts";
-import { SqliteStore } from "../adapters/storage/sqlite/sqlite_store.ts";
 import { publishIq } from "../adapters/xmpp/publish_builder.ts";
+import { bulkLoadAppSqlite, withAppSqlite } from "./app_sqlite.ts";
 import { BENCH_APNS_TOPIC, type Engine, startFakeApnsProcess } from "./fake_apns_process.ts";
-import { BENCH_DOMAIN, benchIds, benchPublish, startBenchServer } from "./fixtures.ts";
-import { closedLoop, type Publishes } from "./push_driver.ts";
-import { pushRow } from "./push_inproc.ts";
+import { BENCH_DOMAIN, benchIds, benchPublish, startBenchServer, UNUSED_WNS } from "./fixtures.ts";
+import type { Publishes } from "./push_driver.ts";
+import { measurePushes, pushRow } from "./push_inproc.ts";
 import type { Scenario } from "./scenario.ts";
 import type { Row } from "./table.ts";
 
@@ -28,7 +27,6 @@ const APP = "bench-ios";
 const MODULE = "benchProdiOS";
 const KEY_ID = "BENCHKEY01";
 const TEAM_ID = "BENCHTEAM1";
-const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 const PATHS = ["stateless", "registered"] as const;
 type Path = typeof PATHS[number];
 
@@ -57,32 +55,17 @@ export function monalBenchPublish(i: number): Element {
  * {apns, app, token}, one account) straight into the SQLite file.
  */
 export function bulkLoadApnsSqlite(path: string, count: number): void {
-  const db = new DatabaseSync(path);
-  try {
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = OFF");
-    const device = db.prepare(
-      `INSERT INTO devices (device_id, channel_uri, version, expires_at, push_service, push_app)
-       VALUES (?, ?, 1, ?, 'apns', ?)`,
-    );
-    const account = db.prepare(
-      `INSERT INTO accounts (node, device_id, account_id, secret, position)
-       VALUES (?, ?, ?, ?, 0)`,
-    );
-    const expiresAt = Date.now() + WEEK_MS;
-    db.exec("BEGIN");
-    for (let i = 0; i < count; i++) {
-      const { node, secret } = benchIds(i);
-      const hash = i.toString(16).padStart(40, "0");
-      const deviceId = `apns:${APP}:${hash}`;
-      device.run(deviceId, apnsBenchToken(i), expiresAt, APP);
-      account.run(node, deviceId, hash, secret);
-    }
-    db.exec("COMMIT");
-    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  } finally {
-    db.close();
-  }
+  bulkLoadAppSqlite(path, count, "apns", APP, (i) => {
+    const { node, secret } = benchIds(i);
+    const hash = i.toString(16).padStart(40, "0");
+    return {
+      deviceId: `apns:${APP}:${hash}`,
+      token: apnsBenchToken(i),
+      node,
+      accountId: hash,
+      secret,
+    };
+  });
 }
 
 function publishesFor(path: Path, from: number, to: number): Publishes {
@@ -117,65 +100,62 @@ export const pushInprocApns: Scenario = {
       );
       const caFile = `${dir}/bench-apns-ca.pem`;
       await Deno.writeTextFile(caFile, fake.caCert);
-      const db = `${dir}/bench-apns-${crypto.randomUUID().slice(0, 8)}.db`;
       try {
-        await SqliteStore.open(db).close();
-        if (path === "registered") {
-          progress(`push-inproc-apns ${path}: loading ${count} registrations`);
-          bulkLoadApnsSqlite(db, count);
-        }
-        const bench = await startBenchServer({
-          dir,
-          storageUrl: `sqlite:${db}`,
-          // Never asked: every publish is an APNs one.
-          wns: {
-            url: "http://127.0.0.1:9",
-            tokenUrl: "http://127.0.0.1:9/token",
-            packetId: "ms-app://s-1-15-2-bench",
-            clientSecret: "unused",
-          },
-          logLevel,
-          apps: {
-            [APP]: {
-              service: "apns",
-              keyFile,
-              keyId: KEY_ID,
-              teamId: TEAM_ID,
-              topic: BENCH_APNS_TOPIC,
-              url: fake.url,
-              caFile,
-              pushModules: [MODULE],
-              coalesceMs: 0,
-              maxInFlight: inflight,
-              maxQueued: concurrency,
-              maxQueueWaitSeconds: 60,
-              // Each token is pushed twice (warm-up, run): within any rate.
-              tokenRateLimit: { maxTokens: 2 * count },
+        await withAppSqlite(dir, "bench-apns", async (db) => {
+          if (path === "registered") {
+            progress(`push-inproc-apns ${path}: loading ${count} registrations`);
+            bulkLoadApnsSqlite(db, count);
+          }
+          const bench = await startBenchServer({
+            dir,
+            storageUrl: `sqlite:${db}`,
+            wns: UNUSED_WNS,
+            logLevel,
+            apps: {
+              [APP]: {
+                service: "apns",
+                keyFile,
+                keyId: KEY_ID,
+                teamId: TEAM_ID,
+                topic: BENCH_APNS_TOPIC,
+                url: fake.url,
+                caFile,
+                pushModules: [MODULE],
+                coalesceMs: 0,
+                maxInFlight: inflight,
+                maxQueued: concurrency,
+                maxQueueWaitSeconds: 60,
+                // Each token is pushed twice (warm-up, run): within any rate.
+                tokenRateLimit: { maxTokens: 2 * count },
+              },
             },
-          },
-        });
-        try {
-          progress(`push-inproc-apns ${path}: warming up with ${warmup} pushes`);
-          await closedLoop(bench.publish, publishesFor(path, 0, warmup), concurrency);
-          const before = await fake.stats();
-          progress(`push-inproc-apns ${path}: ${count} pushes, ${concurrency} outstanding`);
-          const run = await closedLoop(bench.publish, publishesFor(path, 0, count), concurrency);
-          const after = await fake.stats();
-          rows.push({
-            path,
-            ...pushRow(run),
-            "fake cpu us/push": Math.round((after.cpuUs - before.cpuUs) / count),
-            "apns 200s": after.delivered - before.delivered,
-            "fake connections": after.connections ?? -1,
-            "jwt verifications": after.jwtVerifications,
           });
-          if (run.firstError) notes.push(`${path}: first error answer: ${run.firstError}`);
-        } finally {
-          await bench.close();
-        }
+          try {
+            const { run, before, after } = await measurePushes({
+              label: `push-inproc-apns ${path}`,
+              publish: bench.publish,
+              publishes: (from, to) => publishesFor(path, from, to),
+              warmup,
+              count,
+              concurrency,
+              counters: () => fake.stats(),
+              progress,
+            });
+            rows.push({
+              path,
+              ...pushRow(run),
+              "fake cpu us/push": Math.round((after.cpuUs - before.cpuUs) / count),
+              "apns 200s": after.delivered - before.delivered,
+              "fake connections": after.connections ?? -1,
+              "jwt verifications": after.jwtVerifications,
+            });
+            if (run.firstError) notes.push(`${path}: first error answer: ${run.firstError}`);
+          } finally {
+            await bench.close();
+          }
+        });
       } finally {
         await fake.close();
-        for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
       }
     }
     notes.push(

@@ -10,17 +10,14 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
-import { SqliteStore } from "../adapters/storage/sqlite/sqlite_store.ts";
+import { bulkLoadAppSqlite, withAppSqlite } from "./app_sqlite.ts";
 import { startFakeFcmProcess } from "./fake_fcm_process.ts";
-import { benchIds, benchPublish, startBenchServer } from "./fixtures.ts";
-import { closedLoop, type Publishes } from "./push_driver.ts";
-import { pushRow } from "./push_inproc.ts";
+import { benchIds, startBenchServer, UNUSED_WNS } from "./fixtures.ts";
+import { measurePushes, publishes, pushRow } from "./push_inproc.ts";
 import type { Scenario } from "./scenario.ts";
 import type { Row } from "./table.ts";
 
 const APP = "bench";
-const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Registration `i`'s p2 device hash (40 hex) and FCM token. */
 export function fcmBenchIds(i: number) {
@@ -39,34 +36,10 @@ export function fcmBenchIds(i: number) {
  * `adapters/storage/sqlite/sqlite_store.ts` (the target's service and app columns set).
  */
 export function bulkLoadFcmSqlite(path: string, count: number): void {
-  const db = new DatabaseSync(path);
-  try {
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = OFF");
-    const device = db.prepare(
-      `INSERT INTO devices (device_id, channel_uri, version, expires_at, push_service, push_app)
-       VALUES (?, ?, 1, ?, 'fcm', ?)`,
-    );
-    const account = db.prepare(
-      `INSERT INTO accounts (node, device_id, account_id, secret, position)
-       VALUES (?, ?, ?, ?, 0)`,
-    );
-    const expiresAt = Date.now() + WEEK_MS;
-    db.exec("BEGIN");
-    for (let i = 0; i < count; i++) {
-      const ids = fcmBenchIds(i);
-      device.run(ids.deviceId, ids.token, expiresAt, APP);
-      account.run(ids.node, ids.deviceId, ids.hash, ids.secret);
-    }
-    db.exec("COMMIT");
-    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  } finally {
-    db.close();
-  }
-}
-
-function publishes(from: number, to: number): Publishes {
-  return { count: to - from, make: (k) => benchPublish(from + k) };
+  bulkLoadAppSqlite(path, count, "fcm", APP, (i) => {
+    const ids = fcmBenchIds(i);
+    return { ...ids, accountId: ids.hash };
+  });
 }
 
 export const pushInprocFcm: Scenario = {
@@ -82,55 +55,52 @@ export const pushInprocFcm: Scenario = {
     const rows: Row[] = [];
     const notes: string[] = [];
     const fcm = await startFakeFcmProcess();
-    const path = `${dir}/bench-fcm-${crypto.randomUUID().slice(0, 8)}.db`;
     try {
-      await SqliteStore.open(path).close();
-      progress(`push-inproc-fcm: loading ${count} registrations`);
-      bulkLoadFcmSqlite(path, count);
-      const keyFile = `${dir}/bench-fcm-service-account.json`;
-      await Deno.writeTextFile(keyFile, JSON.stringify(fcm.serviceAccount));
-      const bench = await startBenchServer({
-        dir,
-        storageUrl: `sqlite:${path}`,
-        // Never asked: every registration is an FCM one.
-        wns: {
-          url: "http://127.0.0.1:9",
-          tokenUrl: "http://127.0.0.1:9/token",
-          packetId: "ms-app://s-1-15-2-bench",
-          clientSecret: "unused",
-        },
-        logLevel,
-        apps: {
-          [APP]: {
-            service: "fcm",
-            serviceAccountFile: keyFile,
-            baseUrl: fcm.url,
-            coalesceMs: 0,
-            maxInFlight: inflight,
+      await withAppSqlite(dir, "bench-fcm", async (path) => {
+        progress(`push-inproc-fcm: loading ${count} registrations`);
+        bulkLoadFcmSqlite(path, count);
+        const keyFile = `${dir}/bench-fcm-service-account.json`;
+        await Deno.writeTextFile(keyFile, JSON.stringify(fcm.serviceAccount));
+        const bench = await startBenchServer({
+          dir,
+          storageUrl: `sqlite:${path}`,
+          wns: UNUSED_WNS,
+          logLevel,
+          apps: {
+            [APP]: {
+              service: "fcm",
+              serviceAccountFile: keyFile,
+              baseUrl: fcm.url,
+              coalesceMs: 0,
+              maxInFlight: inflight,
+            },
           },
-        },
-      });
-      try {
-        progress(`push-inproc-fcm: warming up with ${warmup} pushes`);
-        await closedLoop(bench.publish, publishes(0, warmup), concurrency);
-        const before = await fcm.counters();
-        progress(`push-inproc-fcm: ${count} pushes, ${concurrency} outstanding`);
-        const run = await closedLoop(bench.publish, publishes(0, count), concurrency);
-        const after = await fcm.counters();
-        rows.push({
-          storage: "sqlite",
-          ...pushRow(run),
-          "fcm sends": after.delivered - before.delivered,
-          "token requests": after.tokenRequests,
-          "fake cpu us/push": (after.cpuUs - before.cpuUs) / Math.max(1, run.pushed + run.errors),
         });
-        if (run.firstError) notes.push(`first error answer: ${run.firstError}`);
-      } finally {
-        await bench.close();
-      }
+        try {
+          const { run, before, after } = await measurePushes({
+            label: "push-inproc-fcm",
+            publish: bench.publish,
+            publishes,
+            warmup,
+            count,
+            concurrency,
+            counters: () => fcm.counters(),
+            progress,
+          });
+          rows.push({
+            storage: "sqlite",
+            ...pushRow(run),
+            "fcm sends": after.delivered - before.delivered,
+            "token requests": after.tokenRequests,
+            "fake cpu us/push": (after.cpuUs - before.cpuUs) / Math.max(1, run.pushed + run.errors),
+          });
+          if (run.firstError) notes.push(`first error answer: ${run.firstError}`);
+        } finally {
+          await bench.close();
+        }
+      });
     } finally {
       await fcm.close();
-      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
     }
     notes.push(
       "latency: from handing the publish IQ to the server to its IQ answer, which comes " +

@@ -15,12 +15,10 @@
  * @module
  */
 
-import process from "node:process";
 import { parseArgs } from "node:util";
 import { WebPushAppSchema } from "../app/config/webpush_app.ts";
 import { createWebPushApp } from "../app/wiring/webpush_wiring.ts";
 import { encryptAes128gcm } from "../adapters/push/webpush/aes128gcm.ts";
-import type { SubscriptionJson } from "../adapters/push/webpush/subscription.ts";
 import { loadSubscription } from "../adapters/push/webpush/subscription.ts";
 import { VapidKeys } from "../adapters/push/webpush/vapid_keys.ts";
 import { formatWebPushAddress } from "../adapters/push/webpush/webpush_address.ts";
@@ -29,40 +27,9 @@ import { NO_METRICS } from "../domain/ports/metrics.ts";
 import type { Notification } from "../domain/ports/push_delivery.ts";
 import type { PushTarget } from "../domain/push_target.ts";
 import { webPushPayload } from "../domain/payloads/webpush_payload.ts";
-import { spawnFakeProcess } from "./fake_process.ts";
+import { startWebPushFakeProcess, throughput } from "./webpush_bench_kit.ts";
 
 const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
-
-function cpuMicros(): number {
-  const usage = process.cpuUsage();
-  return usage.user + usage.system;
-}
-
-/** Runs `op` `total` times with `concurrency` in flight; rate and CPU µs per call. */
-async function throughput(total: number, concurrency: number, op: (i: number) => Promise<unknown>) {
-  let next = 0;
-  const cpu0 = cpuMicros();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < total) await op(next++);
-  }));
-  const seconds = (performance.now() - t0) / 1000;
-  return { perSecond: total / seconds, cpuUs: (cpuMicros() - cpu0) / total };
-}
-
-async function startFake(vapidKey: string, count: number, verify: boolean) {
-  return await spawnFakeProcess<
-    { origin: string; cert: string; subscriptions: SubscriptionJson[] }
-  >([
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    new URL("./webpush_fake_process.ts", import.meta.url).pathname,
-    vapidKey,
-    String(count),
-    verify ? "verify" : "no-verify",
-  ], "fake push service");
-}
 
 /** One run: pushes/s and CPU µs per push through the app's delivery. */
 export async function benchWebPushApp(
@@ -76,7 +43,11 @@ export async function benchWebPushApp(
   },
 ) {
   const vapid = await VapidKeys.generate();
-  const fake = await startFake(vapid.publicKey, options.subscriptions, options.verify);
+  const fake = await startWebPushFakeProcess(
+    vapid.publicKey,
+    options.subscriptions,
+    options.verify,
+  );
   const config = WebPushAppSchema.parse({
     service: "webpush",
     vapid: { subject: "mailto:bench@push.example", keys: vapid.serialize() },
@@ -159,7 +130,7 @@ if (import.meta.main) {
   // Where it goes: one encryption alone (two P-256 scalar multiplications: the ephemeral
   // public key and the ECDH; HKDF and AES-GCM are a few µs).
   const vapid = await VapidKeys.generate();
-  const fake = await startFake(vapid.publicKey, 1, false);
+  const fake = await startWebPushFakeProcess(vapid.publicKey, 1, false);
   const subscription = await loadSubscription(fake.hello.subscriptions[0]);
   await fake.close();
   const payload = new TextEncoder().encode(

@@ -23,7 +23,6 @@
 
 import { createCipheriv, createECDH, hkdfSync } from "node:crypto";
 import https from "node:https";
-import process from "node:process";
 import { parseArgs } from "node:util";
 import {
   encryptAes128gcm,
@@ -32,21 +31,17 @@ import {
 } from "../adapters/push/webpush/aes128gcm.ts";
 import { EndpointPolicy } from "../adapters/push/webpush/endpoint_policy.ts";
 import { exportRawPublicKey } from "../adapters/push/webpush/p256_keys.ts";
-import { loadSubscription, type SubscriptionJson } from "../adapters/push/webpush/subscription.ts";
+import { loadSubscription } from "../adapters/push/webpush/subscription.ts";
 import { VapidAuthorizer } from "../adapters/push/webpush/vapid_authorizer.ts";
 import { signVapidJwt } from "../adapters/push/webpush/vapid_jwt.ts";
 import { VapidKeys } from "../adapters/push/webpush/vapid_keys.ts";
 import { WebPushSender } from "../adapters/push/webpush/web_push_sender.ts";
-import { spawnFakeProcess } from "./fake_process.ts";
+import { cpuMicros } from "./push_driver.ts";
+import { startWebPushFakeProcess, throughput } from "./webpush_bench_kit.ts";
 
 const PAYLOAD = new TextEncoder().encode(
   '{"version":1,"account_id":"0123456789abcdefghij","message_count":3,"presence_count":0}',
 );
-
-function cpuMicros(): number {
-  const usage = process.cpuUsage();
-  return usage.user + usage.system;
-}
 
 /** Runs `op` n times one after the other; wall and CPU µs per call. */
 async function perCall(n: number, op: () => Promise<unknown>) {
@@ -58,33 +53,11 @@ async function perCall(n: number, op: () => Promise<unknown>) {
   return { wallUs, cpuUs: (cpuMicros() - cpu0) / n };
 }
 
-/** Runs `op` `total` times with `concurrency` in flight; rate and CPU µs per call. */
-async function throughput(total: number, concurrency: number, op: (i: number) => Promise<unknown>) {
-  let next = 0;
-  const cpu0 = cpuMicros();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < total) await op(next++);
-  }));
-  const seconds = (performance.now() - t0) / 1000;
-  return { perSecond: total / seconds, cpuUs: (cpuMicros() - cpu0) / total };
-}
-
 const fmt = (x: number) => x.toFixed(1).padStart(8);
 
 /** The fake push service in its own process, with `count` subscriptions bound to `vapidKey`. */
 async function startFakeProcess(vapidKey: string, count: number, verify: boolean) {
-  const fake = await spawnFakeProcess<
-    { origin: string; cert: string; subscriptions: SubscriptionJson[] }
-  >([
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    new URL("./webpush_fake_process.ts", import.meta.url).pathname,
-    vapidKey,
-    String(count),
-    verify ? "verify" : "no-verify",
-  ], "fake push service");
+  const fake = await startWebPushFakeProcess(vapidKey, count, verify);
   return {
     ...fake.hello,
     stats: () => fake.stats<{ requests: number; accepted: number }>(),

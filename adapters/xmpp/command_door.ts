@@ -15,8 +15,7 @@ import type { Element } from "@xmpp/xml";
 import type { Logger } from "../../domain/ports/logging.ts";
 import { stanzaError } from "./iq_answers.ts";
 import { NS_COMMANDS } from "./fcm_commands.ts";
-import { jidDomain, NS_DISCO_INFO } from "./publish_iq.ts";
-import { NS_PUBSUB, NS_PUSH } from "./publish_parser.ts";
+import { discoInfo, jidDomain, NS_DISCO_INFO } from "./publish_iq.ts";
 
 export const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
 
@@ -133,15 +132,5 @@ export function commandsDiscoInfo(query: Element, door: CommandDoor | undefined)
       xml("feature", { var: "jabber:x:data" }),
     );
   }
-  return xml(
-    "query",
-    { xmlns: NS_DISCO_INFO },
-    xml("identity", { category: "pubsub", type: "push", name: "UWPX push server" }),
-    xml("feature", { var: NS_PUSH }),
-    xml("feature", { var: NS_PUBSUB }),
-    xml("feature", { var: NS_DISCO_INFO }),
-    ...(door
-      ? [xml("feature", { var: NS_DISCO_ITEMS }), xml("feature", { var: NS_COMMANDS })]
-      : []),
-  );
+  return door ? discoInfo(NS_DISCO_ITEMS, NS_COMMANDS) : discoInfo();
 }

@@ -61,14 +61,17 @@ export function jidDomain(jid: string): string {
   return bare.slice(bare.indexOf("@") + 1).toLowerCase();
 }
 
-/** disco#info of an XEP-0357 app server. */
-export function discoInfo(): Element {
+/**
+ * disco#info of an XEP-0357 app server: the push identity and features, then `extraFeatures`
+ * (what else the server answers, e.g. XEP-0050 commands).
+ */
+export function discoInfo(...extraFeatures: string[]): Element {
   return xml(
     "query",
     { xmlns: NS_DISCO_INFO },
     xml("identity", { category: "pubsub", type: "push", name: "UWPX push server" }),
-    xml("feature", { var: NS_PUSH }),
-    xml("feature", { var: NS_PUBSUB }),
-    xml("feature", { var: NS_DISCO_INFO }),
+    ...[NS_PUSH, NS_PUBSUB, NS_DISCO_INFO, ...extraFeatures].map((feature) =>
+      xml("feature", { var: feature })
+    ),
   );
 }

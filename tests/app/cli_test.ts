@@ -9,26 +9,13 @@ import { storedDeviceId } from "../../adapters/storage/device_key.ts";
 import { type LoopbackStack, randomHex, startLoopbackStack } from "../support/loopback_stack.ts";
 import { serverTestGate } from "../support/prosody.ts";
 import { startRedis } from "../support/redis.ts";
+import { runScript, type ScriptRun } from "../support/script_run.ts";
 
 const CLI = new URL("../../app/cli.ts", import.meta.url).pathname;
 const MAIN = new URL("../../app/main.ts", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[], script = CLI): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", script, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+function run(args: string[], script = CLI): Promise<ScriptRun> {
+  return runScript(script, args);
 }
 
 function deviceFlags(stack: LoopbackStack): string[] {

@@ -18,19 +18,25 @@ import type { Element } from "@xmpp/xml";
 import type { FakeFcm } from "../../adapters/push/fcm/fake_fcm_server.ts";
 import { serverTestGate } from "../support/prosody.ts";
 import { parseXml } from "../support/parse_xml.ts";
-import { sample } from "../support/prometheus_text.ts";
 import { type FcmProjects, startFcmProjects } from "../support/fcm_projects.ts";
 import { type RunningRedis, startRedis } from "../support/redis.ts";
-import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
 import {
   PUSH_DOMAIN,
   type PushStack,
   randomHexId,
   startPushStack,
   startXmppServer,
-  type XmppServer,
+  waitForLogCount,
   type XmppServerKind,
 } from "./push_stack.ts";
+import { heardError } from "./heard_errors.ts";
+import {
+  failureWithLogs,
+  messageFromBob,
+  metricSample,
+  userSession,
+  waitUntil,
+} from "./scenario_kit.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/p2/${name}`, import.meta.url));
@@ -95,45 +101,12 @@ function enableIq(answer: { jid: string; node: string; secret: string }): Elemen
   return iq;
 }
 
-/** What differs between the users' servers: how they say they heard an error answer. */
+/** The users' server under test. */
 interface ServerKit {
   readonly kind: XmppServerKind;
-  /** Whether the server's log shows it got `type/condition` for `user`'s push to `node`. */
-  heard(
-    server: XmppServer,
-    push: { user: string; node: string },
-    type: string,
-    condition: string,
-  ): Promise<boolean>;
 }
 
-const KITS: ServerKit[] = [
-  {
-    kind: "prosody",
-    async heard(server, { node }, type, condition) {
-      // mod_cloud_notify: "Got error <type:condition:text> for identifier '<jid><<node>'"
-      // (a `wait` at debug level).
-      return (await server.logTail()).split("\n").some((line) =>
-        line.includes(`Got error <${type}:${condition}:`) &&
-        line.includes(`for identifier '${PUSH_DOMAIN}<${node}'`)
-      );
-    },
-  },
-  {
-    kind: "ejabberd",
-    async heard(server, { user }, type, condition) {
-      // mod_push: a `wait` is "rejected ... temporarily: <text> (<condition>)"; anything
-      // else drops the session: "disabling push: <condition> (<type>)".
-      const said = type === "wait"
-        ? (line: string) => line.includes("temporarily: ") && line.endsWith(`(${condition})`)
-        : (line: string) => line.includes(`disabling push: ${condition} (${type})`);
-      return (await server.logTail()).split("\n").some((line) =>
-        line.includes(`${PUSH_DOMAIN} rejected notification for ${user}@localhost (`) &&
-        said(line.trimEnd())
-      );
-    },
-  },
-];
+const KITS: ServerKit[] = [{ kind: "prosody" }, { kind: "ejabberd" }];
 
 /** Waits until the users' server heard `type/condition` for `user`'s push. */
 async function waitUntilHeard(
@@ -142,14 +115,15 @@ async function waitUntilHeard(
   type: string,
   condition: string,
 ): Promise<void> {
-  const { user } = push;
-  const deadline = Date.now() + 15_000;
-  while (!(await s.kit.heard(s.stack.xmppServer, push, type, condition))) {
-    if (Date.now() > deadline) {
-      throw new Error(`${s.kit.kind} never heard ${type}/${condition} for ${user}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntil(
+    async () =>
+      heardError(s.kit.kind, await s.stack.xmppServer.logTail(), {
+        ...push,
+        type,
+        condition,
+      }),
+    `${s.kit.kind} to hear ${type}/${condition} for ${push.user}`,
+  );
 }
 
 /** One scenario's world: the stack, the two fake Firebase projects, the users' server kind. */
@@ -169,46 +143,13 @@ interface Scenario {
   fn(s: Stage, ...users: string[]): Promise<void>;
 }
 
-/** `user` logs in (a fresh bind, as Conversations registers after), runs `body`, logs out. */
-async function session<T>(
-  stack: PushStack,
-  user: string,
-  body: (session: XmppUser) => Promise<T>,
-): Promise<T> {
-  const port = stack.xmppServer.c2sPort;
-  const client = await connectUser({ port, username: user, password: `${user}-pw` });
-  try {
-    return await body(client);
-  } finally {
-    await client.disconnect();
-  }
-}
-
 /** Conversations after a bind: register by command, then enable with the answer. */
 function registerAndEnable(stack: PushStack, user: string, token: string, to = PUSH_DOMAIN) {
-  return session(stack, user, async (client) => {
+  return userSession(stack, user, async (client) => {
     const answer = readAnswer(await client.request(registerIq(token, to)));
     await client.request(enableIq(answer));
     return answer;
   });
-}
-
-/** bob sends `user` a message while `user` is offline. */
-function messageFromBob(stack: PushStack, user: string): Promise<void> {
-  return session(stack, "bob", (bob) => bob.sendMessage(`${user}@localhost`, "hi"));
-}
-
-/**
- * Waits until the push server answered `count` publishes in all (its "pushed" lines), so
- * that whatever FCM got for them has arrived.
- */
-async function waitForPushed(stack: PushStack, count: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  const pushed = () => stack.logger.lines.filter((l) => l.message === "pushed").length;
-  while (pushed() < count) {
-    if (Date.now() > deadline) throw new Error(`${pushed()} publishes pushed, not ${count}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** Asserts FCM's one message: p2's data message with the hash, as the app is configured. */
@@ -228,6 +169,22 @@ function conversationsAndroid(user: string) {
   return { priority: "HIGH", ttl: "3600s", collapse_key: collapse };
 }
 
+/** Asserts `message` is the default app's wakeup of `user` on `token`. */
+function assertConversationsWakeup(
+  message: FakeFcm["messages"][number],
+  token: string,
+  user: string,
+): void {
+  assertWakeup(message, { token, user, android: conversationsAndroid(user) });
+}
+
+/** bob writes to `user`; the default app's fake FCM gets the one wakeup, on `token`. */
+async function assertBobWakesUp(s: Stage, user: string, token: string): Promise<void> {
+  await messageFromBob(s.stack, user, "hi");
+  await s.conversations.waitForMessages(1, 15_000);
+  assertConversationsWakeup(s.conversations.messages[0], token, user);
+}
+
 const scenarios: Scenario[] = [
   {
     name: "register, enable, offline message: exactly one HIGH data message with " +
@@ -236,7 +193,7 @@ const scenarios: Scenario[] = [
     users: ["alice"],
     async fn(s, user) {
       const { stack } = s;
-      const disco = await session(stack, user, async (client) => {
+      const disco = await userSession(stack, user, async (client) => {
         const info = await client.request(parseXml(
           `<iq type="get" to="${PUSH_DOMAIN}" id="disco-1"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`,
         ));
@@ -260,15 +217,11 @@ const scenarios: Scenario[] = [
       const token = s.conversations.deviceToken();
       const first = await registerAndEnable(stack, user, token);
       assert.equal(first.jid, PUSH_DOMAIN);
-      await messageFromBob(stack, user);
-      await waitForPushed(stack, 1);
+      await messageFromBob(stack, user, "hi");
+      await waitForLogCount(stack, "pushed", 1);
       assert.equal(s.conversations.messages.length, 1, "exactly one FCM message");
       assert.equal(s.conversations.sendRequests.length, 1);
-      assertWakeup(s.conversations.messages[0], {
-        token,
-        user,
-        android: conversationsAndroid(user),
-      });
+      assertConversationsWakeup(s.conversations.messages[0], token, user);
       // The access token came from the project's token endpoint for a JWT it verified.
       assert.deepEqual(s.conversations.tokenRequests.map((r) => r.status), [200]);
       assert.equal(s.conversations.messages[0].accessToken, s.conversations.issuedTokens[0]);
@@ -278,14 +231,10 @@ const scenarios: Scenario[] = [
       const newToken = s.conversations.deviceToken();
       const second = await registerAndEnable(stack, user, newToken);
       assert.deepEqual(second, first, "node and secret are kept across a token change");
-      await messageFromBob(stack, user);
-      await waitForPushed(stack, 2);
+      await messageFromBob(stack, user, "hi");
+      await waitForLogCount(stack, "pushed", 2);
       assert.equal(s.conversations.messages.length, 2);
-      assertWakeup(s.conversations.messages[1], {
-        token: newToken,
-        user,
-        android: conversationsAndroid(user),
-      });
+      assertConversationsWakeup(s.conversations.messages[1], newToken, user);
       assert.ok(!stack.logger.text().includes(first.secret), "the secret was logged");
       assert.ok(!stack.logger.text().includes(token.slice(0, 30)), "a token was logged");
     },
@@ -297,7 +246,7 @@ const scenarios: Scenario[] = [
     users: ["alice", "carol", "dave"],
     async fn(s, alice, carol, dave) {
       const { stack } = s;
-      await session(stack, alice, async (client) => {
+      await userSession(stack, alice, async (client) => {
         await assert.rejects(
           client.request(registerIq("token-x", `${PUSH_DOMAIN}/no-such-app`)),
           (error: { condition?: string; type?: string }) =>
@@ -312,23 +261,19 @@ const scenarios: Scenario[] = [
       const accountId = randomHexId();
       const { answer } = await stack.registerDevice(randomHexId(), [accountId]);
       const [account] = answer.accounts as { node: string; secret: string }[];
-      await session(
+      await userSession(
         stack,
         dave,
         (client) =>
           client.enablePush({ jid: PUSH_DOMAIN, node: account.node, secret: account.secret }),
       );
 
-      await messageFromBob(stack, alice);
-      await messageFromBob(stack, carol);
-      await messageFromBob(stack, dave);
-      await waitForPushed(stack, 3);
+      await messageFromBob(stack, alice, "hi");
+      await messageFromBob(stack, carol, "hi");
+      await messageFromBob(stack, dave, "hi");
+      await waitForLogCount(stack, "pushed", 3);
       assert.equal(s.conversations.messages.length, 1);
-      assertWakeup(s.conversations.messages[0], {
-        token: aliceToken,
-        user: alice,
-        android: conversationsAndroid(alice),
-      });
+      assertConversationsWakeup(s.conversations.messages[0], aliceToken, alice);
       assert.equal(s.quicksy.messages.length, 1);
       assertWakeup(s.quicksy.messages[0], {
         token: carolToken,
@@ -349,7 +294,7 @@ const scenarios: Scenario[] = [
     async fn(s, user) {
       const { stack } = s;
       const { node } = await registerAndEnable(stack, user, s.conversations.deviceToken());
-      await session(stack, user, async (client) => {
+      await userSession(stack, user, async (client) => {
         const answer = await client.request(unregisterIq());
         assert.equal(answer.attrs.type, "result");
         assert.equal(answer.getChild("command", NS_COMMANDS)?.attrs.action, "complete");
@@ -358,7 +303,7 @@ const scenarios: Scenario[] = [
           (error: { condition?: string }) => error.condition === "item-not-found",
         );
       });
-      await messageFromBob(stack, user);
+      await messageFromBob(stack, user, "hi");
       await stack.waitForLog("publish refused", { outcome: "unknown-node" });
       await waitUntilHeard(s, { user, node }, "cancel", "item-not-found");
       assert.equal(s.conversations.counters.sends, 0, "no push after unregistering");
@@ -373,7 +318,7 @@ const scenarios: Scenario[] = [
       const token = s.conversations.deviceToken();
       const first = await registerAndEnable(stack, user, token);
       s.conversations.failAlways(token, "UNREGISTERED");
-      await messageFromBob(stack, user);
+      await messageFromBob(stack, user, "hi");
       await waitUntilHeard(s, { user, node: first.node }, "cancel", "item-not-found");
       await stack.waitForLog("push target gone: registration ended");
       assert.equal(s.conversations.counters.sends, 1, "a dead token is not retried");
@@ -390,13 +335,7 @@ const scenarios: Scenario[] = [
       s.conversations.heal(token);
       const again = await registerAndEnable(stack, user, token);
       assert.notEqual(again.node, first.node, "a new registration, with a new node");
-      await messageFromBob(stack, user);
-      await s.conversations.waitForMessages(1, 15_000);
-      assertWakeup(s.conversations.messages[0], {
-        token,
-        user,
-        android: conversationsAndroid(user),
-      });
+      await assertBobWakesUp(s, user, token);
     },
   },
   {
@@ -408,7 +347,7 @@ const scenarios: Scenario[] = [
       const token = s.conversations.deviceToken();
       const answer = await registerAndEnable(stack, user, token);
       s.conversations.failNext(token, "QUOTA_EXCEEDED", { "Retry-After": "2" });
-      await messageFromBob(stack, user);
+      await messageFromBob(stack, user, "hi");
       const throttledAt = Date.now();
       await waitUntilHeard(s, { user, node: answer.node }, "wait", "resource-constraint");
       assert.equal(s.conversations.counters.sends, 1, "a quota error is not retried at once");
@@ -416,13 +355,7 @@ const scenarios: Scenario[] = [
 
       // Once the Retry-After has passed, the next message is pushed.
       await new Promise((resolve) => setTimeout(resolve, throttledAt + 2_200 - Date.now()));
-      await messageFromBob(stack, user);
-      await s.conversations.waitForMessages(1, 15_000);
-      assertWakeup(s.conversations.messages[0], {
-        token,
-        user,
-        android: conversationsAndroid(user),
-      });
+      await assertBobWakesUp(s, user, token);
     },
   },
   {
@@ -436,23 +369,20 @@ const scenarios: Scenario[] = [
       // 503 UNAVAILABLE with Retry-After: 10, over the longest pause between attempts: FCM
       // asked for a longer pause than a publish may wait, so no retry.
       s.conversations.outage("UNAVAILABLE", 60_000);
-      await messageFromBob(stack, user);
+      await messageFromBob(stack, user, "hi");
       await waitUntilHeard(s, { user, node: answer.node }, "wait", "internal-server-error");
       assert.deepEqual(s.conversations.sendRequests.map((r) => r.status), [503]);
       s.conversations.reset();
       // Within those 10 s the token is left alone: the next message is answered wait (throttled)
       // without a request to FCM.
-      const throttled = async () =>
-        sample(await stack.server.metrics.text(), "uwpx_push_publishes_total", {
-          outcome: "throttled",
-        }) ?? 0;
+      const throttled = () =>
+        metricSample(stack, "uwpx_push_publishes_total", { outcome: "throttled" });
       const throttledBefore = await throttled();
-      await messageFromBob(stack, user);
-      const heldUntil = Date.now() + 15_000;
-      while ((await throttled()) !== throttledBefore + 1) {
-        if (Date.now() > heldUntil) throw new Error("the Retry-After was not honoured");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await messageFromBob(stack, user, "hi");
+      await waitUntil(
+        async () => (await throttled()) === throttledBefore + 1,
+        "the Retry-After to be honoured (a throttled publish)",
+      );
       assert.deepEqual(s.conversations.sendRequests, []);
 
       // Unreachable: every attempt fails to connect; retried, then wait. (The phone has a new
@@ -460,30 +390,23 @@ const scenarios: Scenario[] = [
       const newToken = s.conversations.deviceToken();
       assert.deepEqual(await registerAndEnable(stack, user, newToken), answer);
       s.fcm.proxies[APP].cut();
-      await messageFromBob(stack, user);
-      const metrics = async () =>
-        sample(await stack.server.metrics.text(), "uwpx_push_service_responses_total", {
+      await messageFromBob(stack, user, "hi");
+      const unanswered = () =>
+        metricSample(stack, "uwpx_push_service_responses_total", {
           service: "fcm",
           app: APP,
           status: "none",
         });
-      const deadline = Date.now() + 15_000;
-      while ((await metrics()) !== CONVERSATIONS_MAX_ATTEMPTS) {
-        if (Date.now() > deadline) throw new Error(`attempts without answer: ${await metrics()}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitUntil(
+        async () => (await unanswered()) === CONVERSATIONS_MAX_ATTEMPTS,
+        `${CONVERSATIONS_MAX_ATTEMPTS} attempts without answer`,
+      );
       await stack.waitForLog("push failed", { service: "fcm", app: APP, retryable: true });
       assert.notEqual(await stack.server.store.findNode(answer.node, Date.now()), null, "kept");
 
       // FCM is back: the next message is pushed.
       s.fcm.proxies[APP].restore();
-      await messageFromBob(stack, user);
-      await s.conversations.waitForMessages(1, 15_000);
-      assertWakeup(s.conversations.messages[0], {
-        token: newToken,
-        user,
-        android: conversationsAndroid(user),
-      });
+      await assertBobWakesUp(s, user, newToken);
     },
   },
 ];
@@ -523,11 +446,7 @@ for (const kit of KITS) {
               };
               await scenario.fn(stage, ...named[i]);
             } catch (error) {
-              throw new Error(
-                `${(error as Error).message}\n--- ${kit.kind} log ---\n${await xmppServer
-                  .logTail()}\n--- push server log ---\n${stack?.logger.text()}`,
-                { cause: error },
-              );
+              throw await failureWithLogs(error, kit.kind, xmppServer, stack);
             } finally {
               await stack?.stop();
               await fcm.close();

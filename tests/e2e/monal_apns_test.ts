@@ -24,8 +24,7 @@ import {
 } from "../../adapters/push/apns/fake_apns_server.ts";
 import { serverTestGate } from "../support/prosody.ts";
 import { parseXml } from "../support/parse_xml.ts";
-import { sample } from "../support/prometheus_text.ts";
-import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
+import type { XmppUser } from "../support/xmpp_user.ts";
 import {
   PUSH_DOMAIN,
   type PushStack,
@@ -35,6 +34,8 @@ import {
   type XmppServer,
   type XmppServerKind,
 } from "./push_stack.ts";
+import { heardErrorLines } from "./heard_errors.ts";
+import { failureWithLogs, metricSample, userSession, waitUntil } from "./scenario_kit.ts";
 
 const KEY_ID = "ABCDE12345";
 const TEAM_ID = "TEAM123456";
@@ -144,18 +145,6 @@ function monalApps(dir: string, url: string, extra: Record<string, unknown>) {
   };
 }
 
-async function waitUntil(
-  done: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** What differs between the users' servers: how their logs say what they heard. */
 interface ServerKit {
   readonly kind: XmppServerKind;
@@ -167,41 +156,13 @@ interface ServerKit {
   waits(log: string, user: string, token: string): number;
 }
 
-const count = (log: string, match: (line: string) => boolean) =>
-  log.split("\n").filter(match).length;
-
-const KITS: ServerKit[] = [
-  {
-    kind: "prosody",
-    dropsOnCancel: false,
-    // mod_cloud_notify names a registration `<push jid><<node>`.
-    itemNotFound: (log, _user, token) =>
-      count(
-        log,
-        (l) => l.includes("Got error <cancel:item-not-found:") && l.includes(`<${token}'`),
-      ),
-    waits: (log, _user, token) =>
-      count(log, (l) => l.includes("Got error <wait:") && l.includes(`<${token}'`)),
-  },
-  {
-    kind: "ejabberd",
-    dropsOnCancel: true,
-    itemNotFound: (log, user) =>
-      count(
-        log,
-        (l) =>
-          l.includes(`rejected notification for ${user}@localhost (`) &&
-          l.includes("disabling push: item-not-found (cancel)"),
-      ),
-    waits: (log, user) =>
-      count(
-        log,
-        (l) =>
-          l.includes(`rejected notification for ${user}@localhost (`) &&
-          l.includes("temporarily"),
-      ),
-  },
-];
+const KITS: ServerKit[] = (["prosody", "ejabberd"] as const).map((kind) => ({
+  kind,
+  dropsOnCancel: kind === "ejabberd",
+  itemNotFound: (log, user, token) =>
+    heardErrorLines(kind, log, { user, node: token, type: "cancel", condition: "item-not-found" }),
+  waits: (log, user, token) => heardErrorLines(kind, log, { user, node: token, type: "wait" }),
+}));
 
 /** One scenario's parts. */
 interface Rig {
@@ -216,14 +177,8 @@ interface Rig {
 }
 
 /** `user` logs in, runs `body`, logs out (offline: no stream management). */
-async function session<T>(rig: Rig, user: string, body: (c: XmppUser) => Promise<T>): Promise<T> {
-  const port = rig.stack.xmppServer.c2sPort;
-  const client = await connectUser({ port, username: user, password: `${user}-pw` });
-  try {
-    return await body(client);
-  } finally {
-    await client.disconnect();
-  }
+function session<T>(rig: Rig, user: string, body: (c: XmppUser) => Promise<T>): Promise<T> {
+  return userSession(rig.stack, user, body);
 }
 
 const fixture = (path: string) =>
@@ -270,8 +225,8 @@ async function waitHeard(rig: Rig, what: "itemNotFound" | "waits", n: number): P
 }
 
 /** One sample of the push server's metrics (0 when absent). */
-async function metric(rig: Rig, name: string, labels: Record<string, string>): Promise<number> {
-  return sample(await rig.stack.server.metrics.text(), name, labels) ?? 0;
+function metric(rig: Rig, name: string, labels: Record<string, string>): Promise<number> {
+  return metricSample(rig.stack, name, labels);
 }
 
 const publishes = (rig: Rig, outcome: string) =>
@@ -542,11 +497,7 @@ for (const kit of KITS) {
                 token: randomHexId(),
               });
             } catch (error) {
-              throw new Error(
-                `${(error as Error).message}\n--- ${kit.kind} log ---\n${await xmppServer
-                  .logTail()}\n--- push server log ---\n${stack?.logger.text()}`,
-                { cause: error },
-              );
+              throw await failureWithLogs(error, kit.kind, xmppServer, stack);
             } finally {
               await stack?.stop();
               await apns.close();

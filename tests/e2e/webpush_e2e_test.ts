@@ -26,15 +26,16 @@ import { serverTestGate } from "../support/prosody.ts";
 import { parseXml } from "../support/parse_xml.ts";
 import { sample } from "../support/prometheus_text.ts";
 import { testCertificate } from "../support/tls_cert.ts";
-import { connectUser, type XmppUser } from "../support/xmpp_user.ts";
+import type { XmppUser } from "../support/xmpp_user.ts";
 import {
   PUSH_DOMAIN,
   type PushStack,
   startPushStack,
   startXmppServer,
-  type XmppServer,
   type XmppServerKind,
 } from "./push_stack.ts";
+import { heardError } from "./heard_errors.ts";
+import { failureWithLogs, messageFromBob, userSession, waitUntil } from "./scenario_kit.ts";
 
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const SUBJECT = "mailto:ops@push.localhost";
@@ -118,28 +119,12 @@ function condition(error: unknown): string | undefined {
   return (error as { condition?: string }).condition;
 }
 
+/** The users' server under test. */
 interface ServerKit {
   readonly kind: XmppServerKind;
-  heardItemNotFound(server: XmppServer, user: string): Promise<boolean>;
 }
 
-const KITS: ServerKit[] = [
-  {
-    kind: "prosody",
-    async heardItemNotFound(server) {
-      return /Got error <cancel:item-not-found/.test(await server.logTail());
-    },
-  },
-  {
-    kind: "ejabberd",
-    async heardItemNotFound(server, user) {
-      return (await server.logTail()).split("\n").some((line) =>
-        line.includes(`${PUSH_DOMAIN} rejected notification for ${user}@localhost (`) &&
-        line.includes("disabling push: item-not-found (cancel)")
-      );
-    },
-  },
-];
+const KITS: ServerKit[] = [{ kind: "prosody" }, { kind: "ejabberd" }];
 
 /** What a scenario gets. */
 interface World {
@@ -157,14 +142,6 @@ interface World {
   messageFromBob(): Promise<void>;
   heardItemNotFound(): Promise<void>;
   publishes(outcome: string): number;
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const scenarios: { name: string; fn(w: World): Promise<void> }[] = [
@@ -251,11 +228,11 @@ const scenarios: { name: string; fn(w: World): Promise<void> }[] = [
       w.fake.answerNext(sub.endpoint, { status: 503 });
       w.fake.answerNext(sub.endpoint, { status: 503 });
       await w.messageFromBob();
-      await eventually(() => w.publishes("unavailable") === 1, "a wait for the 503s");
+      await waitUntil(() => w.publishes("unavailable") === 1, "a wait for the 503s");
       assert.deepEqual(w.fake.requests.map((r) => r.status), [503, 503]);
       w.fake.answerNext(sub.endpoint, { status: 429, headers: { "Retry-After": "1" } });
       await w.messageFromBob();
-      await eventually(() => w.publishes("throttled") === 1, "a wait for the 429");
+      await waitUntil(() => w.publishes("throttled") === 1, "a wait for the 429");
       assert.deepEqual(w.fake.requests.map((r) => r.status), [503, 503, 429]);
       const stored = await w.stack.server.store.findDevice(`webpush:up:${key}`, Date.now());
       assert.equal(stored?.target?.service, "webpush", "the registration is kept");
@@ -330,13 +307,13 @@ const scenarios: { name: string; fn(w: World): Promise<void> }[] = [
       await w.registerAndEnable(sub);
       w.fake.answerNext(sub.endpoint, { status: 307, headers: { Location: elsewhere.endpoint } });
       await w.messageFromBob();
-      await eventually(() => w.publishes("unavailable") === 1, "a wait for the redirect");
+      await waitUntil(() => w.publishes("unavailable") === 1, "a wait for the redirect");
       assert.deepEqual(w.fake.requests.map((r) => [r.path, r.status]), [
         [new URL(sub.endpoint).pathname, 307],
       ]);
       w.fake.answerNext(sub.endpoint, { status: 201, body: "endless" });
       await w.messageFromBob();
-      await eventually(() => w.publishes("pushed") === 1, "the push answered");
+      await waitUntil(() => w.publishes("pushed") === 1, "the push answered");
       assert.equal(w.fake.requests.length, 2, "one request each, nothing sent elsewhere");
     },
   },
@@ -418,15 +395,8 @@ for (const kit of KITS) {
               throw error;
             });
             const user = `wp${i}`;
-            const session = async <T>(body: (client: XmppUser) => Promise<T>) => {
-              const port = stack.xmppServer.c2sPort;
-              const client = await connectUser({ port, username: user, password: `${user}-pw` });
-              try {
-                return await body(client);
-              } finally {
-                await client.disconnect();
-              }
-            };
+            const session = <T>(body: (client: XmppUser) => Promise<T>) =>
+              userSession(stack, user, body);
             const ready = stack.logger.lines.find((l) =>
               l.message === "Web Push app ready" && l.fields?.app === "up"
             );
@@ -445,18 +415,15 @@ for (const kit of KITS) {
                   await client.enablePush(answer);
                   return { node: answer.node, secret: answer.secret };
                 }),
-              async messageFromBob() {
-                const port = stack.xmppServer.c2sPort;
-                const bob = await connectUser({ port, username: "bob", password: "bob-pw" });
-                try {
-                  await bob.sendMessage(`${user}@localhost`, BODY);
-                } finally {
-                  await bob.disconnect();
-                }
-              },
+              messageFromBob: () => messageFromBob(stack, user, BODY),
               heardItemNotFound: () =>
-                eventually(
-                  () => kit.heardItemNotFound(xmppServer, user),
+                waitUntil(
+                  async () =>
+                    heardError(kit.kind, await xmppServer.logTail(), {
+                      user,
+                      type: "cancel",
+                      condition: "item-not-found",
+                    }),
                   `${kit.kind} hearing item-not-found`,
                 ),
               publishes: (outcome) =>
@@ -467,13 +434,9 @@ for (const kit of KITS) {
             try {
               await scenario.fn(world);
             } catch (error) {
-              throw new Error(
-                `${(error as Error).message}\n--- ${kit.kind} log ---\n${await xmppServer
-                  .logTail()}\n--- push server log ---\n${stack.logger.text()}\n--- fake ---\n${
-                  JSON.stringify(fake.requests.map((r) => [r.status, r.error]))
-                }`,
-                { cause: error },
-              );
+              throw await failureWithLogs(error, kit.kind, xmppServer, stack, {
+                fake: JSON.stringify(fake.requests.map((r) => [r.status, r.error])),
+              });
             } finally {
               await stack.stop();
               await fake.close();

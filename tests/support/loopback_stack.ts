@@ -204,16 +204,17 @@ export async function startLoopbackStack(
   }
 }
 
-/** Polls `condition` every 20 ms until it holds; throws after `timeoutMs`. */
+/** Polls `condition` every `pollMs` until it holds; throws after `timeoutMs`. */
 export async function eventually(
   condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
+  pollMs = 20,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
 

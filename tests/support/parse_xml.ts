@@ -37,3 +37,17 @@ export function fixtureStanza(name: string): Element {
     Deno.readTextFileSync(new URL(`../fixtures/xmpp/${name}`, import.meta.url)),
   );
 }
+
+/**
+ * Name, sorted attributes, element children and non-blank text: what two stanzas must share
+ * to be the same, layout whitespace ignored (compare with `assert.deepEqual`).
+ */
+export function canonicalXml(element: Element): unknown {
+  return {
+    name: element.name,
+    attrs: Object.fromEntries(Object.entries(element.attrs).sort(([a], [b]) => a.localeCompare(b))),
+    children: element.children.flatMap((child: Element | string) =>
+      typeof child === "string" ? (child.trim() === "" ? [] : [child]) : [canonicalXml(child)]
+    ),
+  };
+}

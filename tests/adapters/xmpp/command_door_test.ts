@@ -9,7 +9,7 @@ import { appDirectory, type CommandOutcome } from "../../../domain/ports/registr
 import { CommandLimits } from "../../../app/command_limits.ts";
 import type { PublishHandler } from "../../../domain/ports/xmpp_link.ts";
 import { FakeClock, seededRandom } from "../../support/fakes.ts";
-import { parseXml } from "../../support/parse_xml.ts";
+import { canonicalXml, parseXml } from "../../support/parse_xml.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 
 const fixture = (name: string) =>
@@ -17,17 +17,6 @@ const fixture = (name: string) =>
 const HASH = "ec164939a8485ee6b7f7871071a11c7bb18aead5";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
-
-/** Name, sorted attributes, element children and non-blank text: layout whitespace ignored. */
-function canonical(element: Element): unknown {
-  return {
-    name: element.name,
-    attrs: Object.fromEntries(Object.entries(element.attrs).sort(([a], [b]) => a.localeCompare(b))),
-    children: element.children.flatMap((child: Element | string) =>
-      typeof child === "string" ? (child.trim() === "" ? [] : [child]) : [canonical(child)]
-    ),
-  };
-}
 
 /** What Conversations' PushManagementService reads of the answer: the first command/x form. */
 function conversationsReads(answer: Element): Record<string, string> {
@@ -114,7 +103,7 @@ Deno.test("Conversations' register IQ: p2's exact answer; stored under p2's key 
   const fields = expected.getChild("command")!.getChild("x")!.getChildren("field");
   fields[1].getChild("value").children = [read.node];
   fields[2].getChild("value").children = [read.secret];
-  assert.deepEqual(canonical(answer), canonical(expected));
+  assert.deepEqual(canonicalXml(answer), canonicalXml(expected));
   const node = await store.findNode(read.node, clock.now());
   assert.equal(node?.accountId, HASH);
   assert.deepEqual(node?.target, {
@@ -198,7 +187,7 @@ Deno.test("unregister: p2's answer, the node stops resolving; again: item-not-fo
   const { link, store, clock } = setUp();
   const { node } = conversationsReads(await link.receive(registerIq()));
   const answer = await link.receive(fixture("unregister_request.stanza"));
-  assert.deepEqual(canonical(answer), canonical(fixture("unregister_result.stanza")));
+  assert.deepEqual(canonicalXml(answer), canonicalXml(fixture("unregister_result.stanza")));
   assert.equal(await store.findNode(node, clock.now()), null);
   assert.deepEqual(errorOf(await link.receive(fixture("unregister_request.stanza"))), {
     type: "cancel",

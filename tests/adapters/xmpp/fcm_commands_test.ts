@@ -9,21 +9,10 @@ import {
   unregisterAnswer,
 } from "../../../adapters/xmpp/fcm_commands.ts";
 import { p2RegistrationKey } from "../../../domain/p2_registration.ts";
-import { parseXml } from "../../support/parse_xml.ts";
+import { canonicalXml, parseXml } from "../../support/parse_xml.ts";
 
 const fixture = (name: string) =>
   parseXml(Deno.readTextFileSync(new URL(`../../fixtures/p2/${name}`, import.meta.url)));
-
-/** Name, sorted attributes, element children and non-blank text: layout whitespace ignored. */
-function canonical(element: Element): unknown {
-  return {
-    name: element.name,
-    attrs: Object.fromEntries(Object.entries(element.attrs).sort(([a], [b]) => a.localeCompare(b))),
-    children: element.children.flatMap((child: Element | string) =>
-      typeof child === "string" ? (child.trim() === "" ? [] : [child]) : [canonical(child)]
-    ),
-  };
-}
 
 /** What Conversations' PushManagementService reads of the answer: first command/x form. */
 function conversationsReads(answer: Element): { jid?: string; node?: string; secret?: string } {
@@ -63,8 +52,8 @@ Deno.test("registerAnswer: the same stanza as p2's answer, and Conversations fin
     sessionId: "1700000000000",
   });
   assert.deepEqual(
-    canonical(parseXml(answer.toString())),
-    canonical(fixture("register_result.stanza")),
+    canonicalXml(parseXml(answer.toString())),
+    canonicalXml(fixture("register_result.stanza")),
   );
   assert.deepEqual(conversationsReads(parseXml(answer.toString())), {
     jid: "p2.example.org",

@@ -3,20 +3,24 @@
 import assert from "node:assert/strict";
 import { startFakeFcm } from "../../../adapters/push/fcm/fake_fcm_server.ts";
 import { generateApnsTestKey } from "../../../adapters/push/apns/fake_apns_server.ts";
+import { runScript } from "../../support/script_run.ts";
 import { writeTestCertificate } from "../../support/tls_cert.ts";
 
 const CLI = new URL("../../../app/cli.ts", import.meta.url).pathname;
 
-async function check(configPath: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", CLI, "check", "--config", configPath],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+function check(configPath: string) {
+  return runScript(CLI, ["check", "--config", configPath]);
+}
+
+/** A component-mode configuration (memory storage, nothing to reach but the apps) with `apps`. */
+function configWithApps(certPath: string, keyPath: string, apps: Record<string, unknown>) {
+  return {
+    db: { url: "memory:" },
+    tcp: { tls: { serverCertPath: certPath, serverKeyPath: keyPath } },
+    wns: { clientSecret: "s", packetId: "p", tokenUrl: "http://127.0.0.1:9/token" },
+    xmpp: { mode: "component", bareJid: "push.localhost", password: "p", port: 9 },
+    apps,
+  };
 }
 
 Deno.test("cli check: each FCM app's key file and access token are tried", async () => {
@@ -25,16 +29,10 @@ Deno.test("cli check: each FCM app's key file and access token are tried", async
   try {
     const { certPath, keyPath } = await writeTestCertificate(dir);
     await Deno.writeTextFile(`${dir}/good.json`, JSON.stringify(fcm.serviceAccount));
-    const config = {
-      db: { url: "memory:" },
-      tcp: { tls: { serverCertPath: certPath, serverKeyPath: keyPath } },
-      wns: { clientSecret: "s", packetId: "p", tokenUrl: "http://127.0.0.1:9/token" },
-      xmpp: { mode: "component", bareJid: "push.localhost", password: "p", port: 9 },
-      apps: {
-        good: { service: "fcm", serviceAccountFile: `${dir}/good.json`, baseUrl: fcm.url },
-        missing: { service: "fcm", serviceAccountFile: `${dir}/missing.json` },
-      },
-    };
+    const config = configWithApps(certPath, keyPath, {
+      good: { service: "fcm", serviceAccountFile: `${dir}/good.json`, baseUrl: fcm.url },
+      missing: { service: "fcm", serviceAccountFile: `${dir}/missing.json` },
+    });
     await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
     const run = await check(`${dir}/config.json`);
     assert.equal(run.code, 1);
@@ -99,16 +97,10 @@ Deno.test("cli check: each APNs app's .p8 key is read and signs; a bad one names
       teamId: "TEAM123456",
       topic: "im.monal.Monal",
     };
-    const config = {
-      db: { url: "memory:" },
-      tcp: { tls: { serverCertPath: certPath, serverKeyPath: keyPath } },
-      wns: { clientSecret: "s", packetId: "p", tokenUrl: "http://127.0.0.1:9/token" },
-      xmpp: { mode: "component", bareJid: "push.localhost", password: "p", port: 9 },
-      apps: {
-        "monal-ios": { ...ios, default: true, keyFile: `${dir}/AuthKey_ABCDE12345.p8` },
-        broken: { ...ios, environment: "sandbox", keyFile: `${dir}/not-a-key.p8` },
-      },
-    };
+    const config = configWithApps(certPath, keyPath, {
+      "monal-ios": { ...ios, default: true, keyFile: `${dir}/AuthKey_ABCDE12345.p8` },
+      broken: { ...ios, environment: "sandbox", keyFile: `${dir}/not-a-key.p8` },
+    });
     await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
     const run = await check(`${dir}/config.json`);
     assert.equal(run.code, 1);

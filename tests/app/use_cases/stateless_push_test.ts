@@ -13,7 +13,7 @@ import { PushService } from "../../../app/use_cases/push_service.ts";
 import { PushCoalescer } from "../../../app/delivery/push_coalescer.ts";
 import { createApnsApp } from "../../../app/wiring/apns_wiring.ts";
 import type { AppDelivery } from "../../../app/wiring/app_delivery.ts";
-import { type FakeApns, startFakeApns } from "../../../adapters/push/apns/fake_apns_server.ts";
+import type { FakeApns } from "../../../adapters/push/apns/fake_apns_server.ts";
 import { PrometheusMetrics } from "../../../adapters/metrics/prometheus_metrics.ts";
 import { MemoryStore } from "../../../adapters/storage/memory/memory_store.ts";
 import { MemoryWnsSender } from "../../../adapters/push/wns/memory_wns_sender.ts";
@@ -27,9 +27,7 @@ import { RecordingLogger } from "../../support/recording_logger.ts";
 import { wnsTarget } from "../../support/wns_delivery.ts";
 import {
   deviceToken,
-  KEY_ID,
-  sharedMaterial,
-  TEAM_ID,
+  startFakeApnsForApp,
   TestClock,
   TOPIC,
 } from "../../adapters/push/apns/apns_test_kit.ts";
@@ -69,26 +67,10 @@ async function startRig(
     coalesceMs?: number;
   } = {},
 ): Promise<Rig> {
-  const [certs, key] = await sharedMaterial();
-  const clock = new TestClock();
-  const fake = await startFakeApns({
-    keys: [{ keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem }],
-    topics: [TOPIC],
-    certificates: certs,
-    clock,
-  });
-  const dir = await Deno.makeTempDir({ prefix: "stateless-push-" });
-  await Deno.writeTextFile(`${dir}/AuthKey.p8`, key.p8);
-  await Deno.writeTextFile(`${dir}/ca.pem`, fake.caCert);
+  const apns = await startFakeApnsForApp("stateless-push-");
+  const { fake, clock } = apns;
   const common = {
-    service: "apns",
-    keyFile: `${dir}/AuthKey.p8`,
-    keyId: KEY_ID,
-    teamId: TEAM_ID,
-    topic: TOPIC,
-    url: fake.url,
-    caFile: `${dir}/ca.pem`,
-    coalesceMs: 0,
+    ...apns.appConfig,
     maxAttempts: 2,
     ...options.extra,
   };
@@ -158,8 +140,7 @@ async function startRig(
     clock,
     async close() {
       for (const app of apps) await app.close();
-      await fake.close();
-      await Deno.remove(dir, { recursive: true });
+      await apns.close();
     },
   };
 }

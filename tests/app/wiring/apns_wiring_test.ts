@@ -10,7 +10,6 @@ import { ApnsAppSchema } from "../../../app/config/apns_app.ts";
 import { createApnsApp } from "../../../app/wiring/apns_wiring.ts";
 import type { AppDelivery } from "../../../app/wiring/app_delivery.ts";
 import type { FakeApns } from "../../../adapters/push/apns/fake_apns_server.ts";
-import { startFakeApns } from "../../../adapters/push/apns/fake_apns_server.ts";
 import type { DeliveryOutcome, Notification } from "../../../domain/ports/push_delivery.ts";
 import type { RegistrationStore } from "../../../domain/ports/storage.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
@@ -18,6 +17,7 @@ import {
   deviceToken,
   KEY_ID,
   sharedMaterial,
+  startFakeApnsForApp,
   TEAM_ID,
   TestClock,
   TOPIC,
@@ -51,26 +51,10 @@ interface Rig {
 }
 
 async function startRig(overrides: Record<string, unknown> = {}): Promise<Rig> {
-  const [certs, key] = await sharedMaterial();
-  const clock = new TestClock();
-  const fake = await startFakeApns({
-    keys: [{ keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem }],
-    topics: [TOPIC],
-    certificates: certs,
-    clock,
-  });
-  const dir = await Deno.makeTempDir({ prefix: "apns-wiring-" });
-  await Deno.writeTextFile(`${dir}/AuthKey.p8`, key.p8);
-  await Deno.writeTextFile(`${dir}/ca.pem`, fake.caCert);
+  const apns = await startFakeApnsForApp("apns-wiring-");
+  const { fake, clock, dir } = apns;
   const config = ApnsAppSchema.parse({
-    service: "apns",
-    keyFile: `${dir}/AuthKey.p8`,
-    keyId: KEY_ID,
-    teamId: TEAM_ID,
-    topic: TOPIC,
-    url: fake.url,
-    caFile: `${dir}/ca.pem`,
-    coalesceMs: 0,
+    ...apns.appConfig,
     ...overrides,
   });
   const metrics = new MetricsLog();
@@ -96,8 +80,7 @@ async function startRig(overrides: Record<string, unknown> = {}): Promise<Rig> {
       ),
     async close() {
       await app.close();
-      await fake.close();
-      await Deno.remove(dir, { recursive: true });
+      await apns.close();
     },
   };
 }

@@ -109,3 +109,51 @@ export async function startRig(
     },
   };
 }
+
+/**
+ * A fake APNs on a settable clock, and the fields of an APNs app's configuration that point
+ * at it (its key and CA written to a temp directory); `close` stops the fake and removes the
+ * directory.
+ */
+export interface FakeApnsForApp {
+  readonly fake: FakeApns;
+  readonly clock: TestClock;
+  readonly dir: string;
+  /** `service`, `keyFile`, `keyId`, `teamId`, `topic`, `url`, `caFile`, and `coalesceMs: 0`. */
+  readonly appConfig: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link FakeApnsForApp}, its directory named with `dirPrefix`. */
+export async function startFakeApnsForApp(dirPrefix: string): Promise<FakeApnsForApp> {
+  const [certs, key] = await sharedMaterial();
+  const clock = new TestClock();
+  const fake = await startFakeApns({
+    keys: [{ keyId: KEY_ID, teamId: TEAM_ID, publicKeyPem: key.publicKeyPem }],
+    topics: [TOPIC],
+    certificates: certs,
+    clock,
+  });
+  const dir = await Deno.makeTempDir({ prefix: dirPrefix });
+  await Deno.writeTextFile(`${dir}/AuthKey.p8`, key.p8);
+  await Deno.writeTextFile(`${dir}/ca.pem`, fake.caCert);
+  return {
+    fake,
+    clock,
+    dir,
+    appConfig: {
+      service: "apns",
+      keyFile: `${dir}/AuthKey.p8`,
+      keyId: KEY_ID,
+      teamId: TEAM_ID,
+      topic: TOPIC,
+      url: fake.url,
+      caFile: `${dir}/ca.pem`,
+      coalesceMs: 0,
+    },
+    async close() {
+      await fake.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
