@@ -120,6 +120,8 @@ export class Http2ApnsSender {
   #requests = 0;
   #retries = 0;
   #timeouts = 0;
+  /** Every request's deadline: one timer for all of them, not one per stream. */
+  readonly #deadlines = new DeadlineQueue();
 
   constructor(options: Http2ApnsSenderOptions) {
     this.#options = {
@@ -258,23 +260,27 @@ export class Http2ApnsSender {
     this.#requests++;
     return new Promise<Attempt>((resolve) => {
       let stream: http2.ClientHttp2Stream;
-      let settled = false;
       let status = 0;
       let apnsId: string | null = null;
       const chunks: Uint8Array[] = [];
       let received = 0;
+      const timed: TimedRequest = {
+        deadline: performance.now() + this.#options.requestTimeoutMs,
+        settled: false,
+        expire: () => {
+          this.#timeouts++;
+          finish({ outcome: failed(true, "APNs did not answer in time") });
+          stream?.close(http2.constants.NGHTTP2_CANCEL);
+        },
+      };
       const finish = (attempt: Attempt) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+        if (timed.settled) return;
+        timed.settled = true;
+        this.#deadlines.remove(timed);
         if (stream !== undefined) connection.pending.delete(stream);
         resolve(attempt);
       };
-      const timer = setTimeout(() => {
-        this.#timeouts++;
-        finish({ outcome: failed(true, "APNs did not answer in time") });
-        stream?.close(http2.constants.NGHTTP2_CANCEL);
-      }, this.#options.requestTimeoutMs);
+      this.#deadlines.add(timed);
       try {
         stream = connection.session.request({
           ":method": "POST",
@@ -316,7 +322,7 @@ export class Http2ApnsSender {
         // Details follow in "close" (rstCode); an error event alone says nothing more.
       });
       stream.on("close", () => {
-        if (settled) return;
+        if (timed.settled) return;
         if (status !== 0 && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) {
           finish({ outcome: this.#outcome(status, chunks, apnsId) });
           return;
@@ -444,6 +450,55 @@ export class Http2ApnsSender {
   #wake(): void {
     while (this.#waiters.size > 0 && (this.#closed || this.#inFlight < this.#limit())) {
       this.#waiters.shift()!();
+    }
+  }
+}
+
+/** A request that gives up at its deadline unless settled before. */
+interface TimedRequest {
+  readonly deadline: number;
+  settled: boolean;
+  readonly expire: () => void;
+}
+
+/**
+ * The deadlines of running requests, under one timer. Every request gets the same timeout,
+ * so insertion order is deadline order: the timer waits for the oldest only. A timer per
+ * stream cost a Timeout object, its async id and a clearTimeout on every push.
+ */
+class DeadlineQueue {
+  /** Insertion-ordered, O(1) removal when a request settles. */
+  readonly #requests = new Set<TimedRequest>();
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  add(request: TimedRequest): void {
+    this.#requests.add(request);
+    if (this.#timer === null) this.#arm(request.deadline);
+  }
+
+  remove(request: TimedRequest): void {
+    this.#requests.delete(request);
+    // Nothing left to time: no timer holding the event loop (or a test's sanitizer) up.
+    if (this.#requests.size === 0) this.stop();
+  }
+
+  /** Clears the timer; the next {@link add} arms it again. */
+  stop(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #arm(deadline: number): void {
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - performance.now()));
+  }
+
+  #expire(): void {
+    this.#timer = null;
+    const now = performance.now();
+    for (const request of this.#requests) {
+      if (request.deadline > now) return this.#arm(request.deadline);
+      this.#requests.delete(request);
+      request.expire();
     }
   }
 }
