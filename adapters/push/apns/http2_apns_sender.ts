@@ -489,6 +489,7 @@ class DeadlineQueue {
   }
 
   #arm(deadline: number): void {
+    this.stop(); // never two timers, whatever an expiry started
     this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - performance.now()));
   }
 
