@@ -367,6 +367,29 @@ Deno.test("Http2ApnsSender: a late answer times out; an idle connection is close
   }
 });
 
+Deno.test("Http2ApnsSender: each request keeps its own deadline among answered ones", async () => {
+  const rig = await startRig({ sender: { requestTimeoutMs: 400 } });
+  try {
+    const { payload, headers } = monalPush(rig.clock.now());
+    rig.fake.script(deviceToken(30), { status: 200, delayMs: 3000 }, 1);
+    rig.fake.script(deviceToken(32), { status: 200, delayMs: 3000 }, 1);
+    const late = rig.sender.send(deviceToken(30), payload, headers);
+    // Answered at once, before and after the late one's deadline.
+    assert.equal((await rig.sender.send(deviceToken(31), payload, headers)).kind, "delivered");
+    await sleep(150);
+    const later = rig.sender.send(deviceToken(32), payload, headers);
+    const started = performance.now();
+    assert.equal((await late).kind, "failed");
+    assert.equal((await rig.sender.send(deviceToken(33), payload, headers)).kind, "delivered");
+    assert.equal((await later).kind, "failed");
+    // The second late one waited for its own deadline, not the first one's.
+    assert.ok(performance.now() - started >= 300);
+    assert.equal(rig.sender.counters.timeouts, 2);
+  } finally {
+    await rig.close();
+  }
+});
+
 Deno.test("Http2ApnsSender: no server, or a server we do not trust: failed, retryable", async () => {
   const rig = await startRig();
   const { payload, headers } = monalPush(rig.clock.now());
