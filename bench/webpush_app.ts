@@ -10,7 +10,8 @@
  * CPU is this process's user + system time (all its threads), divided by the pushes.
  *
  * `deno run --allow-all bench/webpush_app.ts [--pushes N] [--concurrency C] [--workers 0,1,2]
- *  [--subscriptions S]`
+ *  [--subscriptions S] [--ecdh webcrypto|openssl]` (openssl: also `--allow-ffi`, which
+ *  --allow-all includes)
  *
  * @module
  */
@@ -40,6 +41,8 @@ export async function benchWebPushApp(
     verify: boolean;
     /** Encryption workers (`encryptionWorkers`); 0: in the sending thread. */
     workers?: number;
+    /** `ecdh`: whose P-256 makes the ephemeral pair and ECDH. */
+    ecdh?: "webcrypto" | "openssl";
   },
 ) {
   const vapid = await VapidKeys.generate();
@@ -56,6 +59,7 @@ export async function benchWebPushApp(
     maxInFlightPerHost: options.concurrency,
     maxQueued: options.pushes,
     encryptionWorkers: options.workers ?? 0,
+    ecdh: options.ecdh ?? "webcrypto",
   });
   const app = await createWebPushApp("bench", config, {
     store: new MemoryStore(),
@@ -105,8 +109,13 @@ if (import.meta.main) {
       concurrency: { type: "string", default: "64" },
       subscriptions: { type: "string", default: "200" },
       workers: { type: "string", default: "0,1,2" },
+      ecdh: { type: "string", default: "webcrypto" },
     },
   });
+  if (values.ecdh !== "webcrypto" && values.ecdh !== "openssl") {
+    throw new Error("--ecdh is webcrypto or openssl");
+  }
+  const ecdh = values.ecdh;
   const pushes = Number(values.pushes);
   const concurrency = Number(values.concurrency);
   const subscriptions = Number(values.subscriptions);
@@ -118,10 +127,17 @@ if (import.meta.main) {
     })),
   ];
   for (const { verify, workers } of runs) {
-    const r = await benchWebPushApp({ pushes, concurrency, subscriptions, verify, workers });
+    const r = await benchWebPushApp({
+      pushes,
+      concurrency,
+      subscriptions,
+      verify,
+      workers,
+      ecdh,
+    });
     console.log(
       `push-inproc webpush, ${verify ? "verifying fake  " : "header-only fake"}, ` +
-        `${workers} encryption workers: ` +
+        `${workers} encryption workers, ecdh ${ecdh}: ` +
         `${r.perSecond.toFixed(0)} pushes/s with ${concurrency} in flight, ` +
         `${r.cpuUs.toFixed(0)} µs sender CPU per push; accepted ${r.accepted}/${pushes}, ` +
         `failures ${r.failures}`,
@@ -148,6 +164,27 @@ if (import.meta.main) {
   console.log(
     `encryption alone: ${enc.perSecond.toFixed(0)}/s, ${enc.cpuUs.toFixed(0)} µs CPU each`,
   );
+  if (ecdh === "openssl") {
+    const { OpenSslP256 } = await import("../adapters/push/webpush/openssl_p256.ts");
+    const p256 = OpenSslP256.open();
+    const agree = (point: Uint8Array) => p256.agree(point);
+    const ossl = await throughput(
+      Math.min(pushes, 5000),
+      concurrency,
+      () => encryptAes128gcm(payload, subscription.keys, { agree }),
+    );
+    console.log(
+      `encryption alone, OpenSSL ECDH: ${ossl.perSecond.toFixed(0)}/s, ` +
+        `${ossl.cpuUs.toFixed(0)} µs CPU each`,
+    );
+    const pair = await throughput(
+      Math.min(pushes, 5000),
+      concurrency,
+      () => Promise.resolve(agree(subscription.keys.publicKeyBytes)),
+    );
+    console.log(`  OpenSSL key pair + ECDH: ${pair.cpuUs.toFixed(0)} µs CPU each`);
+    p256.close();
+  }
   // The same with the ephemeral pair made as before (ECDH pair, public point exported).
   const before = await throughput(Math.min(pushes, 5000), concurrency, async () => {
     const made = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, [

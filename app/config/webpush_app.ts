@@ -73,6 +73,12 @@ export const WebPushAppSchema = z.object({
    * thread that sends; 0: encrypt in that thread. See BENCHMARKS.md for when it pays.
    */
   encryptionWorkers: z.number().int().min(0).max(64).default(0),
+  /**
+   * Whose P-256 makes each message's ephemeral key pair and ECDH: Deno's WebCrypto, or the
+   * system's OpenSSL 3 libcrypto through FFI (opt-in: about ten times faster here, needs
+   * `--allow-ffi` and libcrypto.so.3; the app does not start without them).
+   */
+  ecdh: z.enum(["webcrypto", "openssl"]).default("webcrypto"),
   /** Pushes for one account within this window after a push merge into one; 0: off. */
   coalesceMs: z.number().int().nonnegative().max(10_000).default(250),
 }).strict();

@@ -26,7 +26,12 @@ import { valueWithin } from "../../lib/timeout.ts";
 import { EncryptionPool } from "../../adapters/push/webpush/encryption_pool.ts";
 import { VapidAuthorizer } from "../../adapters/push/webpush/vapid_authorizer.ts";
 import { VapidKeyError, VapidKeys } from "../../adapters/push/webpush/vapid_keys.ts";
-import { WebPushSender } from "../../adapters/push/webpush/web_push_sender.ts";
+import {
+  WebPushSender,
+  type WebPushSenderOptions,
+} from "../../adapters/push/webpush/web_push_sender.ts";
+import { encryptAes128gcm } from "../../adapters/push/webpush/aes128gcm.ts";
+import type { OpenSslP256 } from "../../adapters/push/webpush/openssl_p256.ts";
 import {
   WEBPUSH_SERVICE,
   WebPushPushDelivery,
@@ -101,6 +106,22 @@ async function loadKeys(input: unknown, where: string): Promise<VapidKeys> {
   }
 }
 
+/**
+ * Opens OpenSSL's libcrypto for `apps.<name>.ecdh: "openssl"` (the module is imported only
+ * then); throws an Error naming the field when it cannot be loaded.
+ */
+async function openOpenSsl(name: string): Promise<OpenSslP256> {
+  try {
+    const { OpenSslP256 } = await import("../../adapters/push/webpush/openssl_p256.ts");
+    return OpenSslP256.open();
+  } catch (error) {
+    throw new Error(
+      `apps.${name}.ecdh: "openssl" needs OpenSSL 3's libcrypto and --allow-ffi: ` +
+        (error as Error).message,
+    );
+  }
+}
+
 /** A Web Push app: its delivery, and the Push 2.0 relay on the same sender and limits. */
 export interface WebPushAppDelivery extends AppDelivery {
   /** Relays `urn:xmpp:push2:0` notifications (already encrypted and signed). */
@@ -146,9 +167,19 @@ export async function createWebPushApp(
     resolve: overrides.resolve,
   });
   const timeoutMs = config.requestTimeoutSeconds * 1000;
-  const pool = config.encryptionWorkers > 0 ? new EncryptionPool(config.encryptionWorkers) : null;
+  // Opened here even with workers (they open their own): a missing libcrypto stops the start.
+  const openssl = config.ecdh === "openssl" ? await openOpenSsl(name) : null;
+  const pool = config.encryptionWorkers > 0
+    ? new EncryptionPool(config.encryptionWorkers, config.ecdh)
+    : null;
+  const encrypt: WebPushSenderOptions["encrypt"] = pool
+    ? (plaintext, receiver) => pool.encrypt(plaintext, receiver)
+    : openssl
+    ? (plaintext, receiver) =>
+      encryptAes128gcm(plaintext, receiver, { agree: (point) => openssl.agree(point) })
+    : undefined;
   const sender = new WebPushSender({
-    ...(pool ? { encrypt: (plaintext, receiver) => pool.encrypt(plaintext, receiver) } : {}),
+    ...(encrypt ? { encrypt } : {}),
     policy: endpoints,
     authorizer: new VapidAuthorizer({ keys, subject: config.vapid.subject }),
     timeoutMs,
@@ -192,6 +223,7 @@ export async function createWebPushApp(
     close: async () => {
       await sender.close();
       pool?.close();
+      openssl?.close();
     },
     push2: new Push2Relay(relayed, logger),
     async checkEndpoint(endpoint) {

@@ -18,6 +18,7 @@
 
 import { createCipheriv, hkdfSync } from "node:crypto";
 import { exportRawPublicKey, importEcdhPublicKey, isUncompressedPoint } from "./p256_keys.ts";
+import type { EphemeralAgreement } from "./openssl_p256.ts";
 
 /** The record size written in the header; one record always fits. */
 export const RECORD_SIZE = 4096;
@@ -89,6 +90,11 @@ export interface EncryptOptions {
   readonly salt?: Uint8Array<ArrayBuffer>;
   /** Zero bytes after the delimiter, to hide the plaintext's length. Default 0. */
   readonly paddingBytes?: number;
+  /**
+   * Makes the fresh ephemeral pair and its ECDH secret with the receiver's point instead of
+   * WebCrypto (OpenSSL's, `openssl_p256.ts`, opt-in). Not used with `ephemeralKey`.
+   */
+  readonly agree?: (receiverPoint: Uint8Array) => EphemeralAgreement;
 }
 
 /** `[1] { BIT STRING, 0 unused bits }` just before a 65-byte point at the end of a PKCS#8. */
@@ -185,10 +191,14 @@ export async function encryptAes128gcm(
   const salt = options.salt ?? crypto.getRandomValues(new Uint8Array(SALT_BYTES));
   if (salt.byteLength !== SALT_BYTES) throw new RangeError("salt must be 16 bytes");
   let ephemeralPublic: Uint8Array;
-  let secret: ArrayBuffer;
+  let secret: ArrayBuffer | Uint8Array;
   if (options.ephemeralKey !== undefined) {
     ephemeralPublic = options.ephemeralKey.publicKeyBytes;
     secret = await ecdh(receiver, options.ephemeralKey.privateKey);
+  } else if (options.agree !== undefined) {
+    const agreed = options.agree(receiver.publicKeyBytes);
+    ephemeralPublic = agreed.publicKeyBytes;
+    secret = agreed.secret;
   } else {
     // A fresh pair per message (RFC 8291).
     const ephemeral = await generateEphemeralKey();

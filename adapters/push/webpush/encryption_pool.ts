@@ -30,8 +30,11 @@ export class EncryptionPool {
   #nextId = 1;
   #closed = false;
 
-  /** Starts `size` (≥ 1) workers. */
-  constructor(size: number) {
+  readonly #ecdh: EncryptRequest["ecdh"];
+
+  /** Starts `size` (≥ 1) workers, making the P-256 work with `ecdh`'s (default WebCrypto). */
+  constructor(size: number, ecdh: EncryptRequest["ecdh"] = "webcrypto") {
+    this.#ecdh = ecdh;
     if (!Number.isInteger(size) || size < 1) throw new RangeError("a pool has 1 worker or more");
     this.#lanes = Array.from({ length: size }, () => {
       const worker = new Worker(new URL("./encryption_worker.ts", import.meta.url), {
@@ -74,6 +77,7 @@ export class EncryptionPool {
         plaintext: plaintext.slice(),
         p256dh: receiver.publicKeyBytes,
         auth: receiver.authSecret,
+        ecdh: this.#ecdh,
       };
       chosen.worker.postMessage(request, [request.plaintext.buffer]);
     });

@@ -10,6 +10,7 @@
 /// <reference lib="deno.worker" />
 
 import { encryptAes128gcm, ReceiverKeys } from "./aes128gcm.ts";
+import type { OpenSslP256 } from "./openssl_p256.ts";
 
 /** What the pool sends. */
 export interface EncryptRequest {
@@ -17,6 +18,8 @@ export interface EncryptRequest {
   readonly plaintext: Uint8Array<ArrayBuffer>;
   readonly p256dh: Uint8Array<ArrayBuffer>;
   readonly auth: Uint8Array<ArrayBuffer>;
+  /** Whose P-256 makes the ephemeral pair and ECDH (see `EcdhProvider`). */
+  readonly ecdh: "webcrypto" | "openssl";
 }
 
 /** What the worker answers. */
@@ -39,10 +42,21 @@ function receiverOf(p256dh: Uint8Array<ArrayBuffer>, auth: Uint8Array<ArrayBuffe
   return found;
 }
 
+// Loaded on the first request that asks for it (the module needs --allow-ffi only then).
+let openssl: Promise<OpenSslP256> | undefined;
+
+async function optionsFor(ecdh: EncryptRequest["ecdh"]) {
+  if (ecdh !== "openssl") return {};
+  openssl ??= import("./openssl_p256.ts").then((m) => m.OpenSslP256.open());
+  const p256 = await openssl;
+  return { agree: (point: Uint8Array) => p256.agree(point) };
+}
+
 self.onmessage = async (event: MessageEvent<EncryptRequest>) => {
-  const { id, plaintext, p256dh, auth } = event.data;
+  const { id, plaintext, p256dh, auth, ecdh } = event.data;
   try {
-    const body = await encryptAes128gcm(plaintext, await receiverOf(p256dh, auth));
+    const options = await optionsFor(ecdh);
+    const body = await encryptAes128gcm(plaintext, await receiverOf(p256dh, auth), options);
     self.postMessage({ id, body } satisfies EncryptAnswer, [body.buffer]);
   } catch (error) {
     self.postMessage({ id, error: String(error) } satisfies EncryptAnswer);
