@@ -51,6 +51,8 @@ import type { RegistrationStore } from "../../domain/ports/storage.ts";
 export interface WebPushTestOverrides {
   readonly resolve?: AddressResolver;
   readonly caCerts?: readonly string[];
+  /** Where libcrypto is for `ecdh: "openssl"` (tests: a missing one); default Debian's. */
+  readonly libcryptoPath?: string;
 }
 
 /** The storage key of an app's generated VAPID key pair. */
@@ -110,10 +112,10 @@ async function loadKeys(input: unknown, where: string): Promise<VapidKeys> {
  * Opens OpenSSL's libcrypto for `apps.<name>.ecdh: "openssl"` (the module is imported only
  * then); throws an Error naming the field when it cannot be loaded.
  */
-async function openOpenSsl(name: string): Promise<OpenSslP256> {
+async function openOpenSsl(name: string, path?: string): Promise<OpenSslP256> {
   try {
     const { OpenSslP256 } = await import("../../adapters/push/webpush/openssl_p256.ts");
-    return OpenSslP256.open();
+    return OpenSslP256.open(path);
   } catch (error) {
     throw new Error(
       `apps.${name}.ecdh: "openssl" needs OpenSSL 3's libcrypto and --allow-ffi: ` +
@@ -168,7 +170,9 @@ export async function createWebPushApp(
   });
   const timeoutMs = config.requestTimeoutSeconds * 1000;
   // Opened here even with workers (they open their own): a missing libcrypto stops the start.
-  const openssl = config.ecdh === "openssl" ? await openOpenSsl(name) : null;
+  const openssl = config.ecdh === "openssl"
+    ? await openOpenSsl(name, overrides.libcryptoPath)
+    : null;
   const pool = config.encryptionWorkers > 0
     ? new EncryptionPool(config.encryptionWorkers, config.ecdh)
     : null;

@@ -33,6 +33,7 @@ Deno.test("WebPushAppSchema: defaults fill everything optional", () => {
     maxQueueWaitSeconds: 5,
     maxAttempts: 4,
     encryptionWorkers: 0,
+    ecdh: "webcrypto",
     coalesceMs: 250,
   });
 });
@@ -53,6 +54,8 @@ Deno.test("WebPushAppSchema: keys made by web-push's generateVAPIDKeys are accep
 
 Deno.test("WebPushAppSchema: bad entries are refused, naming the field", () => {
   const base = { service: "webpush", vapid: { subject: SUBJECT } };
+  assert.equal(WebPushAppSchema.parse({ ...base, ecdh: "openssl" }).ecdh, "openssl");
+  assert.match(problems({ ...base, ecdh: "libressl" }).join("\n"), /^ecdh:/m);
   assert.match(problems({ ...base, vapid: {} }).join("\n"), /^vapid\.subject:/m);
   assert.match(
     problems({ ...base, vapid: { subject: "http://push.example.org" } }).join("\n"),

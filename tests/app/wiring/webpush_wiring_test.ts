@@ -393,3 +393,21 @@ Deno.test("createWebPushApp: no resolver given, the app does not start (tests ne
   );
   await assert.rejects(createWebPushApp(APP, config(), deps, { caCerts: [] }), /no DNS resolver/);
 });
+
+Deno.test("createWebPushApp: ecdh openssl without a loadable libcrypto does not start, naming the field", async () => {
+  const deps = {
+    store: new MemoryStore(),
+    clock: { now: () => Date.now() },
+    logger: new RecordingLogger(),
+    metrics: NO_METRICS,
+  };
+  await assert.rejects(
+    createWebPushApp(APP, { ...config(), ecdh: "openssl" }, deps, {
+      resolve: () => Promise.resolve([{ address: "127.0.0.1", family: 4 }]),
+      libcryptoPath: "/nonexistent/libcrypto.so.3",
+    }),
+    (error: Error) =>
+      error.message.startsWith(`apps.${APP}.ecdh: "openssl" needs OpenSSL 3's libcrypto`) &&
+      error.message.includes("/nonexistent/libcrypto.so.3"),
+  );
+});
