@@ -9,7 +9,9 @@
  * UnifiedPush's maximum), hence at most 3993 bytes of plaintext.
  *
  * The key pair and ECDH are WebCrypto's (the two P-256 scalar multiplications are most of a
- * push's CPU; see {@link generateEphemeralKey} for how the first is kept cheap); HKDF and AES-GCM are node:crypto's synchronous calls, which cost a fraction of
+ * push's CPU; see {@link generateEphemeralKey} for how the first is kept cheap), or, opt-in,
+ * OpenSSL's through `EncryptOptions.agree` (`openssl_p256.ts`, about 4× less CPU; synchronous
+ * FFI calls of ~140 µs in the calling thread); HKDF and AES-GCM are node:crypto's synchronous calls, which cost a fraction of
  * WebCrypto's asynchronous ones (bench/webpush_encrypt.ts: about a quarter of the CPU of an
  * encryption saved, issue 16).
  *
