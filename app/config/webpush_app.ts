@@ -75,7 +75,7 @@ export const WebPushAppSchema = z.object({
   encryptionWorkers: z.number().int().min(0).max(64).default(0),
   /**
    * Whose P-256 makes each message's ephemeral key pair and ECDH: Deno's WebCrypto, or the
-   * system's OpenSSL 3 libcrypto through FFI (opt-in: about ten times faster here, needs
+   * system's OpenSSL 3 libcrypto through FFI (opt-in: about 4× less CPU here, needs
    * `--allow-ffi` and libcrypto.so.3; the app does not start without them).
    */
   ecdh: z.enum(["webcrypto", "openssl"]).default("webcrypto"),

@@ -18,7 +18,7 @@ export interface EncryptRequest {
   readonly plaintext: Uint8Array<ArrayBuffer>;
   readonly p256dh: Uint8Array<ArrayBuffer>;
   readonly auth: Uint8Array<ArrayBuffer>;
-  /** Whose P-256 makes the ephemeral pair and ECDH (see `EcdhProvider`). */
+  /** Whose P-256 makes the ephemeral pair and ECDH (`apps.<name>.ecdh`). */
   readonly ecdh: "webcrypto" | "openssl";
 }
 

@@ -44,7 +44,7 @@ Deno.test("OpenSSL P-256: its secret equals WebCrypto's for the same keys, both 
     assert.equal(made.publicKeyBytes.byteLength, 65);
     assert.equal(made.publicKeyBytes[0], 0x04);
     assert.equal(made.secret.byteLength, 32);
-    // The same scalar in WebCrypto (the import also checks the point is the scalar's).
+    // The same scalar in WebCrypto; the receiver side below checks the point is its.
     const ephemeral = await crypto.subtle.importKey(
       "jwk",
       {
