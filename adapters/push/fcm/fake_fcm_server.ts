@@ -9,6 +9,7 @@
  * @module
  */
 
+import { abortableSleep, closeOnce, enqueue } from "../fake_service_kit.ts";
 import { decodeProtectedHeader, importSPKI, jwtVerify } from "jose";
 import { z } from "zod";
 import {
@@ -480,7 +481,7 @@ export async function startFakeFcm(options: FakeFcmOptions = {}): Promise<FakeFc
 
     const token = message.token;
     const delay = delays.get(token)?.shift();
-    if (delay !== undefined) await sleep(delay, closing.signal);
+    if (delay !== undefined) await abortableSleep(delay, closing.signal);
     if ((resets.get(token) ?? 0) > 0) {
       resets.set(token, resets.get(token)! - 1);
       record(0, null);
@@ -529,19 +530,7 @@ export async function startFakeFcm(options: FakeFcmOptions = {}): Promise<FakeFc
   const url = `http://127.0.0.1:${server.addr.port}`;
   const account = serviceAccountJson(key, projectId, `${url}${TOKEN_PATH}`);
 
-  let closed: Promise<void> | null = null;
-  const close = (): Promise<void> => {
-    if (closed === null) {
-      closing.abort();
-      closed = server.shutdown();
-    }
-    return closed;
-  };
-  const enqueue = <T>(map: Map<string, T[]>, k: string, value: T) => {
-    const list = map.get(k) ?? [];
-    list.push(value);
-    map.set(k, list);
-  };
+  const close = closeOnce(server, closing);
 
   return {
     url,
@@ -631,18 +620,5 @@ function randomToken(bytes: number): string {
   return crypto.getRandomValues(new Uint8Array(bytes)).toBase64({
     alphabet: "base64url",
     omitPadding: true,
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
   });
 }

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { abortableSleep, closeOnce } from "../fake_service_kit.ts";
 import { Buffer } from "node:buffer";
 import { createECDH, type ECDH } from "node:crypto";
 import ece from "http_ece";
@@ -151,16 +152,6 @@ function randomId(bytes: number): string {
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
-}
-
 /** `vapid t=<jwt>, k=<key>` (parameters in any order, RFC 8292 §3). */
 function parseVapid(header: string | null): { t: string; k: string } | null {
   const match = header === null ? null : /^vapid\s+(.*)$/i.exec(header.trim());
@@ -254,7 +245,7 @@ function createFakePushService(options: FakePushServiceOptions): FakePushService
     };
     const state = subscriptions.get(path);
     const delay = state?.delays.shift();
-    if (delay !== undefined) await sleep(delay, closing.signal);
+    if (delay !== undefined) await abortableSleep(delay, closing.signal);
     if (state !== undefined && state.resets > 0) {
       state.resets--;
       record(0, "reset");
@@ -357,7 +348,6 @@ function createFakePushService(options: FakePushServiceOptions): FakePushService
     }
     return state;
   };
-  let closed: Promise<void> | null = null;
 
   return {
     origin,
@@ -433,13 +423,7 @@ function createFakePushService(options: FakePushServiceOptions): FakePushService
         waiters.push(waiter);
       });
     },
-    close(): Promise<void> {
-      if (closed === null) {
-        closing.abort();
-        closed = server.shutdown();
-      }
-      return closed;
-    },
+    close: closeOnce(server, closing),
     [Symbol.asyncDispose](): Promise<void> {
       return this.close();
     },

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { abortableSleep, closeOnce, enqueue } from "../fake_service_kit.ts";
 import { WNS_RAW_LIMIT_BYTES } from "../../../domain/payloads/wns_payload.ts";
 
 const TOKEN_PATH = "/accesstoken.srf";
@@ -250,7 +251,7 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
         ? { uri: `${url}${path}`, state: "valid" as const, offline: false, cached: null }
         : undefined);
     const delay = channel ? delays.get(path)?.shift() : undefined;
-    if (delay !== undefined) await sleep(delay, closing.signal);
+    if (delay !== undefined) await abortableSleep(delay, closing.signal);
     if (channel && (resets.get(path) ?? 0) > 0) {
       resets.set(path, resets.get(path)! - 1);
       record(0, channel.uri);
@@ -387,20 +388,7 @@ function createFakeWns(options: FakeWnsOptions): FakeWns {
     if (!channels.has(path)) throw new Error(`unknown channel: ${channelUri}`);
     return path;
   };
-  let closed: Promise<void> | null = null;
-  const close = (): Promise<void> => {
-    // Idempotent: tests may close explicitly and through `await using`.
-    if (closed === null) {
-      closing.abort();
-      closed = server.shutdown();
-    }
-    return closed;
-  };
-  const enqueue = <T>(map: Map<string, T[]>, key: string, value: T) => {
-    const list = map.get(key) ?? [];
-    list.push(value);
-    map.set(key, list);
-  };
+  const close = closeOnce(server, closing);
 
   return {
     url,
@@ -559,17 +547,4 @@ function wnsStyleToken(): string {
   bytes[0] = 0xfb; // 0xfb starts with six 1 bits: the token starts with "+", always an escape
   return encodeURIComponent(btoa(String.fromCharCode(...bytes)))
     .replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
