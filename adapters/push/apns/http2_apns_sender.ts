@@ -2,16 +2,15 @@
  * Sends pushes to APNs for one app (one key/team and environment) over ONE HTTP/2
  * connection, kept open and multiplexed, as Apple asks (apns.md §1).
  *
- * Why `node:http2` (Deno's built-in Node compatibility) rather than `fetch` with
- * `Deno.createHttpClient({http2: true})` or an npm APNs client: it is the only one of them
- * that exposes what this sender must control — the connection itself (opened once, replaced
- * on GOAWAY / error / idle, counted), the server's SETTINGS_MAX_CONCURRENT_STREAMS (APNs
- * raises it after the first authenticated request) and per-stream timeouts and body
- * bounds — and it measured fastest under Deno 2.9.6 (about 12,000 pushes/s on one
- * connection against a loopback server, 3 times Deno's fetch at the same concurrency). The
- * npm clients (`apns2`, `@parse/node-apn`) are built on the same `node:http2`, but sign JWTs
- * with Node's `crypto`, bring their own retry policy and hide the session; retries belong to
- * the shared delivery policy here, so they would be in the way.
+ * Over our own HTTP/2 client ({@link Http2ClientSession}, `adapters/push/http2/`), not
+ * Deno's `node:http2`: the sender must control the connection itself (opened once, replaced
+ * on GOAWAY / error / idle, counted), follow the server's SETTINGS_MAX_CONCURRENT_STREAMS
+ * (APNs raises it after the first authenticated request), time each stream out and bound
+ * its answer, which `fetch` does not allow; and `node:http2`'s JavaScript layer cost about
+ * 65 µs of CPU per request under Deno 2.9.6, against 28 for the lean client, which kept
+ * APNs below 10,000 pushes/s on two cores (README of adapters/push/apns, "Why our own
+ * HTTP/2 client"). The npm APNs clients (`apns2`, `@parse/node-apn`) sit on `node:http2`,
+ * sign JWTs with Node's `crypto`, bring their own retry policy and hide the session.
  *
  * Retries inside this sender are connection housekeeping only, at most one per push: a
  * stream the server refused or never answered before GOAWAY, IdleTimeout / Shutdown
@@ -21,9 +20,13 @@
  * @module
  */
 
-import http2 from "node:http2";
 import type { ApnsHeaders } from "../../../domain/payloads/apns_headers.ts";
 import { apnsOutcome, type PushOutcome, RECONNECT_REASONS } from "./push_outcome.ts";
+import {
+  type HeaderField,
+  type Http2Answer,
+  Http2ClientSession,
+} from "../http2/http2_client_session.ts";
 
 /** APNs hosts (apns.md §1). */
 export const APNS_HOSTS = {
@@ -97,17 +100,22 @@ interface Attempt {
 
 /** One connection and whether new streams may use it. */
 interface Connection {
-  readonly session: http2.ClientHttp2Session;
+  readonly session: Http2ClientSession;
   usable: boolean;
-  /** Streams without an answer yet, and how to give up on one. */
-  readonly pending: Map<http2.ClientHttp2Stream, () => void>;
 }
+
+/** The provider token is a credential: the server must never keep it in its HPACK table. */
+const SENSITIVE: ReadonlySet<string> = new Set(["authorization"]);
+const encoder = new TextEncoder();
 
 /** The APNs sender of one app: one multiplexed HTTP/2 connection. */
 export class Http2ApnsSender {
   readonly #options: Required<Omit<Http2ApnsSenderOptions, "caCerts" | "serverName">>;
-  readonly #authority: string;
-  readonly #tls: http2.SecureClientSessionOptions;
+  readonly #origin: string;
+  readonly #hostname: string;
+  readonly #port: number;
+  readonly #serverName: string | undefined;
+  readonly #caCerts: readonly string[] | undefined;
   #connection: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
   /** Every connection not closed yet, retired ones with streams still running included. */
@@ -141,17 +149,17 @@ export class Http2ApnsSender {
     }
     const url = new URL(this.#options.baseUrl);
     if (url.protocol !== "https:") throw new RangeError("APNs is reached over https only");
-    this.#authority = url.origin;
-    this.#tls = {
-      ...(options.caCerts ? { ca: [...options.caCerts] } : {}),
-      ...(options.serverName ? { servername: options.serverName } : {}),
-      settings: { enablePush: false },
-    };
+    this.#origin = url.origin;
+    // An IPv6 literal comes bracketed in a URL, not in a socket address.
+    this.#hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    this.#port = url.port === "" ? 443 : Number(url.port);
+    this.#serverName = options.serverName;
+    this.#caCerts = options.caCerts;
   }
 
   /** The APNs origin this sender talks to (the environment's host, or the override). */
   get origin(): string {
-    return this.#authority;
+    return this.#origin;
   }
 
   /** Counters for metrics. */
@@ -210,20 +218,12 @@ export class Http2ApnsSender {
     this.#wake();
     await this.#connecting?.catch(() => null);
     this.#connection = null;
-    await Promise.all([...this.#open].map(({ session }) =>
-      new Promise<void>((resolve) => {
-        if (session.closed || session.destroyed) return resolve();
-        // A peer that never finishes its streams must not hold the close up for long.
-        const timer = setTimeout(() => {
-          session.destroy();
-          resolve();
-        }, 1000);
-        session.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      })
-    ));
+    this.#deadlines.stop();
+    await Promise.all([...this.#open].map(({ session }) => {
+      // A peer that never finishes its streams must not hold the close up for long.
+      const timer = setTimeout(() => session.destroy("sender closed"), 1000);
+      return session.close().finally(() => clearTimeout(timer));
+    }));
   }
 
   async #attempt(
@@ -258,92 +258,72 @@ export class Http2ApnsSender {
     jwt: string,
   ): Promise<Attempt> {
     this.#requests++;
+    const fields: HeaderField[] = [
+      [":method", "POST"],
+      [":path", `/3/device/${token}`],
+      ["authorization", `bearer ${jwt}`],
+      ["content-type", "application/json"],
+      ["apns-topic", headers["apns-topic"]],
+      ["apns-push-type", headers["apns-push-type"]],
+      ["apns-priority", headers["apns-priority"]],
+      ["apns-expiration", headers["apns-expiration"]],
+    ];
+    const collapseId = headers["apns-collapse-id"];
+    if (collapseId !== undefined) fields.push(["apns-collapse-id", collapseId]);
     return new Promise<Attempt>((resolve) => {
-      let stream: http2.ClientHttp2Stream;
-      let status = 0;
-      let apnsId: string | null = null;
-      const chunks: Uint8Array[] = [];
-      let received = 0;
+      let streamId = 0;
       const timed: TimedRequest = {
         deadline: performance.now() + this.#options.requestTimeoutMs,
         settled: false,
         expire: () => {
           this.#timeouts++;
+          connection.session.cancel(streamId);
           finish({ outcome: failed(true, "APNs did not answer in time") });
-          stream?.close(http2.constants.NGHTTP2_CANCEL);
         },
       };
       const finish = (attempt: Attempt) => {
         if (timed.settled) return;
         timed.settled = true;
         this.#deadlines.remove(timed);
-        if (stream !== undefined) connection.pending.delete(stream);
         resolve(attempt);
       };
-      this.#deadlines.add(timed);
-      try {
-        stream = connection.session.request({
-          ":method": "POST",
-          ":path": `/3/device/${token}`,
-          "authorization": `bearer ${jwt}`,
-          "content-type": "application/json",
-          ...headers,
-        });
-      } catch (error) {
-        // The session went away between the check and the request.
+      streamId = connection.session.request(
+        fields,
+        encoder.encode(payload),
+        (answer) => finish(this.#attemptOf(answer, connection)),
+        SENSITIVE,
+      );
+      if (streamId === 0) {
+        // The connection stopped taking streams between the check and the request.
         this.#retire(connection);
-        finish({ outcome: failed(true, describe(error)), unprocessed: true });
+        finish({ outcome: failed(true, "APNs connection closing"), unprocessed: true });
         return;
       }
-      connection.pending.set(stream, () => {
-        // Beyond the GOAWAY's last stream id: the server will not process it.
-        finish({ outcome: failed(true, "APNs went away before answering"), unprocessed: true });
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      });
-      stream.on("response", (responseHeaders) => {
-        status = Number(responseHeaders[":status"]);
-        const id = responseHeaders["apns-id"];
-        apnsId = typeof id === "string" ? id : null;
-      });
-      stream.on("data", (chunk: Uint8Array) => {
-        received += chunk.length;
-        if (received > MAX_RESPONSE_BYTES) {
-          finish({ outcome: failed(true, "APNs answer too large", status || null) });
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.on("end", () => {
-        if (status === 0) return; // no response headers: "close" reports it
-        finish({ outcome: this.#outcome(status, chunks, apnsId) });
-      });
-      stream.on("error", () => {
-        // Details follow in "close" (rstCode); an error event alone says nothing more.
-      });
-      stream.on("close", () => {
-        if (timed.settled) return;
-        if (status !== 0 && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) {
-          finish({ outcome: this.#outcome(status, chunks, apnsId) });
-          return;
-        }
-        const refused = stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
-        finish({
-          outcome: failed(true, `APNs stream closed (code ${stream.rstCode})`),
-          // Refused streams and streams a GOAWAY cut before any answer were not processed.
-          unprocessed: status === 0 && (refused || !connection.usable),
-        });
-      });
-      stream.end(payload);
+      this.#deadlines.add(timed);
     });
   }
 
-  #outcome(status: number, chunks: readonly Uint8Array[], apnsId: string | null): PushOutcome {
+  #attemptOf(answer: Http2Answer, connection: Connection): Attempt {
+    if (answer.kind === "error") {
+      return {
+        outcome: failed(true, `APNs ${answer.reason}`),
+        // A stream left unanswered by a connection that was going away (GOAWAY, then the
+        // socket closed) is sent again too: a rare duplicate beats a lost push.
+        unprocessed: answer.unprocessed || !connection.usable,
+      };
+    }
+    let apnsId: string | null = null;
+    for (const [name, value] of answer.headers) {
+      if (name === "apns-id") apnsId = value;
+    }
+    return { outcome: this.#outcome(answer.status, answer.body, apnsId) };
+  }
+
+  #outcome(status: number, bytes: Uint8Array, apnsId: string | null): PushOutcome {
     let body: unknown = null;
-    if (chunks.length > 0) {
+    if (bytes.length > 0) {
       try {
-        const decoder = new TextDecoder();
-        body = JSON.parse(chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join(""));
+        body = JSON.parse(new TextDecoder().decode(bytes));
       } catch {
         body = null;
       }
@@ -359,53 +339,34 @@ export class Http2ApnsSender {
     return this.#connecting;
   }
 
-  #openConnection(): Promise<Connection> {
-    return new Promise<Connection>((resolve, reject) => {
-      const session = http2.connect(this.#authority, this.#tls);
-      const connection: Connection = { session, usable: true, pending: new Map() };
-      this.#connections++;
-      this.#open.add(connection);
-      const timer = setTimeout(() => {
-        session.destroy();
-        reject(new Error("timed out"));
-      }, this.#options.connectTimeoutMs);
-      const failOpen = (error: unknown) => {
-        clearTimeout(timer);
-        connection.usable = false;
-        reject(error);
-      };
-      session.once("error", failOpen);
-      session.on("error", () => this.#retire(connection));
-      session.on("close", () => {
-        this.#open.delete(connection);
-        this.#retire(connection);
-      });
-      session.on("goaway", (_code: number, lastStreamId: number) => {
-        this.#goaways++;
-        this.#retire(connection);
-        // Not every HTTP/2 stack fails the streams the GOAWAY left out; do it here.
-        for (const [stream, abandon] of [...connection.pending]) {
-          if (stream.id === undefined || stream.id > lastStreamId) abandon();
-        }
-      });
-      session.on("remoteSettings", () => this.#wake());
-      session.setTimeout(this.#options.idleTimeoutMs, () => {
-        this.#retire(connection);
-        session.close();
-      });
-      // Ready once the server's first SETTINGS are in: its stream limit is then known.
-      session.once("remoteSettings", () => {
-        clearTimeout(timer);
-        session.off("error", failOpen);
-        if (this.#closed) {
-          session.close();
-          reject(new Error("sender closed"));
-          return;
-        }
-        this.#connection = connection;
-        resolve(connection);
-      });
+  async #openConnection(): Promise<Connection> {
+    this.#connections++;
+    let connection: Connection | null = null;
+    const session = await Http2ClientSession.connect({
+      hostname: this.#hostname,
+      port: this.#port,
+      serverName: this.#serverName,
+      caCerts: this.#caCerts,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      maxResponseBytes: MAX_RESPONSE_BYTES,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      onSettings: () => this.#wake(),
+      onGoaway: () => this.#goaways++,
+      onRetired: () => {
+        if (connection !== null) this.#retire(connection);
+      },
+      onClosed: () => {
+        if (connection !== null) this.#open.delete(connection);
+      },
     });
+    connection = { session, usable: session.usable };
+    if (this.#closed || !session.usable) {
+      session.destroy("sender closed");
+      throw new Error(this.#closed ? "sender closed" : "connection closed at once");
+    }
+    this.#open.add(connection);
+    this.#connection = connection;
+    return connection;
   }
 
   /** No new streams on `connection`; the ones running finish. */
@@ -422,7 +383,7 @@ export class Http2ApnsSender {
   #limit(): number {
     const connection = this.#connection;
     if (connection === null) return 1;
-    const remote = connection.session.remoteSettings.maxConcurrentStreams ?? Infinity;
+    const remote = connection.session.maxConcurrentStreams;
     return Math.max(1, Math.min(this.#options.maxConcurrentStreams, remote));
   }
 
