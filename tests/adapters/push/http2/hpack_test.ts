@@ -10,6 +10,8 @@ import fc from "fast-check";
 import hpack from "hpack.js";
 import {
   encodeHeaderBlock,
+  encodeHeaderBlockInto,
+  headerBlockBound,
   type HeaderField,
   HpackDecoder,
   HpackError,
@@ -347,6 +349,20 @@ Deno.test("encoder: the result is the caller's (a later block does not overwrite
   const copy = [...first];
   encodeHeaderBlock([["x-b", "2".repeat(1000)]]);
   assert.deepEqual([...first], copy);
+});
+
+Deno.test("encoder: into a buffer at an offset, the same octets; too small a buffer refused", () => {
+  const fields = [...APNS_REQUEST, ["x-é", "ü".repeat(200)] as const];
+  const expected = encodeHeaderBlock(fields, new Set(["authorization"]));
+  const bound = headerBlockBound(fields);
+  assert.ok(bound >= expected.length);
+  const frame = new Uint8Array(9 + bound).fill(0xee);
+  const end = encodeHeaderBlockInto(frame, 9, fields, new Set(["authorization"]));
+  assert.deepEqual(frame.subarray(9, end), expected);
+  assert.deepEqual([...frame.subarray(0, 9)], new Array(9).fill(0xee)); // frame header untouched
+  const small = new Uint8Array(9 + bound - 1).fill(0xee);
+  assert.throws(() => encodeHeaderBlockInto(small, 9, fields), RangeError);
+  assert.ok(small.every((octet) => octet === 0xee)); // nothing written
 });
 
 // --- the decoder's rejections -------------------------------------------------------------
