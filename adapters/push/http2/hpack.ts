@@ -131,7 +131,8 @@ let encodeBuffer = new Uint8Array(2048);
  * SETTINGS; 0 is always acceptable since we use no table.
  *
  * Returns a new array (the caller's to keep). {@link encodeHeaderBlockInto} writes into the
- * caller's buffer instead, which saves the allocation (about half the cost of a block).
+ * caller's buffer instead, which saves the allocation: most of the cost of a small block
+ * (an APNs request: 1.5 µs into a buffer, 3.5-4.5 µs with the new array; bench/hpack_codec.ts).
  */
 export function encodeHeaderBlock(
   fields: readonly HeaderField[],
@@ -162,7 +163,8 @@ export function headerBlockBound(fields: readonly HeaderField[]): number {
 /**
  * {@link encodeHeaderBlock}, written into `out` from offset `at` (e.g. after the frame
  * header in a frame buffer). Returns the offset after the block. Throws RangeError, having
- * written nothing, unless `out` has {@link headerBlockBound} octets from `at`.
+ * written nothing, unless `out` has {@link headerBlockBound} octets from `at` and
+ * `tableSizeUpdate` is absent or an integer in [0, 2^31 - 1].
  */
 export function encodeHeaderBlockInto(
   out: Uint8Array,
@@ -173,6 +175,12 @@ export function encodeHeaderBlockInto(
 ): number {
   if (out.length - at < headerBlockBound(fields)) {
     throw new RangeError(`header block may need ${headerBlockBound(fields)} octets`);
+  }
+  if (
+    tableSizeUpdate !== undefined &&
+    !(Number.isInteger(tableSizeUpdate) && tableSizeUpdate >= 0 && tableSizeUpdate <= MAX_INTEGER)
+  ) {
+    throw new RangeError(`table size update ${tableSizeUpdate} is not a size`);
   }
   if (tableSizeUpdate !== undefined) at = writeInteger(out, at, SIZE_UPDATE, 5, tableSizeUpdate);
   for (let i = 0; i < fields.length; i++) {

@@ -329,6 +329,9 @@ Deno.test("encoder: a size update starts the block when asked, and only then", (
   assert.deepEqual([...encodeHeaderBlock(fields)], [0x83]);
   const decoder = new HpackDecoder();
   assert.deepEqual(decoder.decode(encodeHeaderBlock(fields, undefined, 100)), fields);
+  for (const bad of [-1, 1.5, NaN, 2 ** 31]) {
+    assert.throws(() => encodeHeaderBlock(fields, undefined, bad), RangeError);
+  }
 });
 
 Deno.test("encoder: long and non-ASCII strings get multi-byte length prefixes and UTF-8", () => {
