@@ -38,7 +38,13 @@ import {
   Setting,
   writeFrameHeader,
 } from "./frames.ts";
-import { encodeHeaderBlock, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
+import {
+  encodeHeaderBlockInto,
+  headerBlockBound,
+  type HeaderField,
+  HpackDecoder,
+  HpackError,
+} from "./hpack.ts";
 
 export type { HeaderField } from "./hpack.ts";
 
@@ -106,6 +112,8 @@ interface Stream {
   received: number;
 }
 
+/** SETTINGS_HEADER_TABLE_SIZE until the server says otherwise (RFC 9113 §6.5.2). */
+const DEFAULT_HEADER_TABLE_SIZE = 4096;
 /** Our SETTINGS: no server push, and a bound on answers' header lists. */
 const MAX_HEADER_LIST_SIZE = 16_384;
 /** Our per-stream receive window: answers are small; a bigger one is never needed. */
@@ -141,6 +149,8 @@ export class Http2ClientSession {
   #initialWindow = DEFAULT_WINDOW;
   #maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   #settingsSeen = false;
+  /** The server lowered SETTINGS_HEADER_TABLE_SIZE: the next block acknowledges it. */
+  #tableSizeUpdate: number | null = null;
   #onFirstSettings: (() => void) | null = null;
 
   #sendWindow = DEFAULT_WINDOW;
@@ -262,10 +272,16 @@ export class Http2ClientSession {
     this.#nextStreamId += 2;
     if (this.#nextStreamId > MAX_STREAM_ID) this.#retire();
     this.#lastActive = performance.now();
-    const block = encodeHeaderBlock(
-      [[":scheme", "https"], [":authority", this.#authority], ...fields],
+    const all: HeaderField[] = [[":scheme", "https"], [":authority", this.#authority], ...fields];
+    const frame = new Uint8Array(FRAME_HEADER_BYTES + headerBlockBound(all));
+    const end = encodeHeaderBlockInto(
+      frame,
+      FRAME_HEADER_BYTES,
+      all,
       sensitive,
+      this.#tableSizeUpdate ?? undefined,
     );
+    this.#tableSizeUpdate = null;
     const stream: Stream = {
       id,
       done,
@@ -277,7 +293,7 @@ export class Http2ClientSession {
       received: 0,
     };
     this.#streams.set(id, stream);
-    this.#writeHeaders(id, block, body.length === 0);
+    this.#writeHeaders(id, frame, end, body.length === 0);
     this.#highestQueued = id;
     if (body.length > 0) {
       stream.pending = body;
@@ -315,23 +331,18 @@ export class Http2ClientSession {
 
   // ---- writing ------------------------------------------------------------------------
 
-  #writeHeaders(id: number, block: Uint8Array, endStream: boolean): void {
+  /** Queues a header block encoded in `frame` after room for a frame header, up to `end`. */
+  #writeHeaders(id: number, frame: Uint8Array, end: number, endStream: boolean): void {
     const max = this.#maxFrameSize;
-    if (block.length <= max) {
-      const frame = new Uint8Array(FRAME_HEADER_BYTES + block.length);
-      writeFrameHeader(
-        frame,
-        0,
-        block.length,
-        FrameType.HEADERS,
-        Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0),
-        id,
-      );
-      frame.set(block, FRAME_HEADER_BYTES);
-      this.#enqueue(frame);
+    const length = end - FRAME_HEADER_BYTES;
+    if (length <= max) {
+      const flags = Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0);
+      writeFrameHeader(frame, 0, length, FrameType.HEADERS, flags, id);
+      this.#enqueue(frame.subarray(0, end));
       return;
     }
     // A block larger than a frame: HEADERS then CONTINUATIONs, nothing in between.
+    const block = frame.subarray(FRAME_HEADER_BYTES, end);
     for (let offset = 0; offset < block.length; offset += max) {
       const part = block.subarray(offset, offset + max);
       const last = offset + max >= block.length;
@@ -660,8 +671,13 @@ export class Http2ClientSession {
           }
           this.#maxFrameSize = value;
           break;
+        case Setting.HEADER_TABLE_SIZE:
+          // Our encoder never indexes, so a table of 0 always fits; strict decoders
+          // (nghttp2) still want a lowered size acknowledged in the next block (RFC 7541 §4.2).
+          if (value < DEFAULT_HEADER_TABLE_SIZE) this.#tableSizeUpdate = 0;
+          break;
         default:
-          break; // HEADER_TABLE_SIZE: our encoder never indexes. Unknown ones are ignored.
+          break; // unknown settings are ignored (RFC 9113 §6.5.2)
       }
     }
     this.#enqueue(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
