@@ -116,8 +116,6 @@ interface Stream {
 const DEFAULT_HEADER_TABLE_SIZE = 4096;
 /** Our SETTINGS: no server push, and a bound on answers' header lists. */
 const MAX_HEADER_LIST_SIZE = 16_384;
-/** Our per-stream receive window: answers are small; a bigger one is never needed. */
-const STREAM_RECEIVE_WINDOW = DEFAULT_WINDOW;
 /** Our connection receive window, raised at once so many answers can be in flight. */
 const CONNECTION_RECEIVE_WINDOW = 16 * 1024 * 1024;
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
@@ -155,7 +153,7 @@ export class Http2ClientSession {
 
   #sendWindow = DEFAULT_WINDOW;
   /** Streams waiting for window to send their body, in order. */
-  readonly #blocked: Stream[] = [];
+  #blocked: Stream[] = [];
   /** Received flow-controlled bytes not yet given back with WINDOW_UPDATE. */
   #unacknowledged = 0;
 
@@ -174,6 +172,8 @@ export class Http2ClientSession {
 
   #retired = false;
   #closed = false;
+  /** Closed, but the frames queued before (a GOAWAY, RST_STREAMs) still go out first. */
+  #closeAfterFlush = false;
   #goawayCode: number | null = null;
   #closeReason: string | null = null;
   #closedPromise: Promise<void>;
@@ -202,10 +202,10 @@ export class Http2ClientSession {
     const timer = setTimeout(() => reject(new Error("timed out")), options.connectTimeoutMs);
     timedOut.catch(() => {});
     try {
-      tcp = await Promise.race([
-        Deno.connect({ hostname: options.hostname, port: options.port }),
-        timedOut,
-      ]);
+      const connecting = Deno.connect({ hostname: options.hostname, port: options.port });
+      // A connection made after the deadline is closed, not leaked.
+      timedOut.catch(() => connecting.then(closeQuietly, () => {}));
+      tcp = await Promise.race([connecting, timedOut]);
       tcp.setNoDelay(true);
       tcp.setKeepAlive(true);
       tls = await Deno.startTls(tcp, {
@@ -326,6 +326,8 @@ export class Http2ClientSession {
 
   /** Closes now: every open stream fails (retryable), the socket is closed. */
   destroy(reason = "connection closed"): void {
+    this.#closeAfterFlush = false;
+    if (this.#closed) closeQuietly(this.#conn);
     this.#shutdown(reason, null);
   }
 
@@ -377,21 +379,14 @@ export class Http2ClientSession {
 
   /** After a window grew: the held bodies, in order, as far as the windows allow. */
   #sendBlocked(): void {
-    while (this.#blocked.length > 0) {
-      const stream = this.#blocked[0];
-      if (stream.pending !== null && this.#streams.has(stream.id) && !this.#sendBody(stream)) {
-        // Its own window may be what is short: others behind it may still go.
-        if (this.#sendWindow <= 0) return;
-        const rest = this.#blocked.slice(1).filter((other) => {
-          if (other.pending === null || !this.#streams.has(other.id)) return false;
-          return !this.#sendBody(other);
-        });
-        this.#blocked.length = 0;
-        this.#blocked.push(stream, ...rest);
-        return;
-      }
-      this.#blocked.shift();
+    if (this.#blocked.length === 0) return;
+    const still: Stream[] = [];
+    for (const stream of this.#blocked) {
+      if (stream.pending === null || !this.#streams.has(stream.id)) continue;
+      // A stream short of its own window does not hold back the ones behind it.
+      if (this.#sendWindow <= 0 || !this.#sendBody(stream)) still.push(stream);
     }
+    this.#blocked = still;
   }
 
   #enqueue(frame: Uint8Array): void {
@@ -406,7 +401,7 @@ export class Http2ClientSession {
 
   async #flush(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && !this.#closed) {
+      while (this.#queue.length > 0 && (!this.#closed || this.#closeAfterFlush)) {
         const frames = this.#queue;
         const bytes = frames.length === 1 ? frames[0] : concat(frames, this.#queuedBytes);
         const highest = this.#highestQueued;
@@ -421,6 +416,7 @@ export class Http2ClientSession {
       this.#shutdown(`cannot write: ${describe(error)}`, null);
     } finally {
       this.#writing = false;
+      if (this.#closeAfterFlush) closeQuietly(this.#conn);
     }
   }
 
@@ -430,7 +426,11 @@ export class Http2ClientSession {
     this.#enqueue(CLIENT_PREFACE);
     this.#enqueue(encodeSettings([
       [Setting.ENABLE_PUSH, 0],
-      [Setting.INITIAL_WINDOW_SIZE, STREAM_RECEIVE_WINDOW],
+      // We never give a stream window back: it must hold a whole answer.
+      [
+        Setting.INITIAL_WINDOW_SIZE,
+        Math.min(MAX_WINDOW, Math.max(DEFAULT_WINDOW, this.#options.maxResponseBytes + 1)),
+      ],
       [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE],
     ]));
     this.#enqueue(encodeWindowUpdate(0, CONNECTION_RECEIVE_WINDOW - DEFAULT_WINDOW));
@@ -458,7 +458,7 @@ export class Http2ClientSession {
       }
     } catch (error) {
       if (error instanceof ConnectionError) {
-        this.#enqueueGoawayAndClose(error);
+        this.#failConnection(error);
       } else {
         this.#shutdown(`connection lost: ${describe(error)}`, null);
       }
@@ -800,36 +800,33 @@ export class Http2ClientSession {
 
   #closeIfDone(): void {
     if (this.#retired && this.#streams.size === 0 && !this.#closed) {
-      this.#shutdown("connection closed", null);
+      this.#shutdown("connection closed", null, true);
     }
   }
 
-  #enqueueGoawayAndClose(error: ConnectionError): void {
+  /** A connection error (RFC 9113 §5.4.1): GOAWAY with its code, then close. */
+  #failConnection(error: ConnectionError): void {
     if (this.#closed) return;
-    // Best effort: tell the server why, then close whatever happens to that write.
-    this.#queue.push(encodeGoaway(0, error.code));
-    this.#queuedBytes += FRAME_HEADER_BYTES + 8;
-    const bytes = concat(this.#queue, this.#queuedBytes);
-    this.#queue = [];
-    this.#queuedBytes = 0;
-    this.#conn.write(bytes).catch(() => {}).finally(() =>
-      this.#shutdown(`protocol error: ${error.message}`, error.code)
-    );
-    this.#retire();
+    this.#enqueue(encodeGoaway(0, error.code));
+    this.#shutdown(`protocol error: ${error.message}`, error.code, true);
   }
 
-  /** Closes the socket and fails every open stream. */
-  #shutdown(reason: string, code: number | null): void {
+  /**
+   * Fails every open stream and closes the socket: at once, or when `graceful` after the
+   * frames already queued are written (a write the peer never takes is cut by destroy()).
+   */
+  #shutdown(reason: string, code: number | null, graceful = false): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
     this.#retire();
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    closeQuietly(this.#conn);
+    if (graceful && this.#writing) this.#closeAfterFlush = true;
+    else closeQuietly(this.#conn);
     const streams = [...this.#streams.values()];
     this.#streams.clear();
-    this.#blocked.length = 0;
+    this.#blocked = [];
     for (const stream of streams) {
       stream.done({
         kind: "error",
