@@ -1,8 +1,8 @@
 /**
  * Builds one APNs app (apps_contract.md §2): its provider token from the `.p8` key, one
- * HTTP/2 connection kept open and multiplexed (the `node:http2` sender: the only client
- * under Deno that lets us hold the connection, follow APNs's stream limit and time out each
- * stream; see its module), the payload and headers of the app, and the shared delivery
+ * HTTP/2 connection kept open and multiplexed (our lean HTTP/2 client, which lets the
+ * sender hold the connection, follow APNs's stream limit and time out each stream; see the
+ * sender's module), the payload and headers of the app, and the shared delivery
  * policy in front (in-flight bound, bounded queue with a longest wait, per-token bound and
  * backoff after 429, retries with backoff for 5xx, network errors and timeouts). Bursts are
  * merged above, by the publish use case's coalescer, in the app's `coalesceMs` window: there
