@@ -21,7 +21,10 @@
 
 import { z } from "zod";
 import { pushModuleSchema } from "../../domain/fpush_publish.ts";
-import { APNS_COLLAPSE_ID_LIMIT_BYTES } from "../../domain/payloads/apns_headers.ts";
+import {
+  APNS_COLLAPSE_ID_LIMIT_BYTES,
+  isValidCollapseId,
+} from "../../domain/payloads/apns_headers.ts";
 import {
   APNS_PAYLOAD_LIMIT_BYTES,
   apnsPayload,
@@ -140,8 +143,8 @@ export const ApnsAppSchema = z.object({
   expirationSeconds: z.number().int().nonnegative().max(28 * 24 * 3600).default(24 * 3600),
   /** `apns-collapse-id`: a newer push replaces the one shown; null: none. */
   collapseId: z.string().min(1).nullable().default(null).refine(
-    (id) => id === null || new TextEncoder().encode(id).length <= APNS_COLLAPSE_ID_LIMIT_BYTES,
-    `at most ${APNS_COLLAPSE_ID_LIMIT_BYTES} bytes`,
+    (id) => id === null || isValidCollapseId(id),
+    `at most ${APNS_COLLAPSE_ID_LIMIT_BYTES} bytes, no control characters`,
   ),
   /** One request, stream open to the end of the answer. */
   requestTimeoutSeconds: z.number().positive().max(120).default(10),

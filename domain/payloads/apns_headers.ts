@@ -54,11 +54,15 @@ export function apnsExpiration(nowMs: number, ttlSeconds: number): string {
   return String(Math.floor(nowMs / 1000) + ttlSeconds);
 }
 
-/** Whether APNs accepts `id` as `apns-collapse-id`: 1 to 64 bytes of UTF-8. */
+/** Whether APNs accepts `id` as `apns-collapse-id`: 1 to 64 bytes of UTF-8, no control character. */
 export function isValidCollapseId(id: string): boolean {
   const bytes = encoder.encode(id).length;
-  return bytes >= 1 && bytes <= APNS_COLLAPSE_ID_LIMIT_BYTES;
+  // No control characters: CR, LF or NUL would make the HTTP/2 header malformed.
+  return bytes >= 1 && bytes <= APNS_COLLAPSE_ID_LIMIT_BYTES && !CONTROL_CHARACTER.test(id);
 }
+
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /**
  * The headers for sending `payload` at `nowMs` with an app's `settings`.

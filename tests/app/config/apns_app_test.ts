@@ -88,6 +88,7 @@ Deno.test("bad APNs apps are refused with the field's path", () => {
   assert.deepStrictEqual(issues({ ...MINIMAL, pushModules: ["bad module"] }), ["pushModules.0"]);
   assert.deepStrictEqual(issues({ ...MINIMAL, priority: 1 }), ["priority"]);
   assert.deepStrictEqual(issues({ ...MINIMAL, collapseId: "x".repeat(65) }), ["collapseId"]);
+  assert.deepStrictEqual(issues({ ...MINIMAL, collapseId: "a\nb" }), ["collapseId"]);
   assert.deepStrictEqual(issues({ ...MINIMAL, expirationSeconds: -1 }), ["expirationSeconds"]);
   assert.deepStrictEqual(issues({ ...MINIMAL, payload: { additionalData: { aps: {} } } }), [
     "payload.additionalData",

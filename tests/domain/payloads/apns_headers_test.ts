@@ -52,6 +52,10 @@ Deno.test("isValidCollapseId: 1 to 64 bytes of UTF-8", () => {
   assert.equal(isValidCollapseId("é".repeat(32)), true); // 64 bytes
   assert.equal(isValidCollapseId("é".repeat(33)), false); // 66 bytes
   assert.equal(isValidCollapseId(""), false);
+  // A CR, LF or NUL would make a malformed HTTP/2 header (or smuggle another one over HTTP/1).
+  assert.equal(isValidCollapseId("a\r\nx-injected: 1"), false);
+  assert.equal(isValidCollapseId("a\u0000b"), false);
+  assert.equal(isValidCollapseId("a\u007f"), false);
   assert.throws(
     () =>
       apnsHeaders(
