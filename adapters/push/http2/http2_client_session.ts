@@ -259,7 +259,8 @@ export class Http2ClientSession {
    * Opens a stream: `fields` (pseudo-headers first, `:authority` and `:scheme` added here),
    * then `body`. `done` is called exactly once, never synchronously. Returns the stream id,
    * or 0 when the session takes no new streams (then `done` is never called). `sensitive`
-   * names fields the server must never index (credentials).
+   * names fields the server must never index (credentials). Names must be lower-case and
+   * values free of NUL, CR and LF (RFC 9113 §8.2.1): the caller builds them, unchecked here.
    */
   request(
     fields: readonly HeaderField[],
