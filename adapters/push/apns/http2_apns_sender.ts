@@ -81,6 +81,8 @@ export interface Http2ApnsSenderCounters {
   readonly retries: number;
   /** Requests that timed out. */
   readonly timeouts: number;
+  /** Connections dropped because they stopped answering (a PING after a timeout went unanswered). */
+  readonly deadConnections: number;
   /** Streams open now. */
   readonly inFlight: number;
   /** Pushes waiting for a stream now. */
@@ -102,7 +104,12 @@ interface Attempt {
 interface Connection {
   readonly session: Http2ClientSession;
   usable: boolean;
+  /** A PING is out to check the connection after a request timed out. */
+  checking: boolean;
 }
+
+/** How long a PING may go unanswered before the connection is taken for dead. */
+const MAX_PING_WAIT_MS = 5000;
 
 /** The provider token is a credential: the server must never keep it in its HPACK table. */
 const SENSITIVE: ReadonlySet<string> = new Set(["authorization"]);
@@ -128,6 +135,7 @@ export class Http2ApnsSender {
   #requests = 0;
   #retries = 0;
   #timeouts = 0;
+  #deadConnections = 0;
   /** Every request's deadline: one timer for all of them, not one per stream. */
   readonly #deadlines = new DeadlineQueue();
 
@@ -170,6 +178,7 @@ export class Http2ApnsSender {
       requests: this.#requests,
       retries: this.#retries,
       timeouts: this.#timeouts,
+      deadConnections: this.#deadConnections,
       inFlight: this.#inFlight,
       queued: this.#waiters.size,
     };
@@ -279,6 +288,7 @@ export class Http2ApnsSender {
           this.#timeouts++;
           connection.session.cancel(streamId);
           finish({ outcome: failed(true, "APNs did not answer in time") });
+          this.#checkAlive(connection);
         },
       };
       const finish = (attempt: Attempt) => {
@@ -300,6 +310,24 @@ export class Http2ApnsSender {
         return;
       }
       this.#deadlines.add(timed);
+    });
+  }
+
+  /**
+   * After a timeout: is the connection itself dead? Then every push on it would time out too,
+   * until TCP noticed, hours later. A PING tells; without its ACK the connection is dropped
+   * (its streams fail, retryable) and the next push opens a new one.
+   */
+  #checkAlive(connection: Connection): void {
+    if (connection.checking || !connection.usable) return;
+    connection.checking = true;
+    const wait = Math.min(this.#options.requestTimeoutMs, MAX_PING_WAIT_MS);
+    connection.session.ping(wait).then((alive) => {
+      connection.checking = false;
+      if (alive || !connection.usable) return;
+      this.#deadConnections++;
+      this.#retire(connection);
+      connection.session.destroy("APNs stopped answering");
     });
   }
 
@@ -359,7 +387,7 @@ export class Http2ApnsSender {
         if (connection !== null) this.#open.delete(connection);
       },
     });
-    connection = { session, usable: session.usable };
+    connection = { session, usable: session.usable, checking: false };
     if (this.#closed || !session.usable) {
       session.destroy("sender closed");
       throw new Error(this.#closed ? "sender closed" : "connection closed at once");

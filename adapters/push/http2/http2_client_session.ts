@@ -179,6 +179,11 @@ export class Http2ClientSession {
   #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The PING waiting for its ACK, if any (one at a time). */
+  #ping:
+    | { payload: Uint8Array; answer: Promise<boolean>; settle: (alive: boolean) => void }
+    | null = null;
+  #pingsSent = 0;
   #lastActive = performance.now();
 
   private constructor(conn: Deno.Conn, options: Http2ClientSessionOptions) {
@@ -302,6 +307,30 @@ export class Http2ClientSession {
       else if (!this.#sendBody(stream)) this.#blocked.push(stream);
     }
     return id;
+  }
+
+  /**
+   * Whether the server still answers: a PING, true once its ACK is in, false after
+   * `timeoutMs` without it or when the connection ends. One PING at a time: a call while
+   * one is out shares its answer. A stream can be slow; a PING is answered at once by any
+   * live HTTP/2 server, so a missing ACK means a dead connection (a NAT that forgot it, a
+   * peer gone without a FIN) that TCP would take hours to notice.
+   */
+  ping(timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    if (this.#ping !== null) return this.#ping.answer;
+    const payload = new Uint8Array(8);
+    new DataView(payload.buffer).setFloat64(0, ++this.#pingsSent);
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const timer = setTimeout(() => settle(false), timeoutMs);
+    const settle = (alive: boolean) => {
+      clearTimeout(timer);
+      if (this.#ping?.answer === promise) this.#ping = null;
+      resolve(alive);
+    };
+    this.#ping = { payload, answer: promise, settle };
+    this.#enqueue(encodeFrame(FrameType.PING, 0, 0, payload));
+    return promise;
   }
 
   /** Gives up on stream `id`: RST_STREAM CANCEL; its callback is never called. */
@@ -696,7 +725,10 @@ export class Http2ClientSession {
     if (payload.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING");
     if (!(flags & Flag.ACK)) {
       this.#enqueue(encodeFrame(FrameType.PING, Flag.ACK, 0, payload.slice()));
+      return;
     }
+    const ping = this.#ping;
+    if (ping !== null && payload.every((byte, i) => byte === ping.payload[i])) ping.settle(true);
   }
 
   #onGoaway(streamId: number, payload: Uint8Array): void {
@@ -837,6 +869,7 @@ export class Http2ClientSession {
         unprocessed: stream.id > this.#highestWritten,
       });
     }
+    this.#ping?.settle(false);
     this.#resolveClosed();
     this.#options.onClosed?.();
   }

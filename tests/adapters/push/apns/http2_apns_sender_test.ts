@@ -3,6 +3,7 @@ import { apnsHeaders } from "../../../../domain/payloads/apns_headers.ts";
 import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../../../../domain/payloads/apns_payload.ts";
 import { Http2ApnsSender } from "../../../../adapters/push/apns/http2_apns_sender.ts";
 import type { PushOutcome } from "../../../../adapters/push/apns/push_outcome.ts";
+import { startTcpProxy } from "../../../support/tcp_proxy.ts";
 import {
   deviceToken,
   KEY_ID,
@@ -356,6 +357,11 @@ Deno.test("Http2ApnsSender: a late answer times out; an idle connection is close
     });
     assert.ok(performance.now() - started < 2500);
     assert.equal(rig.sender.counters.timeouts, 1);
+    // One slow stream on a live connection: the PING after the timeout is answered, the
+    // connection stays.
+    await sleep(200);
+    assert.equal(rig.sender.counters.deadConnections, 0);
+    assert.equal(rig.fake.openConnections, 1);
     // Idle for longer than 500 ms: the sender closes its connection.
     const deadline = Date.now() + 5000;
     while (rig.fake.openConnections > 0 && Date.now() < deadline) await sleep(100);
@@ -363,6 +369,39 @@ Deno.test("Http2ApnsSender: a late answer times out; an idle connection is close
     assert.equal((await rig.sender.send(deviceToken(17), payload, headers)).kind, "delivered");
     assert.equal(rig.fake.counters.connections, 2);
   } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("Http2ApnsSender: a connection that went silent is dropped after one timeout, and pushes resume on a new one", async () => {
+  const rig = await startRig();
+  const proxy = startTcpProxy(Number(new URL(rig.fake.url).port));
+  const sender = new Http2ApnsSender({
+    environment: "production",
+    providerToken: rig.token,
+    baseUrl: `https://127.0.0.1:${proxy.port}`,
+    caCerts: [rig.fake.caCert],
+    requestTimeoutMs: 400,
+  });
+  try {
+    const { payload, headers } = monalPush(rig.clock.now());
+    assert.equal((await sender.send(deviceToken(40), payload, headers)).kind, "delivered");
+    // A NAT forgets the connection: bytes go nowhere, no FIN, no RST.
+    proxy.freeze();
+    const outcome = await sender.send(deviceToken(41), payload, headers);
+    assert.equal(outcome.kind, "failed");
+    assert.equal((outcome as { reason: string }).reason, "APNs did not answer in time");
+    // Its PING goes unanswered too: the connection is dropped, not kept for the next push.
+    const deadline = Date.now() + 5000;
+    while (sender.counters.deadConnections === 0 && Date.now() < deadline) await sleep(50);
+    assert.equal(sender.counters.deadConnections, 1);
+    proxy.restore();
+    assert.equal((await sender.send(deviceToken(42), payload, headers)).kind, "delivered");
+    assert.equal(sender.counters.connections, 2);
+    assert.equal(rig.fake.requests.filter((r) => r.token === deviceToken(42)).length, 1);
+  } finally {
+    await sender.close();
+    await proxy.close();
     await rig.close();
   }
 });
