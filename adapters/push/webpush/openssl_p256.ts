@@ -12,8 +12,11 @@
  * @module
  */
 
-/** Where Debian (package libssl3) keeps OpenSSL 3's libcrypto. */
-export const DEFAULT_LIBCRYPTO_PATH = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3";
+/**
+ * OpenSSL 3's libcrypto by its soname: the dynamic loader finds it where the system keeps
+ * it (Debian's libssl3 on any architecture, distroless images, other distributions).
+ */
+export const DEFAULT_LIBCRYPTO_PATH = "libcrypto.so.3";
 
 const NID_X9_62_PRIME256V1 = 415;
 const POINT_CONVERSION_UNCOMPRESSED = 4;
