@@ -123,6 +123,8 @@ const CONNECTION_RECEIVE_WINDOW = 16 * 1024 * 1024;
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
 const MAX_HEADER_BLOCK_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
+/** How long the frames written just before closing (GOAWAY) may take. */
+const LAST_WRITE_TIMEOUT_MS = 1_000;
 
 /** A connection-level failure: GOAWAY with `code`, then close. */
 class ConnectionError extends Error {
@@ -173,6 +175,8 @@ export class Http2ClientSession {
     | null = null;
 
   #retired = false;
+  /** Done with every stream: the last frames are being written before the socket closes. */
+  #closing = false;
   #closed = false;
   #goawayCode: number | null = null;
   #closeReason: string | null = null;
@@ -799,8 +803,10 @@ export class Http2ClientSession {
   }
 
   #closeIfDone(): void {
-    if (this.#retired && this.#streams.size === 0 && !this.#closed) {
-      this.#shutdown("connection closed", null);
+    if (this.#retired && this.#streams.size === 0 && !this.#closed && !this.#closing) {
+      // What this turn queued (close()'s GOAWAY, a last RST_STREAM) still goes out first.
+      this.#closing = true;
+      this.#writeQueuedThenShutdown("connection closed", null);
     }
   }
 
@@ -809,13 +815,22 @@ export class Http2ClientSession {
     // Best effort: tell the server why, then close whatever happens to that write.
     this.#queue.push(encodeGoaway(0, error.code));
     this.#queuedBytes += FRAME_HEADER_BYTES + 8;
+    this.#writeQueuedThenShutdown(`protocol error: ${error.message}`, error.code);
+    this.#retire();
+  }
+
+  /** Writes the queued frames (best effort, bounded in time), then closes. */
+  #writeQueuedThenShutdown(reason: string, code: number | null): void {
+    if (this.#queue.length === 0) return this.#shutdown(reason, code);
     const bytes = concat(this.#queue, this.#queuedBytes);
     this.#queue = [];
     this.#queuedBytes = 0;
-    this.#conn.write(bytes).catch(() => {}).finally(() =>
-      this.#shutdown(`protocol error: ${error.message}`, error.code)
-    );
-    this.#retire();
+    // A server that stopped reading must not keep the connection open.
+    const timer = setTimeout(() => this.#shutdown(reason, code), LAST_WRITE_TIMEOUT_MS);
+    this.#conn.write(bytes).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      this.#shutdown(reason, code);
+    });
   }
 
   /** Closes the socket and fails every open stream. */
