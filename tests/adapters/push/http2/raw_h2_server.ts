@@ -213,7 +213,8 @@ export class RawPeer {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${what}: not received within ${ms} ms`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
+        // Polled too: a predicate may watch the client's callbacks, not only frames.
+        const timer = setTimeout(resolve, Math.min(left, 50));
         this.#waiters.push(() => {
           clearTimeout(timer);
           resolve();
