@@ -110,6 +110,8 @@ interface Stream {
   headers: HeaderField[] | null;
   chunks: Uint8Array[] | null;
   received: number;
+  /** Received DATA bytes (padding included) not yet given back to the stream's window. */
+  unacknowledged: number;
 }
 
 /** SETTINGS_HEADER_TABLE_SIZE until the server says otherwise (RFC 9113 §6.5.2). */
@@ -295,6 +297,7 @@ export class Http2ClientSession {
       headers: null,
       chunks: null,
       received: 0,
+      unacknowledged: 0,
     };
     this.#streams.set(id, stream);
     this.#writeHeaders(id, frame, end, body.length === 0);
@@ -552,7 +555,14 @@ export class Http2ClientSession {
       return this.#resetStream(stream, "answer too large", ErrorCode.CANCEL);
     }
     if (data.length > 0) (stream.chunks ??= []).push(data.slice());
-    if (flags & Flag.END_STREAM) this.#answer(stream);
+    if (flags & Flag.END_STREAM) return this.#answer(stream);
+    // An answer above one stream window (up to maxResponseBytes) needs its window back,
+    // or the server stalls and the request is never answered.
+    stream.unacknowledged += payload.length;
+    if (stream.unacknowledged >= STREAM_RECEIVE_WINDOW / 2) {
+      this.#enqueue(encodeWindowUpdate(stream.id, stream.unacknowledged));
+      stream.unacknowledged = 0;
+    }
   }
 
   #onHeaders(flags: number, streamId: number, payload: Uint8Array): void {
