@@ -314,8 +314,13 @@ async function startNghttpd(args: string[]): Promise<Nghttpd> {
   await Deno.writeFile(`${dir}/htdocs/big.bin`, pattern(90_000, 3));
   for (let i = 0; i < 20; i++) await Deno.writeFile(`${dir}/htdocs/f${i}.bin`, pattern(i * 500, i));
   const [port] = freePorts(1);
-  const child = new Deno.Command(binary, {
+  // Line-buffered: nghttpd dies of SIGTERM without flushing stdio, which would lose the
+  // last frames of its log.
+  const stdbuf = findBinary("stdbuf");
+  const command = stdbuf ?? binary;
+  const child = new Deno.Command(command, {
     args: [
+      ...(stdbuf === undefined ? [] : ["-oL", "-eL", binary]),
       "--verbose",
       `--htdocs=${dir}/htdocs`,
       "--address=127.0.0.1",
@@ -327,11 +332,20 @@ async function startNghttpd(args: string[]): Promise<Nghttpd> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const output = Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]).then(([out, err]) => out + err);
+  let log = "";
+  const connections = () => (log.match(/The negotiated protocol: h2/g) ?? []).length;
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) log += text;
+  };
+  const output = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() => log);
   const stop = async () => {
+    // Let it log the end of every connection (our GOAWAY, the close) before stopping it.
+    const deadline = Date.now() + 5_000;
+    while (
+      (log.match(/\] closed\n/g) ?? []).length < connections() + 1 && Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     try {
       child.kill("SIGTERM");
     } catch {
@@ -409,7 +423,11 @@ Deno.test({
       log = await server.stop();
     }
     assertNoProtocolError(log);
-    assert.match(log, /recv GOAWAY[^\n]*\n[^\n]*NO_ERROR/, "our close() said GOAWAY NO_ERROR");
+    assert.match(
+      log,
+      /recv GOAWAY[^\n]*\n[^\n]*NO_ERROR/,
+      `no GOAWAY NO_ERROR: ${log.slice(-1500)}`,
+    );
   },
 });
 
@@ -446,6 +464,7 @@ Deno.test({
       } finally {
         log = await server.stop();
       }
+      assert.match(log, new RegExp(`SETTINGS_HEADER_TABLE_SIZE\\(0x01\\):${size}\\]`));
       assertNoProtocolError(log);
     }
   },
