@@ -372,6 +372,82 @@ Deno.test("send flow control: the connection window holds bodies back until WIND
   }
 });
 
+Deno.test("a request header block above 16,384 bytes goes as HEADERS + CONTINUATION, intact", async () => {
+  const s = await open();
+  try {
+    const long = "v".repeat(20 * 1024);
+    const answers: Http2Answer[] = [];
+    const id = s.session.request(
+      [[":method", "POST"], [":path", "/long"], ["x-long", long]],
+      encoder.encode("b"),
+      (answer) => answers.push(answer),
+    );
+    await s.peer.waitFor((f) => f.type === T.DATA && f.streamId === id, "the body");
+    const frames = s.peer.frames.filter((f) => f.streamId === id);
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.flags]),
+      [[T.HEADERS, 0], [T.CONTINUATION, END_HEADERS], [T.DATA, END_STREAM]],
+    );
+    assert.ok(frames.every((f) => f.payload.length <= 16_384));
+    const fields = s.peer.decodeBlock(join(frames[0].payload, frames[1].payload));
+    assert.deepEqual(fields.find(([name]) => name === "x-long"), ["x-long", long]);
+    assert.deepEqual(fields.find(([name]) => name === ":path"), [":path", "/long"]);
+    await s.peer.write(response(id, 200, true));
+    await s.peer.waitFor(() => answers.length === 1, "the answer");
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("SETTINGS_HEADER_TABLE_SIZE lowered: the next header block starts with a size update", async () => {
+  const s = await open([[1, 0]]);
+  try {
+    const a = ask(s.session, "/one");
+    const b = ask(s.session, "/two");
+    const [first, second] = await s.peer.waitForRequests(2);
+    const blocks = s.peer.requests();
+    // 001xxxxx: dynamic table size update (RFC 7541 §6.3), here to 0, once.
+    assert.equal(blocks[0].payload[0], 0x20);
+    assert.notEqual(blocks[1].payload[0] & 0xe0, 0x20);
+    assert.deepEqual(s.peer.decodeBlock(blocks[0].payload).find(([n]) => n === ":path"), [
+      ":path",
+      "/one",
+    ]);
+    await s.peer.write(response(first, 200, true), response(second, 200, true));
+    assertResponse(await a.answer, 200);
+    assertResponse(await b.answer, 200);
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("receive flow control: an answer above one stream window gets WINDOW_UPDATEs for its stream", async () => {
+  const s = await open([], { maxResponseBytes: 200_000 });
+  try {
+    const a = ask(s.session, "/big");
+    await s.peer.waitForRequests(1);
+    const body = new Uint8Array(150_000).map((_, i) => i % 253);
+    await s.peer.write(response(a.id, 200, false));
+    // Send no more than the stream window the client granted (65,535 + its updates).
+    let offered = 0;
+    const granted = () =>
+      65_535 +
+      s.peer.frames.filter((f) => f.type === T.WINDOW_UPDATE && f.streamId === a.id)
+        .reduce((sum, f) => sum + new DataView(f.payload.buffer).getUint32(0), 0);
+    while (offered < body.length) {
+      await s.peer.waitFor(() => granted() > offered, `window beyond ${offered}`);
+      const size = Math.min(16_384, granted() - offered, body.length - offered);
+      const end = offered + size === body.length;
+      await s.peer.write(data(a.id, body.subarray(offered, offered + size), end));
+      offered += size;
+    }
+    const answer = assertResponse(await a.answer, 200);
+    assert.deepEqual(answer.body, body);
+  } finally {
+    await s.dispose();
+  }
+});
+
 // ---- connection errors --------------------------------------------------------------------
 
 const connectionErrors: { name: string; code: number; bytes: (ids: number[]) => Uint8Array }[] = [
