@@ -159,10 +159,11 @@ Deno.test("Deno.serve: 1,000 streams whose bodies exceed the 65,535-byte connect
   const session = await connect(server.port, server.caCert);
   try {
     const count = 1_000;
-    const bodyOf = (i: number) => pattern(150 + (i % 200), i);
+    // hyper allows 200 streams at once: 200 bodies of ~430 bytes in flight exceed the window.
+    const bodyOf = (i: number) => pattern(330 + (i % 200), i);
     const total = Array.from({ length: count }, (_, i) => bodyOf(i).length)
       .reduce((a, b) => a + b, 0);
-    assert.ok(total > 3 * 65_535, `${total} bytes in all`);
+    assert.ok(total > 6 * 65_535, `${total} bytes in all`);
     const answers = await pooled(session, count, 1_000, (i) => ({
       fields: [[":method", "POST"], [":path", `/many/${i}`], ["x-id", `m${i}`], ["x-size", "20"]],
       body: bodyOf(i),
@@ -286,6 +287,40 @@ Deno.test("node:http2: a server with SETTINGS_HEADER_TABLE_SIZE 0 and MAX_CONCUR
       assert.equal(header(answer, "x-echo"), String(i));
     });
     assert.ok(session.usable);
+  } finally {
+    session.destroy();
+    await session.closed;
+    await server.stop();
+  }
+});
+
+Deno.test("node:http2: 1,000 streams at once (the server allows them), bodies well above the window", async () => {
+  const bodies = new Map<string, Buffer>();
+  const server = await startNodeHttp2({ maxConcurrentStreams: 1_000 }, (stream, headers) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => {
+      const body = Buffer.concat(chunks);
+      bodies.set(String(headers["x-id"]), body);
+      stream.respond({ ":status": 200 });
+      stream.end(String(body.length));
+    });
+  });
+  const session = await connect(server.port, server.caCert);
+  try {
+    assert.equal(session.maxConcurrentStreams, 1_000);
+    const bodyOf = (i: number) => pattern(100 + (i % 100), i);
+    const answers = await Promise.all(
+      Array.from(
+        { length: 1_000 },
+        (_, i) =>
+          send(session, [[":method", "POST"], [":path", "/c"], ["x-id", String(i)]], bodyOf(i)),
+      ),
+    );
+    answers.forEach((answer, i) => {
+      assert.equal(decoder.decode(response(answer).body), String(bodyOf(i).length));
+      assert.deepEqual(new Uint8Array(bodies.get(String(i))!), bodyOf(i), `body ${i}`);
+    });
   } finally {
     session.destroy();
     await session.closed;
