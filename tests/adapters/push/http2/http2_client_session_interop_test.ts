@@ -15,7 +15,6 @@ import {
 import { findBinary, freePorts, serverTestGate, withTimeout } from "../../../support/server_kit.ts";
 import { testCertificates } from "./raw_h2_server.ts";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function connect(
