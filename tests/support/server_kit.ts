@@ -42,7 +42,7 @@ export function serverTestGate(binary: string): { ignore: boolean } {
   if (ci && ci !== "false" && ci !== "0") {
     throw new Error(
       `${binary} is not installed, but CI=${ci}: end-to-end tests must run in CI. ` +
-        `Install it (apt-get install prosody prosody-modules ejabberd redis-server openssl).`,
+        `Install it (apt-get install prosody prosody-modules ejabberd redis-server openssl nghttp2-server).`,
     );
   }
   console.warn(`${binary} not found on PATH nor in /usr/sbin: ignoring tests that need it`);

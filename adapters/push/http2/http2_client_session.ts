@@ -110,17 +110,23 @@ interface Stream {
   headers: HeaderField[] | null;
   chunks: Uint8Array[] | null;
   received: number;
+  /** Received DATA bytes (padding included) not yet given back to the stream's window. */
+  unacknowledged: number;
 }
 
 /** SETTINGS_HEADER_TABLE_SIZE until the server says otherwise (RFC 9113 §6.5.2). */
 const DEFAULT_HEADER_TABLE_SIZE = 4096;
 /** Our SETTINGS: no server push, and a bound on answers' header lists. */
 const MAX_HEADER_LIST_SIZE = 16_384;
+/** Our per-stream receive window; given back as an answer's DATA comes in. */
+const STREAM_RECEIVE_WINDOW = DEFAULT_WINDOW;
 /** Our connection receive window, raised at once so many answers can be in flight. */
 const CONNECTION_RECEIVE_WINDOW = 16 * 1024 * 1024;
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
 const MAX_HEADER_BLOCK_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
+/** How long the frames written just before closing (GOAWAY) may take. */
+const LAST_WRITE_TIMEOUT_MS = 1_000;
 
 /** A connection-level failure: GOAWAY with `code`, then close. */
 class ConnectionError extends Error {
@@ -174,6 +180,7 @@ export class Http2ClientSession {
   #closed = false;
   /** Closed, but the frames queued before (a GOAWAY, RST_STREAMs) still go out first. */
   #closeAfterFlush = false;
+  #lastWriteTimer: ReturnType<typeof setTimeout> | null = null;
   #goawayCode: number | null = null;
   #closeReason: string | null = null;
   #closedPromise: Promise<void>;
@@ -297,6 +304,7 @@ export class Http2ClientSession {
       headers: null,
       chunks: null,
       received: 0,
+      unacknowledged: 0,
     };
     this.#streams.set(id, stream);
     this.#writeHeaders(id, frame, end, body.length === 0);
@@ -446,7 +454,10 @@ export class Http2ClientSession {
       this.#shutdown(`cannot write: ${describe(error)}`, null);
     } finally {
       this.#writing = false;
-      if (this.#closeAfterFlush) closeQuietly(this.#conn);
+      if (this.#closeAfterFlush) {
+        if (this.#lastWriteTimer !== null) clearTimeout(this.#lastWriteTimer);
+        closeQuietly(this.#conn);
+      }
     }
   }
 
@@ -456,11 +467,7 @@ export class Http2ClientSession {
     this.#enqueue(CLIENT_PREFACE);
     this.#enqueue(encodeSettings([
       [Setting.ENABLE_PUSH, 0],
-      // We never give a stream window back: it must hold a whole answer.
-      [
-        Setting.INITIAL_WINDOW_SIZE,
-        Math.min(MAX_WINDOW, Math.max(DEFAULT_WINDOW, this.#options.maxResponseBytes + 1)),
-      ],
+      [Setting.INITIAL_WINDOW_SIZE, STREAM_RECEIVE_WINDOW],
       [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE],
     ]));
     this.#enqueue(encodeWindowUpdate(0, CONNECTION_RECEIVE_WINDOW - DEFAULT_WINDOW));
@@ -578,7 +585,14 @@ export class Http2ClientSession {
       return this.#resetStream(stream, "answer too large", ErrorCode.CANCEL);
     }
     if (data.length > 0) (stream.chunks ??= []).push(data.slice());
-    if (flags & Flag.END_STREAM) this.#answer(stream);
+    if (flags & Flag.END_STREAM) return this.#answer(stream);
+    // An answer above one stream window (up to maxResponseBytes) needs its window back,
+    // or the server stalls and the request is never answered.
+    stream.unacknowledged += payload.length;
+    if (stream.unacknowledged >= STREAM_RECEIVE_WINDOW / 2) {
+      this.#enqueue(encodeWindowUpdate(stream.id, stream.unacknowledged));
+      stream.unacknowledged = 0;
+    }
   }
 
   #onHeaders(flags: number, streamId: number, payload: Uint8Array): void {
@@ -855,8 +869,14 @@ export class Http2ClientSession {
     this.#retire();
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    if (graceful && this.#writing) this.#closeAfterFlush = true;
-    else closeQuietly(this.#conn);
+    if (graceful && this.#writing) {
+      this.#closeAfterFlush = true;
+      // A server that stopped reading must not keep the socket open.
+      const conn = this.#conn;
+      this.#lastWriteTimer = setTimeout(() => closeQuietly(conn), LAST_WRITE_TIMEOUT_MS);
+    } else {
+      closeQuietly(this.#conn);
+    }
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     this.#blocked = [];
