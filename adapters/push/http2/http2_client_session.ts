@@ -365,6 +365,7 @@ export class Http2ClientSession {
   /** Closes now: every open stream fails (retryable), the socket is closed. */
   destroy(reason = "connection closed"): void {
     this.#closeAfterFlush = false;
+    if (this.#lastWriteTimer !== null) clearTimeout(this.#lastWriteTimer);
     if (this.#closed) closeQuietly(this.#conn);
     this.#shutdown(reason, null);
   }
@@ -667,7 +668,7 @@ export class Http2ClientSession {
     if (stream === undefined) return;
     const code = readUint32(payload, 0);
     this.#forget(stream);
-    stream.done({
+    deliver(stream, {
       kind: "error",
       reason: `stream reset by the server (code ${code})`,
       code,
@@ -756,7 +757,7 @@ export class Http2ClientSession {
     for (const stream of [...this.#streams.values()]) {
       if (stream.id <= lastStreamId) continue;
       this.#forget(stream);
-      stream.done({
+      deliver(stream, {
         kind: "error",
         reason: `the server went away (code ${this.#goawayCode}) before this request`,
         code: this.#goawayCode,
@@ -811,7 +812,7 @@ export class Http2ClientSession {
   #answer(stream: Stream): void {
     this.#forget(stream);
     const chunks = stream.chunks;
-    stream.done({
+    deliver(stream, {
       kind: "response",
       status: stream.status,
       headers: stream.headers!,
@@ -828,7 +829,7 @@ export class Http2ClientSession {
   #resetStream(stream: Stream, reason: string, code: number = ErrorCode.PROTOCOL_ERROR): void {
     this.#forget(stream);
     this.#enqueue(encodeRstStream(stream.id, code));
-    stream.done({ kind: "error", reason, code: null, unprocessed: false });
+    deliver(stream, { kind: "error", reason, code: null, unprocessed: false });
     this.#closeIfDone();
   }
 
@@ -881,7 +882,7 @@ export class Http2ClientSession {
     this.#streams.clear();
     this.#blocked = [];
     for (const stream of streams) {
-      stream.done({
+      deliver(stream, {
         kind: "error",
         reason,
         code,
@@ -907,6 +908,18 @@ export class Http2ClientSession {
       }
       this.#armIdleTimer(this.#streams.size > 0 ? idle : idle - quiet);
     }, Math.max(1, delay));
+  }
+}
+
+/**
+ * Calls a stream's callback. A caller's exception must not cut the connection short (the
+ * other streams would never be answered): it is dropped here, the callbacks' own problem.
+ */
+function deliver(stream: Stream, outcome: Http2Answer): void {
+  try {
+    stream.done(outcome);
+  } catch {
+    // see above
   }
 }
 

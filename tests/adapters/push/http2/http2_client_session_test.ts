@@ -265,6 +265,27 @@ Deno.test("RST_STREAM REFUSED_STREAM is unprocessed, other codes are not; the se
   }
 });
 
+Deno.test("a callback that throws does not cut the connection: the other requests are still answered", async () => {
+  const s = await open();
+  try {
+    const throwing = s.session.request(
+      [[":method", "POST"], [":path", "/t"]],
+      new Uint8Array(),
+      () => {
+        throw new Error("a caller's bug");
+      },
+    );
+    const other = ask(s.session, "/o");
+    await s.peer.waitForRequests(2);
+    await s.peer.write(response(throwing, 200, true), response(other.id, 200, false));
+    await s.peer.write(data(other.id, "still here"));
+    assertResponse(await other.answer, 200, "still here");
+    assert.ok(s.session.usable);
+  } finally {
+    await s.dispose();
+  }
+});
+
 Deno.test("GOAWAY(last 3): streams 5 and 7 fail unprocessed at once, 1 and 3 are still answered, then the connection closes", async () => {
   const goaways: number[] = [];
   let retired = 0;
