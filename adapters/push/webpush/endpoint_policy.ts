@@ -8,8 +8,9 @@
  * - the host is resolved and EVERY address must be global unicast (see address_ranges.ts),
  *   unless `allowPrivate`; IP literals in any spelling URL accepts (`0x7f.1`, `2130706433`,
  *   `[::ffff:127.0.0.1]`) are judged after URL normalizes them;
- * - the caller connects to the returned address (no second resolution, so DNS rebinding
- *   cannot swap it), with SNI and Host still the hostname.
+ * - the caller connects to the returned addresses, in the resolver's order, the next one
+ *   when one cannot be reached (no second resolution, so DNS rebinding cannot swap them),
+ *   with SNI and Host still the hostname.
  *
  * Resolutions are cached briefly (bounded), so a burst of pushes to one push service costs one
  * lookup. The cache holds the checked address itself (never a bare "this name is fine"), and
@@ -27,6 +28,9 @@
 
 import { lookup } from "node:dns/promises";
 import { judgeAddress } from "./address_ranges.ts";
+
+/** Addresses of one host tried at most: each costs a connect attempt within the push's time. */
+const MAX_ADDRESSES = 8;
 
 /** UnifiedPush: endpoints are at most 1000 bytes. */
 export const MAX_ENDPOINT_BYTES = 1000;
@@ -77,9 +81,15 @@ export interface CheckedEndpoint {
   readonly hostname: string;
   readonly port: number;
   readonly tls: boolean;
-  /** The checked address to connect to. */
+  /** The checked address to connect to first. */
   readonly address: string;
   readonly family: 4 | 6;
+  /**
+   * Every address the host resolved to, all checked, in the resolver's order (the first is
+   * `address`): the next is tried when one cannot be reached (an IPv6 address without a
+   * route, a node of the push service that is down).
+   */
+  readonly addresses: readonly ResolvedAddress[];
 }
 
 /** Options of {@link EndpointPolicy}. */
@@ -100,7 +110,7 @@ export interface EndpointPolicyOptions {
 
 interface CachedResolution {
   readonly until: number;
-  readonly address: ResolvedAddress;
+  readonly addresses: readonly ResolvedAddress[];
 }
 
 const encoder = new TextEncoder();
@@ -175,22 +185,22 @@ export class EndpointPolicy {
     const tls = url.protocol === "https:";
     const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
-    const chosen = await this.#addressOf(hostname);
-    return { url, origin: url.origin, hostname, port, tls, ...chosen };
+    const addresses = await this.#addressesOf(hostname);
+    return { url, origin: url.origin, hostname, port, tls, ...addresses[0], addresses };
   }
 
-  async #addressOf(hostname: string): Promise<ResolvedAddress> {
+  async #addressesOf(hostname: string): Promise<readonly ResolvedAddress[]> {
     // Only names that passed are cached (never literals): looked up first, as telling a name
     // from a literal address is most of a cached check's CPU.
     const now = this.#now();
     const cached = this.#cache.get(hostname);
-    if (cached !== undefined && now < cached.until) return cached.address;
+    if (cached !== undefined && now < cached.until) return cached.addresses;
     const literal = judgeAddress(hostname, this.#allowPrivate);
     if (literal !== null) {
       if (!literal.allowed) {
         throw new EndpointRefusedError("forbidden-address", `${literal.range} address`);
       }
-      return { address: literal.address, family: literal.family };
+      return [{ address: literal.address, family: literal.family }];
     }
 
     let resolved: readonly ResolvedAddress[];
@@ -202,7 +212,7 @@ export class EndpointPolicy {
     if (resolved.length === 0) {
       throw new EndpointRefusedError("unresolvable", "the host has no address");
     }
-    let first: ResolvedAddress | null = null;
+    const addresses: ResolvedAddress[] = [];
     // Every address must pass: a name with one public and one private address is refused.
     for (const entry of resolved) {
       const verdict = judgeAddress(entry.address, this.#allowPrivate);
@@ -215,15 +225,19 @@ export class EndpointPolicy {
           `resolves to a ${verdict.range} address`,
         );
       }
-      first ??= { address: verdict.address, family: verdict.family };
+      // Once each: a resolver may list an address twice (one per socket type).
+      const fresh = !addresses.some((known) => known.address === verdict.address);
+      if (fresh && addresses.length < MAX_ADDRESSES) {
+        addresses.push({ address: verdict.address, family: verdict.family });
+      }
     }
     if (this.#cacheMs > 0) {
       this.#cache.delete(hostname);
-      this.#cache.set(hostname, { until: now + this.#cacheMs, address: first! });
+      this.#cache.set(hostname, { until: now + this.#cacheMs, addresses });
       if (this.#cache.size > this.#maxCachedHosts) {
         this.#cache.delete(this.#cache.keys().next().value!);
       }
     }
-    return first!;
+    return addresses;
   }
 }

@@ -9,6 +9,10 @@
  * the hostname. It is also cheaper: against a fast loopback server (bench/webpush_encrypt.ts,
  * part 4) a POST cost about 95–110 µs of CPU with node:https and 150–165 µs with fetch.
  *
+ * A host with several addresses (IPv6 and IPv4, several nodes) is tried address after
+ * address while a connection cannot be made, each new connection given its share of the
+ * time left, so one unreachable address does not lose the push (RFC 8305's idea, in order).
+ *
  * Bounds: one timeout per push (resolving and connecting included); at most `maxResponseBytes` of an
  * answer's body are read (the rest is cut off with the connection); redirects are answers
  * like any other, never followed; at most `maxSocketsPerHost` concurrent connections per
@@ -32,6 +36,7 @@ import {
   type CheckedEndpoint,
   type EndpointPolicy,
   EndpointRefusedError,
+  type ResolvedAddress,
 } from "./endpoint_policy.ts";
 import { outcomeOfStatus, type PushOutcome } from "./push_outcome.ts";
 import { parseRetryAfter } from "../retry_after.ts";
@@ -48,6 +53,9 @@ const NETWORK_FAILURE: PushOutcome = {
   reason: "network",
   retryAfterMs: null,
 };
+
+/** No connection could be made to that address: the next one may do. */
+const UNREACHABLE = Symbol("unreachable");
 
 const TIMED_OUT: PushOutcome = {
   kind: "retryable",
@@ -220,12 +228,24 @@ export class WebPushSender {
       "Authorization": prepared.authorization,
     };
     if (message.topic !== undefined) headers["Topic"] = message.topic;
-    return this.#post(
-      target,
-      headers,
-      prepared.body,
-      Math.max(1, this.#timeoutMs - (performance.now() - started)),
-    );
+    const deadline = started + this.#timeoutMs;
+    const addresses = target.addresses;
+    for (let i = 0; i < addresses.length; i++) {
+      const left = deadline - performance.now();
+      if (left <= 0) return TIMED_OUT;
+      // The last address may take all the time left; the others their share of it.
+      const connectMs = i === addresses.length - 1 ? Infinity : left / (addresses.length - i);
+      const outcome = await this.#post(
+        target,
+        addresses[i],
+        headers,
+        prepared.body,
+        Math.max(1, left),
+        connectMs,
+      );
+      if (outcome !== UNREACHABLE) return outcome;
+    }
+    return NETWORK_FAILURE;
   }
 
   /** Closes idle kept-alive connections and stops keeping new ones. */
@@ -234,25 +254,34 @@ export class WebPushSender {
     this.#httpAgent.destroy();
   }
 
+  /**
+   * One POST to `target` at `address`. {@link UNREACHABLE} when a new connection could not
+   * be made (refused, no route, or not within `connectMs`): nothing reached the service.
+   */
   #post(
     target: CheckedEndpoint,
+    address: ResolvedAddress,
     headers: Record<string, string>,
     body: Uint8Array,
     timeoutMs: number,
-  ): Promise<PushOutcome> {
+    connectMs: number,
+  ): Promise<PushOutcome | typeof UNREACHABLE> {
     // Hands the agent the address the policy checked instead of resolving the name again.
     const lookup = ((_hostname: string, options: { all?: boolean }, callback: unknown) => {
       const done = callback as (...args: unknown[]) => void;
-      if (options?.all) done(null, [{ address: target.address, family: target.family }]);
-      else done(null, target.address, target.family);
+      if (options?.all) done(null, [{ address: address.address, family: address.family }]);
+      else done(null, address.address, address.family);
     }) as unknown as LookupFunction;
     const module = target.tls ? https : http;
-    return new Promise<PushOutcome>((resolve) => {
+    return new Promise<PushOutcome | typeof UNREACHABLE>((resolve) => {
       let settled = false;
-      const settle = (outcome: PushOutcome) => {
+      let connected = false;
+      let connectTimer: ReturnType<typeof setTimeout> | undefined;
+      const settle = (outcome: PushOutcome | typeof UNREACHABLE) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(connectTimer);
         resolve(outcome);
       };
       const request = module.request({
@@ -291,7 +320,24 @@ export class WebPushSender {
         settle(TIMED_OUT);
         request.destroy();
       }, timeoutMs);
-      request.on("error", () => settle(NETWORK_FAILURE));
+      request.on("error", () => settle(connected ? NETWORK_FAILURE : UNREACHABLE));
+      request.on("socket", (socket) => {
+        // A kept-alive connection is connected already; a new one is timed on its own.
+        if (!socket.connecting) {
+          connected = true;
+          return;
+        }
+        socket.once("connect", () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        });
+        if (Number.isFinite(connectMs)) {
+          connectTimer = setTimeout(() => {
+            settle(UNREACHABLE);
+            request.destroy();
+          }, connectMs);
+        }
+      });
       request.end(body);
     });
   }

@@ -213,3 +213,31 @@ Deno.test("endpoint policy: there is no default resolver (no test reaches the sy
   );
   assert.throws(() => new EndpointPolicy({ allowPrivate: true } as never), TypeError);
 });
+
+Deno.test("endpoint policy: every address of a host, checked, once each, in the resolver's order, at most 8", async () => {
+  const many = Array.from({ length: 12 }, (_, i) => `203.0.114.${i + 1}`);
+  const policy = new EndpointPolicy({
+    resolve: resolverOf({
+      "dual.example": ["2606:4700::1111", "203.0.114.7", "2606:4700::1111", "203.0.114.8"],
+      "many.example": many,
+      "late-private.example": [...many, "10.0.0.1"],
+    }),
+  });
+  const dual = await policy.check("https://dual.example/push/1");
+  assert.deepEqual(dual.addresses, [
+    { address: "2606:4700::1111", family: 6 },
+    { address: "203.0.114.7", family: 4 },
+    { address: "203.0.114.8", family: 4 },
+  ]);
+  assert.equal(dual.address, "2606:4700::1111");
+  assert.deepEqual(
+    (await policy.check("https://many.example/push/1")).addresses.map((a) => a.address),
+    many.slice(0, 8),
+  );
+  // Beyond the 8 kept, every address is still checked: one private address refuses the host.
+  await assert.rejects(
+    policy.check("https://late-private.example/push/1"),
+    (error: unknown) =>
+      error instanceof EndpointRefusedError && error.reason === "forbidden-address",
+  );
+});

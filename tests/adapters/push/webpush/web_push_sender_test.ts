@@ -276,6 +276,57 @@ Deno.test("sender: the answer body is read only up to the bound", async () => {
   );
 });
 
+Deno.test("sender: an address that cannot be reached is skipped: the host's next address gets the push", async () => {
+  await using s = await setup();
+  const { made, subscription } = await subscribed(s.fake);
+  // The fake listens on 127.0.0.1 only: on 127.0.0.2 its port refuses connections, as a
+  // push service's IPv6 address without a route or a node that is down would.
+  const resolved: string[] = [];
+  const twoAddresses: AddressResolver = (hostname) => {
+    resolved.push(hostname);
+    return Promise.resolve([
+      { address: "127.0.0.2", family: 4 },
+      { address: "127.0.0.2", family: 4 }, // listed twice (one per socket type): tried once
+      { address: "127.0.0.1", family: 4 },
+    ]);
+  };
+  const sender = new WebPushSender({
+    policy: new EndpointPolicy({ allowPrivate: true, resolve: twoAddresses }),
+    authorizer: s.authorizer,
+    timeoutMs: 5000,
+    caCerts: [(await testCertificate()).cert],
+  });
+  try {
+    assert.ok(made.endpoint.startsWith("https://localhost:"));
+    assert.deepEqual(await sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 }), {
+      kind: "delivered",
+      status: 201,
+    });
+    assert.equal((await s.fake.waitForMessages(1, 5000)).length, 1);
+    assert.deepEqual(resolved, ["localhost"]);
+
+    // No address answers: a network failure (retryable), within the push's time.
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const closedPort = (closed.addr as Deno.NetAddr).port;
+    closed.close();
+    const started = performance.now();
+    const nowhere = await sender.send({
+      subscription: { ...subscription, endpoint: `https://localhost:${closedPort}/push/x` },
+      payload: PAYLOAD,
+      ttlSeconds: 60,
+    });
+    assert.deepEqual(nowhere, {
+      kind: "retryable",
+      status: null,
+      reason: "network",
+      retryAfterMs: null,
+    });
+    assert.ok(performance.now() - started < 5000);
+  } finally {
+    sender.close();
+  }
+});
+
 Deno.test("sender: redirects are not followed, not even to loopback", async () => {
   await using s = await setup();
   await using target = await startFakePushService({
