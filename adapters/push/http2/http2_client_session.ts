@@ -347,6 +347,8 @@ export class Http2ClientSession {
     if (stream === undefined) return;
     this.#forget(stream);
     if (!this.#closed) this.#enqueue(encodeRstStream(id, ErrorCode.CANCEL));
+    // The last stream of a retired session: nothing left to wait for.
+    this.#closeIfDone();
   }
 
   /**

@@ -850,3 +850,23 @@ Deno.test("fuzz: random frames from the server: one answer per request, no throw
   tally.assertShare(["protocol error"], 0.2, "cases the client rejected");
   tally.assertShare(["still usable"], 0.01, "cases the client survived");
 });
+
+// ---- review: found by reading the session against RFC 9113 --------------------------------
+
+Deno.test("after GOAWAY, cancelling the last open stream closes the connection", async () => {
+  const s = await open();
+  try {
+    const a = ask(s.session, "/a");
+    await s.peer.waitForRequests(1);
+    await s.peer.write(goaway(a.id, E.NO_ERROR));
+    await s.peer.waitFor(() => !s.session.usable, "the session retired");
+    s.session.cancel(a.id);
+    // Nothing is left to answer: the connection must not linger until the server gives up.
+    await withTimeout(s.session.closed, 2_000, "the session closing");
+    await withTimeout(s.peer.ended, 2_000, "the socket closing");
+    assert.equal(s.closedCalls(), 1);
+    assert.equal(a.answers.length, 0, "a cancelled request is never answered");
+  } finally {
+    await s.dispose();
+  }
+});
