@@ -311,8 +311,9 @@ export class Http2ClientSession {
     this.#highestQueued = id;
     if (body.length > 0) {
       stream.pending = body;
-      if (this.#blocked.length > 0) this.#blocked.push(stream);
-      else if (!this.#sendBody(stream)) this.#blocked.push(stream);
+      // Bodies held back go first: after #sendBlocked, any still held while the connection
+      // window is open wait on their own stream window, which must not hold this one back.
+      if (!this.#sendBody(stream)) this.#blocked.push(stream);
     }
     return id;
   }

@@ -870,3 +870,25 @@ Deno.test("after GOAWAY, cancelling the last open stream closes the connection",
     await s.dispose();
   }
 });
+
+Deno.test("a body blocked on its own stream window does not hold back a later request's body", async () => {
+  const s = await open();
+  try {
+    // More connection window than the default, so only stream 1's own window runs out.
+    await s.peer.write(frame(T.WINDOW_UPDATE, 0, 0, u32(1_000_000)));
+    await sleep(100);
+    const big = s.session.request(
+      [[":method", "POST"], [":path", "/big"]],
+      new Uint8Array(70_000),
+      () => {},
+    );
+    await s.peer.waitFor(() => sent(s.peer, big) >= 65_535, "the first stream window of /big");
+    const small = ask(s.session, "/small", "hello");
+    await s.peer.waitFor(() => sent(s.peer, small.id) >= 5, "the body of /small", 2_000);
+    assert.equal(decoder.decode(s.peer.bodyOf(small.id)), "hello");
+    await s.peer.write(response(small.id, 200, true));
+    assertResponse(await small.answer, 200);
+  } finally {
+    await s.dispose();
+  }
+});
