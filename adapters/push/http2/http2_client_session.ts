@@ -758,7 +758,8 @@ export class Http2ClientSession {
     this.#retire();
     // Streams above the last one were not processed and never will be.
     for (const stream of [...this.#streams.values()]) {
-      if (stream.id <= lastStreamId) continue;
+      // A callback may have cancelled a stream or destroyed the session (answering all).
+      if (stream.id <= lastStreamId || !this.#streams.has(stream.id)) continue;
       this.#forget(stream);
       deliver(stream, {
         kind: "error",

@@ -892,3 +892,33 @@ Deno.test("a body blocked on its own stream window does not hold back a later re
     await s.dispose();
   }
 });
+
+Deno.test("a callback that destroys the session on GOAWAY: every other request still answered once", async () => {
+  const s = await open();
+  try {
+    const answers = new Map<number, number>();
+    const count = (id: number) => answers.set(id, (answers.get(id) ?? 0) + 1);
+    const ids: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      for (let i = 0; i < 3; i++) {
+        const id = s.session.request(
+          [[":method", "GET"], [":path", `/${i}`]],
+          new Uint8Array(),
+          () => {
+            count(id);
+            if (id === ids[0]) s.session.destroy("given up");
+            if (answers.size === 3) resolve();
+          },
+        );
+        ids.push(id);
+      }
+    });
+    await s.peer.waitForRequests(3);
+    await s.peer.write(goaway(0, E.NO_ERROR));
+    await withTimeout(done, 5_000, "every answer");
+    await sleep(50);
+    assert.deepEqual([...answers.values()], [1, 1, 1], "each request answered exactly once");
+  } finally {
+    await s.dispose();
+  }
+});
