@@ -122,7 +122,10 @@ const MAX_HEADER_LIST_SIZE = 16_384;
 const STREAM_RECEIVE_WINDOW = DEFAULT_WINDOW;
 /** Our connection receive window, raised at once so many answers can be in flight. */
 const CONNECTION_RECEIVE_WINDOW = 16 * 1024 * 1024;
-/** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
+/**
+ * A header block (HEADERS + CONTINUATION) larger than this ends the connection, frame
+ * headers counted: empty CONTINUATIONs must not go on for ever (the "CONTINUATION flood").
+ */
 const MAX_HEADER_BLOCK_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
 /** How long the frames written just before closing (GOAWAY) may take. */
@@ -173,7 +176,14 @@ export class Http2ClientSession {
   #start = 0;
   #end = 0;
   #headerBlock:
-    | { streamId: number; endStream: boolean; parts: Uint8Array[]; bytes: number }
+    | {
+      streamId: number;
+      endStream: boolean;
+      parts: Uint8Array[];
+      bytes: number;
+      /** Bytes on the wire so far, frame headers included. */
+      wire: number;
+    }
     | null = null;
 
   #retired = false;
@@ -611,7 +621,13 @@ export class Http2ClientSession {
     }
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (flags & Flag.END_HEADERS) return this.#onHeaderBlock(streamId, endStream, fragment);
-    this.#headerBlock = { streamId, endStream, parts: [fragment.slice()], bytes: fragment.length };
+    this.#headerBlock = {
+      streamId,
+      endStream,
+      parts: [fragment.slice()],
+      bytes: fragment.length,
+      wire: FRAME_HEADER_BYTES + payload.length,
+    };
   }
 
   #onContinuation(flags: number, streamId: number, payload: Uint8Array): void {
@@ -620,7 +636,8 @@ export class Http2ClientSession {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION out of place");
     }
     block.bytes += payload.length;
-    if (block.bytes > MAX_HEADER_BLOCK_BYTES) {
+    block.wire += FRAME_HEADER_BYTES + payload.length;
+    if (block.wire > MAX_HEADER_BLOCK_BYTES) {
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large");
     }
     block.parts.push(payload.slice());

@@ -922,3 +922,20 @@ Deno.test("a callback that destroys the session on GOAWAY: every other request s
     await s.dispose();
   }
 });
+
+Deno.test("a header block that never ends (empty CONTINUATIONs) ends the connection, not the memory", async () => {
+  const s = await open();
+  try {
+    const a = ask(s.session, "/a");
+    await s.peer.waitForRequests(1);
+    const empty = frame(T.CONTINUATION, 0, a.id);
+    await s.peer.write(
+      frame(T.HEADERS, 0, a.id, literalBlock([[":status", "200"]])),
+      ...new Array(20_000).fill(empty),
+    );
+    assertError(await a.answer);
+    assert.equal(await s.peer.goawayCode(), 0xb /* ENHANCE_YOUR_CALM */);
+  } finally {
+    await s.dispose();
+  }
+});
