@@ -70,7 +70,7 @@ export type Http2Answer =
     readonly unprocessed: boolean;
   };
 
-/** Settings of {@link Http2ClientSession.connect}. */
+/** Settings of {@link Http2ClientSession.connect}. A callback's exception is dropped. */
 export interface Http2ClientSessionOptions {
   /** Where to connect: a host name or an address. */
   readonly hostname: string;
@@ -752,7 +752,7 @@ export class Http2ClientSession {
       this.#onFirstSettings?.();
       this.#onFirstSettings = null;
     }
-    this.#options.onSettings?.();
+    notify(this.#options.onSettings);
   }
 
   #onPing(flags: number, streamId: number, payload: Uint8Array): void {
@@ -771,7 +771,8 @@ export class Http2ClientSession {
     if (payload.length < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY");
     const lastStreamId = readUint31(payload, 0);
     this.#goawayCode = readUint32(payload, 4);
-    this.#options.onGoaway?.(this.#goawayCode);
+    const code = this.#goawayCode;
+    notify(this.#options.onGoaway && (() => this.#options.onGoaway!(code)));
     this.#retire();
     // Streams above the last one were not processed and never will be.
     for (const stream of [...this.#streams.values()]) {
@@ -864,7 +865,7 @@ export class Http2ClientSession {
   #retire(): void {
     if (this.#retired) return;
     this.#retired = true;
-    this.#options.onRetired?.();
+    notify(this.#options.onRetired);
   }
 
   #closeIfDone(): void {
@@ -913,7 +914,7 @@ export class Http2ClientSession {
     }
     this.#ping?.settle(false);
     this.#resolveClosed();
-    this.#options.onClosed?.();
+    notify(this.#options.onClosed);
   }
 
   /** Closes the connection once no stream has been open for `idleTimeoutMs`. */
@@ -939,6 +940,19 @@ export class Http2ClientSession {
 function deliver(stream: Stream, outcome: Http2Answer): void {
   try {
     stream.done(outcome);
+  } catch {
+    // see above
+  }
+}
+
+/**
+ * Calls one of the options' callbacks. Like {@link deliver}: a caller's exception must not
+ * cut the connection short, nor escape the reader or a timer (an unhandled rejection or
+ * uncaught exception ends the process).
+ */
+function notify(callback: (() => void) | undefined): void {
+  try {
+    callback?.();
   } catch {
     // see above
   }

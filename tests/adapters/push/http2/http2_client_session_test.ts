@@ -939,3 +939,26 @@ Deno.test("a header block that never ends (empty CONTINUATIONs) ends the connect
     await s.dispose();
   }
 });
+
+Deno.test("callbacks of the options that throw (onGoaway, onRetired, onClosed, onSettings) neither crash the process nor cut the other streams short", async () => {
+  const boom = () => {
+    throw new Error("a caller's bug");
+  };
+  const s = await open([], { onGoaway: boom, onRetired: boom, onClosed: boom, onSettings: boom });
+  try {
+    const a = ask(s.session, "/a");
+    const b = ask(s.session, "/b");
+    await s.peer.waitForRequests(2);
+    // SETTINGS, then GOAWAY leaving b out: a still answered, b unprocessed.
+    await s.peer.write(settings([3, 10]), goaway(a.id, E.NO_ERROR));
+    assertError(await b.answer, true);
+    await s.peer.write(response(a.id, 200, false), data(a.id, "A"));
+    assertResponse(await a.answer, 200, "A");
+    // The server closes: onClosed throws from the reader, which must not reject unhandled.
+    s.peer.close();
+    await withTimeout(s.session.closed, 5_000, "closed");
+    await sleep(50);
+  } finally {
+    await s.dispose();
+  }
+});
