@@ -962,3 +962,25 @@ Deno.test("callbacks of the options that throw (onGoaway, onRetired, onClosed, o
     await s.dispose();
   }
 });
+
+Deno.test("send flow control: SETTINGS_INITIAL_WINDOW_SIZE shrinking below what was sent makes the stream window negative; the body waits until it is positive again", async () => {
+  const s = await open([[4, 100]]);
+  try {
+    const body = new Uint8Array(300).map((_, i) => i % 256);
+    const a = s.session.request([[":method", "POST"], [":path", "/"]], body, () => {});
+    await s.peer.waitFor(() => sent(s.peer, a) >= 100, "the first 100 bytes");
+    // 100 sent, then the initial window 100 -> 50: the stream's is -50, and a WINDOW_UPDATE
+    // of 100 brings it to 50 only.
+    await s.peer.write(settings([4, 50]));
+    await s.peer.write(frame(T.WINDOW_UPDATE, 0, a, u32(100)));
+    await s.peer.waitFor(() => sent(s.peer, a) >= 150, "50 more");
+    await sleep(150);
+    assert.equal(sent(s.peer, a), 150, "never beyond the stream window");
+    // Raised again by SETTINGS (0 + 1000 - 50): the rest goes.
+    await s.peer.write(settings([4, 1000]));
+    await s.peer.waitFor(() => sent(s.peer, a) >= 300, "the rest");
+    assert.deepEqual(s.peer.bodyOf(a), body);
+  } finally {
+    await s.dispose();
+  }
+});
