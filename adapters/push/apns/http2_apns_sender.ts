@@ -109,7 +109,7 @@ interface Connection {
   usable: boolean;
   /** A PING is out to check the connection after a request timed out. */
   checking: boolean;
-  /** Requests running on it now. */
+  /** Requests running on it now; once it is retired, they are counted in `#detached`. */
   streams: number;
 }
 
@@ -311,6 +311,8 @@ export class Http2ApnsSender {
         resolve(attempt);
       };
       connection.streams++;
+      // Retired between #connect and here (another push's IdleTimeout, say): detached at once.
+      if (!connection.usable) this.#detached++;
       streamId = connection.session.request(
         fields,
         encoder.encode(payload),
