@@ -53,7 +53,10 @@ export interface Http2ApnsSenderOptions {
   readonly caCerts?: readonly string[];
   /** TLS server name to check, when `baseUrl` is an address (default: its host). */
   readonly serverName?: string;
-  /** Concurrent streams at most, below the server's own limit. Default 1000. */
+  /**
+   * Concurrent streams at most on the current connection, below the server's own limit.
+   * Streams still running on a retired one (after GOAWAY) do not count. Default 1000.
+   */
   readonly maxConcurrentStreams?: number;
   /** Pushes waiting for a stream at most; more fail at once (retryable). Default 10,000. */
   readonly maxQueued?: number;
@@ -106,6 +109,8 @@ interface Connection {
   usable: boolean;
   /** A PING is out to check the connection after a request timed out. */
   checking: boolean;
+  /** Requests running on it now; once it is retired, they are counted in `#detached`. */
+  streams: number;
 }
 
 /** How long a PING may go unanswered before the connection is taken for dead. */
@@ -129,6 +134,12 @@ export class Http2ApnsSender {
   readonly #open = new Set<Connection>();
   #closed = false;
   #inFlight = 0;
+  /**
+   * Of those, the requests still running on retired connections: they take no stream of the
+   * current connection, so they must not keep pushes from it (after a GOAWAY, a slow stream
+   * on the old connection held every new push back until it ended).
+   */
+  #detached = 0;
   readonly #waiters = new WaitQueue();
   #connections = 0;
   #goaways = 0;
@@ -294,9 +305,14 @@ export class Http2ApnsSender {
       const finish = (attempt: Attempt) => {
         if (timed.settled) return;
         timed.settled = true;
+        connection.streams--;
+        if (!connection.usable) this.#detached--;
         this.#deadlines.remove(timed);
         resolve(attempt);
       };
+      connection.streams++;
+      // Retired between #connect and here (another push's IdleTimeout, say): detached at once.
+      if (!connection.usable) this.#detached++;
       streamId = connection.session.request(
         fields,
         encoder.encode(payload),
@@ -387,7 +403,7 @@ export class Http2ApnsSender {
         if (connection !== null) this.#open.delete(connection);
       },
     });
-    connection = { session, usable: session.usable, checking: false };
+    connection = { session, usable: session.usable, checking: false, streams: 0 };
     if (this.#closed || !session.usable) {
       session.destroy("sender closed");
       throw new Error(this.#closed ? "sender closed" : "connection closed at once");
@@ -399,13 +415,17 @@ export class Http2ApnsSender {
 
   /** No new streams on `connection`; the ones running finish. */
   #retire(connection: Connection): void {
-    connection.usable = false;
+    if (connection.usable) {
+      connection.usable = false;
+      this.#detached += connection.streams;
+    }
     if (this.#connection === connection) this.#connection = null;
     this.#wake();
   }
 
   /**
-   * The stream limit now: ours, or the server's when lower; 1 while no connection is open
+   * The stream limit of the current connection: ours, or the server's when lower; compared
+   * with the pushes not running on a retired connection. 1 while no connection is open
    * (its limit is not known yet; the first push opens it and the rest follow its SETTINGS).
    */
   #limit(): number {
@@ -417,7 +437,7 @@ export class Http2ApnsSender {
 
   /** Waits for a stream slot; false when the queue is full or the sender closed. */
   #acquire(): Promise<boolean> {
-    if (this.#inFlight < this.#limit() && this.#waiters.size === 0) {
+    if (this.#inFlight - this.#detached < this.#limit() && this.#waiters.size === 0) {
       this.#inFlight++;
       return Promise.resolve(true);
     }
@@ -437,7 +457,9 @@ export class Http2ApnsSender {
   }
 
   #wake(): void {
-    while (this.#waiters.size > 0 && (this.#closed || this.#inFlight < this.#limit())) {
+    while (
+      this.#waiters.size > 0 && (this.#closed || this.#inFlight - this.#detached < this.#limit())
+    ) {
       this.#waiters.shift()!();
     }
   }

@@ -70,7 +70,7 @@ export type Http2Answer =
     readonly unprocessed: boolean;
   };
 
-/** Settings of {@link Http2ClientSession.connect}. */
+/** Settings of {@link Http2ClientSession.connect}. A callback's exception is dropped. */
 export interface Http2ClientSessionOptions {
   /** Where to connect: a host name or an address. */
   readonly hostname: string;
@@ -122,7 +122,10 @@ const MAX_HEADER_LIST_SIZE = 16_384;
 const STREAM_RECEIVE_WINDOW = DEFAULT_WINDOW;
 /** Our connection receive window, raised at once so many answers can be in flight. */
 const CONNECTION_RECEIVE_WINDOW = 16 * 1024 * 1024;
-/** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
+/**
+ * A header block (HEADERS + CONTINUATION) larger than this ends the connection, frame
+ * headers counted: empty CONTINUATIONs must not go on for ever (the "CONTINUATION flood").
+ */
 const MAX_HEADER_BLOCK_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
 /** How long the frames written just before closing (GOAWAY) may take. */
@@ -173,7 +176,14 @@ export class Http2ClientSession {
   #start = 0;
   #end = 0;
   #headerBlock:
-    | { streamId: number; endStream: boolean; parts: Uint8Array[]; bytes: number }
+    | {
+      streamId: number;
+      endStream: boolean;
+      parts: Uint8Array[];
+      bytes: number;
+      /** Bytes on the wire so far, frame headers included. */
+      wire: number;
+    }
     | null = null;
 
   #retired = false;
@@ -311,8 +321,9 @@ export class Http2ClientSession {
     this.#highestQueued = id;
     if (body.length > 0) {
       stream.pending = body;
-      if (this.#blocked.length > 0) this.#blocked.push(stream);
-      else if (!this.#sendBody(stream)) this.#blocked.push(stream);
+      // Bodies held back go first: after #sendBlocked, any still held while the connection
+      // window is open wait on their own stream window, which must not hold this one back.
+      if (!this.#sendBody(stream)) this.#blocked.push(stream);
     }
     return id;
   }
@@ -347,6 +358,8 @@ export class Http2ClientSession {
     if (stream === undefined) return;
     this.#forget(stream);
     if (!this.#closed) this.#enqueue(encodeRstStream(id, ErrorCode.CANCEL));
+    // The last stream of a retired session: nothing left to wait for.
+    this.#closeIfDone();
   }
 
   /**
@@ -608,7 +621,13 @@ export class Http2ClientSession {
     }
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (flags & Flag.END_HEADERS) return this.#onHeaderBlock(streamId, endStream, fragment);
-    this.#headerBlock = { streamId, endStream, parts: [fragment.slice()], bytes: fragment.length };
+    this.#headerBlock = {
+      streamId,
+      endStream,
+      parts: [fragment.slice()],
+      bytes: fragment.length,
+      wire: FRAME_HEADER_BYTES + payload.length,
+    };
   }
 
   #onContinuation(flags: number, streamId: number, payload: Uint8Array): void {
@@ -617,7 +636,8 @@ export class Http2ClientSession {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION out of place");
     }
     block.bytes += payload.length;
-    if (block.bytes > MAX_HEADER_BLOCK_BYTES) {
+    block.wire += FRAME_HEADER_BYTES + payload.length;
+    if (block.wire > MAX_HEADER_BLOCK_BYTES) {
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large");
     }
     block.parts.push(payload.slice());
@@ -732,7 +752,7 @@ export class Http2ClientSession {
       this.#onFirstSettings?.();
       this.#onFirstSettings = null;
     }
-    this.#options.onSettings?.();
+    notify(this.#options.onSettings);
   }
 
   #onPing(flags: number, streamId: number, payload: Uint8Array): void {
@@ -751,11 +771,13 @@ export class Http2ClientSession {
     if (payload.length < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY");
     const lastStreamId = readUint31(payload, 0);
     this.#goawayCode = readUint32(payload, 4);
-    this.#options.onGoaway?.(this.#goawayCode);
+    const code = this.#goawayCode;
+    notify(this.#options.onGoaway && (() => this.#options.onGoaway!(code)));
     this.#retire();
     // Streams above the last one were not processed and never will be.
     for (const stream of [...this.#streams.values()]) {
-      if (stream.id <= lastStreamId) continue;
+      // A callback may have cancelled a stream or destroyed the session (answering all).
+      if (stream.id <= lastStreamId || !this.#streams.has(stream.id)) continue;
       this.#forget(stream);
       deliver(stream, {
         kind: "error",
@@ -843,7 +865,7 @@ export class Http2ClientSession {
   #retire(): void {
     if (this.#retired) return;
     this.#retired = true;
-    this.#options.onRetired?.();
+    notify(this.#options.onRetired);
   }
 
   #closeIfDone(): void {
@@ -892,7 +914,7 @@ export class Http2ClientSession {
     }
     this.#ping?.settle(false);
     this.#resolveClosed();
-    this.#options.onClosed?.();
+    notify(this.#options.onClosed);
   }
 
   /** Closes the connection once no stream has been open for `idleTimeoutMs`. */
@@ -918,6 +940,19 @@ export class Http2ClientSession {
 function deliver(stream: Stream, outcome: Http2Answer): void {
   try {
     stream.done(outcome);
+  } catch {
+    // see above
+  }
+}
+
+/**
+ * Calls one of the options' callbacks. Like {@link deliver}: a caller's exception must not
+ * cut the connection short, nor escape the reader or a timer (an unhandled rejection or
+ * uncaught exception ends the process).
+ */
+function notify(callback: (() => void) | undefined): void {
+  try {
+    callback?.();
   } catch {
     // see above
   }

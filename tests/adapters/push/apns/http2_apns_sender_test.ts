@@ -553,3 +553,38 @@ Deno.test("Http2ApnsSender: close lets the running push finish and fails the wai
     await rig.close();
   }
 });
+
+Deno.test("Http2ApnsSender: after GOAWAY, new pushes go on a new connection at once, not after the old one's slow streams", async () => {
+  const rig = await startRig({ sender: { requestTimeoutMs: 10_000 } });
+  try {
+    const { payload, headers } = monalPush(rig.clock.now());
+    assert.equal((await rig.sender.send(deviceToken(50), payload, headers)).kind, "delivered");
+    rig.fake.script(deviceToken(51), { status: 200, delayMs: 3000 }, 1);
+    const order: string[] = [];
+    const slow = rig.sender.send(deviceToken(51), payload, headers).then((outcome) => {
+      order.push("slow");
+      return outcome;
+    });
+    let deadline = Date.now() + 10_000;
+    while (rig.fake.counters.requests < 2 && Date.now() < deadline) await sleep(10);
+    // A graceful GOAWAY: the slow stream is still answered on the old connection.
+    rig.fake.goawayAll();
+    deadline = Date.now() + 10_000;
+    while (rig.sender.counters.goaways === 0 && Date.now() < deadline) await sleep(10);
+    const next = await Promise.all(
+      [52, 53, 54].map((n) =>
+        rig.sender.send(deviceToken(n), payload, headers).then((outcome) => {
+          order.push("next");
+          return outcome;
+        })
+      ),
+    );
+    assert.ok(next.every((o) => o.kind === "delivered"));
+    assert.equal((await slow).kind, "delivered");
+    assert.deepEqual(order, ["next", "next", "next", "slow"]);
+    assert.equal(rig.fake.counters.connections, 2);
+    assert.equal(rig.sender.counters.retries, 0);
+  } finally {
+    await rig.close();
+  }
+});

@@ -850,3 +850,137 @@ Deno.test("fuzz: random frames from the server: one answer per request, no throw
   tally.assertShare(["protocol error"], 0.2, "cases the client rejected");
   tally.assertShare(["still usable"], 0.01, "cases the client survived");
 });
+
+// ---- review: found by reading the session against RFC 9113 --------------------------------
+
+Deno.test("after GOAWAY, cancelling the last open stream closes the connection", async () => {
+  const s = await open();
+  try {
+    const a = ask(s.session, "/a");
+    await s.peer.waitForRequests(1);
+    await s.peer.write(goaway(a.id, E.NO_ERROR));
+    await s.peer.waitFor(() => !s.session.usable, "the session retired");
+    s.session.cancel(a.id);
+    // Nothing is left to answer: the connection must not linger until the server gives up.
+    await withTimeout(s.session.closed, 2_000, "the session closing");
+    await withTimeout(s.peer.ended, 2_000, "the socket closing");
+    assert.equal(s.closedCalls(), 1);
+    assert.equal(a.answers.length, 0, "a cancelled request is never answered");
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("a body blocked on its own stream window does not hold back a later request's body", async () => {
+  const s = await open();
+  try {
+    // More connection window than the default, so only stream 1's own window runs out.
+    await s.peer.write(frame(T.WINDOW_UPDATE, 0, 0, u32(1_000_000)));
+    await sleep(100);
+    const big = s.session.request(
+      [[":method", "POST"], [":path", "/big"]],
+      new Uint8Array(70_000),
+      () => {},
+    );
+    await s.peer.waitFor(() => sent(s.peer, big) >= 65_535, "the first stream window of /big");
+    const small = ask(s.session, "/small", "hello");
+    await s.peer.waitFor(() => sent(s.peer, small.id) >= 5, "the body of /small", 2_000);
+    assert.equal(decoder.decode(s.peer.bodyOf(small.id)), "hello");
+    await s.peer.write(response(small.id, 200, true));
+    assertResponse(await small.answer, 200);
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("a callback that destroys the session on GOAWAY: every other request still answered once", async () => {
+  const s = await open();
+  try {
+    const answers = new Map<number, number>();
+    const count = (id: number) => answers.set(id, (answers.get(id) ?? 0) + 1);
+    const ids: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      for (let i = 0; i < 3; i++) {
+        const id = s.session.request(
+          [[":method", "GET"], [":path", `/${i}`]],
+          new Uint8Array(),
+          () => {
+            count(id);
+            if (id === ids[0]) s.session.destroy("given up");
+            if (answers.size === 3) resolve();
+          },
+        );
+        ids.push(id);
+      }
+    });
+    await s.peer.waitForRequests(3);
+    await s.peer.write(goaway(0, E.NO_ERROR));
+    await withTimeout(done, 5_000, "every answer");
+    await sleep(50);
+    assert.deepEqual([...answers.values()], [1, 1, 1], "each request answered exactly once");
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("a header block that never ends (empty CONTINUATIONs) ends the connection, not the memory", async () => {
+  const s = await open();
+  try {
+    const a = ask(s.session, "/a");
+    await s.peer.waitForRequests(1);
+    const empty = frame(T.CONTINUATION, 0, a.id);
+    await s.peer.write(
+      frame(T.HEADERS, 0, a.id, literalBlock([[":status", "200"]])),
+      ...new Array(20_000).fill(empty),
+    );
+    assertError(await a.answer);
+    assert.equal(await s.peer.goawayCode(), 0xb /* ENHANCE_YOUR_CALM */);
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("callbacks of the options that throw (onGoaway, onRetired, onClosed, onSettings) neither crash the process nor cut the other streams short", async () => {
+  const boom = () => {
+    throw new Error("a caller's bug");
+  };
+  const s = await open([], { onGoaway: boom, onRetired: boom, onClosed: boom, onSettings: boom });
+  try {
+    const a = ask(s.session, "/a");
+    const b = ask(s.session, "/b");
+    await s.peer.waitForRequests(2);
+    // SETTINGS, then GOAWAY leaving b out: a still answered, b unprocessed.
+    await s.peer.write(settings([3, 10]), goaway(a.id, E.NO_ERROR));
+    assertError(await b.answer, true);
+    await s.peer.write(response(a.id, 200, false), data(a.id, "A"));
+    assertResponse(await a.answer, 200, "A");
+    // The server closes: onClosed throws from the reader, which must not reject unhandled.
+    s.peer.close();
+    await withTimeout(s.session.closed, 5_000, "closed");
+    await sleep(50);
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("send flow control: SETTINGS_INITIAL_WINDOW_SIZE shrinking below what was sent makes the stream window negative; the body waits until it is positive again", async () => {
+  const s = await open([[4, 100]]);
+  try {
+    const body = new Uint8Array(300).map((_, i) => i % 256);
+    const a = s.session.request([[":method", "POST"], [":path", "/"]], body, () => {});
+    await s.peer.waitFor(() => sent(s.peer, a) >= 100, "the first 100 bytes");
+    // 100 sent, then the initial window 100 -> 50: the stream's is -50, and a WINDOW_UPDATE
+    // of 100 brings it to 50 only.
+    await s.peer.write(settings([4, 50]));
+    await s.peer.write(frame(T.WINDOW_UPDATE, 0, a, u32(100)));
+    await s.peer.waitFor(() => sent(s.peer, a) >= 150, "50 more");
+    await sleep(150);
+    assert.equal(sent(s.peer, a), 150, "never beyond the stream window");
+    // Raised again by SETTINGS (0 + 1000 - 50): the rest goes.
+    await s.peer.write(settings([4, 1000]));
+    await s.peer.waitFor(() => sent(s.peer, a) >= 300, "the rest");
+    assert.deepEqual(s.peer.bodyOf(a), body);
+  } finally {
+    await s.dispose();
+  }
+});
