@@ -77,6 +77,8 @@ export async function createApnsApp(
     // The gate in front queues; the sender's own queue only absorbs APNs's lower limit.
     maxQueued: config.maxQueued + config.maxInFlight,
     requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+    // Why Apple closed a connection (Shutdown, IdleTimeout, ...): pushes move to a new one.
+    onGoaway: (code, reason) => logger.info("APNs closed the connection", { code, reason }),
   });
   const reachability = new Reachability();
   const metered = new MeteredApnsSender(sender, name, metrics, reachability);

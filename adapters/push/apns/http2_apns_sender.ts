@@ -70,6 +70,12 @@ export interface Http2ApnsSenderOptions {
   readonly tokenThrottleMs?: number;
   /** How long to pause after 429 TooManyProviderTokenUpdates. Default 20 min. */
   readonly providerTokenPauseMs?: number;
+  /**
+   * Told when APNs closes a connection with GOAWAY: its HTTP/2 error code and Apple's reason
+   * (`Shutdown`, `IdleTimeout`, ...: letters only, from the GOAWAY's JSON; null when absent).
+   * For the operator's log: the sender itself never logs.
+   */
+  readonly onGoaway?: (code: number, reason: string | null) => void;
 }
 
 /** What the sender did, for metrics. */
@@ -122,7 +128,10 @@ const encoder = new TextEncoder();
 
 /** The APNs sender of one app: one multiplexed HTTP/2 connection. */
 export class Http2ApnsSender {
-  readonly #options: Required<Omit<Http2ApnsSenderOptions, "caCerts" | "serverName">>;
+  readonly #options: Required<
+    Omit<Http2ApnsSenderOptions, "caCerts" | "serverName" | "onGoaway">
+  >;
+  readonly #onGoaway: ((code: number, reason: string | null) => void) | undefined;
   readonly #origin: string;
   readonly #hostname: string;
   readonly #port: number;
@@ -151,6 +160,7 @@ export class Http2ApnsSender {
   readonly #deadlines = new DeadlineQueue();
 
   constructor(options: Http2ApnsSenderOptions) {
+    this.#onGoaway = options.onGoaway;
     this.#options = {
       environment: options.environment,
       providerToken: options.providerToken,
@@ -395,7 +405,10 @@ export class Http2ApnsSender {
       maxResponseBytes: MAX_RESPONSE_BYTES,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       onSettings: () => this.#wake(),
-      onGoaway: () => this.#goaways++,
+      onGoaway: (code, debugData) => {
+        this.#goaways++;
+        this.#onGoaway?.(code, goawayReason(debugData));
+      },
       onRetired: () => {
         if (connection !== null) this.#retire(connection);
       },
@@ -537,6 +550,16 @@ class WaitQueue {
       this.#head = 0;
     }
     return item;
+  }
+}
+
+/** Apple's reason in a GOAWAY's debug data (`{"reason":"Shutdown"}`), letters only, or null. */
+export function goawayReason(debugData: Uint8Array): string | null {
+  try {
+    const reason = JSON.parse(new TextDecoder().decode(debugData))?.reason;
+    return typeof reason === "string" && /^[A-Za-z]{1,64}$/.test(reason) ? reason : null;
+  } catch {
+    return null;
   }
 }
 

@@ -88,7 +88,7 @@ export interface Http2ClientSessionOptions {
   /** Called when the server changed its settings (its stream limit may have moved). */
   readonly onSettings?: () => void;
   /** Called on each GOAWAY the server sends, with its error code. */
-  readonly onGoaway?: (code: number) => void;
+  readonly onGoaway?: (code: number, debugData: Uint8Array) => void;
   /** Called once when the session takes no new streams any more (GOAWAY, error, close). */
   readonly onRetired?: () => void;
   /** Called once when the connection is closed and every stream answered. */
@@ -128,6 +128,8 @@ const CONNECTION_RECEIVE_WINDOW = 16 * 1024 * 1024;
  */
 const MAX_HEADER_BLOCK_BYTES = 64 * 1024;
 const READ_CHUNK = 64 * 1024;
+/** GOAWAY debug data handed on at most (the rest is dropped). */
+const MAX_GOAWAY_DEBUG_BYTES = 1024;
 /** How long the frames written just before closing (GOAWAY) may take. */
 const LAST_WRITE_TIMEOUT_MS = 1_000;
 
@@ -206,9 +208,7 @@ export class Http2ClientSession {
   private constructor(conn: Deno.Conn, options: Http2ClientSessionOptions) {
     this.#conn = conn;
     this.#options = options;
-    this.#authority = options.port === 443
-      ? options.serverName ?? options.hostname
-      : `${options.serverName ?? options.hostname}:${options.port}`;
+    this.#authority = authorityOf(options.serverName ?? options.hostname, options.port);
     this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
@@ -772,7 +772,9 @@ export class Http2ClientSession {
     const lastStreamId = readUint31(payload, 0);
     this.#goawayCode = readUint32(payload, 4);
     const code = this.#goawayCode;
-    notify(this.#options.onGoaway && (() => this.#options.onGoaway!(code)));
+    // Opaque bytes for diagnostics (APNs: a JSON reason); a copy, bounded.
+    const debugData = payload.slice(8, 8 + MAX_GOAWAY_DEBUG_BYTES);
+    notify(this.#options.onGoaway && (() => this.#options.onGoaway!(code, debugData)));
     this.#retire();
     // Streams above the last one were not processed and never will be.
     for (const stream of [...this.#streams.values()]) {
@@ -931,6 +933,15 @@ export class Http2ClientSession {
       this.#armIdleTimer(this.#streams.size > 0 ? idle : idle - quiet);
     }, Math.max(1, delay));
   }
+}
+
+/**
+ * The `:authority` of requests to `host` on `port`: the port left out when it is 443, an
+ * IPv6 address in brackets (RFC 3986 §3.2.2).
+ */
+export function authorityOf(host: string, port: number): string {
+  const name = host.includes(":") ? `[${host}]` : host;
+  return port === 443 ? name : `${name}:${port}`;
 }
 
 /**

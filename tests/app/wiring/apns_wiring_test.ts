@@ -305,6 +305,25 @@ Deno.test("IdleTimeout and Shutdown reconnect and send again", async () => {
   });
 });
 
+Deno.test("a GOAWAY from APNs is logged for the operator, and pushes go on over a new connection", async () => {
+  await withRig({}, async ({ fake, push, logger }) => {
+    assert.equal((await push(deviceToken(520))).kind, "delivered");
+    fake.goawayAll();
+    const deadline = Date.now() + 5000;
+    const logged = () => logger.lines.find((line) => line.message === "APNs closed the connection");
+    while (logged() === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const line = logged();
+    assert.ok(line, "the GOAWAY is logged");
+    assert.equal(line.fields.code, 0);
+    assert.equal(line.fields.reason, null);
+    assert.equal(line.fields.app, "monal-ios");
+    assert.equal((await push(deviceToken(521))).kind, "delivered");
+    assert.equal(fake.counters.connections, 2);
+  });
+});
+
 Deno.test("403 ExpiredProviderToken renews the JWT once and sends again", async () => {
   await withRig({}, async ({ fake, push, clock }) => {
     await push(deviceToken(600));

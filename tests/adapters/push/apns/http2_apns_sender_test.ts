@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { apnsHeaders } from "../../../../domain/payloads/apns_headers.ts";
 import { apnsPayload, MONAL_PAYLOAD_SETTINGS } from "../../../../domain/payloads/apns_payload.ts";
-import { Http2ApnsSender } from "../../../../adapters/push/apns/http2_apns_sender.ts";
+import { goawayReason, Http2ApnsSender } from "../../../../adapters/push/apns/http2_apns_sender.ts";
 import type { PushOutcome } from "../../../../adapters/push/apns/push_outcome.ts";
 import { startTcpProxy } from "../../../support/tcp_proxy.ts";
 import {
@@ -587,4 +587,16 @@ Deno.test("Http2ApnsSender: after GOAWAY, new pushes go on a new connection at o
   } finally {
     await rig.close();
   }
+});
+
+Deno.test("goawayReason: Apple's reason from a GOAWAY's JSON, letters only, else null", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  assert.equal(goawayReason(bytes('{"reason":"Shutdown"}')), "Shutdown");
+  assert.equal(goawayReason(bytes('{"reason":"IdleTimeout","x":1}')), "IdleTimeout");
+  assert.equal(goawayReason(new Uint8Array()), null);
+  assert.equal(goawayReason(bytes("not json")), null);
+  assert.equal(goawayReason(bytes("null")), null);
+  // Whatever the peer sends never reaches a log line unless it is a plain word.
+  assert.equal(goawayReason(bytes('{"reason":"a\\nforged: line"}')), null);
+  assert.equal(goawayReason(bytes(`{"reason":"${"A".repeat(65)}"}`)), null);
 });

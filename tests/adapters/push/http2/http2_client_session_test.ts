@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  authorityOf,
   type Http2Answer,
   Http2ClientSession,
   type Http2ClientSessionOptions,
@@ -323,6 +324,24 @@ Deno.test("GOAWAY(last 3): streams 5 and 7 fail unprocessed at once, 1 and 3 are
     await s.peer.ended;
     assert.equal(s.closedCalls(), 1);
     for (const a of asked) assert.equal(a.answers.length, 1);
+  } finally {
+    await s.dispose();
+  }
+});
+
+Deno.test("GOAWAY debug data reaches onGoaway, copied and bounded", async () => {
+  const seen: Array<[number, string]> = [];
+  const s = await open([], {
+    onGoaway: (code, debugData) => seen.push([code, decoder.decode(debugData)]),
+  });
+  try {
+    const a = ask(s.session, "/1");
+    await s.peer.waitForRequests(1);
+    const reason = encoder.encode('{"reason":"Shutdown"}');
+    await s.peer.write(frame(T.GOAWAY, 0, 0, join(u32(1), u32(E.NO_ERROR), reason)));
+    await s.peer.write(response(a.id, 200, true));
+    assertResponse(await a.answer, 200);
+    assert.deepEqual(seen, [[E.NO_ERROR, '{"reason":"Shutdown"}']]);
   } finally {
     await s.dispose();
   }
@@ -983,4 +1002,11 @@ Deno.test("send flow control: SETTINGS_INITIAL_WINDOW_SIZE shrinking below what 
   } finally {
     await s.dispose();
   }
+});
+
+Deno.test("authorityOf: port 443 left out, other ports kept, IPv6 addresses in brackets", () => {
+  assert.equal(authorityOf("api.push.apple.com", 443), "api.push.apple.com");
+  assert.equal(authorityOf("127.0.0.1", 8443), "127.0.0.1:8443");
+  assert.equal(authorityOf("::1", 8443), "[::1]:8443");
+  assert.equal(authorityOf("2001:db8::5", 443), "[2001:db8::5]");
 });
