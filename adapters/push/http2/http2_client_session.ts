@@ -87,7 +87,7 @@ export interface Http2ClientSessionOptions {
   readonly idleTimeoutMs?: number;
   /** Called when the server changed its settings (its stream limit may have moved). */
   readonly onSettings?: () => void;
-  /** Called on each GOAWAY the server sends, with its error code. */
+  /** Called on each GOAWAY the server sends: its error code and debug data (a copy, at most 1 KiB). */
   readonly onGoaway?: (code: number, debugData: Uint8Array) => void;
   /** Called once when the session takes no new streams any more (GOAWAY, error, close). */
   readonly onRetired?: () => void;
