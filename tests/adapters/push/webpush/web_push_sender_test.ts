@@ -327,6 +327,30 @@ Deno.test("sender: an address that cannot be reached is skipped: the host's next
   }
 });
 
+Deno.test("sender: a slow answer on a reached address is waited for, not taken for an unreachable one", async () => {
+  await using s = await setup();
+  const { made, subscription } = await subscribed(s.fake);
+  const reachedFirst: AddressResolver = () =>
+    Promise.resolve([{ address: "127.0.0.1", family: 4 }, { address: "127.0.0.3", family: 4 }]);
+  const sender = new WebPushSender({
+    policy: new EndpointPolicy({ allowPrivate: true, resolve: reachedFirst }),
+    authorizer: s.authorizer,
+    // The first address gets half of it to connect (1.5 s); the answer takes longer.
+    timeoutMs: 3000,
+    caCerts: [(await testCertificate()).cert],
+  });
+  try {
+    s.fake.delayNext(made.endpoint, 2000);
+    assert.deepEqual(await sender.send({ subscription, payload: PAYLOAD, ttlSeconds: 60 }), {
+      kind: "delivered",
+      status: 201,
+    });
+    assert.equal(s.fake.counters.accepted, 1);
+  } finally {
+    sender.close();
+  }
+});
+
 Deno.test("sender: redirects are not followed, not even to loopback", async () => {
   await using s = await setup();
   await using target = await startFakePushService({
