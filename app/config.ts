@@ -213,6 +213,8 @@ export const ConfigSchema = z.object({
     registrations: z.object({
       newDevicesPerPrefix: Rate(64, 0.1),
       newAccountsPerPrefix: Rate(256, 0.5),
+      /** New registrations by command per account (bare JID): 16 at once, then 10 an hour. */
+      newRegistrationsPerJid: Rate(16, 10 / 3600),
       /** Live devices and accounts at most; 0: no cap. */
       maxDevices: z.number().int().nonnegative().default(1_000_000),
       maxAccounts: z.number().int().nonnegative().default(10_000_000),

@@ -27,6 +27,8 @@ import type { CommandAdmission } from "./use_cases/command_registration.ts";
 /** What a device is told when its network registered too many new devices or accounts. */
 export const TOO_MANY_REGISTRATIONS =
   "too many new registrations from your network: try again later";
+/** What an account is told when it made too many new registrations by command. */
+export const TOO_MANY_FOR_ACCOUNT = "too many new registrations for your account: try again later";
 /** What a device is told when the server holds as many registrations as it may. */
 export const REGISTRATIONS_FULL = "push server full: no new registrations accepted";
 
@@ -47,6 +49,11 @@ export interface RegistrationAdmission {
 export interface RegistrationLimitsOptions {
   readonly newDevicesPerPrefix: Rate;
   readonly newAccountsPerPrefix: Rate;
+  /**
+   * New registrations by command per account (bare JID), within its domain's: one account
+   * cannot spend its domain's allowance (every other user of a big server would be refused).
+   */
+  readonly newRegistrationsPerJid: Rate;
   /** Live devices and accounts at most; 0: no cap. */
   readonly maxDevices: number;
   readonly maxAccounts: number;
@@ -65,12 +72,14 @@ export class RegistrationLimits implements RegistrationAdmission, CommandAdmissi
   readonly #options: RegistrationLimitsOptions;
   readonly #devices: KeyedRateLimiter<string>;
   readonly #accounts: KeyedRateLimiter<string>;
+  readonly #jids: KeyedRateLimiter<string>;
 
   constructor(options: RegistrationLimitsOptions) {
     this.#options = options;
     const { maxPrefixes: maxKeys, clock } = options;
     this.#devices = new KeyedRateLimiter({ rate: options.newDevicesPerPrefix, maxKeys, clock });
     this.#accounts = new KeyedRateLimiter({ rate: options.newAccountsPerPrefix, maxKeys, clock });
+    this.#jids = new KeyedRateLimiter({ rate: options.newRegistrationsPerJid, maxKeys, clock });
   }
 
   /** Live devices and accounts as counted, and the caps: for metrics. */
@@ -110,11 +119,12 @@ export class RegistrationLimits implements RegistrationAdmission, CommandAdmissi
   }
 
   /**
-   * A new registration by command from the account's domain `source`: one device and one
-   * account, against the caps and the source's buckets (domains are keyed apart from IP
-   * networks).
+   * A new registration by command by the account `jid` of the domain `source`: one device
+   * and one account, against the caps, the account's bucket, then the domain's (domains are
+   * keyed apart from IP networks). The account's comes first: an account over its rate
+   * takes nothing from its domain's.
    */
-  admitRegistration(source: string): string | null {
+  admitRegistration(source: string, jid: string): string | null {
     const { counter, maxDevices, maxAccounts, report } = this.#options;
     if (
       (maxDevices > 0 && counter.devices >= maxDevices) ||
@@ -123,7 +133,12 @@ export class RegistrationLimits implements RegistrationAdmission, CommandAdmissi
       report("registrations_full", { max: maxDevices, kind: "registrations" });
       return REGISTRATIONS_FULL;
     }
+    if (!this.#jids.take(jid)) {
+      report("new_registrations_per_jid", { source });
+      return TOO_MANY_FOR_ACCOUNT;
+    }
     if (!this.#devices.take(domainKey(source))) {
+      this.#jids.giveBack(jid);
       report("new_devices_per_prefix", { source });
       return TOO_MANY_REGISTRATIONS;
     }
@@ -136,7 +151,8 @@ export class RegistrationLimits implements RegistrationAdmission, CommandAdmissi
    * instance or command created it first, or its node could not be set up): its token goes
    * back to the source's bucket and it leaves the count, so a key counts once.
    */
-  registrationWithdrawn(source: string): void {
+  registrationWithdrawn(source: string, jid: string): void {
+    this.#jids.giveBack(jid);
     this.#devices.giveBack(domainKey(source));
     this.#options.counter.added(-1, -1);
   }

@@ -38,10 +38,13 @@ import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/po
  * domain (a command has no IP address of its own). `RegistrationLimits` implements it.
  */
 export interface CommandAdmission {
-  /** A new registration from `source`: null to admit it (then counted), or why not. */
-  admitRegistration(source: string): string | null;
-  /** A registration admitted from `source` was not made after all: it counts for nothing. */
-  registrationWithdrawn(source: string): void;
+  /**
+   * A new registration by the account `jid` (bare) of the domain `source`: null to admit it
+   * (then counted), or why not.
+   */
+  admitRegistration(source: string, jid: string): string | null;
+  /** A registration admitted for `jid` of `source` was not made after all: it counts for nothing. */
+  registrationWithdrawn(source: string, jid: string): void;
   /** A registration was deleted. */
   registrationRemoved(): void;
 }
@@ -103,13 +106,14 @@ export class CommandRegistration implements RegistrationCommands {
       const account = existing?.accounts.find((a) => a.accountId === key);
       if (existing && account) return await this.#renew(id, target, expiresAt, existing, account);
       const source = domainOfJid(request.from);
+      const jid = bareJidOf(request.from);
       // A live device without the account (half-written by a crash) was counted when made.
       const admitted = existing === null ? admission : undefined;
-      const refusal = admitted?.admitRegistration(source) ?? null;
+      const refusal = admitted?.admitRegistration(source, jid) ?? null;
       if (refusal !== null) return { kind: "throttled", reason: refusal };
       const minted = { accountId: key, node: mintNode(random), secret: mintSecret(random) };
       if (!await this.#provision(minted.node)) {
-        admitted?.registrationWithdrawn(source);
+        admitted?.registrationWithdrawn(source, jid);
         return {
           kind: "unavailable",
           reason: "the push node could not be set up, try again later",
@@ -126,7 +130,7 @@ export class CommandRegistration implements RegistrationCommands {
       if (!created) {
         // Another instance (or command) created it meanwhile: its node is the one to answer,
         // and the key counts once, for the creator.
-        admitted?.registrationWithdrawn(source);
+        admitted?.registrationWithdrawn(source, jid);
         await this.#unprovision(minted.node);
         const kept = device.accounts.find((a) => a.accountId === key);
         if (!kept) throw new Error("createIfAbsent answered a device without the account");

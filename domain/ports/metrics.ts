@@ -132,6 +132,7 @@ export type LimitName =
   | "push2_per_server"
   | "new_devices_per_prefix"
   | "new_accounts_per_prefix"
+  | "new_registrations_per_jid"
   | "registrations_full"
   | "stanza_size"
   | "unknown_node_cache"
@@ -157,6 +158,7 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "push2_per_server",
   "new_devices_per_prefix",
   "new_accounts_per_prefix",
+  "new_registrations_per_jid",
   "registrations_full",
   "stanza_size",
   "unknown_node_cache",

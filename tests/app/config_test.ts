@@ -78,6 +78,7 @@ Deno.test("parseConfig: defaults fill everything optional", () => {
       registrations: {
         newDevicesPerPrefix: { burst: 64, perSecond: 0.1 },
         newAccountsPerPrefix: { burst: 256, perSecond: 0.5 },
+        newRegistrationsPerJid: { burst: 16, perSecond: 10 / 3600 },
         maxDevices: 1_000_000,
         maxAccounts: 10_000_000,
         countRefreshSeconds: 300,

@@ -38,6 +38,7 @@ async function setup(
   const limits = new RegistrationLimits({
     newDevicesPerPrefix: { burst: options.devices ?? 10, perSecond: 0.1 },
     newAccountsPerPrefix: { burst: options.accounts ?? 40, perSecond: 0.5 },
+    newRegistrationsPerJid: { perSecond: 1000, burst: 1000 },
     maxDevices: options.maxDevices ?? 0,
     maxAccounts: options.maxAccounts ?? 0,
     maxPrefixes: 1000,

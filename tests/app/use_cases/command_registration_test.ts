@@ -9,6 +9,8 @@ import {
   RegistrationCounter,
   RegistrationLimits,
   REGISTRATIONS_FULL,
+  TOO_MANY_FOR_ACCOUNT,
+  TOO_MANY_REGISTRATIONS,
 } from "../../../app/registration_limits.ts";
 import { type RegistrationStore, StorageUnavailableError } from "../../../domain/ports/storage.ts";
 import { registrationPolicy } from "../../../domain/registration.ts";
@@ -125,6 +127,54 @@ for (const [name, makeStore] of Object.entries(STORES)) {
     }
   });
 
+  Deno.test(`${name}: registration limits: one account cannot spend its domain's allowance`, async () => {
+    const clock = new FakeClock(Date.now());
+    const store = makeStore(clock);
+    const logger = new RecordingLogger();
+    const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
+    const reported: string[] = [];
+    const limits = new RegistrationLimits({
+      newDevicesPerPrefix: { perSecond: 0.001, burst: 5 },
+      newAccountsPerPrefix: { perSecond: 0.001, burst: 5 },
+      newRegistrationsPerJid: { perSecond: 0.001, burst: 2 },
+      maxDevices: 0,
+      maxAccounts: 0,
+      maxPrefixes: 100,
+      counter,
+      clock,
+      report: (limit) => reported.push(limit),
+    });
+    const { registration } = setUp(() => store, { admission: limits, clock });
+    try {
+      // One user of a big server makes up device ids: a new registration each.
+      const flood = (n: number) =>
+        registration.register({ ...request(`t${n}`, "mallory@big.example/r"), deviceId: `d${n}` });
+      assert.equal((await flood(1)).kind, "registered");
+      assert.equal((await flood(2)).kind, "registered");
+      for (let n = 3; n < 10; n++) {
+        assert.deepEqual(await flood(n), { kind: "throttled", reason: TOO_MANY_FOR_ACCOUNT });
+      }
+      // The domain's bucket (5) lost only what the account was allowed: others register.
+      for (const user of ["alice", "bob", "carol"]) {
+        const outcome = await registration.register(request("t", `${user}@big.example/phone`));
+        assert.equal(outcome.kind, "registered", user);
+      }
+      const fourth = await registration.register(request("t", "dave@big.example/phone"));
+      assert.deepEqual(fourth, { kind: "throttled", reason: TOO_MANY_REGISTRATIONS });
+      assert.equal(reported.filter((r) => r === "new_registrations_per_jid").length, 7);
+      assert.equal(reported.filter((r) => r === "new_devices_per_prefix").length, 1);
+      // Refused by its domain, an account's own token went back: after the domain refills,
+      // dave has all of his.
+      clock.advance(5_000_000);
+      assert.equal(
+        (await registration.register(request("t", "dave@big.example/phone"))).kind,
+        "registered",
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   Deno.test(`${name}: registration limits: per domain and the global cap`, async () => {
     const clock = new FakeClock(Date.now());
     const store = makeStore(clock);
@@ -134,6 +184,7 @@ for (const [name, makeStore] of Object.entries(STORES)) {
     const limits = new RegistrationLimits({
       newDevicesPerPrefix: { perSecond: 0.001, burst: 2 },
       newAccountsPerPrefix: { perSecond: 0.001, burst: 2 },
+      newRegistrationsPerJid: { perSecond: 1000, burst: 1000 },
       maxDevices: 3,
       maxAccounts: 0,
       maxPrefixes: 100,
@@ -208,6 +259,7 @@ function twoInstances(
     const limits = new RegistrationLimits({
       newDevicesPerPrefix: { perSecond: 0.001, burst: 1 },
       newAccountsPerPrefix: { perSecond: 0.001, burst: 1 },
+      newRegistrationsPerJid: { perSecond: 1000, burst: 1000 },
       maxDevices: 0,
       maxAccounts: 0,
       maxPrefixes: 100,
