@@ -1,7 +1,8 @@
 /**
  * Deleting expired registrations: once at start (a server that was down for days starts
  * clean), then every hour. Reads hide expired entries meanwhile; a failed purge is only
- * logged (the next one tries again).
+ * logged (the next one tries again). `afterPurge` runs after each purge, failed or not
+ * (client mode's sweep of the PEP nodes the purged registrations left).
  *
  * @module
  */
@@ -18,6 +19,7 @@ export async function startExpiryPurge(
   store: Pick<RegistrationStore, "purgeExpired">,
   clock: Clock,
   logger: Logger,
+  afterPurge: () => void = () => {},
 ): Promise<() => void> {
   const purgeExpired = async () => {
     try {
@@ -26,6 +28,7 @@ export async function startExpiryPurge(
     } catch (error) {
       logger.warn("purge failed", { reason: String(error) });
     }
+    afterPurge();
   };
   await purgeExpired();
   const timer = setInterval(purgeExpired, PURGE_INTERVAL_MS);

@@ -40,6 +40,8 @@ import { openServerStore } from "./wiring/store_wiring.ts";
 import { closePushApps, createPushApps } from "./wiring/push_apps.ts";
 import { fpushTargetsFor } from "./fpush_targets.ts";
 import { createXmppLink, prepareXmpp } from "./wiring/xmpp_wiring.ts";
+import { staleNodeSweepFor } from "./wiring/stale_node_wiring.ts";
+import type { StaleNodeSweep } from "./use_cases/stale_node_sweep.ts";
 import { push2MessageHandler } from "./wiring/push2_wiring.ts";
 import { webPushEndpointCheck, type WebPushTestOverrides } from "./wiring/webpush_wiring.ts";
 
@@ -57,6 +59,11 @@ export interface PushServer {
   readonly commandRegistration: CommandRegistration;
   /** What the server counted; served on `/metrics` when `http` is configured. */
   readonly metrics: PrometheusMetrics;
+  /**
+   * Client mode's sweep of the PEP nodes expired registrations left (runs after each
+   * expiry purge); null in component mode.
+   */
+  readonly staleNodeSweep: StaleNodeSweep | null;
   /** Storage, XMPP link, each app's access token: served on `/readyz`. */
   readonly readiness: Readiness;
   /** The metrics and probes port, when `http` is configured. */
@@ -157,7 +164,7 @@ export async function startPushServer(
   const directory = appDirectory(
     Object.entries(config.apps).map(([name, app]) => ({ name, ...app })),
   );
-  const { link, provisioner } = createXmppLink(config.xmpp, ca, {
+  const xmppSide = createXmppLink(config.xmpp, ca, {
     logger,
     onPublish: admission.onPublish,
     metrics,
@@ -173,6 +180,15 @@ export async function startPushServer(
       metrics,
     }),
   });
+  const { link, ownNodes } = xmppSide;
+  // Client mode: the PEP nodes expired registrations leave are swept after each purge.
+  const pepSweep = ownNodes &&
+    staleNodeSweepFor({
+      ownNodes,
+      provisioner: xmppSide.provisioner,
+      ...{ store, clock, logger, metrics },
+    });
+  const provisioner = pepSweep?.provisioner ?? xmppSide.provisioner;
   const registrations = registrationLimitsFor(limits, limitDeps);
   // Registrations by command (p2's dialect): the client names its app, or gets the default.
   const commandRegistration = serveRegistrationCommands(commands, {
@@ -222,12 +238,14 @@ export async function startPushServer(
     jid: link.pushBareJid,
     storage: config.db.url.split(":")[0],
   });
-  const stopPurge = await startExpiryPurge(store, clock, logger);
+  const stopPurge = await startExpiryPurge(store, clock, logger, pepSweep?.afterPurge);
+  const stopSweep = pepSweep?.start();
 
   let closing: Promise<void> | undefined;
   return {
     ...{ config, store, devices, link, pushService, deviceService, metrics, readiness, ops },
     commandRegistration,
+    staleNodeSweep: pepSweep?.sweep ?? null,
     reloadCertificate: () => certificates?.reload() ?? Promise.resolve(false),
     close(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
       closing ??= shutDown({
@@ -236,6 +254,7 @@ export async function startPushServer(
         publishes: admission,
         stopBackground: async () => {
           stopPurge();
+          await stopSweep?.();
           registrations.counter.stop();
           await firstCount;
           await certificates?.close();

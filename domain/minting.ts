@@ -23,6 +23,17 @@ export function mintNode(random: RandomBytes): string {
   return base64Url(checked(random(NODE_BYTES), NODE_BYTES));
 }
 
+/** The shape of every node {@link mintNode} makes: exactly 20 base64url characters. */
+const MINTED_NODE = /^[A-Za-z0-9_-]{20}$/;
+
+/**
+ * Whether `name` has the shape of a node {@link mintNode} makes. Any other name (the
+ * account's bookmarks, avatar, OMEMO nodes...) is not ours, whatever else is known of it.
+ */
+export function isMintedNode(name: string): boolean {
+  return MINTED_NODE.test(name);
+}
+
 /** Mints a fresh publish secret. */
 export function mintSecret(random: RandomBytes): string {
   return base64Url(checked(random(SECRET_BYTES), SECRET_BYTES));

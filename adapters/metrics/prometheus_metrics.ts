@@ -64,6 +64,7 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #tlsExpiry: Gauge;
   readonly #limitHits: Counter;
   readonly #blockedTokens: Gauge;
+  readonly #staleNodesRemoved: Counter;
   readonly #blockedTokenSources: {
     labels: { service: string; app: string };
     read: () => number;
@@ -187,6 +188,13 @@ export class PrometheusMetrics implements ServerMetrics {
         labelNames: ["service", "app"],
       }),
     );
+    this.#staleNodesRemoved = r.register(
+      new Counter({
+        name: "uwpx_push_stale_pep_nodes_removed_total",
+        help: "Client mode: PEP nodes of expired registrations unsubscribed from and deleted.",
+      }),
+    );
+    this.#staleNodesRemoved.inc({}, 0);
     const connectionSources = this.#connectionSources;
     r.register(
       new Gauge({
@@ -246,6 +254,10 @@ export class PrometheusMetrics implements ServerMetrics {
       this.#blockedTokens.set(sum([read]), labels);
     }
     return Promise.resolve(this.registry.text());
+  }
+
+  staleNodesRemoved(count: number): void {
+    this.#staleNodesRemoved.inc({}, count);
   }
 
   deviceRequest(action: DeviceAction, outcome: DeviceRequestOutcome): void {

@@ -14,17 +14,25 @@
  * failed request is retried at its next start. Removed nodes are torn down only once the
  * added ones are set up. Every IQ has a fresh id and a bounded wait.
  *
+ * It also lists the account's PEP nodes (a disco#items query to its bare JID), all of
+ * them, the account's own included: the stale-node sweep picks ours among them.
+ *
  * @module
  */
 
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { type Logger } from "../../domain/ports/logging.ts";
-import { type NodeProvisioner, NodeSetupUnavailableError } from "../../domain/ports/xmpp_link.ts";
+import {
+  type NodeProvisioner,
+  NodeSetupUnavailableError,
+  type OwnNodeLister,
+} from "../../domain/ports/xmpp_link.ts";
 import { NODE_SETUP_ITEM_ID, nodeForLog } from "./pep_event.ts";
 import { NS_DATA, NS_PUBSUB, NS_PUSH } from "./publish_parser.ts";
 
 const NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner";
+const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
 const PUBLISH_OPTIONS_FORM = "http://jabber.org/protocol/pubsub#publish-options";
 
 /**
@@ -62,12 +70,36 @@ export interface PepProvisionerOptions {
   readonly iqTimeoutMs?: number;
 }
 
-/** Creates, subscribes, unsubscribes and deletes the push account's PEP nodes. */
-export class PepProvisioner implements NodeProvisioner {
+/** Creates, subscribes, unsubscribes, deletes and lists the push account's PEP nodes. */
+export class PepProvisioner implements NodeProvisioner, OwnNodeLister {
   readonly #options: PepProvisionerOptions;
 
   constructor(options: PepProvisionerOptions) {
     this.#options = options;
+  }
+
+  /**
+   * The names of every PEP node of the push account, as its server lists them (items of
+   * the account's own JID only). Rejects when the link is down, the server answered with an
+   * error or nothing in time, or the answer is not a disco#items result.
+   */
+  async listOwnNodes(): Promise<string[]> {
+    const { link, iqTimeoutMs = 10_000 } = this.#options;
+    const iq = xml(
+      "iq",
+      { type: "get", to: link.pushBareJid, id: `uwpx-${crypto.randomUUID()}` },
+      xml("query", { xmlns: NS_DISCO_ITEMS }),
+    );
+    const answer = await link.iq(iq, iqTimeoutMs);
+    const query = answer.getChild("query", NS_DISCO_ITEMS);
+    if (answer.attrs.type !== "result" || query === undefined) {
+      throw new Error("the push account's server answered the node listing oddly");
+    }
+    const own = link.pushBareJid.toLowerCase();
+    return query.getChildren("item").flatMap((item: Element) => {
+      const { jid, node } = item.attrs as { jid?: string; node?: string };
+      return typeof node === "string" && node !== "" && jid?.toLowerCase() === own ? [node] : [];
+    });
   }
 
   async provision(

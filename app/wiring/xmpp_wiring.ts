@@ -13,7 +13,12 @@ import type { CommandDoor } from "../../adapters/xmpp/command_door.ts";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "../../domain/ports/logging.ts";
 import type { LimitMetrics, PublishMetrics, XmppLinkMetrics } from "../../domain/ports/metrics.ts";
-import type { NodeProvisioner, PublishHandler, XmppLink } from "../../domain/ports/xmpp_link.ts";
+import type {
+  NodeProvisioner,
+  OwnNodeLister,
+  PublishHandler,
+  XmppLink,
+} from "../../domain/ports/xmpp_link.ts";
 import type { Config } from "../config.ts";
 import type { SampledLog } from "../sampled_log.ts";
 
@@ -42,12 +47,15 @@ export async function prepareXmpp(xmpp: Config["xmpp"]): Promise<{ ca: string[] 
   return { ca: caFile === undefined ? [] : [await Deno.readTextFile(caFile)] };
 }
 
-/** The link `xmpp.mode` names, and the provisioner that goes with it. */
+/**
+ * The link `xmpp.mode` names, the provisioner that goes with it, and (client mode) the
+ * lister of the push account's PEP nodes.
+ */
 export function createXmppLink(
   xmpp: Config["xmpp"],
   ca: string[],
   deps: XmppLinkDeps,
-): { link: XmppLink; provisioner: NodeProvisioner } {
+): { link: XmppLink; provisioner: NodeProvisioner; ownNodes: OwnNodeLister | null } {
   const { logger, onPublish, metrics, maxStanzaBytes, malformedLog, commands, onMessage } = deps;
   const { host, port } = xmpp;
   if (xmpp.mode === "component") {
@@ -64,7 +72,11 @@ export function createXmppLink(
       onMessage,
     });
     // Component nodes are virtual: every node is ready as soon as it is stored.
-    return { link, provisioner: { provision: (added) => Promise.resolve(new Set(added)) } };
+    return {
+      link,
+      provisioner: { provision: (added) => Promise.resolve(new Set(added)) },
+      ownNodes: null,
+    };
   }
   const link = new ClientLink({
     service: `${xmpp.tls.direct ? "xmpps" : "xmpp"}://${hostPart(host)}:${port}`,
@@ -77,7 +89,8 @@ export function createXmppLink(
     maxStanzaBytes,
     commands,
   });
-  return { link, provisioner: new PepProvisioner({ link, logger }) };
+  const pep = new PepProvisioner({ link, logger });
+  return { link, provisioner: pep, ownNodes: pep };
 }
 
 /** A host for a service URI: IPv6 literals in brackets. */

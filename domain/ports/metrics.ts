@@ -192,6 +192,12 @@ export interface RegistrationMetrics {
   observeRegistrations(read: () => RegistrationLevels): void;
 }
 
+/** Client mode's sweep of stale PEP nodes (`app/use_cases/stale_node_sweep.ts`). */
+export interface StaleNodeMetrics {
+  /** `count` stale nodes were torn down (unsubscribed from and deleted). */
+  staleNodesRemoved(count: number): void;
+}
+
 /** Everything the server counts. */
 export interface ServerMetrics
   extends
@@ -205,7 +211,8 @@ export interface ServerMetrics
     TlsMetrics,
     LimitMetrics,
     StatelessMetrics,
-    RegistrationMetrics {}
+    RegistrationMetrics,
+    StaleNodeMetrics {}
 
 /** Metrics that go nowhere. */
 export const NO_METRICS: ServerMetrics = Object.freeze({
@@ -225,4 +232,5 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   limitHit() {},
   observeBlockedTokens() {},
   observeRegistrations() {},
+  staleNodesRemoved() {},
 });

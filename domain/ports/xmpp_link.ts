@@ -34,6 +34,14 @@ export interface NodeProvisioner {
   provision(added: readonly string[], removed: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
+/**
+ * Lists the nodes the push account owns (client mode: its PEP nodes, every one of them,
+ * not only the push server's). Rejects when the link is down or the server refused.
+ */
+export interface OwnNodeLister {
+  listOwnNodes(): Promise<string[]>;
+}
+
 /** The XMPP side, in either mode: a component connection or a client account. */
 export interface XmppLink {
   /** The JID devices give their XMPP servers as the push service (`push_bare_jid`). */
