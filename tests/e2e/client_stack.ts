@@ -42,6 +42,8 @@ export interface ClientStack {
   readonly wns: FakeWns;
   readonly server: UwpxPushServer;
   readonly logger: RecordingLogger;
+  /** The device port's certificate (PEM), for clients that check it. */
+  readonly cert: string;
   /** The fake Firebase projects of {@link ClientStackOptions.fcmApps} (none without). */
   readonly fcm: FcmProjects | null;
   /** Registers a device with a fresh WNS channel and the given accounts; returns the answer. */
@@ -141,6 +143,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
       wns,
       server,
       logger,
+      cert,
       fcm,
       async registerDevice(deviceId, accountIds) {
         const client = await device();
