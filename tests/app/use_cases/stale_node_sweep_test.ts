@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { StaleNodeSweep, type StaleNodeSweepDeps } from "../../../app/use_cases/stale_node_sweep.ts";
+import {
+  StaleNodeSweep,
+  type StaleNodeSweepDeps,
+} from "../../../app/use_cases/stale_node_sweep.ts";
 import type { NodeTarget } from "../../../domain/registration.ts";
 import { RecordingLogger } from "../../support/recording_logger.ts";
 
