@@ -181,15 +181,17 @@ export async function startPushServer(
     }),
   });
   const { link, ownNodes } = xmppSide;
+  const registrations = registrationLimitsFor(limits, limitDeps);
   // Client mode: the PEP nodes expired registrations leave are swept after each purge.
   const pepSweep = ownNodes &&
     staleNodeSweepFor({
       ownNodes,
       provisioner: xmppSide.provisioner,
       ...{ store, clock, logger, metrics },
+      liveAccounts: () => registrations.limits.levels().accounts,
+      maxStanzaBytes: limits.xmpp.maxStanzaBytes,
     });
   const provisioner = pepSweep?.provisioner ?? xmppSide.provisioner;
-  const registrations = registrationLimitsFor(limits, limitDeps);
   // Registrations by command (p2's dialect): the client names its app, or gets the default.
   const commandRegistration = serveRegistrationCommands(commands, {
     ...{ store, clock, random, logger, policy, goneChannels, provisioner },

@@ -53,11 +53,20 @@ export interface StaleNodeSweepDeps {
   readonly limits?: Partial<StaleNodeSweepLimits>;
   /** Waits `ms` (tests pass a quicker one). */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Nodes one listing may hold, and how many there are expected to be (the live accounts).
+   * The listing is one stanza (Prosody does not page disco#items): one over the link's
+   * `maxStanzaBytes` would end the stream, so a round is skipped when it would be.
+   */
+  readonly listing?: { readonly maxNodes: number; expectedNodes(): number };
 }
 
 /** How a round ended. */
 export type SweepRound =
-  | { readonly outcome: "skipped"; readonly reason: "running" | "unsure" | "stopped" }
+  | {
+    readonly outcome: "skipped";
+    readonly reason: "running" | "unsure" | "stopped" | "too-many-nodes";
+  }
   | { readonly outcome: "aborted"; readonly stage: "list" | "lookup"; readonly reason: string }
   | {
     readonly outcome: "done";
@@ -111,6 +120,10 @@ export class StaleNodeSweep {
     const { nodes, store, recent, clock } = this.#deps;
     const { maxRemovalsPerRound, lookupBatch } = this.#limits;
     if (recent.unsure()) return { outcome: "skipped", reason: "unsure" };
+    const listing = this.#deps.listing;
+    if (listing !== undefined && listing.expectedNodes() > listing.maxNodes) {
+      return { outcome: "skipped", reason: "too-many-nodes" };
+    }
     let listed: string[];
     try {
       listed = await nodes.listOwnNodes();
@@ -175,7 +188,13 @@ export class StaleNodeSweep {
 
   #log(round: SweepRound, ms: number): void {
     const { logger } = this.#deps;
-    if (round.outcome === "skipped") {
+    if (round.outcome === "skipped" && round.reason === "too-many-nodes") {
+      // The operator's to know: nodes of expired registrations are not being removed.
+      logger.warn("stale pep node sweep skipped: too many nodes for one listing", {
+        reason: round.reason,
+        maxNodes: this.#deps.listing?.maxNodes,
+      });
+    } else if (round.outcome === "skipped") {
       logger.debug("stale pep node sweep skipped", { reason: round.reason });
     } else if (round.outcome === "aborted") {
       const { stage, reason } = round;

@@ -23,7 +23,16 @@ export interface StaleNodeSweepWiring {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: StaleNodeMetrics;
+  /** Live accounts now (each has a node), and the largest stanza the link takes. */
+  readonly liveAccounts: () => number;
+  readonly maxStanzaBytes: number;
 }
+
+/**
+ * Bytes of a disco#items answer per node, rounded up twice over (an item is about 60: the
+ * account's JID and a 20-character node name).
+ */
+const LISTING_BYTES_PER_NODE = 128;
 
 /** The sweep, and the provisioner the use cases must use (it notes the nodes it sets up). */
 export interface WiredStaleNodeSweep {
@@ -48,6 +57,10 @@ export function staleNodeSweepFor(deps: StaleNodeSweepWiring): WiredStaleNodeSwe
     clock,
     logger,
     metrics,
+    listing: {
+      maxNodes: Math.floor(deps.maxStanzaBytes / LISTING_BYTES_PER_NODE),
+      expectedNodes: deps.liveAccounts,
+    },
   });
   return {
     sweep,

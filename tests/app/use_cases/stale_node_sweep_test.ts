@@ -20,6 +20,7 @@ interface Fixture {
   unsure?: boolean;
   failLookupOf?: string;
   limits?: StaleNodeSweepDeps["limits"];
+  listing?: StaleNodeSweepDeps["listing"];
 }
 
 function setup(fixture: Fixture) {
@@ -30,12 +31,16 @@ function setup(fixture: Fixture) {
   let maxInFlight = 0;
   const sleeps: number[] = [];
   const logger = new RecordingLogger();
+  let listings = 0;
   const sweep = new StaleNodeSweep({
+    listing: fixture.listing,
     nodes: {
-      listOwnNodes: () =>
-        fixture.listed instanceof Error
+      listOwnNodes: () => {
+        listings++;
+        return fixture.listed instanceof Error
           ? Promise.reject(fixture.listed)
-          : Promise.resolve([...fixture.listed]),
+          : Promise.resolve([...fixture.listed]);
+      },
     },
     store: {
       async findNode(node) {
@@ -76,8 +81,28 @@ function setup(fixture: Fixture) {
     sleeps,
     counted: () => counted,
     maxInFlight: () => maxInFlight,
+    listings: () => listings,
   };
 }
+
+Deno.test("sweep: skipped, with a warning, when the listing would not fit in one stanza", async () => {
+  let live = 20_000;
+  const s = setup({
+    listed: [ours(1)],
+    listing: { maxNodes: 8192, expectedNodes: () => live },
+  });
+  assert.deepEqual(await s.sweep.runRound(), { outcome: "skipped", reason: "too-many-nodes" });
+  assert.equal(s.listings(), 0, "never asked for a listing that would end the stream");
+  assert.deepEqual(s.removed, []);
+  const warning = s.logger.lines.find((line) => line.level === "warn");
+  assert.equal(warning?.message, "stale pep node sweep skipped: too many nodes for one listing");
+  // Fewer accounts: the next round lists and sweeps.
+  live = 100;
+  const round = await s.sweep.runRound();
+  assert.equal(round.outcome, "done");
+  assert.equal(s.listings(), 1);
+  assert.deepEqual(s.removed, [[ours(1)]]);
+});
 
 Deno.test("sweep: removes our nodes storage does not know, keeps known, recent and foreign ones", async () => {
   const [dead1, live, fresh, dead2] = [ours(1), ours(2), ours(3), ours(4)];
