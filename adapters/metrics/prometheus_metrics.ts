@@ -353,7 +353,8 @@ export class PrometheusMetrics implements ServerMetrics {
     try {
       counted = this.#appRegistrations();
     } catch {
-      return;
+      // As the other gauges read: a failing source is 0.
+      counted = [];
     }
     const left = new Set(this.#appsShown.keys());
     for (const { service, app, devices, accounts } of counted) {
