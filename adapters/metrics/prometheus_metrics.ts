@@ -75,7 +75,7 @@ export class PrometheusMetrics implements ServerMetrics {
   #registrations: (() => RegistrationLevels) | undefined;
   readonly #appDevices: Gauge;
   readonly #appAccounts: Gauge;
-  /** Every app a per-app gauge has shown, by `appKey`: set to 0 when a count leaves it out. */
+  /** Every app the per-app gauges have shown, by service and app: 0 once a count leaves it out. */
   readonly #appsShown = new Map<string, AppName>();
   #appRegistrations: (() => readonly AppRegistrationCount[]) | undefined;
 

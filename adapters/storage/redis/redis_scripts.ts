@@ -318,11 +318,12 @@ return 1
  * KEYS = a batch of SCAN's keys; ARGV[1] = now (epoch ms). Returns {device, accounts, app,
  * ...} for each key that is a device live at `now`; `app` is what slot 0 says of it:
  * `<service>:<app>` of a `target:` slot, `uri` for a bare channel URI (the original layout's
- * WNS), "" when it says nothing (a forgotten target, or a `target:` slot without both names). A device is a list whose slot 0 is a channel
- * URI, a non-WNS target (`target:...`) or "" and whose slot 1, if any, is a version number
- * (the original wrote `[channel]` for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
- * foreign keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and
- * the length only, however many accounts a device lists.
+ * WNS), "" when it says nothing (a forgotten target, or a `target:` slot without both
+ * names). A device is a list whose slot 0 is a channel URI, a non-WNS target (`target:...`)
+ * or "" and whose slot 1, if any, is a version number (the original wrote `[channel]` for a
+ * new device); anything else (nodes `[account_id, device_id, secret]`, account keys, foreign
+ * keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and the
+ * length only, however many accounts a device lists.
  */
 export const COUNT_BATCH = `${LUA_HELPERS}
 local now = tonumber(ARGV[1])
