@@ -51,7 +51,8 @@ Commands that read the configured storage (what a running server uses):
                    user@example.org 92afd7a91cdba9a0; Web Push: the endpoint)
   show-node NODE   the registration behind a node
   count            live devices and accounts (registrations by command included: one
-                   device and one account each)
+                   device and one account each), then per app: SERVICE/APP: devices N,
+                   accounts M
   purge            delete expired registrations (of every push service)
   check            validate the configuration, then try the TLS certificate, the storage,
                    a WNS access token (certificate and token: with tcp and wns only),

@@ -201,6 +201,10 @@ export async function startPushServer(
     webPushEndpoints: webPushEndpointCheck(apps),
   });
   metrics.observeRegistrations(() => registrations.limits.levels());
+  metrics.observeAppRegistrations(
+    apps.map(({ service, app }) => ({ service, app })),
+    () => registrations.counter.byApp,
+  );
   const devicePort = uwpx && {
     ...uwpx,
     useCases: new DeviceService({

@@ -18,7 +18,7 @@
 import { prefixOf } from "../adapters/device/connection_sources.ts";
 import type { Clock } from "../domain/ports/clock.ts";
 import type { Logger } from "../domain/ports/logging.ts";
-import type { RegistrationStore } from "../domain/ports/storage.ts";
+import type { AppRegistrationCount, RegistrationStore } from "../domain/ports/storage.ts";
 import type { ReportLimit } from "./limit_reporter.ts";
 import type { RegistrationLevels } from "../domain/ports/metrics.ts";
 import { KeyedRateLimiter, type Rate } from "./rate_limiter.ts";
@@ -191,6 +191,7 @@ export class RegistrationCounter {
   readonly #options: RegistrationCounterOptions;
   #devices = 0;
   #accounts = 0;
+  #byApp: readonly AppRegistrationCount[] = [];
   /** Changes admitted while a count is running: added to its result. */
   #pending: { devices: number; accounts: number } | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -206,6 +207,14 @@ export class RegistrationCounter {
 
   get accounts(): number {
     return this.#accounts;
+  }
+
+  /**
+   * Live devices and accounts per app as of the last count that succeeded (none before the
+   * first): not tracked in between, unlike the totals.
+   */
+  get byApp(): readonly AppRegistrationCount[] {
+    return this.#byApp;
   }
 
   /** Counts now, then every `refreshMs` in the background; resolves after the first count. */
@@ -240,6 +249,7 @@ export class RegistrationCounter {
         const counted = await store.count(clock.now());
         this.#devices = Math.max(0, counted.devices + this.#pending.devices);
         this.#accounts = Math.max(0, counted.accounts + this.#pending.accounts);
+        this.#byApp = counted.byApp;
       } catch (error) {
         logger.warn("registration count failed", { reason: String(error) });
       } finally {

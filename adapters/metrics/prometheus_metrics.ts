@@ -8,7 +8,9 @@
  */
 
 import process from "node:process";
+import type { AppRegistrationCount } from "../../domain/ports/storage.ts";
 import {
+  type AppName,
   type DeviceAction,
   type DeviceRequestOutcome,
   LIMIT_NAMES,
@@ -72,6 +74,11 @@ export class PrometheusMetrics implements ServerMetrics {
   readonly #connectionSources: (() => number)[] = [];
   readonly #queueSources: (() => number)[] = [];
   #registrations: (() => RegistrationLevels) | undefined;
+  readonly #appDevices: Gauge;
+  readonly #appAccounts: Gauge;
+  /** Every app the per-app gauges have shown, by service and app: 0 once a count leaves it out. */
+  readonly #appsShown = new Map<string, AppName>();
+  #appRegistrations: (() => readonly AppRegistrationCount[]) | undefined;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const r = this.registry;
@@ -240,6 +247,20 @@ export class PrometheusMetrics implements ServerMetrics {
     ) {
       r.register(new Gauge({ name, help, collect: level(pick) }));
     }
+    this.#appDevices = r.register(
+      new Gauge({
+        name: "uwpx_push_registered_devices_by_app",
+        help: "Live devices by service and app, as of the last count of the store.",
+        labelNames: ["service", "app"],
+      }),
+    );
+    this.#appAccounts = r.register(
+      new Gauge({
+        name: "uwpx_push_registered_accounts_by_app",
+        help: "Live accounts by service and app, as of the last count of the store.",
+        labelNames: ["service", "app"],
+      }),
+    );
     if (options.processMetrics) registerProcessMetrics(r);
   }
 
@@ -253,6 +274,7 @@ export class PrometheusMetrics implements ServerMetrics {
     for (const { labels, read } of this.#blockedTokenSources) {
       this.#blockedTokens.set(sum([read]), labels);
     }
+    this.#collectAppRegistrations();
     return Promise.resolve(this.registry.text());
   }
 
@@ -326,6 +348,40 @@ export class PrometheusMetrics implements ServerMetrics {
 
   observeRegistrations(read: () => RegistrationLevels): void {
     this.#registrations = read;
+  }
+
+  observeAppRegistrations(
+    apps: readonly AppName[],
+    read: () => readonly AppRegistrationCount[],
+  ): void {
+    this.#appRegistrations = read;
+    for (const { service, app } of apps) this.#showApp({ service, app }, 0, 0);
+  }
+
+  /** Sets the per-app gauges from the last count; apps it leaves out go to 0. */
+  #collectAppRegistrations(): void {
+    if (!this.#appRegistrations) return;
+    let counted: readonly AppRegistrationCount[];
+    try {
+      counted = this.#appRegistrations();
+    } catch {
+      // As the other gauges read: a failing source is 0.
+      counted = [];
+    }
+    const left = new Set(this.#appsShown.keys());
+    for (const { service, app, devices, accounts } of counted) {
+      left.delete(this.#showApp({ service, app }, devices, accounts));
+    }
+    for (const key of left) this.#showApp(this.#appsShown.get(key)!, 0, 0);
+  }
+
+  /** Sets one app's per-app gauges; returns its key in {@link #appsShown}. */
+  #showApp(labels: AppName, devices: number, accounts: number): string {
+    const key = JSON.stringify([labels.service, labels.app]);
+    this.#appsShown.set(key, labels);
+    this.#appDevices.set(devices, { service: labels.service, app: labels.app });
+    this.#appAccounts.set(accounts, { service: labels.service, app: labels.app });
+    return key;
   }
 }
 

@@ -91,14 +91,21 @@ export async function showNode(flags: Flags, args: string[], output: CliOutput):
   });
 }
 
-/** `count`: live devices and accounts. */
+/**
+ * `count`: live devices and accounts, then the same per app (`<service>/<app>: devices N,
+ * accounts M`, sorted by service then app). The totals come first, as they always did, so
+ * scripts reading the first two lines keep working.
+ */
 export async function count(flags: Flags, args: string[], output: CliOutput): Promise<void> {
   noArguments(args);
   await withStore(flags, output, async (store) => {
     output.err("counting…");
-    const { devices, accounts } = await store.count(Date.now());
+    const { devices, accounts, byApp } = await store.count(Date.now());
     output.out(`devices: ${devices}`);
     output.out(`accounts: ${accounts}`);
+    for (const app of byApp) {
+      output.out(`${app.service}/${app.app}: devices ${app.devices}, accounts ${app.accounts}`);
+    }
   });
 }
 

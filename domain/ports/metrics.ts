@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { AppRegistrationCount } from "./storage.ts";
+
 /** The device requests, as the device protocol names them; `invalid` for unparsable frames. */
 export type DeviceAction =
   | "set_channel_uri"
@@ -190,6 +192,20 @@ export interface RegistrationLevels {
 export interface RegistrationMetrics {
   /** Reads the registration levels when metrics are collected. */
   observeRegistrations(read: () => RegistrationLevels): void;
+  /**
+   * Reads live registrations per app (as of the store's last count) when metrics are
+   * collected; each of `apps` (the configured ones) shows, at 0 while it has none.
+   */
+  observeAppRegistrations(
+    apps: readonly AppName[],
+    read: () => readonly AppRegistrationCount[],
+  ): void;
+}
+
+/** A push service's app, as metrics label it. */
+export interface AppName {
+  readonly service: string;
+  readonly app: string;
 }
 
 /** Client mode's sweep of stale PEP nodes (`app/use_cases/stale_node_sweep.ts`). */
@@ -233,4 +249,5 @@ export const NO_METRICS: ServerMetrics = Object.freeze({
   observeBlockedTokens() {},
   observeRegistrations() {},
   staleNodesRemoved() {},
+  observeAppRegistrations() {},
 });

@@ -131,6 +131,22 @@ export interface CreatedDevice {
 export interface RegistrationCount {
   readonly devices: number;
   readonly accounts: number;
+  /**
+   * The same devices and accounts by the app they were registered for, sorted by service
+   * then app; apps without a live device are left out. Its figures add up to the totals.
+   * A device whose target is gone counts under the app it had.
+   */
+  readonly byApp: readonly AppRegistrationCount[];
+}
+
+/** Live registrations of one app of one push service. */
+export interface AppRegistrationCount {
+  /** The push service (`wns`, `fcm`, `apns`, `webpush`). */
+  readonly service: string;
+  /** The app registered with it (UWPX's WNS devices: `wns`). */
+  readonly app: string;
+  readonly devices: number;
+  readonly accounts: number;
 }
 
 /** A push service's OAuth access token. */

@@ -121,7 +121,8 @@ Deno.test("cli: register, test-push, show-device, show-node, count, purge, check
 
     const counted = await run(["count", ...config]);
     assert.equal(counted.code, 0, counted.stderr);
-    assert.match(counted.stdout, /^devices: 1\naccounts: 2\n$/);
+    // The totals first, as before; then each app's share.
+    assert.match(counted.stdout, /^devices: 1\naccounts: 2\nwns\/wns: devices 1, accounts 2\n$/);
     const purged = await run(["purge", ...config]);
     assert.equal(purged.code, 0, purged.stderr);
     assert.match(purged.stdout, /^purged: 0 devices$/m);
@@ -277,7 +278,29 @@ async function commandRegistrationsInCli(storage: "sqlite" | "redis") {
     assert.equal((await run(["show-registration", "fcm", ...config])).code, 2);
 
     const counted = await run(["count", ...config]);
-    assert.match(counted.stdout, /^devices: 1\naccounts: 1\n$/);
+    assert.match(
+      counted.stdout,
+      /^devices: 1\naccounts: 1\nfcm\/conversations: devices 1, accounts 1\n$/,
+    );
+    // A UWPX device with two accounts, its channel forgotten since: still counted, as WNS's.
+    const uwpx = randomHex();
+    const channel = stack.wns.channelUri();
+    const minute = Date.now() + 60_000;
+    await stack.server.store.saveTarget(
+      uwpx,
+      { service: "wns", app: "wns", address: channel },
+      2,
+      minute,
+    );
+    await stack.server.store.replaceAccounts(uwpx, [
+      { accountId: "a1", node: "n2", secret: "s2" },
+      { accountId: "a2", node: "n3", secret: "s3" },
+    ], minute);
+    await stack.server.store.forgetChannel(uwpx, channel, minute);
+    const byApp = "devices: 2\naccounts: 3\n" +
+      "fcm/conversations: devices 1, accounts 1\n" +
+      "wns/wns: devices 1, accounts 2\n";
+    assert.equal((await run(["count", ...config])).stdout, byApp);
     // One that expires in a moment, stored as the use case stores it.
     const shortLived = `fcm:quicksy:${"ab".repeat(20)}`;
     const soon = Date.now() + 300;
@@ -292,9 +315,16 @@ async function commandRegistrationsInCli(storage: "sqlite" | "redis") {
       node: "n1",
       secret: "s1",
     }], soon);
-    assert.match((await run(["count", ...config])).stdout, /^devices: [12]\n/);
+    assert.match(
+      (await run(["count", ...config])).stdout,
+      /^devices: [23]\naccounts: [34]\nfcm\/conversations: devices 1, accounts 1\n(fcm\/quicksy: devices 1, accounts 1\n)?wns\/wns: devices 1, accounts 2\n$/,
+    );
     await new Promise((resolve) => setTimeout(resolve, soon - Date.now() + 50));
-    assert.match((await run(["count", ...config])).stdout, /^devices: 1\naccounts: 1\n$/);
+    assert.equal(
+      (await run(["count", ...config])).stdout,
+      byApp,
+      "the expired one is left out, its app with it",
+    );
     // SQLite deletes what expired when told to; Redis has deleted it by itself.
     const purged = await run(["purge", ...config]);
     assert.match(purged.stdout, redis ? /^purged: 0 devices$/m : /^purged: 1 devices$/m);

@@ -179,3 +179,29 @@ Deno.test("limits: the metrics tell how close live registrations are to the caps
     await stack.stop();
   }
 });
+
+Deno.test("limits: the metrics tell live registrations per app, as of the last count", async () => {
+  const stack = await startLoopbackStack({
+    configure: (json) => {
+      json.limits = { registrations: { countRefreshSeconds: 0.2 } };
+    },
+  });
+  try {
+    const wns = async () => {
+      const text = (await stack.get("/metrics")).body;
+      return [
+        sample(text, "uwpx_push_registered_devices_by_app", { service: "wns", app: "wns" }),
+        sample(text, "uwpx_push_registered_accounts_by_app", { service: "wns", app: "wns" }),
+      ];
+    };
+    // The configured app shows from the start, at 0.
+    assert.deepEqual(await wns(), [0, 0]);
+    await stack.register(2);
+    await stack.register(3);
+    // The next count of the store brings them.
+    await eventually(async () => (await wns())[0] === 2, "counted by app");
+    assert.deepEqual(await wns(), [2, 5]);
+  } finally {
+    await stack.stop();
+  }
+});

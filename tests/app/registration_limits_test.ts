@@ -144,7 +144,17 @@ Deno.test("registration counter: counts the store, and keeps what was admitted d
   const clock = new FakeClock();
   const release = Promise.withResolvers<void>();
   const counter = new RegistrationCounter({
-    store: { count: () => release.promise.then(() => ({ devices: 100, accounts: 700 })) },
+    store: {
+      count: () =>
+        release.promise.then(() => ({
+          devices: 100,
+          accounts: 700,
+          byApp: [
+            { service: "fcm", app: "conversations", devices: 40, accounts: 40 },
+            { service: "wns", app: "wns", devices: 60, accounts: 660 },
+          ],
+        })),
+    },
     clock,
     logger: new RecordingLogger(),
     refreshMs: 0,
@@ -157,6 +167,11 @@ Deno.test("registration counter: counts the store, and keeps what was admitted d
   assert.equal(counter.accounts, 705);
   counter.added(0, -10);
   assert.equal(counter.accounts, 695);
+  // Per app: as counted, whatever was admitted since (its app is not known here).
+  assert.deepEqual(counter.byApp, [
+    { service: "fcm", app: "conversations", devices: 40, accounts: 40 },
+    { service: "wns", app: "wns", devices: 60, accounts: 660 },
+  ]);
   const failing = new RegistrationCounter({
     store: { count: () => Promise.reject(new Error("down")) },
     clock,
@@ -165,6 +180,7 @@ Deno.test("registration counter: counts the store, and keeps what was admitted d
   });
   await failing.refresh();
   assert.equal(failing.devices, 0);
+  assert.deepEqual(failing.byApp, []);
 });
 
 /** Sends one frame from `localAddress` over TLS and resolves with the answer's JSON. */

@@ -19,12 +19,15 @@ import {
   type DeviceRegistration,
   type NodeTarget,
 } from "../../../domain/registration.ts";
+import { AppTally } from "../app_tally.ts";
 import { storedDeviceId } from "../device_key.ts";
 
 /** A device as held in memory. Mutable on purpose; it never leaves this module. */
 interface HeldDevice {
   /** Where its pushes go (a copy of what was saved); null once it was called gone. */
   target: PushTarget | null;
+  /** The service and app of its target, kept once the target is gone (for `count`). */
+  app: { service: string; app: string };
   version: number;
   expiresAt: number;
   accounts: AccountRegistration[];
@@ -71,13 +74,15 @@ export class MemoryStore implements RegistrationStore {
       const device = this.#liveDevice(key, this.#clock.now());
       if (device) {
         device.target = held;
+        device.app = { service, app };
         device.version = version;
         device.expiresAt = expiresAt;
         return;
       }
       // An expired device's accounts died with it: start afresh, as a TTL-based store would.
       this.#dropDevice(key);
-      this.#devices.set(key, { target: held, version, expiresAt, accounts: [] });
+      const created = { target: held, app: { service, app }, version, expiresAt, accounts: [] };
+      this.#devices.set(key, created);
     });
   }
 
@@ -105,6 +110,7 @@ export class MemoryStore implements RegistrationStore {
       const { service, app, address } = target;
       const held: HeldDevice = {
         target: { service, app, address },
+        app: { service, app },
         version,
         expiresAt,
         accounts: [copyAccount(account)],
@@ -247,17 +253,19 @@ export class MemoryStore implements RegistrationStore {
     return this.#run(() => {});
   }
 
-  /** Live devices and their accounts at `now`. */
+  /** Live devices and their accounts at `now`, in all and by the app of their target. */
   count(now: number): Promise<RegistrationCount> {
     return this.#run(() => {
       let devices = 0;
       let accounts = 0;
+      const byApp = new AppTally();
       for (const device of this.#devices.values()) {
         if (device.expiresAt <= now) continue;
         devices++;
         accounts += device.accounts.length;
+        byApp.add(device.app.service, device.app.app, device.accounts.length);
       }
-      return { devices, accounts };
+      return { devices, accounts, byApp: byApp.result() };
     });
   }
 

@@ -315,12 +315,15 @@ return 1
 `;
 
 /**
- * KEYS = a batch of SCAN's keys; ARGV[1] = now (epoch ms). Returns {device, accounts, ...}
- * for each key that is a device live at `now`. A device is a list whose slot 0 is a channel
- * URI, a non-WNS target (`target:...`) or "" and whose slot 1, if any, is a version number
- * (the original wrote `[channel]` for a new device); anything else (nodes `[account_id, device_id, secret]`, account keys,
- * foreign keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and
- * the length only, however many accounts a device lists.
+ * KEYS = a batch of SCAN's keys; ARGV[1] = now (epoch ms). Returns {device, accounts, app,
+ * ...} for each key that is a device live at `now`; `app` is what slot 0 says of it:
+ * `<service>:<app>` of a `target:` slot, `uri` for a bare channel URI (the original layout's
+ * WNS), "" when it says nothing (a forgotten target, or a `target:` slot without both
+ * names). A device is a list whose slot 0 is a channel URI, a non-WNS target (`target:...`)
+ * or "" and whose slot 1, if any, is a version number (the original wrote `[channel]` for a
+ * new device); anything else (nodes `[account_id, device_id, secret]`, account keys, foreign
+ * keys, keys deleted since SCAN returned them) is skipped. Reads slots 0 and 1 and the
+ * length only, however many accounts a device lists.
  */
 export const COUNT_BATCH = `${LUA_HELPERS}
 local now = tonumber(ARGV[1])
@@ -333,8 +336,15 @@ for _, key in ipairs(KEYS) do
       if not version or string.find(version, '^%d+$') then
         local at = expiry_at(key)
         if at == -1 or (at >= 0 and at > now) then
+          local app = ''
+          if string.find(channel, '^target:') then
+            app = string.match(channel, '^target:([^:]+:[^:]+):') or ''
+          elseif channel ~= '' then
+            app = 'uri'
+          end
           found[#found + 1] = key
           found[#found + 1] = math.max(redis.call('LLEN', key) - 2, 0)
+          found[#found + 1] = app
         end
       end
     end

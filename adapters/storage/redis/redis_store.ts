@@ -70,6 +70,7 @@ import {
   type NodeTarget,
 } from "../../../domain/registration.ts";
 import { Deadlines } from "./call_deadlines.ts";
+import { AppTally } from "../app_tally.ts";
 import { accountKey } from "./redis_keys.ts";
 import {
   COUNT_BATCH,
@@ -445,6 +446,9 @@ export class RedisStore implements RegistrationStore {
    * may or may not be counted, but a device that exists throughout is counted exactly once
    * (SCAN may return a key twice; device keys seen are remembered, about 100 bytes each).
    * A device's accounts are its list's length minus 2, as the original's layout has it.
+   * Its app is the one its slot 0 names (a bare channel URI: {@link REDIS_LAYOUT_TARGETS});
+   * a forgotten target's, the one its key names (`<service>:<app>:<key>`), else the
+   * original layout's: all from what the batch's script reads anyway.
    */
   async count(now: number): Promise<RegistrationCount> {
     this.#checkOpen();
@@ -454,6 +458,7 @@ export class RedisStore implements RegistrationStore {
     const seen = new Set<string>();
     let devices = 0;
     let accounts = 0;
+    const byApp = new AppTally();
     const check = async (keys: string[]) => {
       const candidates = keys.filter((key) =>
         key !== WNS_KEY && !key.startsWith(TOKEN_PREFIX) && !seen.has(key)
@@ -463,12 +468,15 @@ export class RedisStore implements RegistrationStore {
         "count",
         () => this.#scripts.uwpxCountBatch(candidates.length, ...candidates, bound),
       );
-      for (let i = 0; i + 1 < found.length; i += 2) {
+      for (let i = 0; i + 2 < found.length; i += 3) {
         const key = String(found[i]);
         if (seen.has(key)) continue;
         seen.add(key);
+        const listed = Number(found[i + 1]);
         devices++;
-        accounts += Number(found[i + 1]);
+        accounts += listed;
+        const { service, app } = appOf(key, String(found[i + 2]));
+        byApp.add(service, app, listed);
       }
     };
     let cursor = "0";
@@ -486,7 +494,7 @@ export class RedisStore implements RegistrationStore {
       cursor = next;
     } while (cursor !== "0");
     await pending;
-    return { devices, accounts };
+    return { devices, accounts, byApp: byApp.result() };
   }
 
   /** Quits the connection (drops it if Redis does not answer); later calls reject. */
@@ -562,6 +570,21 @@ function deviceOf(
 
 function live(expiry: number, now: number): boolean {
   return expiry === -1 || (expiry >= 0 && expiry > now);
+}
+
+/**
+ * The service and app of a counted device: `slotApp` is what {@link COUNT_BATCH} read in its
+ * slot 0 (`<service>:<app>`, `uri` for a bare channel URI, "" for nothing); when that is
+ * nothing, the key's (registrations by command are keyed `<service>:<app>:<key>`); failing
+ * that, the original layout's (its device ids are hex).
+ */
+function appOf(key: string, slotApp: string): { service: string; app: string } {
+  if (slotApp === "uri") return REDIS_LAYOUT_TARGETS;
+  const named = /^([^:]+):([^:]+)$/.exec(slotApp) ?? /^([^:]+):([^:]+):/.exec(key);
+  if (named && TARGET_NAME.test(named[1]) && TARGET_NAME.test(named[2])) {
+    return { service: named[1], app: named[2] };
+  }
+  return REDIS_LAYOUT_TARGETS;
 }
 
 /** A stored slot 0 as a target ("" is how a forgotten target is stored). */

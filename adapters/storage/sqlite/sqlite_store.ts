@@ -20,6 +20,7 @@
  */
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import { sortByApp } from "../app_tally.ts";
 import type { PushTarget } from "../../../domain/push_target.ts";
 import { type Clock } from "../../../domain/ports/clock.ts";
 import {
@@ -349,11 +350,25 @@ export class SqliteStore implements RegistrationStore {
     });
   }
 
-  /** Live devices and their accounts at `now`, from one snapshot. */
+  /**
+   * Live devices and their accounts at `now`, by app and in all, from one snapshot (one
+   * query: the totals are the sums of its groups).
+   */
   count(now: number): Promise<RegistrationCount> {
     return this.#run("count", () => {
-      const row = this.#sql.count.get(now, now);
-      return { devices: row ? num(row.devices) : 0, accounts: row ? num(row.accounts) : 0 };
+      const byApp = this.#sql.countByApp.all(now).map((row) => ({
+        service: str(row.service),
+        app: str(row.app),
+        devices: num(row.devices),
+        accounts: num(row.accounts),
+      }));
+      let devices = 0;
+      let accounts = 0;
+      for (const app of byApp) {
+        devices += app.devices;
+        accounts += app.accounts;
+      }
+      return { devices, accounts, byApp: sortByApp(byApp) };
     });
   }
 
@@ -449,10 +464,12 @@ function prepareAll(db: DatabaseSync) {
     deleteDevice: prepare("DELETE FROM devices WHERE device_id = ? RETURNING expires_at"),
     // Reads a page of the schema, so a lost or corrupt file fails here, not at the next push.
     ping: prepare("SELECT count(*) AS tables FROM sqlite_schema"),
-    count: prepare(
-      `SELECT (SELECT count(*) FROM devices WHERE expires_at > ?) AS devices,
-              (SELECT count(*) FROM accounts a JOIN devices d ON d.device_id = a.device_id
-               WHERE d.expires_at > ?) AS accounts`,
+    // A device's accounts are counted through the accounts' UNIQUE (device_id, ...) index.
+    countByApp: prepare(
+      `SELECT push_service AS service, push_app AS app, count(*) AS devices,
+              sum((SELECT count(*) FROM accounts a WHERE a.device_id = d.device_id)) AS accounts
+       FROM devices d WHERE expires_at > ?
+       GROUP BY push_service, push_app`,
     ),
     kvGet: prepare("SELECT value FROM kv WHERE key = ?"),
     // One statement: the first writer's value stays, whichever process it was.

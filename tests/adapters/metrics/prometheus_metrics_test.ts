@@ -114,3 +114,53 @@ Deno.test("PrometheusMetrics: limit hits are counted by limit, every limit shown
   assert.equal(sample(text, "uwpx_push_limit_hits_total", { limit: "publishes_per_node" }), 1);
   assert.equal(sample(text, "uwpx_push_limit_hits_total", { limit: "stanza_size" }), 0);
 });
+
+Deno.test("PrometheusMetrics: live registrations by app, every configured app shown from the start", async () => {
+  const metrics = new PrometheusMetrics();
+  const devices = (text: string, service: string, app: string) =>
+    sample(text, "uwpx_push_registered_devices_by_app", { service, app });
+  const accounts = (text: string, service: string, app: string) =>
+    sample(text, "uwpx_push_registered_accounts_by_app", { service, app });
+  const before = await metrics.text();
+  assert.equal(devices(before, "wns", "wns"), undefined, "no app before the wiring names one");
+  let counted = [
+    { service: "fcm", app: "conversations", devices: 12, accounts: 12 },
+    { service: "wns", app: "wns", devices: 3, accounts: 7 },
+  ];
+  let failing = false;
+  metrics.observeAppRegistrations([
+    { service: "wns", app: "wns" },
+    { service: "fcm", app: "conversations" },
+    { service: "apns", app: "im.ios" },
+  ], () => {
+    if (failing) throw new Error("not counted");
+    return counted;
+  });
+  let text = await metrics.text();
+  assert.match(text, /^# TYPE uwpx_push_registered_devices_by_app gauge$/m);
+  assert.match(text, /^# TYPE uwpx_push_registered_accounts_by_app gauge$/m);
+  assert.equal(devices(text, "fcm", "conversations"), 12);
+  assert.equal(accounts(text, "fcm", "conversations"), 12);
+  assert.equal(devices(text, "wns", "wns"), 3);
+  assert.equal(accounts(text, "wns", "wns"), 7);
+  // Configured, no registration: shown at 0.
+  assert.equal(devices(text, "apns", "im.ios"), 0);
+  assert.equal(accounts(text, "apns", "im.ios"), 0);
+  // The next count: an app the store still holds but no longer configured shows; one whose
+  // registrations all went falls to 0 rather than keeping its last figure.
+  counted = [
+    { service: "apns", app: "im.ios", devices: 1, accounts: 1 },
+    { service: "fcm", app: "retired", devices: 2, accounts: 2 },
+  ];
+  text = await metrics.text();
+  assert.equal(devices(text, "apns", "im.ios"), 1);
+  assert.equal(devices(text, "fcm", "retired"), 2);
+  assert.equal(devices(text, "fcm", "conversations"), 0);
+  assert.equal(accounts(text, "wns", "wns"), 0);
+  // A failing source reads as 0, as the other gauges do.
+  failing = true;
+  text = await metrics.text();
+  for (const [service, app] of [["apns", "im.ios"], ["fcm", "retired"], ["wns", "wns"]]) {
+    assert.equal(devices(text, service, app), 0, `${service}/${app}`);
+  }
+});

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { totalsOf } from "../../support/registration_totals.ts";
 import { wnsTarget } from "../../support/wns_delivery.ts";
 import assert from "node:assert/strict";
 import { type AccessToken, type RegistrationStore } from "../../../domain/ports/storage.ts";
@@ -491,7 +492,7 @@ export function storeContract(
       await store.replaceAccounts(FCM_DEVICE, [a], base + DAY);
       await store.saveTarget("wns-dev", wnsTarget(CHANNEL), 2, base + DAY);
       await store.replaceAccounts("wns-dev", [account("wns-dev", "a")], base + DAY);
-      assert.deepEqual(await store.count(base), { devices: 2, accounts: 2 });
+      assert.deepEqual(totalsOf(await store.count(base)), { devices: 2, accounts: 2 });
       // Renewed by its address alone, device, account and node together.
       await store.renew(FCM_DEVICE, "fcm:token-other", base + 3 * DAY);
       assert.equal((await store.findNode(a.node, base))?.expiresAt, base + DAY);
@@ -506,13 +507,13 @@ export function storeContract(
       // A gone target is not renewed.
       await store.renew(FCM_DEVICE, fcm.address, base + 5 * DAY);
       assert.equal((await store.findDevice(FCM_DEVICE, base))?.expiresAt, base + 2 * DAY);
-      assert.deepEqual(await store.count(base), { devices: 2, accounts: 2 });
+      assert.deepEqual(totalsOf(await store.count(base)), { devices: 2, accounts: 2 });
       // Deleted at once: the node stops resolving; the WNS device is untouched.
       assert.equal(await store.deleteDevice(FCM_DEVICE, base), true);
       assert.equal(await store.findNode(a.node, base), null);
       assert.equal(await store.findDevice(FCM_DEVICE, base), null);
       assert.equal(await store.deleteDevice(FCM_DEVICE, base), false, "nothing left to delete");
-      assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
+      assert.deepEqual(totalsOf(await store.count(base)), { devices: 1, accounts: 1 });
       assert.equal(
         (await store.findNode(account("wns-dev", "a").node, base))?.deviceId,
         storedId("wns-dev"),
@@ -529,7 +530,7 @@ export function storeContract(
     assert.equal(await store.deleteDevice("dev", base), true);
     assert.equal(await store.findNode(a.node, base), null);
     assert.equal(await store.findNode(b.node, base), null);
-    assert.deepEqual(await store.count(base), { devices: 0, accounts: 0 });
+    assert.deepEqual(totalsOf(await store.count(base)), { devices: 0, accounts: 0 });
     // Registering again starts afresh, without the old accounts.
     await store.saveTarget("dev", wnsTarget(CHANNEL), 2, base + DAY);
     assert.deepEqual((await store.findDevice("dev", base))?.accounts, []);
@@ -548,7 +549,7 @@ export function storeContract(
     assertPurged(purged, 1);
     assert.equal(await store.findNode(a.node, Date.now()), null);
     assert.equal(await store.findDevice(FCM_DEVICE, Date.now()), null);
-    assert.deepEqual(await store.count(Date.now()), { devices: 0, accounts: 0 });
+    assert.deepEqual(totalsOf(await store.count(Date.now())), { devices: 0, accounts: 0 });
   });
 
   contract("access tokens are cached per key", async (store) => {
@@ -564,7 +565,7 @@ export function storeContract(
     assert.deepEqual(await store.loadToken("FCM:im.example"), token("fcm"));
     assert.deepEqual(await store.loadToken("WNS"), token("wns"), "WNS's token was overwritten");
     // A cached token is no registration.
-    assert.deepEqual(await store.count(Date.now()), { devices: 0, accounts: 0 });
+    assert.deepEqual(totalsOf(await store.count(Date.now())), { devices: 0, accounts: 0 });
   });
 
   contract("keepFirstSecret: the first value kept wins for good, per key", async (store) => {
@@ -620,7 +621,7 @@ export function storeContract(
       assert.deepEqual(again, { created: false, device: expected });
       assert.deepEqual(await store.findDevice(FCM_DEVICE, base), expected, "nothing written");
       assert.equal(await store.findNode(other.node, base), null);
-      assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
+      assert.deepEqual(totalsOf(await store.count(base)), { devices: 1, accounts: 1 });
     },
   );
 
@@ -694,7 +695,7 @@ export function storeContract(
         assert.deepEqual((await reader.findDevice(FCM_DEVICE, base))?.accounts, [winner]);
         assert.equal((await reader.findNode(winner.node, base))?.secret, winner.secret);
       }
-      assert.deepEqual(await store.count(base), { devices: 1, accounts: 1 });
+      assert.deepEqual(totalsOf(await store.count(base)), { devices: 1, accounts: 1 });
     },
   );
 
@@ -824,10 +825,10 @@ export function storeContract(
 
   contract("count counts live devices and the accounts they list", async (store) => {
     const base = Date.now();
-    assert.deepEqual(await store.count(base), { devices: 0, accounts: 0 });
+    assert.deepEqual(totalsOf(await store.count(base)), { devices: 0, accounts: 0 });
     await store.saveToken("WNS", { accessToken: "t", tokenType: "bearer", expiresAt: base + DAY });
     assert.deepEqual(
-      await store.count(base),
+      totalsOf(await store.count(base)),
       { devices: 0, accounts: 0 },
       "the token is no device",
     );
@@ -836,15 +837,83 @@ export function storeContract(
     await store.saveTarget("b", wnsTarget(CHANNEL), 2, base + 2 * DAY);
     await store.replaceAccounts("b", [account("b", "1")], base + 2 * DAY);
     await store.saveTarget("c", wnsTarget(CHANNEL), 2, base + 2 * DAY);
-    assert.deepEqual(await store.count(base), { devices: 3, accounts: 3 });
+    assert.deepEqual(totalsOf(await store.count(base)), { devices: 3, accounts: 3 });
     // A device whose channel WNS forgot is still registered, with its accounts.
     await store.forgetChannel("b", CHANNEL, LATER);
     await store.replaceAccounts("a", [account("a", "3")], base + DAY);
-    assert.deepEqual(await store.count(base), { devices: 3, accounts: 2 });
+    assert.deepEqual(totalsOf(await store.count(base)), { devices: 3, accounts: 2 });
     // Up to a's expiry it counts; at it and past it only b and c are live.
-    assert.deepEqual(await store.count(base + DAY - 1), { devices: 3, accounts: 2 });
-    assert.deepEqual(await store.count(base + DAY), { devices: 2, accounts: 1 });
-    assert.deepEqual(await store.count(base + 2 * DAY), { devices: 0, accounts: 0 });
+    assert.deepEqual(totalsOf(await store.count(base + DAY - 1)), { devices: 3, accounts: 2 });
+    assert.deepEqual(totalsOf(await store.count(base + DAY)), { devices: 2, accounts: 1 });
+    assert.deepEqual(totalsOf(await store.count(base + 2 * DAY)), { devices: 0, accounts: 0 });
+  });
+
+  contract("count breaks live devices and accounts down by app", async (store) => {
+    const base = Date.now();
+    const target = (service: string, app: string, address: string) => ({ service, app, address });
+    const apns = `apns:im.example.ios:${"ab".repeat(20)}`;
+    const web = `webpush:browser:${"cd".repeat(32)}`;
+    const quick = `fcm:im.quick:${"ef".repeat(20)}`;
+    // WNS devices of the UWPX client: two, one listing two accounts.
+    await store.saveTarget("w1", wnsTarget(CHANNEL), 2, base + DAY);
+    await store.replaceAccounts("w1", [account("w1", "a"), account("w1", "b")], base + DAY);
+    await store.saveTarget("w2", wnsTarget(CHANNEL), 2, base + 2 * DAY);
+    // Registrations by command, one account each; two FCM apps kept apart.
+    for (
+      const [id, t, expiresAt] of [
+        [FCM_DEVICE, target("fcm", "im.example", "tok-1"), base + 2 * DAY],
+        [quick, target("fcm", "im.quick", "tok-2"), base + DAY],
+        [apns, target("apns", "im.example.ios", "aa11"), base + 2 * DAY],
+        [web, target("webpush", "browser", "https://push.example/x"), base + 2 * DAY],
+      ] as const
+    ) {
+      await store.createIfAbsent(id, t, 0, account(id, "a"), expiresAt, base);
+    }
+    // A second FCM device of the same app.
+    const second = `fcm:im.example:${"0f".repeat(20)}`;
+    await store.createIfAbsent(
+      second,
+      target("fcm", "im.example", "tok-3"),
+      0,
+      account(second, "a"),
+      base + 2 * DAY,
+      base,
+    );
+    const app = (service: string, name: string, devices: number, accounts: number) => ({
+      service,
+      app: name,
+      devices,
+      accounts,
+    });
+    const count = await store.count(base);
+    assert.deepEqual(totalsOf(count), { devices: 7, accounts: 7 });
+    assert.deepEqual(count.byApp, [
+      app("apns", "im.example.ios", 1, 1),
+      app("fcm", "im.example", 2, 2),
+      app("fcm", "im.quick", 1, 1),
+      app("webpush", "browser", 1, 1),
+      app("wns", "wns", 2, 2),
+    ]);
+    // A gone target still counts, under the app it had.
+    await store.forgetChannel(apns, "aa11", LATER);
+    await store.forgetChannel("w1", CHANNEL, LATER);
+    assert.deepEqual((await store.count(base)).byApp, count.byApp);
+    // Expired ones are left out, and an app without live devices is not listed.
+    const later = await store.count(base + DAY);
+    assert.deepEqual(totalsOf(later), { devices: 5, accounts: 4 });
+    assert.deepEqual(later.byApp, [
+      app("apns", "im.example.ios", 1, 1),
+      app("fcm", "im.example", 2, 2),
+      app("webpush", "browser", 1, 1),
+      app("wns", "wns", 1, 0),
+    ]);
+    // A deleted one too.
+    await store.deleteDevice(web, base);
+    assert.deepEqual(
+      (await store.count(base + DAY)).byApp.map((a) => `${a.service}/${a.app}`),
+      ["apns/im.example.ios", "fcm/im.example", "wns/wns"],
+    );
+    assert.deepEqual((await store.count(base + 2 * DAY)).byApp, []);
   });
 
   contract("count leaves out devices past their real expiry", async (store) => {
@@ -854,8 +923,8 @@ export function storeContract(
       await store.saveTarget(deviceId, wnsTarget(CHANNEL), 2, expiresAt);
       await store.replaceAccounts(deviceId, [account(deviceId, "a")], expiresAt);
     }
-    assert.deepEqual(await store.count(Date.now()), { devices: 2, accounts: 2 });
+    assert.deepEqual(totalsOf(await store.count(Date.now())), { devices: 2, accounts: 2 });
     await sleep(soon - Date.now() + 50);
-    assert.deepEqual(await store.count(Date.now()), { devices: 1, accounts: 1 });
+    assert.deepEqual(totalsOf(await store.count(Date.now())), { devices: 1, accounts: 1 });
   });
 }

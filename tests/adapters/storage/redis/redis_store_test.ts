@@ -1,4 +1,5 @@
 import { wnsDelivery, wnsTarget } from "../../../support/wns_delivery.ts";
+import { totalsOf } from "../../../support/registration_totals.ts";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { accountKey } from "../../../../adapters/storage/redis/redis_keys.ts";
@@ -270,7 +271,7 @@ redisTest("non-WNS registrations and tokens: the keys the README documents", asy
       "1700000000",
     ]);
     assert.equal(await raw.exists("WNS"), 0);
-    assert.deepEqual(await store.count(Date.now()), { devices: 2, accounts: 2 });
+    assert.deepEqual(totalsOf(await store.count(Date.now())), { devices: 2, accounts: 2 });
     // Unregistering deletes every key of the registration, nothing else.
     assert.equal(await store.deleteDevice(id, Date.now()), true);
     assert.deepEqual(
@@ -922,17 +923,68 @@ redisTest("count counts the original's devices and skips every other key", async
     await raw.rpush("no-uri", "not a channel", "2", "k");
     await raw.rpush("numeric-node", "12345", "678", "secret");
 
-    assert.deepEqual(await store.count(now), { devices: 5, accounts: 7 });
-    assert.deepEqual(await store.count(now + 60_000 - 1), { devices: 5, accounts: 7 });
+    assert.deepEqual(totalsOf(await store.count(now)), { devices: 5, accounts: 7 });
+    // Every one of them is the original layout's: WNS's one app.
+    assert.deepEqual((await store.count(now)).byApp, [
+      { service: "wns", app: "wns", devices: 5, accounts: 7 },
+    ]);
+    assert.deepEqual(totalsOf(await store.count(now + 60_000 - 1)), { devices: 5, accounts: 7 });
     // At the soon one's expiry and past it, it is left out.
-    assert.deepEqual(await store.count(now + 60_000), { devices: 4, accounts: 5 });
+    assert.deepEqual(totalsOf(await store.count(now + 60_000)), { devices: 4, accounts: 5 });
     // Past ours and the original's 30 days only the one without a TTL and the forgotten one
     // (no TTL either) are left.
-    assert.deepEqual(await store.count(now + 31 * DAY), { devices: 2, accounts: 0 });
+    assert.deepEqual(totalsOf(await store.count(now + 31 * DAY)), { devices: 2, accounts: 0 });
     // Nor is a WNS key that happened to look like a device counted.
     await raw.del("WNS");
     await raw.rpush("WNS", "", "1700000000");
-    assert.deepEqual(await store.count(now), { devices: 5, accounts: 7 });
+    assert.deepEqual(totalsOf(await store.count(now)), { devices: 5, accounts: 7 });
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+redisTest("count by app: slot 0 names the app, else the key, else WNS's", async (redis) => {
+  const store = await RedisStore.connect(redis.url);
+  const raw = await rawClient(redis);
+  try {
+    const now = Date.now();
+    // The original server's device (a bare channel URI), and one whose channel WNS forgot.
+    await writeLikeOriginal(raw, DEVICE, CHANNEL, "2", [accountA, accountB]);
+    await raw.rpush("6f".repeat(32), "", "3");
+    // Registrations by command, as the store writes them; one FCM target forgotten since.
+    const fcm = (n: string) => `fcm:conversations:${n.repeat(40)}`;
+    const made = [
+      [fcm("1"), { service: "fcm", app: "conversations", address: "tok:1" }],
+      [fcm("2"), { service: "fcm", app: "conversations", address: "tok:2" }],
+      [`apns:im.ios:${"3".repeat(40)}`, { service: "apns", app: "im.ios", address: "a3" }],
+    ] as const;
+    for (const [id, target] of made) {
+      const account = { accountId: id.slice(-40), node: `node-${id.slice(-8)}`, secret: "s" };
+      await store.createIfAbsent(id, target, 0, account, now + DAY, now);
+    }
+    await store.forgetChannel(fcm("2"), "tok:2", now + DAY);
+    assert.equal(await raw.lindex(fcm("2"), 0), "", "stored forgotten: slot 0 names nothing");
+    // A key shaped like a command registration's holding a bare URI: slot 0 says WNS.
+    await raw.rpush("x:y:z", CHANNEL, "2");
+    // An expired command registration is not counted.
+    await raw.rpush(`fcm:old:${"4".repeat(40)}`, "target:fcm:old:tok", "0", "k");
+    await raw.pexpireat(`fcm:old:${"4".repeat(40)}`, now - 1);
+    await raw.rpush(`fcm:later:${"5".repeat(40)}`, "target:fcm:later:tok", "0", "k");
+    await raw.pexpireat(`fcm:later:${"5".repeat(40)}`, now + 60_000);
+
+    const count = await store.count(now);
+    assert.deepEqual(totalsOf(count), { devices: 7, accounts: 6 });
+    assert.deepEqual(count.byApp, [
+      { service: "apns", app: "im.ios", devices: 1, accounts: 1 },
+      { service: "fcm", app: "conversations", devices: 2, accounts: 2 },
+      { service: "fcm", app: "later", devices: 1, accounts: 1 },
+      { service: "wns", app: "wns", devices: 3, accounts: 2 },
+    ]);
+    assert.deepEqual(
+      (await store.count(now + 60_000)).byApp.map((a) => `${a.service}/${a.app}`),
+      ["apns/im.ios", "fcm/conversations", "wns/wns"],
+    );
   } finally {
     raw.disconnect();
     await store.close();
@@ -997,7 +1049,7 @@ redisTest("count over many batches while keys come, go and change type", async (
     const exact = await store.count(Date.now());
     const flipDevices = (await raw.type("flip-0")) === "list" ? flips : 0;
     const doomedLeft = (await raw.keys("doomed-*")).filter((k) => !k.includes("-node-")).length;
-    assert.deepEqual(exact, {
+    assert.deepEqual(totalsOf(exact), {
       devices: stable + added + flipDevices + doomedLeft,
       accounts: stable + added + flipDevices + doomedLeft,
     }, `${left} keys`);
@@ -1017,7 +1069,10 @@ redisTest("count time for 10k devices", async (redis) => {
     const times: number[] = [];
     for (let run = 0; run < 5; run++) {
       const started = performance.now();
-      assert.deepEqual(await store.count(Date.now()), { devices: 10_000, accounts: 20_000 });
+      assert.deepEqual(totalsOf(await store.count(Date.now())), {
+        devices: 10_000,
+        accounts: 20_000,
+      });
       times.push(performance.now() - started);
     }
     times.sort((a, b) => a - b);
