@@ -31,6 +31,7 @@ import {
   StorageUnavailableError,
 } from "../../../domain/ports/storage.ts";
 import { SqliteCheckpointer } from "./sqlite_checkpointer.ts";
+import { countByApp } from "./sqlite_count.ts";
 import { migrate } from "./sqlite_migrations.ts";
 import { storedDeviceId } from "../device_key.ts";
 import { prepareDatabaseFile, restrictDatabaseFiles } from "./sqlite_file_mode.ts";
@@ -354,22 +355,20 @@ export class SqliteStore implements RegistrationStore {
    * Live devices and their accounts at `now`, by app and in all, from one snapshot (one
    * query: the totals are the sums of its groups).
    */
-  count(now: number): Promise<RegistrationCount> {
-    return this.#run("count", () => {
-      const byApp = this.#sql.countByApp.all(now).map((row) => ({
-        service: str(row.service),
-        app: str(row.app),
-        devices: num(row.devices),
-        accounts: num(row.accounts),
-      }));
-      let devices = 0;
-      let accounts = 0;
-      for (const app of byApp) {
-        devices += app.devices;
-        accounts += app.accounts;
-      }
-      return { devices, accounts, byApp: sortByApp(byApp) };
-    });
+  async count(now: number): Promise<RegistrationCount> {
+    // A database file counts on the checkpoint thread: a full scan there, not here.
+    const byApp = this.#checkpointer
+      ? await this.#checkpointer.count(now).catch((error) => {
+        throw asStorageError("SQLite count failed", error);
+      })
+      : await this.#run("count", () => countByApp(this.#db, now));
+    let devices = 0;
+    let accounts = 0;
+    for (const app of byApp) {
+      devices += app.devices;
+      accounts += app.accounts;
+    }
+    return { devices, accounts, byApp: sortByApp(byApp) };
   }
 
   /** Closes the database; later calls reject. Closing twice is harmless. */
@@ -464,13 +463,6 @@ function prepareAll(db: DatabaseSync) {
     deleteDevice: prepare("DELETE FROM devices WHERE device_id = ? RETURNING expires_at"),
     // Reads a page of the schema, so a lost or corrupt file fails here, not at the next push.
     ping: prepare("SELECT count(*) AS tables FROM sqlite_schema"),
-    // A device's accounts are counted through the accounts' UNIQUE (device_id, ...) index.
-    countByApp: prepare(
-      `SELECT push_service AS service, push_app AS app, count(*) AS devices,
-              sum((SELECT count(*) FROM accounts a WHERE a.device_id = d.device_id)) AS accounts
-       FROM devices d WHERE expires_at > ?
-       GROUP BY push_service, push_app`,
-    ),
     kvGet: prepare("SELECT value FROM kv WHERE key = ?"),
     // One statement: the first writer's value stays, whichever process it was.
     kvKeepFirst: prepare(
