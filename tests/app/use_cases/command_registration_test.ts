@@ -48,6 +48,35 @@ function setUp(
   return { clock, store, logger, registration };
 }
 
+/**
+ * {@link setUp} with registration limits: `perDomain` and `perJid` new registrations at
+ * once (refilling only over hours), `maxDevices` live at most (0: no cap); the limits hit,
+ * in order, in `reported`.
+ */
+function setUpLimited(
+  makeStore: (clock: FakeClock) => RegistrationStore,
+  bounds: { perDomain: number; perJid: number; maxDevices: number },
+) {
+  const clock = new FakeClock(Date.now());
+  const store = makeStore(clock);
+  const logger = new RecordingLogger();
+  const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
+  const reported: string[] = [];
+  const limits = new RegistrationLimits({
+    newDevicesPerPrefix: { perSecond: 0.001, burst: bounds.perDomain },
+    newAccountsPerPrefix: { perSecond: 0.001, burst: bounds.perDomain },
+    newRegistrationsPerJid: { perSecond: 0.001, burst: bounds.perJid },
+    maxDevices: bounds.maxDevices,
+    maxAccounts: 0,
+    maxPrefixes: 100,
+    counter,
+    clock,
+    report: (limit) => reported.push(limit),
+  });
+  const { registration } = setUp(() => store, { admission: limits, clock });
+  return { clock, store, registration, reported };
+}
+
 const request = (address: string, from = JID) => ({
   service: "fcm",
   app: "conversations",
@@ -129,23 +158,11 @@ for (const [name, makeStore] of Object.entries(STORES)) {
   });
 
   Deno.test(`${name}: registration limits: one account cannot spend its domain's allowance`, async () => {
-    const clock = new FakeClock(Date.now());
-    const store = makeStore(clock);
-    const logger = new RecordingLogger();
-    const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
-    const reported: string[] = [];
-    const limits = new RegistrationLimits({
-      newDevicesPerPrefix: { perSecond: 0.001, burst: 5 },
-      newAccountsPerPrefix: { perSecond: 0.001, burst: 5 },
-      newRegistrationsPerJid: { perSecond: 0.001, burst: 2 },
+    const { clock, store, registration, reported } = setUpLimited(makeStore, {
+      perDomain: 5,
+      perJid: 2,
       maxDevices: 0,
-      maxAccounts: 0,
-      maxPrefixes: 100,
-      counter,
-      clock,
-      report: (limit) => reported.push(limit),
     });
-    const { registration } = setUp(() => store, { admission: limits, clock });
     try {
       // One user of a big server makes up device ids: a new registration each.
       const flood = (n: number) =>
@@ -177,23 +194,11 @@ for (const [name, makeStore] of Object.entries(STORES)) {
   });
 
   Deno.test(`${name}: registration limits: per domain and the global cap`, async () => {
-    const clock = new FakeClock(Date.now());
-    const store = makeStore(clock);
-    const logger = new RecordingLogger();
-    const counter = new RegistrationCounter({ store, clock, logger, refreshMs: 0 });
-    const reported: string[] = [];
-    const limits = new RegistrationLimits({
-      newDevicesPerPrefix: { perSecond: 0.001, burst: 2 },
-      newAccountsPerPrefix: { perSecond: 0.001, burst: 2 },
-      newRegistrationsPerJid: { perSecond: 1000, burst: 1000 },
+    const { store, registration, reported } = setUpLimited(makeStore, {
+      perDomain: 2,
+      perJid: 1000,
       maxDevices: 3,
-      maxAccounts: 0,
-      maxPrefixes: 100,
-      counter,
-      clock,
-      report: (limit) => reported.push(limit),
     });
-    const { registration } = setUp(() => store, { admission: limits, clock });
     try {
       const at = (user: string, domain: string) => ({
         ...request("t"),
