@@ -2,11 +2,12 @@
  * The bulk loader in a process of its own, so that the memory it churns through (a million
  * registrations) does not count in the benchmark process's RSS, where the server runs.
  *
- * `deno run -A bench/bulk_load_process.ts sqlite|redis PATH|URL FROM TO WNS_URL`
+ * `deno run -A bench/bulk_load_process.ts sqlite|redis PATH|URL FROM TO FLEET_JSON`
  *
  * @module
  */
 
+import type { BenchFleet } from "./bench_registrations.ts";
 import { bulkLoadRedis, bulkLoadSqlite } from "./fixtures.ts";
 
 /** Runs the loader in a child process; rejects if it fails. */
@@ -15,7 +16,7 @@ export async function bulkLoadInChild(
   target: string,
   from: number,
   to: number,
-  wnsUrl: string,
+  fleet: BenchFleet,
 ): Promise<void> {
   const result = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -26,7 +27,7 @@ export async function bulkLoadInChild(
       target,
       String(from),
       String(to),
-      wnsUrl,
+      JSON.stringify(fleet),
     ],
     stdin: "null",
     stdout: "inherit",
@@ -36,7 +37,8 @@ export async function bulkLoadInChild(
 }
 
 if (import.meta.main) {
-  const [kind, target, from, to, wnsUrl] = Deno.args;
-  if (kind === "sqlite") bulkLoadSqlite(target, Number(from), Number(to), wnsUrl);
-  else await bulkLoadRedis(target, Number(from), Number(to), wnsUrl);
+  const [kind, target, from, to, fleetJson] = Deno.args;
+  const fleet: BenchFleet = JSON.parse(fleetJson);
+  if (kind === "sqlite") bulkLoadSqlite(target, fleet, Number(from), Number(to));
+  else await bulkLoadRedis(target, fleet, Number(from), Number(to));
 }

@@ -23,8 +23,11 @@ import { requireDevicePort, startPushServer, type UwpxPushServer } from "../app/
 import { type RunningRedis, startRedis } from "../tests/support/redis.ts";
 import { testConfigJson } from "../tests/support/test_config.ts";
 import { writeTestCertificate } from "../tests/support/tls_cert.ts";
+import { type BenchFleet, benchIds, benchRegistration } from "./bench_registrations.ts";
 import { bulkLoadInChild } from "./bulk_load_process.ts";
 import type { FakeWnsProcess } from "./fake_wns.ts";
+
+export { benchIds };
 
 /** The storage backends a scenario can run on. */
 export type StorageKind = "sqlite" | "redis";
@@ -34,19 +37,6 @@ export const BENCH_DOMAIN = "push.localhost";
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 const UNLIMITED = { burst: 1_000_000_000, perSecond: 1_000_000_000 };
-
-/** The made-up registration number `i`: one device, one account, one node. */
-export function benchIds(i: number) {
-  const n = i.toString(36);
-  return {
-    deviceId: i.toString(16).padStart(64, "0"),
-    accountId: `account-${n}`,
-    // The shapes minting gives: 20-character nodes, 32-character secrets, URL-safe.
-    node: `n${n.padStart(19, "0")}`,
-    secret: `s${n.padStart(31, "0")}`,
-    channelPath: `/channel/d${n}?token=%2bbench${n.padStart(48, "0")}`,
-  };
-}
 
 /** A Prosody-style publish IQ for registration `i` (message count 1, as Prosody sends). */
 export function benchPublish(i: number, to = BENCH_DOMAIN): Element {
@@ -61,8 +51,11 @@ export interface BenchStorage {
   readonly url: string;
   /** Registrations loaded so far: numbers 0 to `loaded - 1`. */
   loaded: number;
-  /** Loads registrations up to number `count - 1` (those missing only), in a child process. */
-  loadUpTo(count: number, wnsUrl: string): Promise<void>;
+  /**
+   * Loads registrations of `fleet` up to number `count - 1` (those missing only), in a child
+   * process. A storage holds one fleet's registrations.
+   */
+  loadUpTo(count: number, fleet: BenchFleet): Promise<void>;
   /** Removes the database (the file, or the redis-server). */
   close(): Promise<void>;
 }
@@ -77,9 +70,9 @@ export async function openBenchStorage(kind: StorageKind, dir: string): Promise<
       kind,
       url: `sqlite:${path}`,
       loaded: 0,
-      async loadUpTo(count, wnsUrl) {
+      async loadUpTo(count, fleet) {
         if (count > storage.loaded) {
-          await bulkLoadInChild("sqlite", path, storage.loaded, count, wnsUrl);
+          await bulkLoadInChild("sqlite", path, storage.loaded, count, fleet);
           await settleDisk();
         }
         storage.loaded = Math.max(storage.loaded, count);
@@ -100,9 +93,9 @@ export async function openBenchStorage(kind: StorageKind, dir: string): Promise<
     kind,
     url: redis.url,
     loaded: 0,
-    async loadUpTo(count, wnsUrl) {
+    async loadUpTo(count, fleet) {
       if (count > storage.loaded) {
-        await bulkLoadInChild("redis", redis.url, storage.loaded, count, wnsUrl);
+        await bulkLoadInChild("redis", redis.url, storage.loaded, count, fleet);
         await settleDisk();
       }
       storage.loaded = Math.max(storage.loaded, count);
@@ -122,16 +115,18 @@ async function settleDisk(): Promise<void> {
 }
 
 /**
- * Writes registrations `from` to `to - 1` straight into the SQLite file, in the schema of
- * `adapters/storage/sqlite/sqlite_store.ts`: one transaction per 50,000 devices, prepared statements.
+ * Writes registrations `from` to `to - 1` of `fleet` straight into the SQLite file, in the
+ * schema of `adapters/storage/sqlite/sqlite_store.ts`: one transaction per 50,000 devices,
+ * prepared statements.
  */
-export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: string): void {
+export function bulkLoadSqlite(path: string, fleet: BenchFleet, from: number, to: number): void {
   const db = new DatabaseSync(path);
   try {
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = OFF");
     const device = db.prepare(
-      "INSERT INTO devices (device_id, channel_uri, version, expires_at) VALUES (?, ?, 2, ?)",
+      `INSERT INTO devices (device_id, channel_uri, version, expires_at, push_service, push_app)
+       VALUES (?, ?, ?, ?, ?, ?)`,
     );
     const account = db.prepare(
       `INSERT INTO accounts (node, device_id, account_id, secret, position)
@@ -141,9 +136,9 @@ export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: s
     for (let start = from; start < to; start += 50_000) {
       db.exec("BEGIN");
       for (let i = start; i < Math.min(to, start + 50_000); i++) {
-        const ids = benchIds(i);
-        device.run(ids.deviceId, wnsUrl + ids.channelPath, expiresAt);
-        account.run(ids.node, ids.deviceId, ids.accountId, ids.secret);
+        const r = benchRegistration(fleet, i);
+        device.run(r.deviceId, r.address, r.version, expiresAt, r.service, r.app);
+        account.run(r.node, r.deviceId, r.accountId, r.secret);
       }
       db.exec("COMMIT");
     }
@@ -154,15 +149,17 @@ export function bulkLoadSqlite(path: string, from: number, to: number, wnsUrl: s
 }
 
 /**
- * Writes registrations `from` to `to - 1` into Redis in the original server's layout (see
- * `adapters/storage/redis/redis_keys.ts`), pipelined: 5 commands per device, 4,000 devices a
- * batch, two batches in flight.
+ * Writes registrations `from` to `to - 1` of `fleet` into Redis as the server stores them
+ * (see `adapters/storage/redis/redis_store.ts`): WNS devices in the original layout (slot 0
+ * the channel URI), others with slot 0 `target:<service>:<app>:<address>`; every key with
+ * the same `PEXPIREAT`. Pipelined: 5 commands per device, 4,000 devices a batch, two batches
+ * in flight.
  */
 export async function bulkLoadRedis(
   url: string,
+  fleet: BenchFleet,
   from: number,
   to: number,
-  wnsUrl: string,
 ): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, enableAutoPipelining: false });
   await redis.connect();
@@ -173,13 +170,14 @@ export async function bulkLoadRedis(
     for (let start = from; start < to; start += batch) {
       const pipeline = redis.pipeline();
       for (let i = start; i < Math.min(to, start + batch); i++) {
-        const ids = benchIds(i);
-        const key = accountKey(ids.deviceId, ids.accountId);
-        pipeline.rpush(ids.deviceId, wnsUrl + ids.channelPath, "2", key);
-        pipeline.pexpireat(ids.deviceId, at);
-        pipeline.set(key, ids.node, "PXAT", at);
-        pipeline.rpush(ids.node, ids.accountId, ids.deviceId, ids.secret);
-        pipeline.pexpireat(ids.node, at);
+        const r = benchRegistration(fleet, i);
+        const slot = r.service === "wns" ? r.address : `target:${r.service}:${r.app}:${r.address}`;
+        const key = accountKey(r.deviceId, r.accountId);
+        pipeline.rpush(r.deviceId, slot, String(r.version), key);
+        pipeline.pexpireat(r.deviceId, at);
+        pipeline.set(key, r.node, "PXAT", at);
+        pipeline.rpush(r.node, r.accountId, r.deviceId, r.secret);
+        pipeline.pexpireat(r.node, at);
       }
       const sent: Promise<unknown> = pipeline.exec().then((results) => {
         const failed = results?.find(([error]) => error !== null);

@@ -31,7 +31,7 @@ export const latencyUnderLoad: Scenario = {
         const storage = await openBenchStorage(kind, dir);
         try {
           progress(`latency-under-load ${kind}: loading ${devices} registrations`);
-          await storage.loadUpTo(devices, wns.url);
+          await storage.loadUpTo(devices, { service: "wns", url: wns.url });
           const bench = await startBenchServer({ dir, storageUrl: storage.url, wns, logLevel });
           try {
             await closedLoop(bench.publish, publishes(0, warmup), 64);

@@ -86,7 +86,7 @@ export const pushInproc: Scenario = {
         const storage = await openBenchStorage(kind, dir);
         try {
           progress(`push-inproc ${kind}: loading ${count} registrations`);
-          await storage.loadUpTo(count, wns.url);
+          await storage.loadUpTo(count, { service: "wns", url: wns.url });
           const bench = await startBenchServer({ dir, storageUrl: storage.url, wns, logLevel });
           try {
             const { run, before, after } = await measurePushes({

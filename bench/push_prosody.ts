@@ -119,7 +119,7 @@ export const pushProsody: Scenario = {
       for (const kind of storages) {
         const storage = await openBenchStorage(kind, dir);
         storagesLoaded.push(storage);
-        await storage.loadUpTo(count, wns.url);
+        await storage.loadUpTo(count, { service: "wns", url: wns.url });
       }
       const best = new Map<string, Row>();
       /** The null component's rate in each round, and each storage's ratio to it. */

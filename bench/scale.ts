@@ -52,7 +52,7 @@ export const scale: Scenario = {
             progress(`scale ${kind}: loading up to ${size} registrations`);
             const loadStarted = performance.now();
             const before = storage.loaded;
-            await storage.loadUpTo(size, wns.url);
+            await storage.loadUpTo(size, { service: "wns", url: wns.url });
             const loadSeconds = (performance.now() - loadStarted) / 1000;
             const started = performance.now();
             const bench = await startBenchServer({ dir, storageUrl: storage.url, wns, logLevel });
