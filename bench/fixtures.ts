@@ -53,9 +53,10 @@ export interface BenchStorage {
   loaded: number;
   /**
    * Loads registrations of `fleet` up to number `count - 1` (those missing only), in a child
-   * process. A storage holds one fleet's registrations.
+   * process, and resolves to the milliseconds it took. A storage holds one fleet's
+   * registrations.
    */
-  loadUpTo(count: number, fleet: BenchFleet): Promise<void>;
+  loadUpTo(count: number, fleet: BenchFleet): Promise<number>;
   /** Removes the database (the file, or the redis-server). */
   close(): Promise<void>;
 }
@@ -66,22 +67,9 @@ export async function openBenchStorage(kind: StorageKind, dir: string): Promise<
     const path = `${dir}/bench-${crypto.randomUUID().slice(0, 8)}.db`;
     // The server's own code creates the schema; the bulk load writes rows matching it.
     await SqliteStore.open(path).close();
-    const storage: BenchStorage = {
-      kind,
-      url: `sqlite:${path}`,
-      loaded: 0,
-      async loadUpTo(count, fleet) {
-        if (count > storage.loaded) {
-          await bulkLoadInChild("sqlite", path, storage.loaded, count, fleet);
-          await settleDisk();
-        }
-        storage.loaded = Math.max(storage.loaded, count);
-      },
-      async close() {
-        for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
-      },
-    };
-    return storage;
+    return withBulkLoad(kind, `sqlite:${path}`, path, async () => {
+      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+    });
   }
   // Production-like durability: fsync once a second (the harness default fsyncs every write).
   // No automatic AOF rewrite: after a bulk load it would fork and rewrite the whole data set
@@ -89,18 +77,30 @@ export async function openBenchStorage(kind: StorageKind, dir: string): Promise<
   const redis: RunningRedis = await startRedis({
     args: ["--appendfsync", "everysec", "--auto-aof-rewrite-percentage", "0"],
   });
+  return withBulkLoad(kind, redis.url, redis.url, () => redis.stop());
+}
+
+/** A {@link BenchStorage} at `url`, bulk-loaded through `target` (a file or a Redis URL). */
+function withBulkLoad(
+  kind: StorageKind,
+  url: string,
+  target: string,
+  close: () => Promise<void>,
+): BenchStorage {
   const storage: BenchStorage = {
     kind,
-    url: redis.url,
+    url,
     loaded: 0,
     async loadUpTo(count, fleet) {
+      const started = performance.now();
       if (count > storage.loaded) {
-        await bulkLoadInChild("redis", redis.url, storage.loaded, count, fleet);
+        await bulkLoadInChild(kind, target, storage.loaded, count, fleet);
         await settleDisk();
       }
       storage.loaded = Math.max(storage.loaded, count);
+      return performance.now() - started;
     },
-    close: () => redis.stop(),
+    close,
   };
   return storage;
 }

@@ -1,7 +1,6 @@
 /**
- * HTTP/2 frames (RFC 9113 §4, §6): the constants a client needs, and the few encoders it
- * uses. Decoding is done in place by the session's reader, which only needs
- * {@link readFrameHeader}.
+ * HTTP/2 frames (RFC 9113 §4, §6): the constants a client needs, the few encoders it
+ * uses, and the integer readers; frames are decoded in place by the session's reader.
  *
  * @module
  */
@@ -74,25 +73,6 @@ export const DEFAULT_MAX_FRAME_SIZE = 16_384;
 export const LARGEST_MAX_FRAME_SIZE = 2 ** 24 - 1;
 /** The largest stream identifier. */
 export const MAX_STREAM_ID = 2 ** 31 - 1;
-
-/** A frame's header, read from 9 bytes. */
-export interface FrameHeader {
-  readonly length: number;
-  readonly type: number;
-  readonly flags: number;
-  readonly streamId: number;
-}
-
-/** Reads the frame header at `offset` (the caller checked 9 bytes are there). */
-export function readFrameHeader(bytes: Uint8Array, offset: number): FrameHeader {
-  return {
-    length: (bytes[offset] << 16) | (bytes[offset + 1] << 8) | bytes[offset + 2],
-    type: bytes[offset + 3],
-    flags: bytes[offset + 4],
-    // The reserved bit is ignored on receipt (RFC 9113 §4.1).
-    streamId: readUint31(bytes, offset + 5),
-  };
-}
 
 /** A 31-bit big-endian integer at `offset`, its top bit ignored. */
 export function readUint31(bytes: Uint8Array, offset: number): number {
